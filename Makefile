@@ -1,0 +1,61 @@
+# Makefile for the vector extension (PGXS)
+#
+#   make                      build
+#   make install              install into the PostgreSQL found by pg_config
+#   make installcheck         pg_regress + isolation + TAP against a running server
+#   make check-kernels        kernel test against the scalar reference (no server)
+#   make bench-kernels        kernel micro-benchmark
+#   make format / format-check
+
+EXTENSION = vector
+EXTVERSION = 0.1.0
+
+MODULE_big = vector
+OBJS = \
+	src/module.o \
+	src/kernels/kernels.o \
+	src/kernels/kernels_avx2.o \
+	src/kernels/kernels_avx512.o \
+	src/types/vecbase.o \
+	src/types/vector.o \
+	src/types/bitvec.o
+
+HEADERS = src/types/vector.h
+
+DATA = $(wildcard sql/vector--*.sql)
+
+# One pg_regress script per feature; the install scripts are not tests.
+REGRESS = $(sort $(patsubst sql/%.sql,%,$(filter-out sql/vector--%.sql,$(wildcard sql/*.sql))))
+REGRESS_OPTS = --inputdir=. --load-extension=vector
+
+ifneq ($(wildcard test/specs/*.spec),)
+ISOLATION = $(sort $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --load-extension=vector
+endif
+
+TAP_TESTS = 1
+PROVE_TESTS = $(wildcard test/t/*.pl)
+
+PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/kernels -I$(srcdir)/src/types
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+
+EXTRA_CLEAN = build
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+include src/kernels/kernels.mk
+
+# after pgxs: Makefile.global resets PROVE_FLAGS
+PROVE_FLAGS += -I ./test/perl
+
+SOURCES = $(wildcard src/*.c src/*.h src/*/*.c src/*/*.h test/kernels/*.c bench/*.c)
+
+format:
+	clang-format -i $(SOURCES)
+
+format-check:
+	clang-format --dry-run --Werror $(SOURCES)
+
+.PHONY: format format-check

@@ -1,0 +1,236 @@
+/*
+ * bench_kernels.c
+ *	  Micro-benchmark of the float distance kernels, per level.
+ *
+ * Prints ns per distance for L2 (f32_l2sq), inner product (f32_dot), cosine
+ * (f32_dot_norms) and L1 (f32_l1) at the usual embedding sizes, for every
+ * level this CPU runs, with the speedup over the scalar table.
+ *
+ * The query is fixed and the other operand walks a pool of vectors larger
+ * than L1 but, by default, within a typical L2 (1 MiB, at most 1000
+ * vectors): we measure the kernels, not DRAM.  Calls go through the table's
+ * function pointers, as in the server, and results feed a volatile sink so
+ * none can be dropped.  Each figure is the median of several timed runs.
+ *
+ * Usage: bench_kernels [pool_kib [offset_floats]]
+ *	 offset_floats shifts every pool vector off 64-byte alignment (2 mimics
+ *	 the 8-byte header in front of a vector's elements on disk pages).
+ *
+ * bench/bench_kernels.c
+ */
+#include "kernels.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define NRUNS			11
+#define MAX_POOL		1000
+#define RUN_NS			5e6	/* aim for 5 ms per timed run */
+
+typedef enum
+{
+	METRIC_L2,
+	METRIC_IP,
+	METRIC_COSINE,
+	METRIC_L1,
+	NMETRICS
+} Metric;
+
+static const char *const metricNames[NMETRICS] = {
+	"L2 (f32_l2sq)", "IP (f32_dot)", "cos (f32_dot_norms)", "L1 (f32_l1)"
+};
+
+static const int dims[] = {96, 128, 384, 768, 1536};
+
+#define NDIMS ((int) (sizeof(dims) / sizeof(dims[0])))
+
+static volatile float sink;
+
+static double
+nowNs(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double) ts.tv_sec * 1e9 + (double) ts.tv_nsec;
+}
+
+/* Mean ns per distance over iters calls. */
+static double
+timeRun(const VectorKernels *t, Metric metric, const float *q,
+		const float *const *pool, int npool, int d, long iters)
+{
+	float		acc = 0.0f;
+	float		dot,
+				aa,
+				bb;
+	double		start;
+	long		i;
+	int			j = 0;
+
+	start = nowNs();
+	switch (metric)
+	{
+		case METRIC_L2:
+			for (i = 0; i < iters; i++)
+			{
+				acc += t->f32_l2sq(q, pool[j], d);
+				if (++j == npool)
+					j = 0;
+			}
+			break;
+		case METRIC_IP:
+			for (i = 0; i < iters; i++)
+			{
+				acc += t->f32_dot(q, pool[j], d);
+				if (++j == npool)
+					j = 0;
+			}
+			break;
+		case METRIC_COSINE:
+			for (i = 0; i < iters; i++)
+			{
+				t->f32_dot_norms(q, pool[j], d, &dot, &aa, &bb);
+				acc += dot + aa + bb;
+				if (++j == npool)
+					j = 0;
+			}
+			break;
+		default:
+			for (i = 0; i < iters; i++)
+			{
+				acc += t->f32_l1(q, pool[j], d);
+				if (++j == npool)
+					j = 0;
+			}
+			break;
+	}
+	sink += acc;
+	return (nowNs() - start) / (double) iters;
+}
+
+static int
+compareDouble(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Calibrate to about RUN_NS a run, then take the median of NRUNS runs. */
+static double
+measure(const VectorKernels *t, Metric metric, const float *q,
+		const float *const *pool, int npool, int d)
+{
+	double		runs[NRUNS];
+	double		per;
+	long		iters;
+	int			r;
+
+	/* warm the pool into cache and the core out of its low clocks */
+	per = timeRun(t, metric, q, pool, npool, d, 2000);
+	iters = (long) (RUN_NS / (per > 0.1 ? per : 0.1));
+	if (iters < 1000)
+		iters = 1000;
+	for (r = 0; r < NRUNS; r++)
+		runs[r] = timeRun(t, metric, q, pool, npool, d, iters);
+	qsort(runs, NRUNS, sizeof(double), compareDouble);
+	return runs[NRUNS / 2];
+}
+
+static float
+randomUnit(unsigned int *state)
+{
+	/* small LCG: the values only have to be finite and varied */
+	*state = *state * 1103515245u + 12345u;
+	return (float) ((*state >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const VkLevel levels[] = {VK_LEVEL_SCALAR, VK_LEVEL_AVX2,
+	VK_LEVEL_AVX512};
+	const VectorKernels *tables[3];
+	double		ns[3];
+	long		poolKib = 1024;
+	int			offset = 0;
+	unsigned int rng = 12345;
+	int			di,
+				li,
+				m,
+				i;
+
+	if (argc > 1)
+		poolKib = atol(argv[1]);
+	if (argc > 2)
+		offset = atoi(argv[2]);
+	if (poolKib < 1 || offset < 0 || offset > 15)
+	{
+		fprintf(stderr, "usage: %s [pool_kib [offset_floats 0..15]]\n", argv[0]);
+		return 2;
+	}
+
+	vk_init();
+	for (li = 0; li < 3; li++)
+		tables[li] = vk_table(levels[li]);
+	printf("detected level: %s (vk_active = %s)\n",
+		   vk_table(vk_detect())->name, vk_active->name);
+	printf("ns per distance, median of %d runs; pool %ld KiB (max %d vectors), "
+		   "offset %d floats\n\n", NRUNS, poolKib, MAX_POOL, offset);
+	printf("%-20s %5s %10s %10s %8s %10s %8s\n",
+		   "metric", "dim", "scalar", "avx2", "speedup", "avx512", "speedup");
+
+	for (m = 0; m < NMETRICS; m++)
+	{
+		for (di = 0; di < NDIMS; di++)
+		{
+			int			d = dims[di];
+			int			npool = (int) (poolKib * 1024 / ((long) d * (long) sizeof(float)));
+			size_t		stride = (size_t) d + 16;
+			float	   *q;
+			float	   *block;
+			const float **pool;
+
+			if (npool > MAX_POOL)
+				npool = MAX_POOL;
+			if (npool < 2)
+				npool = 2;
+			if (posix_memalign((void **) &q, 64, (size_t) d * sizeof(float)) != 0 ||
+				posix_memalign((void **) &block, 64,
+							   (size_t) npool * stride * sizeof(float)) != 0 ||
+				(pool = malloc(sizeof(float *) * npool)) == NULL)
+			{
+				fprintf(stderr, "out of memory\n");
+				return 2;
+			}
+			for (i = 0; i < d; i++)
+				q[i] = randomUnit(&rng);
+			for (i = 0; i < npool * (int) stride; i++)
+				block[i] = randomUnit(&rng);
+			for (i = 0; i < npool; i++)
+				pool[i] = block + (size_t) i * stride + offset;
+
+			for (li = 0; li < 3; li++)
+				ns[li] = tables[li] ? measure(tables[li], (Metric) m, q,
+											  pool, npool, d) : 0.0;
+
+			printf("%-20s %5d %10.1f", metricNames[m], d, ns[0]);
+			for (li = 1; li < 3; li++)
+			{
+				if (tables[li])
+					printf(" %10.1f %7.1fx", ns[li], ns[0] / ns[li]);
+				else
+					printf(" %10s %8s", "-", "-");
+			}
+			printf("\n");
+
+			free(pool);
+			free(block);
+			free(q);
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,31 @@
+/*
+ * compat.h
+ *	  Every PostgreSQL version difference the extension cares about, in one
+ *	  place, so that the rest of the code reads as if it targeted one version.
+ *
+ * Supported: PostgreSQL 13 to 17; developed and tested on 15.
+ */
+#ifndef VECTOR_COMPAT_H
+#define VECTOR_COMPAT_H
+
+#include "postgres.h"
+
+#if PG_VERSION_NUM < 130000
+#error "vector requires PostgreSQL 13 or later"
+#endif
+
+/* MarkGUCPrefixReserved appeared in 15; EmitWarningsOnPlaceholders before. */
+#if PG_VERSION_NUM < 150000
+#define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+/* palloc_array and friends appeared in 16. */
+#ifndef palloc_array
+#define palloc_array(type, count) ((type *) palloc(sizeof(type) * (count)))
+#define palloc0_array(type, count) ((type *) palloc0(sizeof(type) * (count)))
+#endif
+
+/* float overflow helpers moved into utils/float.h in 12; same names since. */
+#include "utils/float.h"
+
+#endif							/* VECTOR_COMPAT_H */

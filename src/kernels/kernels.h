@@ -1,0 +1,99 @@
+/*
+ * kernels.h
+ *	  The one table of distance kernels, shared by every type and index.
+ *
+ * Every caller (SQL functions, HNSW, IVFFlat, k-means) reaches the kernels
+ * through the table pointed to by vk_active, which vk_init() fills once when
+ * the library loads, from CPU detection (CPUID + XGETBV).  No code outside
+ * src/kernels/ includes an intrinsics header, and no file is built with
+ * -march=native: each ISA file gets its own -m flags from the Makefile, so a
+ * binary built anywhere runs on any x86-64 and uses the widest unit there.
+ *
+ * This module does not depend on PostgreSQL headers, so that the kernel test
+ * (test/kernels) and the micro-benchmark (bench/) can link it directly.
+ *
+ * Conventions: lengths are element counts (n >= 0; n == 0 returns 0); inputs
+ * need no particular alignment; float kernels accumulate in float, in lanes.
+ * Negative inner product and cosine are built by the callers from these
+ * entries (see vk_cosine_distance in kernels.c).
+ */
+#ifndef VECTOR_KERNELS_H
+#define VECTOR_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum VkLevel
+{
+	VK_LEVEL_SCALAR = 0,		/* portable C, also the test oracle */
+	VK_LEVEL_AVX2 = 1,			/* x86-64 AVX2 + FMA */
+	VK_LEVEL_AVX512 = 2,		/* x86-64 AVX-512F (+VPOPCNTDQ for bits) */
+	VK_LEVEL_NEON = 3			/* slot for ARM NEON: not implemented yet */
+} VkLevel;
+
+typedef struct VectorKernels
+{
+	const char *name;			/* "scalar", "avx2", "avx512" */
+	VkLevel		level;
+
+	/* float4 elements */
+	float		(*f32_l2sq) (const float *a, const float *b, int n);
+	float		(*f32_dot) (const float *a, const float *b, int n);
+	float		(*f32_l1) (const float *a, const float *b, int n);
+	/* one pass: *dot = a.b, *aa = a.a, *bb = b.b */
+	void		(*f32_dot_norms) (const float *a, const float *b, int n,
+								  float *dot, float *aa, float *bb);
+	float		(*f32_norm_sq) (const float *a, int n);
+
+	/*
+	 * Batches: one query against count items, item i at items[i].  Serves an
+	 * HNSW neighbour list or an IVF list in one call.
+	 */
+	void		(*f32_l2sq_batch) (const float *q, const float *const *items,
+								   int count, int n, float *out);
+	void		(*f32_dot_batch) (const float *q, const float *const *items,
+								  int count, int n, float *out);
+
+	/* bit strings, nbytes bytes each */
+	uint64_t	(*bit_hamming) (const uint8_t *a, const uint8_t *b, int nbytes);
+	/* *inter = popcount(a & b), *uni = popcount(a | b) */
+	void		(*bit_and_or_count) (const uint8_t *a, const uint8_t *b, int nbytes,
+									 uint64_t *inter, uint64_t *uni);
+} VectorKernels;
+
+/* The table in use; valid after vk_init(). */
+extern const VectorKernels *vk_active;
+
+/* Detect the CPU and point vk_active at the best table.  Idempotent. */
+extern void vk_init(void);
+
+/* Highest level this CPU and OS support. */
+extern VkLevel vk_detect(void);
+
+/*
+ * Table for a given level, or NULL when this CPU or build lacks it.
+ * vk_table(VK_LEVEL_SCALAR) is never NULL.
+ */
+extern const VectorKernels *vk_table(VkLevel level);
+
+/*
+ * Force the level (for tests and the vector.simd_level GUC).  Returns false,
+ * changing nothing, when the level is not available here.
+ */
+extern int	vk_set_level(VkLevel level);
+
+/*
+ * Cosine distance 1 - cos(a, b) through vk_active->f32_dot_norms, clamped to
+ * [0, 2]; NaN when either vector is zero.
+ */
+extern double vk_cosine_distance(const float *a, const float *b, int n);
+
+/* Per-ISA tables, defined in their own files; NULL-free only when built. */
+extern const VectorKernels vk_scalar_kernels;
+#if defined(__x86_64__) || defined(_M_X64)
+#define VK_HAVE_X86 1
+extern const VectorKernels vk_avx2_kernels;
+extern const VectorKernels vk_avx512_kernels;
+#endif
+
+#endif							/* VECTOR_KERNELS_H */

@@ -1,0 +1,77 @@
+# src/kernels/kernels.mk
+#	Make fragment for the distance kernels: per-file ISA flags, and the
+#	standalone kernel test and micro-benchmark.
+#
+# Included by the PGXS Makefile (from the repository root), or run alone:
+#	make -f src/kernels/kernels.mk check-kernels bench-kernels
+#
+# Only kernels_avx2.c and kernels_avx512.c get -m flags, so one build runs
+# on any x86-64 and vk_init() picks the widest unit at load time.  No
+# -march=native, and no -ffast-math anywhere (the scalar kernels must stay
+# the plain in-order reference).  kernels_avx2.c has -mpopcnt for its bit
+# kernels; vk_detect() checks POPCNT too (every AVX2 CPU has it).
+
+# Remember the caller's default goal: including this fragment must not make
+# check-kernels the default target of the extension's Makefile.
+vk_saved_default_goal := $(.DEFAULT_GOAL)
+
+VK_AVX2_FLAGS = -mavx2 -mfma -mpopcnt
+VK_AVX512_FLAGS = -mavx512f -mavx512vpopcntdq -mavx512bw -mavx512vl -mavx2 -mfma -mpopcnt
+
+# PGXS builds %.o from %.c with $(CC) $(CFLAGS) $(CPPFLAGS), and with LLVM
+# JIT support also %.bc with $(BITCODE_CFLAGS); both need the ISA flags, or
+# the intrinsics do not compile.
+src/kernels/kernels_avx2.o: CFLAGS += $(VK_AVX2_FLAGS)
+src/kernels/kernels_avx512.o: CFLAGS += $(VK_AVX512_FLAGS)
+src/kernels/kernels_avx2.bc: BITCODE_CFLAGS += $(VK_AVX2_FLAGS)
+src/kernels/kernels_avx512.bc: BITCODE_CFLAGS += $(VK_AVX512_FLAGS)
+
+# Standalone test and benchmark: their own objects and flags in build/
+# (never the PGXS objects), with the same per-file ISA flags as above.
+VK_BUILD = build/kernels
+VK_CC = $(if $(CC),$(CC),cc)
+VK_CFLAGS = -O2 -g -Wall -Wextra -Wmissing-prototypes -Wdeclaration-after-statement
+VK_INCLUDES = -Isrc/kernels
+VK_LIBS = -lm
+
+VK_HEADERS = src/kernels/kernels.h
+VK_OBJS = $(VK_BUILD)/kernels.o $(VK_BUILD)/kernels_avx2.o $(VK_BUILD)/kernels_avx512.o
+
+$(VK_BUILD):
+	mkdir -p $@
+
+$(VK_BUILD)/kernels.o: src/kernels/kernels.c $(VK_HEADERS) | $(VK_BUILD)
+	$(VK_CC) $(VK_CFLAGS) $(VK_INCLUDES) -c -o $@ $<
+
+$(VK_BUILD)/kernels_avx2.o: src/kernels/kernels_avx2.c $(VK_HEADERS) | $(VK_BUILD)
+	$(VK_CC) $(VK_CFLAGS) $(VK_AVX2_FLAGS) $(VK_INCLUDES) -c -o $@ $<
+
+$(VK_BUILD)/kernels_avx512.o: src/kernels/kernels_avx512.c $(VK_HEADERS) | $(VK_BUILD)
+	$(VK_CC) $(VK_CFLAGS) $(VK_AVX512_FLAGS) $(VK_INCLUDES) -c -o $@ $<
+
+$(VK_BUILD)/test_kernels: test/kernels/test_kernels.c $(VK_OBJS) $(VK_HEADERS)
+	$(VK_CC) $(VK_CFLAGS) $(VK_INCLUDES) -o $@ $< $(VK_OBJS) $(VK_LIBS)
+
+$(VK_BUILD)/bench_kernels: bench/bench_kernels.c $(VK_OBJS) $(VK_HEADERS)
+	$(VK_CC) $(VK_CFLAGS) $(VK_INCLUDES) -o $@ $< $(VK_OBJS) $(VK_LIBS)
+
+.PHONY: check-kernels bench-kernels clean-kernels
+
+check-kernels: $(VK_BUILD)/test_kernels
+	$(VK_BUILD)/test_kernels
+
+bench-kernels: $(VK_BUILD)/bench_kernels
+	$(VK_BUILD)/bench_kernels
+
+clean-kernels:
+	rm -rf $(VK_BUILD)
+
+EXTRA_CLEAN += $(VK_BUILD)
+
+# Run alone, "make -f src/kernels/kernels.mk" runs the test; included, the
+# caller's default goal (or the first target after us) stands.
+ifeq ($(notdir $(firstword $(MAKEFILE_LIST))),kernels.mk)
+.DEFAULT_GOAL := check-kernels
+else
+.DEFAULT_GOAL := $(vk_saved_default_goal)
+endif

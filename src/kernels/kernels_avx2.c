@@ -1,0 +1,397 @@
+/*
+ * kernels_avx2.c
+ *	  AVX2 + FMA distance kernels (vk_avx2_kernels).
+ *
+ * Built with -mavx2 -mfma -mpopcnt and nothing else (see kernels.mk); it is
+ * only entered after vk_detect() has seen AVX2, FMA and POPCNT (every AVX2
+ * CPU has POPCNT) and OS support for the YMM state.  The bit kernels also
+ * serve the AVX-512 table on CPUs without VPOPCNTDQ.
+ *
+ * Float loops keep four independent accumulators (32 floats a step): an FMA
+ * has a latency of 4-5 cycles and two issue per cycle, so a single chain
+ * would run at a tenth of the unit's throughput.  Tails use masked loads,
+ * which neither fault on nor read the lanes past the end, so there is no
+ * scalar tail loop and no over-read.
+ *
+ * src/kernels/kernels_avx2.c
+ */
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+/* Windows into this give a mask of the first k lanes set, 0 <= k <= 8. */
+static const int32_t vkTailMaskAvx2[16] = {
+	-1, -1, -1, -1, -1, -1, -1, -1,
+	0, 0, 0, 0, 0, 0, 0, 0
+};
+
+static inline __m256i
+tailMaskAvx2(int k)
+{
+	return _mm256_loadu_si256((const void *) (vkTailMaskAvx2 + 8 - k));
+}
+
+static inline float
+hsumAvx2(__m256 v)
+{
+	__m128		lo = _mm256_castps256_ps128(v);
+	__m128		hi = _mm256_extractf128_ps(v, 1);
+
+	lo = _mm_add_ps(lo, hi);
+	lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+	lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+	return _mm_cvtss_f32(lo);
+}
+
+static float
+f32L2SqAvx2(const float *a, const float *b, int n)
+{
+	__m256		s0 = _mm256_setzero_ps();
+	__m256		s1 = _mm256_setzero_ps();
+	__m256		s2 = _mm256_setzero_ps();
+	__m256		s3 = _mm256_setzero_ps();
+	__m256		d0,
+				d1,
+				d2,
+				d3;
+	int			i = 0;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+		d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
+		d2 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16));
+		d3 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24));
+		s0 = _mm256_fmadd_ps(d0, d0, s0);
+		s1 = _mm256_fmadd_ps(d1, d1, s1);
+		s2 = _mm256_fmadd_ps(d2, d2, s2);
+		s3 = _mm256_fmadd_ps(d3, d3, s3);
+	}
+	for (; i + 8 <= n; i += 8)
+	{
+		d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+		s0 = _mm256_fmadd_ps(d0, d0, s0);
+	}
+	if (i < n)
+	{
+		__m256i		m = tailMaskAvx2(n - i);
+
+		d1 = _mm256_sub_ps(_mm256_maskload_ps(a + i, m),
+						   _mm256_maskload_ps(b + i, m));
+		s1 = _mm256_fmadd_ps(d1, d1, s1);
+	}
+	return hsumAvx2(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+static float
+f32DotAvx2(const float *a, const float *b, int n)
+{
+	__m256		s0 = _mm256_setzero_ps();
+	__m256		s1 = _mm256_setzero_ps();
+	__m256		s2 = _mm256_setzero_ps();
+	__m256		s3 = _mm256_setzero_ps();
+	int			i = 0;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+		s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+		s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+	}
+	for (; i + 8 <= n; i += 8)
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+	if (i < n)
+	{
+		__m256i		m = tailMaskAvx2(n - i);
+
+		s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m),
+							 _mm256_maskload_ps(b + i, m), s1);
+	}
+	return hsumAvx2(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+static float
+f32L1Avx2(const float *a, const float *b, int n)
+{
+	/* |x| clears the sign bit: andnot with -0.0f */
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256		s0 = _mm256_setzero_ps();
+	__m256		s1 = _mm256_setzero_ps();
+	__m256		s2 = _mm256_setzero_ps();
+	__m256		s3 = _mm256_setzero_ps();
+	__m256		d0,
+				d1,
+				d2,
+				d3;
+	int			i = 0;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+		d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
+		d2 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16));
+		d3 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24));
+		s0 = _mm256_add_ps(s0, _mm256_andnot_ps(sign, d0));
+		s1 = _mm256_add_ps(s1, _mm256_andnot_ps(sign, d1));
+		s2 = _mm256_add_ps(s2, _mm256_andnot_ps(sign, d2));
+		s3 = _mm256_add_ps(s3, _mm256_andnot_ps(sign, d3));
+	}
+	for (; i + 8 <= n; i += 8)
+	{
+		d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+		s0 = _mm256_add_ps(s0, _mm256_andnot_ps(sign, d0));
+	}
+	if (i < n)
+	{
+		__m256i		m = tailMaskAvx2(n - i);
+
+		d1 = _mm256_sub_ps(_mm256_maskload_ps(a + i, m),
+						   _mm256_maskload_ps(b + i, m));
+		s1 = _mm256_add_ps(s1, _mm256_andnot_ps(sign, d1));
+	}
+	return hsumAvx2(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+/*
+ * Three sums, four chains each: twelve accumulators plus the two loaded
+ * operands fit in the sixteen YMM registers.
+ */
+static void
+f32DotNormsAvx2(const float *a, const float *b, int n,
+				float *dot, float *aa, float *bb)
+{
+	__m256		d0 = _mm256_setzero_ps(),
+				d1 = _mm256_setzero_ps(),
+				d2 = _mm256_setzero_ps(),
+				d3 = _mm256_setzero_ps();
+	__m256		x0 = _mm256_setzero_ps(),
+				x1 = _mm256_setzero_ps(),
+				x2 = _mm256_setzero_ps(),
+				x3 = _mm256_setzero_ps();
+	__m256		y0 = _mm256_setzero_ps(),
+				y1 = _mm256_setzero_ps(),
+				y2 = _mm256_setzero_ps(),
+				y3 = _mm256_setzero_ps();
+	__m256		va,
+				vb;
+	int			i = 0;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		va = _mm256_loadu_ps(a + i);
+		vb = _mm256_loadu_ps(b + i);
+		d0 = _mm256_fmadd_ps(va, vb, d0);
+		x0 = _mm256_fmadd_ps(va, va, x0);
+		y0 = _mm256_fmadd_ps(vb, vb, y0);
+		va = _mm256_loadu_ps(a + i + 8);
+		vb = _mm256_loadu_ps(b + i + 8);
+		d1 = _mm256_fmadd_ps(va, vb, d1);
+		x1 = _mm256_fmadd_ps(va, va, x1);
+		y1 = _mm256_fmadd_ps(vb, vb, y1);
+		va = _mm256_loadu_ps(a + i + 16);
+		vb = _mm256_loadu_ps(b + i + 16);
+		d2 = _mm256_fmadd_ps(va, vb, d2);
+		x2 = _mm256_fmadd_ps(va, va, x2);
+		y2 = _mm256_fmadd_ps(vb, vb, y2);
+		va = _mm256_loadu_ps(a + i + 24);
+		vb = _mm256_loadu_ps(b + i + 24);
+		d3 = _mm256_fmadd_ps(va, vb, d3);
+		x3 = _mm256_fmadd_ps(va, va, x3);
+		y3 = _mm256_fmadd_ps(vb, vb, y3);
+	}
+	for (; i + 8 <= n; i += 8)
+	{
+		va = _mm256_loadu_ps(a + i);
+		vb = _mm256_loadu_ps(b + i);
+		d0 = _mm256_fmadd_ps(va, vb, d0);
+		x0 = _mm256_fmadd_ps(va, va, x0);
+		y0 = _mm256_fmadd_ps(vb, vb, y0);
+	}
+	if (i < n)
+	{
+		__m256i		m = tailMaskAvx2(n - i);
+
+		va = _mm256_maskload_ps(a + i, m);
+		vb = _mm256_maskload_ps(b + i, m);
+		d1 = _mm256_fmadd_ps(va, vb, d1);
+		x1 = _mm256_fmadd_ps(va, va, x1);
+		y1 = _mm256_fmadd_ps(vb, vb, y1);
+	}
+	*dot = hsumAvx2(_mm256_add_ps(_mm256_add_ps(d0, d1), _mm256_add_ps(d2, d3)));
+	*aa = hsumAvx2(_mm256_add_ps(_mm256_add_ps(x0, x1), _mm256_add_ps(x2, x3)));
+	*bb = hsumAvx2(_mm256_add_ps(_mm256_add_ps(y0, y1), _mm256_add_ps(y2, y3)));
+}
+
+static float
+f32NormSqAvx2(const float *a, int n)
+{
+	__m256		s0 = _mm256_setzero_ps();
+	__m256		s1 = _mm256_setzero_ps();
+	__m256		s2 = _mm256_setzero_ps();
+	__m256		s3 = _mm256_setzero_ps();
+	__m256		v0,
+				v1,
+				v2,
+				v3;
+	int			i = 0;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		v0 = _mm256_loadu_ps(a + i);
+		v1 = _mm256_loadu_ps(a + i + 8);
+		v2 = _mm256_loadu_ps(a + i + 16);
+		v3 = _mm256_loadu_ps(a + i + 24);
+		s0 = _mm256_fmadd_ps(v0, v0, s0);
+		s1 = _mm256_fmadd_ps(v1, v1, s1);
+		s2 = _mm256_fmadd_ps(v2, v2, s2);
+		s3 = _mm256_fmadd_ps(v3, v3, s3);
+	}
+	for (; i + 8 <= n; i += 8)
+	{
+		v0 = _mm256_loadu_ps(a + i);
+		s0 = _mm256_fmadd_ps(v0, v0, s0);
+	}
+	if (i < n)
+	{
+		v1 = _mm256_maskload_ps(a + i, tailMaskAvx2(n - i));
+		s1 = _mm256_fmadd_ps(v1, v1, s1);
+	}
+	return hsumAvx2(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+/*
+ * Items of a batch sit at unrelated addresses (graph neighbours, list
+ * entries), so the hardware prefetcher cannot guess the next one; touching
+ * its first lines early overlaps that miss with the current distance.  The
+ * stream prefetcher follows on from there.
+ */
+static inline void
+prefetchItemAvx2(const float *item, int n)
+{
+	const char *p = (const char *) item;
+	int			bytes = n * (int) sizeof(float);
+	int			off;
+
+	for (off = 0; off < bytes && off < 256; off += 64)
+		_mm_prefetch(p + off, _MM_HINT_T0);
+}
+
+/* One single-kernel call per item keeps batch and single results identical. */
+static void
+f32L2SqBatchAvx2(const float *q, const float *const *items,
+				 int count, int n, float *out)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+	{
+		if (i + 1 < count)
+			prefetchItemAvx2(items[i + 1], n);
+		out[i] = f32L2SqAvx2(q, items[i], n);
+	}
+}
+
+static void
+f32DotBatchAvx2(const float *q, const float *const *items,
+				int count, int n, float *out)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+	{
+		if (i + 1 < count)
+			prefetchItemAvx2(items[i + 1], n);
+		out[i] = f32DotAvx2(q, items[i], n);
+	}
+}
+
+static inline uint64_t
+load64Avx2(const uint8_t *p)
+{
+	uint64_t	w;
+
+	memcpy(&w, p, sizeof(w));
+	return w;
+}
+
+/*
+ * Hardware POPCNT on 64-bit words, four independent counters so that the
+ * adds do not serialise behind each popcount.
+ */
+static uint64_t
+bitHammingAvx2(const uint8_t *a, const uint8_t *b, int nbytes)
+{
+	uint64_t	c0 = 0,
+				c1 = 0,
+				c2 = 0,
+				c3 = 0;
+	int			i = 0;
+
+	for (; i + 32 <= nbytes; i += 32)
+	{
+		c0 += __builtin_popcountll(load64Avx2(a + i) ^ load64Avx2(b + i));
+		c1 += __builtin_popcountll(load64Avx2(a + i + 8) ^ load64Avx2(b + i + 8));
+		c2 += __builtin_popcountll(load64Avx2(a + i + 16) ^ load64Avx2(b + i + 16));
+		c3 += __builtin_popcountll(load64Avx2(a + i + 24) ^ load64Avx2(b + i + 24));
+	}
+	for (; i + 8 <= nbytes; i += 8)
+		c0 += __builtin_popcountll(load64Avx2(a + i) ^ load64Avx2(b + i));
+	for (; i < nbytes; i++)
+		c1 += __builtin_popcount((unsigned int) (a[i] ^ b[i]));
+	return (c0 + c1) + (c2 + c3);
+}
+
+static void
+bitAndOrCountAvx2(const uint8_t *a, const uint8_t *b, int nbytes,
+				  uint64_t *inter, uint64_t *uni)
+{
+	uint64_t	i0 = 0,
+				i1 = 0,
+				u0 = 0,
+				u1 = 0;
+	uint64_t	wa,
+				wb;
+	int			i = 0;
+
+	for (; i + 16 <= nbytes; i += 16)
+	{
+		wa = load64Avx2(a + i);
+		wb = load64Avx2(b + i);
+		i0 += __builtin_popcountll(wa & wb);
+		u0 += __builtin_popcountll(wa | wb);
+		wa = load64Avx2(a + i + 8);
+		wb = load64Avx2(b + i + 8);
+		i1 += __builtin_popcountll(wa & wb);
+		u1 += __builtin_popcountll(wa | wb);
+	}
+	for (; i + 8 <= nbytes; i += 8)
+	{
+		wa = load64Avx2(a + i);
+		wb = load64Avx2(b + i);
+		i0 += __builtin_popcountll(wa & wb);
+		u0 += __builtin_popcountll(wa | wb);
+	}
+	for (; i < nbytes; i++)
+	{
+		i1 += __builtin_popcount((unsigned int) (a[i] & b[i]));
+		u1 += __builtin_popcount((unsigned int) (a[i] | b[i]));
+	}
+	*inter = i0 + i1;
+	*uni = u0 + u1;
+}
+
+const VectorKernels vk_avx2_kernels = {
+	"avx2",
+	VK_LEVEL_AVX2,
+	f32L2SqAvx2,
+	f32DotAvx2,
+	f32L1Avx2,
+	f32DotNormsAvx2,
+	f32NormSqAvx2,
+	f32L2SqBatchAvx2,
+	f32DotBatchAvx2,
+	bitHammingAvx2,
+	bitAndOrCountAvx2
+};

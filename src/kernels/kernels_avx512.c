@@ -1,0 +1,389 @@
+/*
+ * kernels_avx512.c
+ *	  AVX-512 distance kernels (vk_avx512_kernels).
+ *
+ * Built with -mavx512f -mavx512vpopcntdq -mavx512bw -mavx512vl -mavx2 -mfma
+ * -mpopcnt (see kernels.mk).  vk_detect() selects this level only with
+ * AVX-512 F, BW and VL and OS support for the opmask and ZMM state, since
+ * the compiler may use any of those encodings here.  The bit kernels need
+ * VPOPCNTDQ besides; without it vk_table() pairs the float kernels of this
+ * file with the AVX2 bit kernels, so nothing else in the file may rely on
+ * VPOPCNTDQ.
+ *
+ * Same shape as the AVX2 file: four accumulators of 16 lanes, then single
+ * vectors, then one masked load for the last n % 16 elements; masked-off
+ * lanes are neither read nor able to fault.
+ *
+ * src/kernels/kernels_avx512.c
+ */
+#include "kernels.h"
+
+#include <immintrin.h>
+
+/* First k lanes, 0 < k < 16 */
+static inline __mmask16
+tailMaskAvx512(int k)
+{
+	return (__mmask16) ((1u << k) - 1);
+}
+
+static float
+f32L2SqAvx512(const float *a, const float *b, int n)
+{
+	__m512		s0 = _mm512_setzero_ps();
+	__m512		s1 = _mm512_setzero_ps();
+	__m512		s2 = _mm512_setzero_ps();
+	__m512		s3 = _mm512_setzero_ps();
+	__m512		d0,
+				d1,
+				d2,
+				d3;
+	int			i = 0;
+
+	for (; i + 64 <= n; i += 64)
+	{
+		d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+		d1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+		d2 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32));
+		d3 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48));
+		s0 = _mm512_fmadd_ps(d0, d0, s0);
+		s1 = _mm512_fmadd_ps(d1, d1, s1);
+		s2 = _mm512_fmadd_ps(d2, d2, s2);
+		s3 = _mm512_fmadd_ps(d3, d3, s3);
+	}
+	for (; i + 16 <= n; i += 16)
+	{
+		d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+		s0 = _mm512_fmadd_ps(d0, d0, s0);
+	}
+	if (i < n)
+	{
+		__mmask16	m = tailMaskAvx512(n - i);
+
+		d1 = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i),
+						   _mm512_maskz_loadu_ps(m, b + i));
+		s1 = _mm512_fmadd_ps(d1, d1, s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1),
+											  _mm512_add_ps(s2, s3)));
+}
+
+static float
+f32DotAvx512(const float *a, const float *b, int n)
+{
+	__m512		s0 = _mm512_setzero_ps();
+	__m512		s1 = _mm512_setzero_ps();
+	__m512		s2 = _mm512_setzero_ps();
+	__m512		s3 = _mm512_setzero_ps();
+	int			i = 0;
+
+	for (; i + 64 <= n; i += 64)
+	{
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+		s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
+		s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), s3);
+	}
+	for (; i + 16 <= n; i += 16)
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+	if (i < n)
+	{
+		__mmask16	m = tailMaskAvx512(n - i);
+
+		s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i),
+							 _mm512_maskz_loadu_ps(m, b + i), s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1),
+											  _mm512_add_ps(s2, s3)));
+}
+
+static float
+f32L1Avx512(const float *a, const float *b, int n)
+{
+	__m512		s0 = _mm512_setzero_ps();
+	__m512		s1 = _mm512_setzero_ps();
+	__m512		s2 = _mm512_setzero_ps();
+	__m512		s3 = _mm512_setzero_ps();
+	__m512		d0,
+				d1,
+				d2,
+				d3;
+	int			i = 0;
+
+	for (; i + 64 <= n; i += 64)
+	{
+		d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+		d1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+		d2 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32));
+		d3 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48));
+		s0 = _mm512_add_ps(s0, _mm512_abs_ps(d0));
+		s1 = _mm512_add_ps(s1, _mm512_abs_ps(d1));
+		s2 = _mm512_add_ps(s2, _mm512_abs_ps(d2));
+		s3 = _mm512_add_ps(s3, _mm512_abs_ps(d3));
+	}
+	for (; i + 16 <= n; i += 16)
+	{
+		d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+		s0 = _mm512_add_ps(s0, _mm512_abs_ps(d0));
+	}
+	if (i < n)
+	{
+		__mmask16	m = tailMaskAvx512(n - i);
+
+		d1 = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i),
+						   _mm512_maskz_loadu_ps(m, b + i));
+		s1 = _mm512_add_ps(s1, _mm512_abs_ps(d1));
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1),
+											  _mm512_add_ps(s2, s3)));
+}
+
+static void
+f32DotNormsAvx512(const float *a, const float *b, int n,
+				  float *dot, float *aa, float *bb)
+{
+	__m512		d0 = _mm512_setzero_ps(),
+				d1 = _mm512_setzero_ps(),
+				d2 = _mm512_setzero_ps(),
+				d3 = _mm512_setzero_ps();
+	__m512		x0 = _mm512_setzero_ps(),
+				x1 = _mm512_setzero_ps(),
+				x2 = _mm512_setzero_ps(),
+				x3 = _mm512_setzero_ps();
+	__m512		y0 = _mm512_setzero_ps(),
+				y1 = _mm512_setzero_ps(),
+				y2 = _mm512_setzero_ps(),
+				y3 = _mm512_setzero_ps();
+	__m512		va,
+				vb;
+	int			i = 0;
+
+	for (; i + 64 <= n; i += 64)
+	{
+		va = _mm512_loadu_ps(a + i);
+		vb = _mm512_loadu_ps(b + i);
+		d0 = _mm512_fmadd_ps(va, vb, d0);
+		x0 = _mm512_fmadd_ps(va, va, x0);
+		y0 = _mm512_fmadd_ps(vb, vb, y0);
+		va = _mm512_loadu_ps(a + i + 16);
+		vb = _mm512_loadu_ps(b + i + 16);
+		d1 = _mm512_fmadd_ps(va, vb, d1);
+		x1 = _mm512_fmadd_ps(va, va, x1);
+		y1 = _mm512_fmadd_ps(vb, vb, y1);
+		va = _mm512_loadu_ps(a + i + 32);
+		vb = _mm512_loadu_ps(b + i + 32);
+		d2 = _mm512_fmadd_ps(va, vb, d2);
+		x2 = _mm512_fmadd_ps(va, va, x2);
+		y2 = _mm512_fmadd_ps(vb, vb, y2);
+		va = _mm512_loadu_ps(a + i + 48);
+		vb = _mm512_loadu_ps(b + i + 48);
+		d3 = _mm512_fmadd_ps(va, vb, d3);
+		x3 = _mm512_fmadd_ps(va, va, x3);
+		y3 = _mm512_fmadd_ps(vb, vb, y3);
+	}
+	for (; i + 16 <= n; i += 16)
+	{
+		va = _mm512_loadu_ps(a + i);
+		vb = _mm512_loadu_ps(b + i);
+		d0 = _mm512_fmadd_ps(va, vb, d0);
+		x0 = _mm512_fmadd_ps(va, va, x0);
+		y0 = _mm512_fmadd_ps(vb, vb, y0);
+	}
+	if (i < n)
+	{
+		__mmask16	m = tailMaskAvx512(n - i);
+
+		va = _mm512_maskz_loadu_ps(m, a + i);
+		vb = _mm512_maskz_loadu_ps(m, b + i);
+		d1 = _mm512_fmadd_ps(va, vb, d1);
+		x1 = _mm512_fmadd_ps(va, va, x1);
+		y1 = _mm512_fmadd_ps(vb, vb, y1);
+	}
+	*dot = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(d0, d1),
+											  _mm512_add_ps(d2, d3)));
+	*aa = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(x0, x1),
+											 _mm512_add_ps(x2, x3)));
+	*bb = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(y0, y1),
+											 _mm512_add_ps(y2, y3)));
+}
+
+static float
+f32NormSqAvx512(const float *a, int n)
+{
+	__m512		s0 = _mm512_setzero_ps();
+	__m512		s1 = _mm512_setzero_ps();
+	__m512		s2 = _mm512_setzero_ps();
+	__m512		s3 = _mm512_setzero_ps();
+	__m512		v0,
+				v1,
+				v2,
+				v3;
+	int			i = 0;
+
+	for (; i + 64 <= n; i += 64)
+	{
+		v0 = _mm512_loadu_ps(a + i);
+		v1 = _mm512_loadu_ps(a + i + 16);
+		v2 = _mm512_loadu_ps(a + i + 32);
+		v3 = _mm512_loadu_ps(a + i + 48);
+		s0 = _mm512_fmadd_ps(v0, v0, s0);
+		s1 = _mm512_fmadd_ps(v1, v1, s1);
+		s2 = _mm512_fmadd_ps(v2, v2, s2);
+		s3 = _mm512_fmadd_ps(v3, v3, s3);
+	}
+	for (; i + 16 <= n; i += 16)
+	{
+		v0 = _mm512_loadu_ps(a + i);
+		s0 = _mm512_fmadd_ps(v0, v0, s0);
+	}
+	if (i < n)
+	{
+		v1 = _mm512_maskz_loadu_ps(tailMaskAvx512(n - i), a + i);
+		s1 = _mm512_fmadd_ps(v1, v1, s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1),
+											  _mm512_add_ps(s2, s3)));
+}
+
+/* See prefetchItemAvx2: the next item's address is not predictable. */
+static inline void
+prefetchItemAvx512(const float *item, int n)
+{
+	const char *p = (const char *) item;
+	int			bytes = n * (int) sizeof(float);
+	int			off;
+
+	for (off = 0; off < bytes && off < 256; off += 64)
+		_mm_prefetch(p + off, _MM_HINT_T0);
+}
+
+/* One single-kernel call per item keeps batch and single results identical. */
+static void
+f32L2SqBatchAvx512(const float *q, const float *const *items,
+				   int count, int n, float *out)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+	{
+		if (i + 1 < count)
+			prefetchItemAvx512(items[i + 1], n);
+		out[i] = f32L2SqAvx512(q, items[i], n);
+	}
+}
+
+static void
+f32DotBatchAvx512(const float *q, const float *const *items,
+				  int count, int n, float *out)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+	{
+		if (i + 1 < count)
+			prefetchItemAvx512(items[i + 1], n);
+		out[i] = f32DotAvx512(q, items[i], n);
+	}
+}
+
+/*
+ * Bit kernels: VPOPCNTDQ counts eight words per instruction; per-lane
+ * 64-bit counts cannot overflow for any int-sized input.  The byte tail is a
+ * masked byte load (AVX-512BW).
+ */
+static inline __mmask64
+byteTailMaskAvx512(int k)
+{
+	/* 0 < k < 64 */
+	return (__mmask64) ((UINT64_C(1) << k) - 1);
+}
+
+static uint64_t
+bitHammingAvx512(const uint8_t *a, const uint8_t *b, int nbytes)
+{
+	__m512i		c0 = _mm512_setzero_si512();
+	__m512i		c1 = _mm512_setzero_si512();
+	__m512i		x0,
+				x1;
+	int			i = 0;
+
+	for (; i + 128 <= nbytes; i += 128)
+	{
+		x0 = _mm512_xor_si512(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i));
+		x1 = _mm512_xor_si512(_mm512_loadu_si512(a + i + 64),
+							  _mm512_loadu_si512(b + i + 64));
+		c0 = _mm512_add_epi64(c0, _mm512_popcnt_epi64(x0));
+		c1 = _mm512_add_epi64(c1, _mm512_popcnt_epi64(x1));
+	}
+	for (; i + 64 <= nbytes; i += 64)
+	{
+		x0 = _mm512_xor_si512(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i));
+		c0 = _mm512_add_epi64(c0, _mm512_popcnt_epi64(x0));
+	}
+	if (i < nbytes)
+	{
+		__mmask64	m = byteTailMaskAvx512(nbytes - i);
+
+		x1 = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, a + i),
+							  _mm512_maskz_loadu_epi8(m, b + i));
+		c1 = _mm512_add_epi64(c1, _mm512_popcnt_epi64(x1));
+	}
+	return (uint64_t) _mm512_reduce_add_epi64(_mm512_add_epi64(c0, c1));
+}
+
+static void
+bitAndOrCountAvx512(const uint8_t *a, const uint8_t *b, int nbytes,
+					uint64_t *inter, uint64_t *uni)
+{
+	__m512i		ci0 = _mm512_setzero_si512();
+	__m512i		ci1 = _mm512_setzero_si512();
+	__m512i		cu0 = _mm512_setzero_si512();
+	__m512i		cu1 = _mm512_setzero_si512();
+	__m512i		va,
+				vb;
+	int			i = 0;
+
+	for (; i + 128 <= nbytes; i += 128)
+	{
+		va = _mm512_loadu_si512(a + i);
+		vb = _mm512_loadu_si512(b + i);
+		ci0 = _mm512_add_epi64(ci0, _mm512_popcnt_epi64(_mm512_and_si512(va, vb)));
+		cu0 = _mm512_add_epi64(cu0, _mm512_popcnt_epi64(_mm512_or_si512(va, vb)));
+		va = _mm512_loadu_si512(a + i + 64);
+		vb = _mm512_loadu_si512(b + i + 64);
+		ci1 = _mm512_add_epi64(ci1, _mm512_popcnt_epi64(_mm512_and_si512(va, vb)));
+		cu1 = _mm512_add_epi64(cu1, _mm512_popcnt_epi64(_mm512_or_si512(va, vb)));
+	}
+	for (; i + 64 <= nbytes; i += 64)
+	{
+		va = _mm512_loadu_si512(a + i);
+		vb = _mm512_loadu_si512(b + i);
+		ci0 = _mm512_add_epi64(ci0, _mm512_popcnt_epi64(_mm512_and_si512(va, vb)));
+		cu0 = _mm512_add_epi64(cu0, _mm512_popcnt_epi64(_mm512_or_si512(va, vb)));
+	}
+	if (i < nbytes)
+	{
+		__mmask64	m = byteTailMaskAvx512(nbytes - i);
+
+		va = _mm512_maskz_loadu_epi8(m, a + i);
+		vb = _mm512_maskz_loadu_epi8(m, b + i);
+		ci1 = _mm512_add_epi64(ci1, _mm512_popcnt_epi64(_mm512_and_si512(va, vb)));
+		cu1 = _mm512_add_epi64(cu1, _mm512_popcnt_epi64(_mm512_or_si512(va, vb)));
+	}
+	*inter = (uint64_t) _mm512_reduce_add_epi64(_mm512_add_epi64(ci0, ci1));
+	*uni = (uint64_t) _mm512_reduce_add_epi64(_mm512_add_epi64(cu0, cu1));
+}
+
+const VectorKernels vk_avx512_kernels = {
+	"avx512",
+	VK_LEVEL_AVX512,
+	f32L2SqAvx512,
+	f32DotAvx512,
+	f32L1Avx512,
+	f32DotNormsAvx512,
+	f32NormSqAvx512,
+	f32L2SqBatchAvx512,
+	f32DotBatchAvx512,
+	bitHammingAvx512,
+	bitAndOrCountAvx512
+};

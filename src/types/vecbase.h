@@ -1,0 +1,66 @@
+/*
+ * vecbase.h
+ *	  Scaffolding shared by the vector-like SQL types: dimension and typmod
+ *	  checks, the text parse loop, shortest round-trip float output, and the
+ *	  float8[] state of the avg/sum aggregates.  Each type passes its name
+ *	  (for messages) and converts the parsed float4 values to its own element.
+ */
+#ifndef VECTOR_VECBASE_H
+#define VECTOR_VECBASE_H
+
+#include "compat.h"
+
+#include "lib/stringinfo.h"
+
+#define VECTOR_MAX_DIM 16000
+
+/* Error unless 1 <= dim <= VECTOR_MAX_DIM. */
+extern void VecCheckDim(int dim, const char *typname);
+
+/* Error unless the value is finite. */
+extern void VecCheckElement(float value, const char *typname);
+
+/* Error unless typmod is -1 or equals dim ("expected N dimensions, not M"). */
+extern void VecCheckExpectedDim(int32 typmod, int dim);
+
+/* Error unless both dimensions agree ("different vector dimensions"). */
+extern void VecCheckSameDim(int a, int b);
+
+/* Parse a typmod array for a type whose dimension is capped at maxdim. */
+extern int32 VecTypmodIn(ArrayType *ta, const char *typname, int maxdim);
+
+/*
+ * Parse "[1, 2.5, 3]" into a palloc'd float array; every element checked
+ * finite and the count checked against VECTOR_MAX_DIM.  Errors use typname.
+ */
+extern float *VecParseText(const char *str, const char *typname, int *dim);
+
+/* Append the shortest text that reads back to the same float4. */
+extern void VecAppendFloat(StringInfo buf, float value);
+
+/*
+ * Convert a 1-D array of int4, float4, float8 or numeric (no NULLs) to a
+ * palloc'd float4 array with every element checked.
+ */
+extern float *VecFromArray(ArrayType *array, const char *typname, int *dim);
+
+/* Result of a float (overflow-checked) for +, -, *. */
+static inline float
+VecCheckedResult(float r)
+{
+	if (unlikely(isinf(r)))
+		float_overflow_error();
+	return r;
+}
+
+/*
+ * avg/sum aggregate state: float8[] {n, s_1 .. s_dim}.  The transition
+ * function updates the state in place when called as an aggregate.
+ */
+/* The values of a validated state array; *nelems = dim + 1. */
+extern float8 *VecStateValues(ArrayType *state, int *nelems);
+extern ArrayType *VecAccumState(FunctionCallInfo fcinfo, ArrayType *state,
+								int dim, float8 **sums, float8 **count);
+extern ArrayType *VecCombineStates(FunctionCallInfo fcinfo, ArrayType *a, ArrayType *b);
+
+#endif							/* VECTOR_VECBASE_H */

@@ -1,0 +1,73 @@
+#!/bin/sh
+# test/run.sh: the whole test suite, one command, as root or as a user
+# with sudo.  Installs what is missing, builds, installs, starts a
+# throw-away cluster as an unprivileged user, runs every layer (kernel test,
+# pg_regress, isolation, TAP), tears everything down and prints a summary.
+# Exit status is non-zero when anything failed.
+set -eu
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+. "$SRC/test/lib.sh"
+
+if [ "${1:-}" != "--inner" ]; then
+	start=$(date +%s)
+	ensure_deps
+	cd "$SRC"
+	build_install
+
+	# Run from a copy the server user owns: initdb refuses root, and the
+	# checkout (or its parent, e.g. /root) may not be readable by postgres.
+	WORK=$(mktemp -d /tmp/vector-test.XXXXXX)
+	trap 'rm -rf "$WORK"' EXIT
+	tar -C "$SRC" --exclude=.git --exclude=tmp_check --exclude=results -cf - . | tar -C "$WORK" -xf -
+	mkdir -p "$WORK/data"
+	DATA_SRC=${VECTOR_DATA_DIR:-$SRC/../shared/data}
+	if [ -d "$DATA_SRC" ]; then
+		for set in sift-128; do
+			[ -d "$DATA_SRC/$set" ] && cp -r "$DATA_SRC/$set" "$WORK/data/"
+		done
+	fi
+	if [ "$(id -u)" = 0 ]; then chown -R postgres: "$WORK"; fi
+
+	status=0
+	as_server_user env PG_CONFIG="$PG_CONFIG" PG_BIN="$PG_BIN" VECTOR_DATA_DIR="$WORK/data" \
+		sh "$WORK/test/run.sh" --inner || status=$?
+	elapsed=$(( $(date +%s) - start ))
+	if [ $status = 0 ]; then
+		echo "vector tests: ALL PASSED ($(cat "$WORK/summary"), ${elapsed}s)"
+	else
+		echo "vector tests: FAILED ($(cat "$WORK/summary" 2>/dev/null || echo setup failed), ${elapsed}s)"
+	fi
+	exit $status
+fi
+
+# ---- inner part: runs as the unprivileged user, inside the copy ----
+cd "$SRC"
+export PATH="$PG_BIN:$PATH"
+summary=""
+failed=0
+note() { summary="${summary:+$summary, }$1"; echo "$summary" > "$SRC/summary"; }
+
+# A private cluster for pg_regress and isolation (TAP tests make their own).
+PGHOST="$SRC/sock"; PGPORT=54329; PGUSER=$(id -un)
+export PGHOST PGPORT PGUSER
+mkdir -p "$PGHOST"
+cluster_start "$SRC/pgdata" "$PGHOST" "$PGPORT"
+trap 'cluster_stop "$SRC/pgdata"' EXIT
+
+log "kernel test"
+if make -s PG_CONFIG="$PG_CONFIG" check-kernels; then note "kernels ok"; else note "kernels FAILED"; failed=1; fi
+
+log "pg_regress, isolation and TAP tests"
+if make PG_CONFIG="$PG_CONFIG" installcheck; then
+	note "regress+isolation+tap ok"
+else
+	note "regress+isolation+tap FAILED"; failed=1
+	for f in regression.diffs output_iso/regression.diffs; do
+		[ -f "$f" ] && { echo "---- $f"; head -c 20000 "$f"; }
+	done
+	for f in tmp_check/log/regress_log_*; do
+		[ -f "$f" ] && { echo "---- $f (tail)"; tail -n 40 "$f"; }
+	done
+fi
+exit $failed
