@@ -27,6 +27,7 @@
 #define NRUNS			11
 #define MAX_POOL		1000
 #define RUN_NS			5e6	/* aim for 5 ms per timed run */
+#define NLEVELS			3		/* scalar, avx2, avx512 */
 
 typedef enum
 {
@@ -119,25 +120,46 @@ compareDouble(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Calibrate to about RUN_NS a run, then take the median of NRUNS runs. */
-static double
-measure(const VectorKernels *t, Metric metric, const float *q,
-		const float *const *pool, int npool, int d)
+/*
+ * Fill ns[level] for one metric and dimension.  Each level is calibrated to
+ * about RUN_NS a run; then the runs of the levels alternate, so that a
+ * noisy spell on a shared machine hits every level alike rather than
+ * skewing the speedups, and each figure is the median of NRUNS runs.
+ */
+static void
+measureRow(const VectorKernels *const *tables, int ntables, Metric metric,
+		   const float *q, const float *const *pool, int npool, int d,
+		   double *ns)
 {
-	double		runs[NRUNS];
+	double		runs[NLEVELS][NRUNS];
+	long		iters[NLEVELS];
 	double		per;
-	long		iters;
-	int			r;
+	int			li,
+				r;
 
-	/* warm the pool into cache and the core out of its low clocks */
-	per = timeRun(t, metric, q, pool, npool, d, 2000);
-	iters = (long) (RUN_NS / (per > 0.1 ? per : 0.1));
-	if (iters < 1000)
-		iters = 1000;
+	for (li = 0; li < ntables; li++)
+	{
+		if (tables[li] == NULL)
+			continue;
+		/* warms the pool into cache and the core out of its low clocks */
+		per = timeRun(tables[li], metric, q, pool, npool, d, 2000);
+		iters[li] = (long) (RUN_NS / (per > 0.1 ? per : 0.1));
+		if (iters[li] < 1000)
+			iters[li] = 1000;
+	}
 	for (r = 0; r < NRUNS; r++)
-		runs[r] = timeRun(t, metric, q, pool, npool, d, iters);
-	qsort(runs, NRUNS, sizeof(double), compareDouble);
-	return runs[NRUNS / 2];
+		for (li = 0; li < ntables; li++)
+			if (tables[li] != NULL)
+				runs[li][r] = timeRun(tables[li], metric, q, pool, npool, d,
+									  iters[li]);
+	for (li = 0; li < ntables; li++)
+	{
+		ns[li] = 0.0;
+		if (tables[li] == NULL)
+			continue;
+		qsort(runs[li], NRUNS, sizeof(double), compareDouble);
+		ns[li] = runs[li][NRUNS / 2];
+	}
 }
 
 static float
@@ -151,10 +173,11 @@ randomUnit(unsigned int *state)
 int
 main(int argc, char **argv)
 {
-	static const VkLevel levels[] = {VK_LEVEL_SCALAR, VK_LEVEL_AVX2,
-	VK_LEVEL_AVX512};
-	const VectorKernels *tables[3];
-	double		ns[3];
+	static const VkLevel levels[] = {
+		VK_LEVEL_SCALAR, VK_LEVEL_AVX2, VK_LEVEL_AVX512
+	};
+	const VectorKernels *tables[NLEVELS];
+	double		ns[NLEVELS];
 	long		poolKib = 1024;
 	int			offset = 0;
 	unsigned int rng = 12345;
@@ -174,7 +197,7 @@ main(int argc, char **argv)
 	}
 
 	vk_init();
-	for (li = 0; li < 3; li++)
+	for (li = 0; li < NLEVELS; li++)
 		tables[li] = vk_table(levels[li]);
 	printf("detected level: %s (vk_active = %s)\n",
 		   vk_table(vk_detect())->name, vk_active->name);
@@ -213,12 +236,10 @@ main(int argc, char **argv)
 			for (i = 0; i < npool; i++)
 				pool[i] = block + (size_t) i * stride + offset;
 
-			for (li = 0; li < 3; li++)
-				ns[li] = tables[li] ? measure(tables[li], (Metric) m, q,
-											  pool, npool, d) : 0.0;
+			measureRow(tables, NLEVELS, (Metric) m, q, pool, npool, d, ns);
 
 			printf("%-20s %5d %10.1f", metricNames[m], d, ns[0]);
-			for (li = 1; li < 3; li++)
+			for (li = 1; li < NLEVELS; li++)
 			{
 				if (tables[li])
 					printf(" %10.1f %7.1fx", ns[li], ns[0] / ns[li]);

@@ -42,7 +42,9 @@
  * case and sqrt(n) * 2^-24 * S typically, so two orders of summation on
  * n <= 2100 stay well inside 1e-5 * S for random data, while a wrong lane,
  * a lost or doubled tail element, or an over-read gives an error of the
- * order of S itself.  ABS_TOL only covers S == 0.
+ * order of S itself (observed maximum, over many seeds: about 4e-6, almost
+ * all of it the scalar reference's in-order sum).  ABS_TOL only covers
+ * S == 0.
  */
 #define REL_TOL			1e-5
 #define ABS_TOL			1e-30
