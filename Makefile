@@ -18,7 +18,18 @@ OBJS = \
 	src/kernels/kernels_avx512.o \
 	src/types/vecbase.o \
 	src/types/vector.o \
-	src/types/bitvec.o
+	src/types/bitvec.o \
+	src/types/typeops.o \
+	src/hnsw/hnsw.o \
+	src/hnsw/hnswbuild.o \
+	src/hnsw/hnswcost.o \
+	src/hnsw/hnswdisk.o \
+	src/hnsw/hnswgraph.o \
+	src/hnsw/hnswinsert.o \
+	src/hnsw/hnswpage.o \
+	src/hnsw/hnswscan.o \
+	src/hnsw/hnswvacuum.o \
+	src/hnsw/hnswvalidate.o
 
 HEADERS = src/types/vector.h
 
@@ -36,7 +47,7 @@ endif
 TAP_TESTS = 1
 PROVE_TESTS = $(wildcard test/t/*.pl)
 
-PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/kernels -I$(srcdir)/src/types
+PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/kernels -I$(srcdir)/src/types -I$(srcdir)/src/hnsw
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 
 EXTRA_CLEAN = build

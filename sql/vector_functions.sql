@@ -128,7 +128,7 @@ DROP TABLE agg_t;
 -- every function is immutable, strict and parallel safe
 SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
 JOIN pg_extension e ON d.refobjid = e.oid AND e.extname = 'vector'
-WHERE p.prokind = 'f' AND (p.provolatile <> 'i' OR NOT p.proisstrict OR p.proparallel <> 's');
+WHERE p.prokind = 'f' AND p.prorettype <> 'index_am_handler'::regtype AND (p.provolatile <> 'i' OR NOT p.proisstrict OR p.proparallel <> 's');
 SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
 JOIN pg_extension e ON d.refobjid = e.oid AND e.extname = 'vector'
 WHERE p.prokind = 'a' AND p.proparallel <> 's';

@@ -28,4 +28,19 @@
 /* float overflow helpers moved into utils/float.h in 12; same names since. */
 #include "utils/float.h"
 
+/* A uniform double in [0, 1): pg_prng appeared in 15. */
+#if PG_VERSION_NUM >= 150000
+#include "common/pg_prng.h"
+#define VecRandomDouble() pg_prng_double(&pg_global_prng_state)
+#else
+#define VecRandomDouble() ((double) random() / ((double) MAX_RANDOM_VALUE + 1))
+#endif
+
+/* aminsert gained indexUnchanged in 14. */
+#if PG_VERSION_NUM >= 140000
+#define VEC_AMINSERT_UNCHANGED_ARG , bool indexUnchanged
+#else
+#define VEC_AMINSERT_UNCHANGED_ARG
+#endif
+
 #endif							/* VECTOR_COMPAT_H */

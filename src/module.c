@@ -8,6 +8,7 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "hnsw.h"
 #include "kernels.h"
 
 PG_MODULE_MAGIC;
@@ -57,4 +58,6 @@ _PG_init(void)
 							 PGC_USERSET, GUC_NOT_IN_SAMPLE,
 							 check_simd_level, assign_simd_level, NULL);
 	MarkGUCPrefixReserved("vector");
+
+	HnswInitGUCs();
 }

@@ -6,9 +6,11 @@ use strict;
 use warnings;
 use Exporter 'import';
 use File::Temp ();
+use Test::More ();
 
 our @EXPORT = qw(data_dir read_vecs vec_literal load_vectors random_vectors
-  clustered_vectors exact_topk recall_at);
+  clustered_vectors exact_topk recall_at as_float4 near_queries knn_sql
+  knn_rows knn_ids topk_ids knn_plan index_recall server_log_problems copy_vectors);
 
 # Where the shipped data sets are: $VECTOR_DATA_DIR, else ../shared/data
 # beside the checkout.  Returns undef when absent.
@@ -66,6 +68,21 @@ sub load_vectors
 		    "CREATE TABLE $table (id int PRIMARY KEY, embedding vector($d)$cols);"
 		  . "COPY $table FROM '" . $tmp->filename . "';"
 		  . "ANALYZE $table;");
+	return;
+}
+
+# COPY vectors into an existing table (id, embedding): row i gets id
+# $first_id + i (default 0).
+sub copy_vectors
+{
+	my ($node, $table, $vecs, $first_id) = @_;
+	$first_id //= 0;
+	my $tmp = File::Temp->new(SUFFIX => '.copy', DIR => $ENV{TESTDIR} // '/tmp');
+	print $tmp join("\t", $first_id + $_, vec_literal($vecs->[$_])), "\n" for 0 .. $#$vecs;
+	close $tmp;
+	chmod 0644, $tmp->filename;
+	$node->safe_psql('postgres',
+		"COPY $table (id, embedding) FROM '" . $tmp->filename . "'");
 	return;
 }
 
@@ -148,6 +165,123 @@ sub recall_at
 		$all += scalar @{ $truth->[$i] };
 	}
 	return $all ? $hit / $all : 1;
+}
+
+# The same vectors with every element rounded to float4, as the server
+# stores them, so that exact answers computed here rank the values the
+# server ranks.
+sub as_float4
+{
+	my ($vecs) = @_;
+	return [ map { [ unpack('f<*', pack('f<*', @$_)) ] } @$vecs ];
+}
+
+# $n queries near the data: copies of seeded random rows of $vecs moved by
+# up to +-$noise (default 0.01) in each element, rounded to float4.
+sub near_queries
+{
+	my ($vecs, $n, $seed, $noise) = @_;
+	$noise //= 0.01;
+	my $r = _rng($seed);
+	my @q;
+	for (1 .. $n)
+	{
+		my $v = $vecs->[ int($r->() * @$vecs) ];
+		push @q, [ map { $_ + ($r->() - 0.5) * 2 * $noise } @$v ];
+	}
+	return as_float4(\@q);
+}
+
+# The k-nearest-neighbour query these helpers run: id and distance of the
+# $k rows of $table nearest to $q under operator $op.  Options: where =>
+# extra condition, column => indexed column (default embedding).
+sub knn_sql
+{
+	my ($table, $op, $q, $k, %opt) = @_;
+	my $col = $opt{column} // 'embedding';
+	my $lit = "'" . vec_literal($q) . "'";
+	my $where = defined $opt{where} ? " WHERE $opt{where}" : '';
+	my $limit = defined $k ? " LIMIT $k" : '';
+	return "SELECT id, $col $op $lit FROM $table$where ORDER BY $col $op $lit$limit";
+}
+
+# Run knn_sql for every query in @$queries in one psql session, after the
+# SQL in $opt{settings} (e.g. 'SET hnsw.ef_search = 100').  Returns, per
+# query, the list of [id, distance] rows in the order the server returned
+# them.  Other options as knn_sql.
+sub knn_rows
+{
+	my ($node, $table, $op, $queries, $k, %opt) = @_;
+	my $sql = defined $opt{settings} ? "$opt{settings};\n" : '';
+	for my $i (0 .. $#$queries)
+	{
+		my $q = knn_sql($table, $op, $queries->[$i], $k, %opt);
+		$q =~ s/^SELECT /SELECT $i, /;
+		$sql .= "$q;\n";
+	}
+	my $out = $node->safe_psql('postgres', $sql);
+	my @res = map { [] } @$queries;
+	for my $line (split /\n/, $out)
+	{
+		my ($i, $id, $d) = split /\|/, $line;
+		push @{ $res[$i] }, [ $id, $d ];
+	}
+	return \@res;
+}
+
+# As knn_rows, the ids only.
+sub knn_ids
+{
+	my $rows = knn_rows(@_);
+	return [ map { [ map { $_->[0] } @$_ ] } @$rows ];
+}
+
+# The ids of the $k rows nearest to one query $q.
+sub topk_ids
+{
+	my ($node, $table, $op, $q, $k, %opt) = @_;
+	return knn_ids($node, $table, $op, [$q], $k, %opt)->[0];
+}
+
+# EXPLAIN (COSTS OFF) of knn_sql after the same settings.
+sub knn_plan
+{
+	my ($node, $table, $op, $q, $k, %opt) = @_;
+	my $sql = defined $opt{settings} ? "$opt{settings};\n" : '';
+	return $node->safe_psql('postgres',
+		$sql . 'EXPLAIN (COSTS OFF) ' . knn_sql($table, $op, $q, $k, %opt));
+}
+
+# Recall of an index: asserts (one Test::More test) that the plan of the
+# first query is an Index Scan using index $opt{index}, runs every query
+# and returns recall@k against $opt{truth} (id lists, e.g. from
+# exact_topk mapped to ids).  Options: table, op, index, queries, truth, k
+# (default 10), settings, where, name (for the test's description).
+sub index_recall
+{
+	my ($node, %opt) = @_;
+	my $k = $opt{k} // 10;
+	my %q = (settings => $opt{settings}, where => $opt{where});
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $plan = knn_plan($node, $opt{table}, $opt{op}, $opt{queries}[0], $k, %q);
+	Test::More::like($plan, qr/Index Scan using \Q$opt{index}\E /,
+		($opt{name} // $opt{index}) . ': the query is an index scan')
+	  or Test::More::diag($plan);
+	my $got = knn_ids($node, $opt{table}, $opt{op}, $opt{queries}, $k, %q);
+	return recall_at($got, $opt{truth});
+}
+
+# Lines of the node's server log showing a crash, a PANIC, a failed
+# assertion or a WAL consistency failure (empty when none).
+sub server_log_problems
+{
+	my ($node) = @_;
+	open my $fh, '<', $node->logfile or return ("cannot read log: $!");
+	my @bad = grep {
+		/terminated by signal|PANIC:|TRAP:|inconsistent page found|server process .* was terminated/
+	} <$fh>;
+	close $fh;
+	return @bad;
 }
 
 1;

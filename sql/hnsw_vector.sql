@@ -1,0 +1,128 @@
+-- hnsw on vector: each query under a seq scan and under the index, with
+-- EXPLAIN showing the plan changed; options, limits and validation.
+\set VERBOSITY terse
+SET hnsw.ef_search = 100;
+
+CREATE TABLE hv (id int, v vector(3));
+INSERT INTO hv SELECT i, ARRAY[(i * 37) % 101, (i * 53) % 103, (i * 71) % 107]::real[]
+FROM generate_series(1, 1000) i;
+INSERT INTO hv VALUES (1001, NULL), (1002, '[0,0,0]');
+
+-- l2: the same ids with and without the index
+SET enable_indexscan = off;
+CREATE TEMP TABLE exact AS SELECT id FROM hv ORDER BY v <-> '[50,50,50]', id LIMIT 10;
+RESET enable_indexscan;
+CREATE INDEX hv_l2 ON hv USING hnsw (v vector_l2_ops);
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM hv ORDER BY v <-> '[50,50,50]' LIMIT 10;
+SELECT count(*) AS found FROM (SELECT id FROM hv ORDER BY v <-> '[50,50,50]' LIMIT 10) s
+WHERE id IN (SELECT id FROM exact);
+-- distances come out in order and the NULL row is not indexed
+SELECT bool_and(d >= lag) AS ordered, count(*) FROM (
+  SELECT v <-> '[50,50,50]' AS d, lag(v <-> '[50,50,50]', 1, 0) OVER (ORDER BY v <-> '[50,50,50]') AS lag
+  FROM hv ORDER BY v <-> '[50,50,50]' LIMIT 2000) s;
+-- after inserts
+INSERT INTO hv SELECT i, ARRAY[50 + i % 3, 50 + i % 5, 50] FROM generate_series(2000, 2009) i;
+SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM hv ORDER BY v <-> '[50,50,50]' LIMIT 10) s;
+-- after delete + vacuum the deleted rows are gone from the results
+DELETE FROM hv WHERE id >= 2000 AND id % 2 = 0;
+VACUUM hv;
+SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM hv ORDER BY v <-> '[50,50,50]' LIMIT 5) s;
+DROP INDEX hv_l2;
+RESET enable_seqscan;
+
+-- the other metrics, each against its seq scan
+CREATE FUNCTION same_topk(op text, opclass text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  q text := '''[30,60,90]''';
+  exact int[];
+  got int[];
+BEGIN
+  SET LOCAL enable_indexscan = off;
+  EXECUTE format('SELECT array_agg(id) FROM (SELECT id FROM hv ORDER BY v %s %s, id LIMIT 5) s', op, q) INTO exact;
+  EXECUTE format('CREATE INDEX hv_idx ON hv USING hnsw (v %s)', opclass);
+  SET LOCAL enable_indexscan = on;
+  SET LOCAL enable_seqscan = off;
+  EXECUTE format('SELECT array_agg(id) FROM (SELECT id FROM hv ORDER BY v %s %s LIMIT 5) s', op, q) INTO got;
+  EXECUTE 'DROP INDEX hv_idx';
+  RETURN CASE WHEN exact @> got AND got @> exact THEN 'same' ELSE format('differs: %s vs %s', exact, got) END;
+END $$;
+SELECT same_topk('<#>', 'vector_ip_ops') AS ip, same_topk('<=>', 'vector_cosine_ops') AS cosine,
+       same_topk('<+>', 'vector_l1_ops') AS l1;
+
+-- the zero vector is not indexed under cosine
+CREATE INDEX hv_cos ON hv USING hnsw (v vector_cosine_ops);
+SET enable_seqscan = off;
+SELECT count(*) FROM (SELECT id FROM hv ORDER BY v <=> '[1,1,1]' LIMIT 5000) s WHERE id = 1002;
+RESET enable_seqscan;
+DROP INDEX hv_cos;
+
+-- the planner: a tiny table and a big LIMIT use a seq scan
+CREATE TABLE tiny (v vector(3));
+INSERT INTO tiny VALUES ('[1,2,3]'), ('[4,5,6]');
+CREATE INDEX ON tiny USING hnsw (v vector_l2_ops);
+ANALYZE tiny;
+EXPLAIN (COSTS OFF) SELECT * FROM tiny ORDER BY v <-> '[1,1,1]' LIMIT 1;
+CREATE TABLE big (v vector(3));
+INSERT INTO big SELECT ARRAY[i % 101, i % 103, i % 107] FROM generate_series(1, 20000) i;
+CREATE INDEX ON big USING hnsw (v vector_l2_ops);
+ANALYZE big;
+EXPLAIN (COSTS OFF) SELECT * FROM big ORDER BY v <-> '[1,1,1]' LIMIT 10;
+EXPLAIN (COSTS OFF) SELECT * FROM big ORDER BY v <-> '[1,1,1]' LIMIT 10000;
+EXPLAIN (COSTS OFF) SELECT * FROM big ORDER BY v <-> '[1,1,1]';
+EXPLAIN (COSTS OFF) SELECT * FROM big WHERE v <-> '[1,1,1]' < 10;
+DROP TABLE tiny, big;
+
+-- options and their bounds
+CREATE INDEX ON hv USING hnsw (v vector_l2_ops) WITH (m = 1);
+CREATE INDEX ON hv USING hnsw (v vector_l2_ops) WITH (m = 101);
+CREATE INDEX ON hv USING hnsw (v vector_l2_ops) WITH (ef_construction = 3);
+CREATE INDEX ON hv USING hnsw (v vector_l2_ops) WITH (ef_construction = 1001);
+CREATE INDEX ON hv USING hnsw (v vector_l2_ops) WITH (m = 16, ef_construction = 31);
+CREATE INDEX ON hv USING hnsw (v vector_l2_ops) WITH (foo = 1);
+CREATE INDEX hv_opts ON hv USING hnsw (v vector_l2_ops) WITH (m = 2, ef_construction = 4);
+DROP INDEX hv_opts;
+SHOW hnsw.ef_search;
+SET hnsw.ef_search = 0;
+SET hnsw.ef_search = 1001;
+SET hnsw.iterative_scan = on;
+SET hnsw.max_scan_tuples = 0;
+SET hnsw.scan_mem_multiplier = 0;
+
+-- limits and types
+CREATE TABLE nodim (v vector);
+CREATE INDEX ON nodim USING hnsw (v vector_l2_ops);
+CREATE TABLE bigdim (v vector(2001));
+CREATE INDEX ON bigdim USING hnsw (v vector_l2_ops);
+CREATE TABLE maxdim (v vector(2000));
+INSERT INTO maxdim SELECT array_fill(i, ARRAY[2000])::vector FROM generate_series(1, 3) i;
+CREATE INDEX ON maxdim USING hnsw (v vector_l2_ops);
+CREATE INDEX ON maxdim USING hnsw (v vector_l2_ops) WITH (m = 100, ef_construction = 200);
+CREATE TABLE ints (i int);
+CREATE INDEX ON ints USING hnsw (i);
+CREATE INDEX ON ints USING hnsw (i vector_l2_ops);
+DROP TABLE nodim, bigdim, maxdim, ints;
+-- a query of the wrong dimensions
+SET enable_seqscan = off;
+SELECT id FROM hv ORDER BY v <-> '[1,2]' LIMIT 1;
+RESET enable_seqscan;
+
+-- empty and unlogged tables
+CREATE TABLE empty (v vector(2));
+CREATE INDEX ON empty USING hnsw (v vector_l2_ops);
+SET enable_seqscan = off;
+SELECT * FROM empty ORDER BY v <-> '[1,1]' LIMIT 1;
+INSERT INTO empty VALUES ('[1,1]'), ('[2,2]');
+SELECT * FROM empty ORDER BY v <-> '[0,0]' LIMIT 5;
+RESET enable_seqscan;
+CREATE UNLOGGED TABLE unlogged (v vector(2));
+INSERT INTO unlogged VALUES ('[1,1]'), ('[2,2]');
+CREATE INDEX ON unlogged USING hnsw (v vector_l2_ops);
+DROP TABLE empty, unlogged;
+
+-- every opclass passes the validator
+SELECT opcname, amvalidate(oid) FROM pg_opclass
+WHERE opcmethod = (SELECT oid FROM pg_am WHERE amname = 'hnsw') ORDER BY opcname;
+
+DROP TABLE hv;
+DROP FUNCTION same_topk(text, text);

@@ -1,0 +1,142 @@
+/*
+ * hnsw.c
+ *	  The hnsw access method's handler, options and GUCs.  The callbacks
+ *	  live in the files named for what they do (see hnsw.h).
+ */
+#include "compat.h"
+
+#include <float.h>
+
+#include "access/amapi.h"
+#include "access/reloptions.h"
+#include "commands/progress.h"
+#include "commands/vacuum.h"
+#include "utils/guc.h"
+
+#include "hnsw.h"
+
+int			hnsw_ef_search = HNSW_DEFAULT_EF_SEARCH;
+int			hnsw_iterative_scan = HNSW_ITERATIVE_OFF;
+int			hnsw_max_scan_tuples = 20000;
+double		hnsw_scan_mem_multiplier = 1;
+
+static relopt_kind hnsw_relopt_kind;
+
+static const struct config_enum_entry iterative_scan_options[] = {
+	{"off", HNSW_ITERATIVE_OFF, false},
+	{"relaxed_order", HNSW_ITERATIVE_RELAXED, false},
+	{"strict_order", HNSW_ITERATIVE_STRICT, false},
+	{NULL, 0, false}
+};
+
+void
+HnswInitGUCs(void)
+{
+	hnsw_relopt_kind = add_reloption_kind();
+	add_int_reloption(hnsw_relopt_kind, "m", "Max number of connections per node",
+					  HNSW_DEFAULT_M, HNSW_MIN_M, HNSW_MAX_M, AccessExclusiveLock);
+	add_int_reloption(hnsw_relopt_kind, "ef_construction",
+					  "Size of the dynamic candidate list for construction",
+					  HNSW_DEFAULT_EF_CONSTRUCTION, HNSW_MIN_EF_CONSTRUCTION,
+					  HNSW_MAX_EF_CONSTRUCTION, AccessExclusiveLock);
+
+	DefineCustomIntVariable("hnsw.ef_search", "Sets the size of the dynamic candidate list for search",
+							"Valid range is 1..1000.", &hnsw_ef_search,
+							HNSW_DEFAULT_EF_SEARCH, 1, HNSW_MAX_EF_SEARCH,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("hnsw.iterative_scan", "Sets the mode for iterative scans",
+							 NULL, &hnsw_iterative_scan, HNSW_ITERATIVE_OFF,
+							 iterative_scan_options, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("hnsw.max_scan_tuples", "Sets the max number of tuples to visit for iterative scans",
+							NULL, &hnsw_max_scan_tuples, 20000, 1, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("hnsw.scan_mem_multiplier",
+							 "Sets the multiple of work_mem to use for iterative scans",
+							 NULL, &hnsw_scan_mem_multiplier, 1, 1, 1000,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("hnsw");
+}
+
+static bytea *
+hnswoptions(Datum reloptions, bool validate)
+{
+	static const relopt_parse_elt tab[] = {
+		{"m", RELOPT_TYPE_INT, offsetof(HnswOptions, m)},
+		{"ef_construction", RELOPT_TYPE_INT, offsetof(HnswOptions, ef_construction)},
+	};
+
+	return (bytea *) build_reloptions(reloptions, validate, hnsw_relopt_kind,
+									  sizeof(HnswOptions), tab, lengthof(tab));
+}
+
+static char *
+hnswbuildphasename(int64 phase)
+{
+	switch (phase)
+	{
+		case PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE:
+			return "initializing";
+		case HNSW_PHASE_LOAD:
+			return "loading tuples";
+		default:
+			return NULL;
+	}
+}
+
+PG_FUNCTION_INFO_V1(hnswhandler);
+Datum
+hnswhandler(PG_FUNCTION_ARGS)
+{
+	IndexAmRoutine *am = makeNode(IndexAmRoutine);
+
+	am->amstrategies = 0;
+	am->amsupport = 3;
+	am->amoptsprocnum = 0;
+	am->amcanorder = false;
+	am->amcanorderbyop = true;
+	am->amcanbackward = false;
+	am->amcanunique = false;
+	am->amcanmulticol = false;
+	am->amoptionalkey = true;
+	am->amsearcharray = false;
+	am->amsearchnulls = false;
+	am->amstorage = false;
+	am->amclusterable = false;
+	am->ampredlocks = false;
+	am->amcanparallel = false;
+	am->amcaninclude = false;
+	am->amusemaintenanceworkmem = true;
+#if PG_VERSION_NUM >= 160000
+	am->amsummarizing = false;
+#endif
+#if PG_VERSION_NUM >= 170000
+	am->amcanbuildparallel = false;
+#endif
+	am->amparallelvacuumoptions = VACUUM_OPTION_PARALLEL_BULKDEL;
+	am->amkeytype = InvalidOid;
+
+	am->ambuild = hnswbuild;
+	am->ambuildempty = hnswbuildempty;
+	am->aminsert = hnswinsert;
+	am->ambulkdelete = hnswbulkdelete;
+	am->amvacuumcleanup = hnswvacuumcleanup;
+	am->amcanreturn = NULL;
+	am->amcostestimate = hnswcostestimate;
+	am->amoptions = hnswoptions;
+	am->amproperty = NULL;
+	am->ambuildphasename = hnswbuildphasename;
+	am->amvalidate = hnswvalidate;
+	am->amadjustmembers = NULL;
+	am->ambeginscan = hnswbeginscan;
+	am->amrescan = hnswrescan;
+	am->amgettuple = hnswgettuple;
+	am->amgetbitmap = NULL;
+	am->amendscan = hnswendscan;
+	am->ammarkpos = NULL;
+	am->amrestrpos = NULL;
+	am->amestimateparallelscan = NULL;
+	am->aminitparallelscan = NULL;
+	am->amparallelrescan = NULL;
+
+	PG_RETURN_POINTER(am);
+}

@@ -1,0 +1,349 @@
+/*
+ * hnsw.h
+ *	  The hnsw index access method: page and record formats, per-operation
+ *	  state, and the prototypes of each file.  src/hnsw/README.md explains
+ *	  the algorithm, the layout, the locking and the WAL.
+ */
+#ifndef VECTOR_HNSW_H
+#define VECTOR_HNSW_H
+
+#include "compat.h"
+
+#include "access/amapi.h"
+#include "access/generic_xlog.h"
+#include "access/reloptions.h"
+#include "nodes/execnodes.h"
+#include "storage/bufmgr.h"
+#include "utils/relcache.h"
+
+#include "typeops.h"
+
+/* ---------------------------------------------------------------- limits */
+
+#define HNSW_DEFAULT_M				16
+#define HNSW_MIN_M					2
+#define HNSW_MAX_M					100
+#define HNSW_DEFAULT_EF_CONSTRUCTION 64
+#define HNSW_MIN_EF_CONSTRUCTION	4
+#define HNSW_MAX_EF_CONSTRUCTION	1000
+#define HNSW_DEFAULT_EF_SEARCH		40
+#define HNSW_MAX_EF_SEARCH			1000
+#define HNSW_MAX_LEVEL				32
+
+/* opclass support functions */
+#define HNSW_DISTANCE_PROC			1	/* the SQL distance function */
+#define HNSW_TYPE_SUPPORT_PROC		3	/* returns the VecTypeOps */
+
+/* progress phases, after PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE (1) */
+#define HNSW_PHASE_LOAD				2
+
+/* ---------------------------------------------------------------- pages */
+
+/*
+ * Page ID in the last two bytes of every page, so that tools such as
+ * pg_filedump can tell our pages from other AMs' (core uses 0xFF80-0xFF83
+ * and pgvector 0xFF84 and 0xFF90).
+ */
+#define HNSW_PAGE_ID				0xFF86
+
+#define HNSW_PAGE_META				1
+#define HNSW_PAGE_NODE				2
+#define HNSW_PAGE_UPPER				3
+
+typedef struct HnswPageOpaqueData
+{
+	uint16		type;			/* HNSW_PAGE_* */
+	uint16		flags;			/* none yet */
+	uint16		unused;
+	uint16		page_id;		/* HNSW_PAGE_ID */
+} HnswPageOpaqueData;
+
+typedef HnswPageOpaqueData *HnswPageOpaque;
+
+#define HnswPageGetOpaque(page) ((HnswPageOpaque) PageGetSpecialPointer(page))
+
+#define HNSW_METAPAGE_BLKNO			0
+#define HNSW_MAGIC					0x484E5357	/* "HNSW" */
+#define HNSW_FORMAT_VERSION			1
+
+/* Node ids are dense uint32; this one means "none". */
+#define HNSW_NO_NODE				PG_UINT32_MAX
+
+/*
+ * Node pages come in runs of consecutive blocks; node id -> block is
+ * arithmetic inside a run.  The build writes one run; inserts extend the
+ * last run when nothing else was appended since, else start a new one, and
+ * they extend in chunks that grow with the index, so runs stay few.
+ */
+typedef struct HnswRun
+{
+	uint32		first_id;		/* id stored in slot 0 of the first page */
+	BlockNumber start;			/* first block */
+	uint32		npages;			/* blocks in the run */
+} HnswRun;
+
+#define HNSW_MAX_RUNS				400
+
+typedef struct HnswMetaPageData
+{
+	uint32		magic;
+	uint32		version;
+	uint32		dim;
+	uint16		m;
+	uint16		ef_construction;
+	uint16		metric;			/* VecMetric */
+	uint16		nodes_per_page;
+	uint32		node_size;		/* bytes per node record */
+	uint32		item_size;		/* bytes of the stored item in a record */
+	uint32		entry_id;		/* HNSW_NO_NODE while empty */
+	int32		entry_level;
+	uint32		node_count;		/* ids 0 .. node_count - 1 are allocated */
+	uint32		node_capacity;	/* slots in all runs */
+	BlockNumber upper_blk;		/* upper page new records go to */
+	uint32		nruns;
+	HnswRun		runs[FLEXIBLE_ARRAY_MEMBER];
+} HnswMetaPageData;
+
+typedef HnswMetaPageData *HnswMetaPage;
+
+#define HnswPageGetMeta(page)	((HnswMetaPage) PageGetContents(page))
+
+/*
+ * A node record, at a fixed offset in a node page: header, the stored item
+ * (item_size bytes: the vector, normalised for cosine), then the level-0
+ * neighbour list (2 * m node ids, nlinks used).  Upper levels live in an
+ * HnswUpper record on an upper page, reached through upper_blk/upper_off.
+ * Room for a compact code used in traversal is reserved by the version
+ * field of the metapage: a later format puts it between header and item.
+ */
+typedef struct HnswNodeData
+{
+	ItemPointerData heaptid;	/* the heap row */
+	uint8		level;			/* highest layer the node is on */
+	uint8		flags;			/* HNSW_NODE_* */
+	uint16		nlinks;			/* level-0 neighbours in use */
+	BlockNumber upper_blk;		/* upper record, when level > 0 */
+	uint16		upper_off;
+	uint16		unused;
+} HnswNodeData;
+
+typedef HnswNodeData *HnswNode;
+
+#define HNSW_NODE_DELETED			0x01	/* heap row is gone; skip in results */
+
+#define HNSW_NODE_START		MAXALIGN(SizeOfPageHeaderData)
+#define HnswNodeItem(node)	((char *) (node) + sizeof(HnswNodeData))
+#define HnswNodeLinks(node, itemsize) \
+	((uint32 *) ((char *) (node) + sizeof(HnswNodeData) + (itemsize)))
+
+/* Upper record: for each level 1..nlevels, a count and m links. */
+typedef struct HnswUpperData
+{
+	uint32		node_id;
+	uint16		nlevels;
+	uint16		unused;
+	/* nlevels x HnswUpperLevel follow */
+} HnswUpperData;
+
+typedef struct HnswUpperLevel
+{
+	uint16		count;
+	uint16		unused;
+	uint32		links[FLEXIBLE_ARRAY_MEMBER];	/* m */
+} HnswUpperLevel;
+
+#define HnswUpperLevelSize(m)	(offsetof(HnswUpperLevel, links) + sizeof(uint32) * (m))
+#define HnswUpperSize(m, nlevels) (sizeof(HnswUpperData) + HnswUpperLevelSize(m) * (nlevels))
+#define HnswUpperGetLevel(rec, m, level) \
+	((HnswUpperLevel *) ((char *) (rec) + sizeof(HnswUpperData) + HnswUpperLevelSize(m) * ((level) - 1)))
+
+/* ---------------------------------------------------------------- options */
+
+typedef struct HnswOptions
+{
+	int32		vl_len_;		/* varlena header (do not touch directly!) */
+	int			m;
+	int			ef_construction;
+} HnswOptions;
+
+/* ---------------------------------------------------------------- state */
+
+/*
+ * What every operation needs about an index: the type and metric from the
+ * opclass, the record geometry, and a snapshot of the metapage.  Filled by
+ * HnswInitState; the metapage part again by HnswLoadMeta.
+ */
+typedef struct HnswState
+{
+	Relation	index;
+	const VecTypeOps *ops;
+	VecMetric	metric;
+	VecDistanceFn dist;
+	int			dim;
+	int			m;
+	int			ef_construction;
+	Size		item_size;
+	Size		node_size;
+	int			nodes_per_page;
+
+	/* metapage snapshot */
+	uint32		entry_id;
+	int			entry_level;
+	uint32		node_count;
+	uint32		node_capacity;
+	int			nruns;
+	HnswRun		runs[HNSW_MAX_RUNS];
+} HnswState;
+
+/* Links a node may keep on a level. */
+static inline int
+HnswMaxLinks(int m, int level)
+{
+	return level == 0 ? 2 * m : m;
+}
+
+/* ---------------------------------------------------------------- search */
+
+/* A scored node: distance to the query, id, heap TID, and deleted flag. */
+typedef struct HnswCand
+{
+	float		dist;
+	uint32		id;
+	ItemPointerData tid;
+	uint8		deleted;
+} HnswCand;
+
+/* Binary heap of candidates, min-first or max-first. */
+typedef struct HnswHeap
+{
+	HnswCand   *items;
+	int			n;
+	int			cap;
+	bool		max;
+} HnswHeap;
+
+/* Set of visited node ids. */
+typedef struct HnswVisited
+{
+	/* dense mode: one stamp per id (in-memory build) */
+	uint32	   *stamps;
+	uint32		epoch;
+	uint32		nstamps;
+	/* hash mode: open addressing over ids + 1 (0 = empty) */
+	uint32	   *slots;
+	uint32		mask;
+	uint32		used;
+} HnswVisited;
+
+/*
+ * How the search reaches the graph: in memory during the build, through
+ * the buffer manager otherwise.
+ */
+typedef struct HnswSource HnswSource;
+struct HnswSource
+{
+	/* copy the links of id on level into out; returns how many */
+	int			(*links) (HnswSource *src, uint32 id, int level, uint32 *out);
+	/* score ids[0..n) against query into cands[0..n) */
+	void		(*score) (HnswSource *src, const void *query, const uint32 *ids,
+						  int n, HnswCand *cands);
+	HnswState  *state;
+};
+
+/* hnswgraph.c */
+extern void HnswHeapInit(HnswHeap *h, int cap, bool max);
+extern void HnswHeapPush(HnswHeap *h, const HnswCand *c);
+extern HnswCand HnswHeapPop(HnswHeap *h);
+static inline const HnswCand *
+HnswHeapTop(const HnswHeap *h)
+{
+	return h->n > 0 ? &h->items[0] : NULL;
+}
+extern void HnswVisitedInitDense(HnswVisited *v, uint32 n);
+extern void HnswVisitedInitHash(HnswVisited *v, uint32 expected);
+extern void HnswVisitedReset(HnswVisited *v);
+extern bool HnswVisitedAdd(HnswVisited *v, uint32 id);
+extern Size HnswVisitedMemory(const HnswVisited *v);
+extern void HnswSearchLayer(HnswSource *src, const void *query, HnswHeap *cands,
+							HnswHeap *results, int ef, int level, HnswVisited *visited,
+							HnswHeap *discarded);
+extern HnswCand HnswGreedyDescend(HnswSource *src, const void *query, HnswCand ep,
+								  int from_level, int to_level, HnswVisited *visited);
+extern int	HnswSelectNeighbours(HnswState *st, HnswCand *cands, int n,
+								 const char *const *items, int maxlinks, uint32 *out);
+extern int	HnswRandomLevel(int m, double r);
+extern int	HnswCandCompare(const void *a, const void *b);
+
+/* hnswpage.c */
+extern void HnswInitState(HnswState *st, Relation index);
+extern void HnswLoadMeta(HnswState *st);
+extern void HnswInitPage(Page page, uint16 type);
+extern Buffer HnswNewBuffer(Relation index);
+extern void HnswLocateNode(HnswState *st, uint32 id, BlockNumber *blk, int *slot);
+extern bool HnswFindNode(const HnswState *st, uint32 id, BlockNumber *blk, int *slot);
+static inline HnswNode
+HnswPageNode(Page page, const HnswState *st, int slot)
+{
+	return (HnswNode) ((char *) page + HNSW_NODE_START + st->node_size * slot);
+}
+/* Position of a walk over all node pages, in id order; start zeroed. */
+typedef struct HnswPageIter
+{
+	int			run;
+	uint32		page;
+} HnswPageIter;
+extern bool HnswNextNodePage(const HnswState *st, HnswPageIter *it, BlockNumber *blk,
+							 uint32 *first, uint32 *nslots);
+extern void HnswFillMeta(HnswState *st, HnswMetaPage meta);
+extern int	HnswNodesPerPage(Size node_size);
+extern Size HnswNodeSize(Size item_size, int m);
+extern void HnswCheckIndexable(Relation index, const VecTypeOps *ops, int *dim);
+
+/* hnswdisk.c: graph access through the buffer manager */
+extern void HnswDiskSourceInit(HnswSource *src, HnswState *st);
+extern void HnswReadItem(HnswState *st, uint32 id, void *dst);
+
+/* hnswinsert.c */
+extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+					   Relation heap, IndexUniqueCheck checkUnique,
+					   bool indexUnchanged, struct IndexInfo *indexInfo);
+extern void HnswInsertItem(HnswState *st, const void *item, ItemPointer tid);
+extern bool HnswReplaceList(HnswState *st, uint32 id, int level, const uint32 *expected,
+							int nexpected, const uint32 *links, int n);
+
+/* hnswbuild.c */
+extern IndexBuildResult *hnswbuild(Relation heap, Relation index, struct IndexInfo *indexInfo);
+extern void hnswbuildempty(Relation index);
+
+/* hnswscan.c */
+extern IndexScanDesc hnswbeginscan(Relation index, int nkeys, int norderbys);
+extern void hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys);
+extern bool hnswgettuple(IndexScanDesc scan, ScanDirection dir);
+extern void hnswendscan(IndexScanDesc scan);
+
+/* hnswvacuum.c */
+extern IndexBulkDeleteResult *hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+											 IndexBulkDeleteCallback callback, void *callback_state);
+extern IndexBulkDeleteResult *hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats);
+
+/* hnswcost.c */
+extern void hnswcostestimate(struct PlannerInfo *root, struct IndexPath *path, double loop_count,
+							 Cost *indexStartupCost, Cost *indexTotalCost,
+							 Selectivity *indexSelectivity, double *indexCorrelation,
+							 double *indexPages);
+
+/* hnswvalidate.c */
+extern bool hnswvalidate(Oid opclassoid);
+
+/* hnsw.c */
+extern int	hnsw_ef_search;
+extern int	hnsw_iterative_scan;
+extern int	hnsw_max_scan_tuples;
+extern double hnsw_scan_mem_multiplier;
+extern void HnswInitGUCs(void);
+
+#define HNSW_ITERATIVE_OFF			0
+#define HNSW_ITERATIVE_RELAXED		1
+#define HNSW_ITERATIVE_STRICT		2
+
+#endif							/* VECTOR_HNSW_H */

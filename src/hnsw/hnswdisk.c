@@ -1,0 +1,159 @@
+/*
+ * hnswdisk.c
+ *	  Graph access through the buffer manager, for inserts, scans and
+ *	  VACUUM.  Every page is share-locked only while its data is copied or
+ *	  scored, and never together with another page, so readers cannot
+ *	  deadlock with writers (see README.md, "Locking").
+ */
+#include "compat.h"
+
+#include "storage/bufmgr.h"
+#include "utils/rel.h"
+
+#include "hnsw.h"
+
+static void
+corruptLinks(HnswState *st, uint32 id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("index \"%s\" node %u has an invalid neighbour list",
+					RelationGetRelationName(st->index), id)));
+}
+
+/* Copy the upper-level links of id (level >= 1) from its upper record. */
+static int
+readUpperLinks(HnswState *st, uint32 id, BlockNumber blk, OffsetNumber off,
+			   int level, uint32 *out)
+{
+	Buffer		buf = ReadBuffer(st->index, blk);
+	Page		page;
+	HnswUpperData *rec;
+	HnswUpperLevel *lv;
+	int			n = 0;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
+		corruptLinks(st, id);
+	rec = (HnswUpperData *) PageGetItem(page, PageGetItemId(page, off));
+	if (rec->node_id != id)
+		corruptLinks(st, id);
+	if (level <= rec->nlevels)
+	{
+		lv = HnswUpperGetLevel(rec, st->m, level);
+		n = lv->count;
+		if (n > st->m)
+			corruptLinks(st, id);
+		memcpy(out, lv->links, sizeof(uint32) * n);
+	}
+	UnlockReleaseBuffer(buf);
+	return n;
+}
+
+static int
+diskLinks(HnswSource *src, uint32 id, int level, uint32 *out)
+{
+	HnswState  *st = src->state;
+	BlockNumber blk;
+	int			slot;
+	Buffer		buf;
+	HnswNode	node;
+	int			n = 0;
+	BlockNumber upper_blk = InvalidBlockNumber;
+	OffsetNumber upper_off = InvalidOffsetNumber;
+
+	HnswLocateNode(st, id, &blk, &slot);
+	buf = ReadBuffer(st->index, blk);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	node = HnswPageNode(BufferGetPage(buf), st, slot);
+	if (level == 0)
+	{
+		n = node->nlinks;
+		if (n > 2 * st->m)
+			corruptLinks(st, id);
+		memcpy(out, HnswNodeLinks(node, st->item_size), sizeof(uint32) * n);
+	}
+	else if (node->level >= level)
+	{
+		upper_blk = node->upper_blk;
+		upper_off = node->upper_off;
+	}
+	UnlockReleaseBuffer(buf);
+
+	if (upper_blk != InvalidBlockNumber)
+		n = readUpperLinks(st, id, upper_blk, upper_off, level, out);
+	return n;
+}
+
+/*
+ * Score a batch of nodes: the ones that share a page are scored under one
+ * pin and lock, straight from the page, without copying their items.
+ */
+static void
+diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
+		  HnswCand *cands)
+{
+	HnswState  *st = src->state;
+	BlockNumber blks[2 * HNSW_MAX_M];
+	int			slots[2 * HNSW_MAX_M];
+	int			order[2 * HNSW_MAX_M];
+	int			i = 0;
+
+	Assert(n <= 2 * HNSW_MAX_M);
+	for (int k = 0; k < n; k++)
+	{
+		int			j;
+
+		HnswLocateNode(st, ids[k], &blks[k], &slots[k]);
+		/* insertion sort by block; batches are at most 2m long */
+		for (j = k; j > 0 && blks[order[j - 1]] > blks[k]; j--)
+			order[j] = order[j - 1];
+		order[j] = k;
+	}
+
+	while (i < n)
+	{
+		BlockNumber blk = blks[order[i]];
+		Buffer		buf = ReadBuffer(st->index, blk);
+		Page		page;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		for (; i < n && blks[order[i]] == blk; i++)
+		{
+			int			k = order[i];
+			HnswNode	node = HnswPageNode(page, st, slots[k]);
+			HnswCand   *c = &cands[k];
+
+			c->id = ids[k];
+			c->dist = st->dist(query, HnswNodeItem(node), st->dim);
+			c->tid = node->heaptid;
+			c->deleted = (node->flags & HNSW_NODE_DELETED) != 0;
+		}
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+void
+HnswDiskSourceInit(HnswSource *src, HnswState *st)
+{
+	src->links = diskLinks;
+	src->score = diskScore;
+	src->state = st;
+}
+
+/* Copy the stored item of node id into dst (item_size bytes). */
+void
+HnswReadItem(HnswState *st, uint32 id, void *dst)
+{
+	BlockNumber blk;
+	int			slot;
+	Buffer		buf;
+
+	HnswLocateNode(st, id, &blk, &slot);
+	buf = ReadBuffer(st->index, blk);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	memcpy(dst, HnswNodeItem(HnswPageNode(BufferGetPage(buf), st, slot)), st->item_size);
+	UnlockReleaseBuffer(buf);
+}

@@ -1,0 +1,362 @@
+/*
+ * hnswgraph.c
+ *	  The HNSW algorithm proper, independent of where the graph lives:
+ *	  candidate heaps, the visited set, layer search, greedy descent,
+ *	  neighbour selection and level assignment.  The build runs it on the
+ *	  in-memory graph, inserts and scans on pages (through HnswSource).
+ */
+#include "compat.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "hnsw.h"
+
+/* ---------------------------------------------------------------- heaps */
+
+void
+HnswHeapInit(HnswHeap *h, int cap, bool max)
+{
+	h->cap = Max(cap, 16);
+	h->items = palloc_array(HnswCand, h->cap);
+	h->n = 0;
+	h->max = max;
+}
+
+/* true when a should sit above b */
+static inline bool
+heapAbove(const HnswHeap *h, const HnswCand *a, const HnswCand *b)
+{
+	if (a->dist != b->dist)
+		return h->max ? a->dist > b->dist : a->dist < b->dist;
+	/* ties by id, so that results are deterministic */
+	return h->max ? a->id > b->id : a->id < b->id;
+}
+
+void
+HnswHeapPush(HnswHeap *h, const HnswCand *c)
+{
+	int			i;
+
+	if (h->n == h->cap)
+	{
+		h->cap *= 2;
+		h->items = (HnswCand *) repalloc_huge(h->items, sizeof(HnswCand) * h->cap);
+	}
+	i = h->n++;
+	while (i > 0)
+	{
+		int			parent = (i - 1) / 2;
+
+		if (!heapAbove(h, c, &h->items[parent]))
+			break;
+		h->items[i] = h->items[parent];
+		i = parent;
+	}
+	h->items[i] = *c;
+}
+
+HnswCand
+HnswHeapPop(HnswHeap *h)
+{
+	HnswCand	top = h->items[0];
+	HnswCand	last = h->items[--h->n];
+	int			i = 0;
+
+	for (;;)
+	{
+		int			child = 2 * i + 1;
+
+		if (child >= h->n)
+			break;
+		if (child + 1 < h->n && heapAbove(h, &h->items[child + 1], &h->items[child]))
+			child++;
+		if (!heapAbove(h, &h->items[child], &last))
+			break;
+		h->items[i] = h->items[child];
+		i = child;
+	}
+	if (h->n > 0)
+		h->items[i] = last;
+	return top;
+}
+
+int
+HnswCandCompare(const void *a, const void *b)
+{
+	const HnswCand *x = (const HnswCand *) a;
+	const HnswCand *y = (const HnswCand *) b;
+
+	if (x->dist != y->dist)
+		return x->dist < y->dist ? -1 : 1;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+/* ---------------------------------------------------------------- visited */
+
+/*
+ * Dense mode: one uint32 stamp per node, cleared in O(1) by bumping the
+ * epoch.  The build uses it, since it knows the node count.
+ */
+void
+HnswVisitedInitDense(HnswVisited *v, uint32 n)
+{
+	memset(v, 0, sizeof(*v));
+	v->nstamps = n;
+	v->stamps = (uint32 *) palloc_extended(sizeof(uint32) * Max(n, 1),
+										   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	v->epoch = 1;
+}
+
+/*
+ * Hash mode: open addressing on id + 1, sized for what one search visits,
+ * so that a scan of a huge index costs memory in proportion to its work.
+ */
+void
+HnswVisitedInitHash(HnswVisited *v, uint32 expected)
+{
+	uint32		size = 1024;
+
+	memset(v, 0, sizeof(*v));
+	while (size < expected * 2)
+		size <<= 1;
+	v->slots = palloc0_array(uint32, size);
+	v->mask = size - 1;
+}
+
+void
+HnswVisitedReset(HnswVisited *v)
+{
+	if (v->stamps)
+	{
+		if (++v->epoch == 0)
+		{
+			memset(v->stamps, 0, sizeof(uint32) * v->nstamps);
+			v->epoch = 1;
+		}
+	}
+	else
+	{
+		memset(v->slots, 0, sizeof(uint32) * (v->mask + 1));
+		v->used = 0;
+	}
+}
+
+static void
+visitedGrow(HnswVisited *v)
+{
+	uint32	   *old = v->slots;
+	uint32		oldsize = v->mask + 1;
+
+	v->mask = oldsize * 2 - 1;
+	v->slots = (uint32 *) palloc_extended(sizeof(uint32) * (v->mask + 1),
+										  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	v->used = 0;
+	for (uint32 i = 0; i < oldsize; i++)
+		if (old[i] != 0)
+			HnswVisitedAdd(v, old[i] - 1);
+	pfree(old);
+}
+
+/* Mark id visited; false when it already was. */
+bool
+HnswVisitedAdd(HnswVisited *v, uint32 id)
+{
+	uint32		key;
+	uint32		i;
+
+	if (v->stamps)
+	{
+		if (id >= v->nstamps)
+		{
+			/* a node added after the build sized the array: grow it */
+			uint32		n = Max(id + 1, v->nstamps * 2);
+
+			v->stamps = (uint32 *) repalloc_huge(v->stamps, sizeof(uint32) * n);
+			memset(v->stamps + v->nstamps, 0, sizeof(uint32) * (n - v->nstamps));
+			v->nstamps = n;
+		}
+		if (v->stamps[id] == v->epoch)
+			return false;
+		v->stamps[id] = v->epoch;
+		return true;
+	}
+
+	if (v->used * 2 >= v->mask)
+		visitedGrow(v);
+	key = id + 1;
+	/* Fibonacci hashing spreads consecutive ids */
+	i = (key * 2654435769u) & v->mask;
+	while (v->slots[i] != 0)
+	{
+		if (v->slots[i] == key)
+			return false;
+		i = (i + 1) & v->mask;
+	}
+	v->slots[i] = key;
+	v->used++;
+	return true;
+}
+
+Size
+HnswVisitedMemory(const HnswVisited *v)
+{
+	return v->stamps ? sizeof(uint32) * v->nstamps : sizeof(uint32) * (v->mask + 1);
+}
+
+/* ---------------------------------------------------------------- search */
+
+/*
+ * Best-first search of one layer (the paper's SEARCH-LAYER).
+ *
+ * cands (min-heap) and results (max-heap) come seeded by the caller.
+ * Results keep the ef nearest live nodes; deleted nodes are traversed but
+ * never kept, so they neither crowd out live ones nor end up as neighbours.
+ * When discarded is given, every scored live node that is not (or no
+ * longer) among the results goes there, and the candidate that stopped the
+ * search is pushed back, so that an iterative scan can resume later.
+ */
+void
+HnswSearchLayer(HnswSource *src, const void *query, HnswHeap *cands,
+				HnswHeap *results, int ef, int level, HnswVisited *visited,
+				HnswHeap *discarded)
+{
+	uint32		links[2 * HNSW_MAX_M];
+	uint32		fresh[2 * HNSW_MAX_M];
+	HnswCand	scored[2 * HNSW_MAX_M];
+
+	while (cands->n > 0)
+	{
+		HnswCand	c = HnswHeapPop(cands);
+		int			nlinks;
+		int			nfresh = 0;
+
+		if (results->n >= ef && c.dist > HnswHeapTop(results)->dist)
+		{
+			if (discarded)
+				HnswHeapPush(cands, &c);
+			break;
+		}
+
+		nlinks = src->links(src, c.id, level, links);
+		for (int i = 0; i < nlinks; i++)
+			if (HnswVisitedAdd(visited, links[i]))
+				fresh[nfresh++] = links[i];
+		if (nfresh == 0)
+			continue;
+
+		src->score(src, query, fresh, nfresh, scored);
+		for (int i = 0; i < nfresh; i++)
+		{
+			HnswCand   *s = &scored[i];
+			bool		closer = results->n < ef || s->dist < HnswHeapTop(results)->dist;
+
+			if (closer)
+				HnswHeapPush(cands, s);
+			if (s->deleted)
+				continue;
+			if (closer)
+			{
+				HnswHeapPush(results, s);
+				if (results->n > ef)
+				{
+					HnswCand	evicted = HnswHeapPop(results);
+
+					if (discarded)
+						HnswHeapPush(discarded, &evicted);
+				}
+			}
+			else if (discarded)
+				HnswHeapPush(discarded, s);
+		}
+	}
+}
+
+/*
+ * Greedy walk (ef = 1) from ep through levels from_level down to
+ * to_level + 1; returns the closest node found, the entry for to_level.
+ */
+HnswCand
+HnswGreedyDescend(HnswSource *src, const void *query, HnswCand ep,
+				  int from_level, int to_level, HnswVisited *visited)
+{
+	uint32		links[2 * HNSW_MAX_M];
+	HnswCand	scored[2 * HNSW_MAX_M];
+
+	for (int level = from_level; level > to_level; level--)
+	{
+		bool		moved = true;
+
+		while (moved)
+		{
+			int			n = src->links(src, ep.id, level, links);
+
+			moved = false;
+			if (n == 0)
+				break;
+			src->score(src, query, links, n, scored);
+			for (int i = 0; i < n; i++)
+			{
+				if (scored[i].dist < ep.dist)
+				{
+					ep = scored[i];
+					moved = true;
+				}
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	return ep;
+}
+
+/*
+ * The paper's neighbour-selection heuristic (SELECT-NEIGHBORS-HEURISTIC,
+ * without extending or keeping pruned candidates): walk the candidates from
+ * nearest to farthest and keep one unless it is closer to an already kept
+ * neighbour than to the base.  That keeps links pointing in diverse
+ * directions, which is what lets the greedy search cross between clusters.
+ *
+ * cands must be sorted by distance to the base; items[i] is the stored item
+ * of cands[i].  Writes at most maxlinks ids to out and returns the count.
+ */
+int
+HnswSelectNeighbours(HnswState *st, HnswCand *cands, int n,
+					 const char *const *items, int maxlinks, uint32 *out)
+{
+	int			kept[2 * HNSW_MAX_M];
+	int			nkept = 0;
+
+	for (int i = 0; i < n && nkept < maxlinks; i++)
+	{
+		bool		good = true;
+
+		for (int j = 0; j < nkept; j++)
+		{
+			if (st->dist(items[i], items[kept[j]], st->dim) < cands[i].dist)
+			{
+				good = false;
+				break;
+			}
+		}
+		if (good)
+			kept[nkept++] = i;
+	}
+	for (int j = 0; j < nkept; j++)
+		out[j] = cands[kept[j]].id;
+	return nkept;
+}
+
+/*
+ * floor(-ln(U) / ln(m)), the paper's level distribution with mL = 1/ln(m);
+ * r is uniform in [0, 1).
+ */
+int
+HnswRandomLevel(int m, double r)
+{
+	double		u = 1.0 - r;	/* (0, 1] */
+	int			level = (int) floor(-log(u) / log((double) m));
+
+	return Min(level, HNSW_MAX_LEVEL);
+}

@@ -1,0 +1,484 @@
+/*
+ * hnswinsert.c
+ *	  aminsert, and the on-disk insert the build falls back to when the
+ *	  graph outgrows maintenance_work_mem.
+ *
+ * An insert (README.md, "Inserting"):
+ *	1. allocates the node under the metapage lock and writes its record
+ *	   (item, heap TID, level, no links yet), in one WAL record with the
+ *	   metapage and the upper page;
+ *	2. searches the graph from the entry point, without holding any lock
+ *	   across pages;
+ *	3. writes its own neighbour lists;
+ *	4. adds a link back from each neighbour, shrinking full lists with the
+ *	   selection heuristic, each a WAL record of its own;
+ *	5. becomes the entry point when its level is the highest.
+ * Nobody links to the node before step 4, so readers never see it half
+ * built; its own lists are complete before anyone can reach it.
+ */
+#include "compat.h"
+
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "hnsw.h"
+
+/* ---------------------------------------------------------------- alloc */
+
+/*
+ * Add node pages at the end of the relation: a chunk that grows with the
+ * index, so that the run table stays small.  Caller holds the metapage
+ * buffer exclusively; each new page is one WAL record together with the
+ * metapage change that makes it known.
+ */
+static void
+extendNodePages(HnswState *st, Buffer metabuf)
+{
+	uint32		total = 0;
+	uint32		chunk;
+
+	for (int r = 0; r < st->nruns; r++)
+		total += st->runs[r].npages;
+	chunk = Max(1, Min(total / 8, 128));
+
+	for (uint32 i = 0; i < chunk; i++)
+	{
+		Buffer		buf = HnswNewBuffer(st->index);
+		BlockNumber blk = BufferGetBlockNumber(buf);
+		GenericXLogState *xlog = GenericXLogStart(st->index);
+		Page		metapage = GenericXLogRegisterBuffer(xlog, metabuf, 0);
+		Page		page = GenericXLogRegisterBuffer(xlog, buf, GENERIC_XLOG_FULL_IMAGE);
+		HnswMetaPage meta = HnswPageGetMeta(metapage);
+		HnswRun    *last = meta->nruns > 0 ? &meta->runs[meta->nruns - 1] : NULL;
+
+		HnswInitPage(page, HNSW_PAGE_NODE);
+		((PageHeader) page)->pd_lower = HNSW_NODE_START + st->node_size * st->nodes_per_page;
+
+		if (last != NULL && last->start + last->npages == blk)
+			last->npages++;
+		else
+		{
+			if (meta->nruns >= HNSW_MAX_RUNS)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("index \"%s\" has too many node page runs",
+								RelationGetRelationName(st->index)),
+						 errhint("REINDEX the index.")));
+			last = &meta->runs[meta->nruns++];
+			last->first_id = meta->node_capacity;
+			last->start = blk;
+			last->npages = 1;
+		}
+		meta->node_capacity += st->nodes_per_page;
+		((PageHeader) metapage)->pd_lower = ((char *) &meta->runs[meta->nruns]) - (char *) metapage;
+		GenericXLogFinish(xlog);
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+/*
+ * Allocate a node for item and write its record with empty lists.  Returns
+ * its id; st's metapage snapshot is refreshed.  *was_empty is set when the
+ * index had no entry point, in which case the node became it.
+ */
+static uint32
+allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *was_empty)
+{
+	Buffer		metabuf = ReadBuffer(st->index, HNSW_METAPAGE_BLKNO);
+	Buffer		nodebuf;
+	Buffer		upperbuf = InvalidBuffer;
+	HnswMetaPage meta;
+	GenericXLogState *xlog;
+	Page		metapage;
+	Page		page;
+	HnswNode	node;
+	uint32		id;
+	BlockNumber blk;
+	int			slot;
+	OffsetNumber upper_off = InvalidOffsetNumber;
+	Size		upper_size = level > 0 ? HnswUpperSize(st->m, level) : 0;
+
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	meta = HnswPageGetMeta(BufferGetPage(metabuf));
+	if (meta->node_count >= meta->node_capacity)
+	{
+		st->nruns = meta->nruns;
+		memcpy(st->runs, meta->runs, sizeof(HnswRun) * meta->nruns);
+		extendNodePages(st, metabuf);
+	}
+	/* refresh the snapshot: locating our node needs the current runs */
+	st->node_count = meta->node_count + 1;
+	st->node_capacity = meta->node_capacity;
+	st->nruns = meta->nruns;
+	memcpy(st->runs, meta->runs, sizeof(HnswRun) * meta->nruns);
+	id = meta->node_count;
+	if (!HnswFindNode(st, id, &blk, &slot))
+		elog(ERROR, "hnsw node %u has no page after extension", id);
+
+	/* an upper record goes to the current upper page, or a new one */
+	if (level > 0)
+	{
+		if (meta->upper_blk != InvalidBlockNumber)
+		{
+			upperbuf = ReadBuffer(st->index, meta->upper_blk);
+			LockBuffer(upperbuf, BUFFER_LOCK_EXCLUSIVE);
+			if (PageGetFreeSpace(BufferGetPage(upperbuf)) < MAXALIGN(upper_size))
+			{
+				UnlockReleaseBuffer(upperbuf);
+				upperbuf = InvalidBuffer;
+			}
+		}
+	}
+
+	nodebuf = ReadBuffer(st->index, blk);
+	LockBuffer(nodebuf, BUFFER_LOCK_EXCLUSIVE);
+	if (level > 0 && upperbuf == InvalidBuffer)
+		upperbuf = HnswNewBuffer(st->index);
+
+	xlog = GenericXLogStart(st->index);
+	metapage = GenericXLogRegisterBuffer(xlog, metabuf, 0);
+	meta = HnswPageGetMeta(metapage);
+	page = GenericXLogRegisterBuffer(xlog, nodebuf, 0);
+	if (level > 0)
+	{
+		bool		fresh = PageIsNew(BufferGetPage(upperbuf));
+		Page		upage = GenericXLogRegisterBuffer(xlog, upperbuf,
+													  fresh ? GENERIC_XLOG_FULL_IMAGE : 0);
+		HnswUpperData *rec = palloc0(upper_size);
+
+		if (fresh)
+			HnswInitPage(upage, HNSW_PAGE_UPPER);
+		rec->node_id = id;
+		rec->nlevels = level;
+		upper_off = PageAddItem(upage, (Item) rec, upper_size, InvalidOffsetNumber, false, false);
+		if (upper_off == InvalidOffsetNumber)
+			elog(ERROR, "could not add hnsw upper record of %zu bytes", upper_size);
+		meta->upper_blk = BufferGetBlockNumber(upperbuf);
+		pfree(rec);
+	}
+
+	node = HnswPageNode(page, st, slot);
+	memset(node, 0, st->node_size);
+	node->heaptid = *tid;
+	node->level = level;
+	node->upper_blk = level > 0 ? BufferGetBlockNumber(upperbuf) : InvalidBlockNumber;
+	node->upper_off = upper_off;
+	memcpy(HnswNodeItem(node), item, st->item_size);
+
+	meta->node_count = id + 1;
+	*was_empty = meta->entry_id == HNSW_NO_NODE;
+	if (*was_empty)
+	{
+		meta->entry_id = id;
+		meta->entry_level = level;
+	}
+	st->entry_id = meta->entry_id;
+	st->entry_level = meta->entry_level;
+	GenericXLogFinish(xlog);
+
+	if (upperbuf != InvalidBuffer)
+		UnlockReleaseBuffer(upperbuf);
+	UnlockReleaseBuffer(nodebuf);
+	UnlockReleaseBuffer(metabuf);
+	return id;
+}
+
+/* ---------------------------------------------------------------- links */
+
+/*
+ * Lock the page holding id's list on level exclusively and return where
+ * the list and its count live.  *buf is set to the locked buffer.
+ */
+static void
+lockList(HnswState *st, uint32 id, int level, Buffer *buf, GenericXLogState **xlog,
+		 uint32 **links, uint16 **count)
+{
+	BlockNumber blk;
+	int			slot;
+	Page		page;
+	HnswNode	node;
+
+	HnswLocateNode(st, id, &blk, &slot);
+	if (level == 0)
+	{
+		*buf = ReadBuffer(st->index, blk);
+		LockBuffer(*buf, BUFFER_LOCK_EXCLUSIVE);
+		*xlog = GenericXLogStart(st->index);
+		page = GenericXLogRegisterBuffer(*xlog, *buf, 0);
+		node = HnswPageNode(page, st, slot);
+		*links = HnswNodeLinks(node, st->item_size);
+		*count = &node->nlinks;
+	}
+	else
+	{
+		BlockNumber ublk;
+		OffsetNumber uoff;
+		HnswUpperData *rec;
+		HnswUpperLevel *lv;
+
+		*buf = ReadBuffer(st->index, blk);
+		LockBuffer(*buf, BUFFER_LOCK_SHARE);
+		node = HnswPageNode(BufferGetPage(*buf), st, slot);
+		ublk = node->upper_blk;
+		uoff = node->upper_off;
+		if (node->level < level)
+			elog(ERROR, "hnsw node %u has no level %d", id, level);
+		UnlockReleaseBuffer(*buf);
+
+		*buf = ReadBuffer(st->index, ublk);
+		LockBuffer(*buf, BUFFER_LOCK_EXCLUSIVE);
+		*xlog = GenericXLogStart(st->index);
+		page = GenericXLogRegisterBuffer(*xlog, *buf, 0);
+		rec = (HnswUpperData *) PageGetItem(page, PageGetItemId(page, uoff));
+		if (rec->node_id != id || rec->nlevels < level)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" node %u has an invalid upper record",
+							RelationGetRelationName(st->index), id)));
+		lv = HnswUpperGetLevel(rec, st->m, level);
+		*links = lv->links;
+		*count = &lv->count;
+	}
+}
+
+/* Replace id's list on level with links[0..n). */
+static void
+writeList(HnswState *st, uint32 id, int level, const uint32 *links, int n)
+{
+	Buffer		buf;
+	GenericXLogState *xlog;
+	uint32	   *dst;
+	uint16	   *count;
+
+	lockList(st, id, level, &buf, &xlog, &dst, &count);
+	memcpy(dst, links, sizeof(uint32) * n);
+	*count = n;
+	GenericXLogFinish(xlog);
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Replace id's list on level with links[0..n), but only if it still is
+ * expected[0..nexpected): the caller computed the new list from that one
+ * without holding the page.  Returns whether the list was replaced.
+ */
+bool
+HnswReplaceList(HnswState *st, uint32 id, int level, const uint32 *expected,
+				int nexpected, const uint32 *links, int n)
+{
+	Buffer		buf;
+	GenericXLogState *xlog;
+	uint32	   *dst;
+	uint16	   *count;
+	bool		same;
+
+	lockList(st, id, level, &buf, &xlog, &dst, &count);
+	same = *count == nexpected && memcmp(dst, expected, sizeof(uint32) * nexpected) == 0;
+	if (same)
+	{
+		memcpy(dst, links, sizeof(uint32) * n);
+		*count = n;
+		GenericXLogFinish(xlog);
+	}
+	else
+		GenericXLogAbort(xlog);
+	UnlockReleaseBuffer(buf);
+	return same;
+}
+
+/*
+ * Add the link base -> id on level.  A full list is shrunk with the
+ * selection heuristic over its links plus id; that needs the items of all
+ * of them, read without holding base's page, so the list is re-checked
+ * under the lock and the work redone if another backend changed it.
+ */
+static void
+addBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int level,
+			const void *newitem)
+{
+	int			maxlinks = HnswMaxLinks(st->m, level);
+	uint32		seen[2 * HNSW_MAX_M];
+	int			nseen;
+	char	   *baseitem = palloc(st->item_size);
+	char	   *items = palloc(st->item_size * (maxlinks + 1));
+
+	HnswReadItem(st, base, baseitem);
+	for (int attempt = 0; attempt < 3; attempt++)
+	{
+		uint32		kept[2 * HNSW_MAX_M + 1];
+		int			nkept;
+		HnswCand	cands[2 * HNSW_MAX_M + 1];
+		const char *itemptr[2 * HNSW_MAX_M + 1];
+		HnswCand	scored[2 * HNSW_MAX_M];
+		int			ncand = 0;
+
+		nseen = src->links(src, base, level, seen);
+		for (int i = 0; i < nseen; i++)
+			if (seen[i] == id)
+				return;
+
+		if (nseen < maxlinks)
+		{
+			memcpy(kept, seen, sizeof(uint32) * nseen);
+			kept[nseen] = id;
+			nkept = nseen + 1;
+		}
+		else
+		{
+			/* deleted neighbours are dropped first: they are dead weight */
+			src->score(src, baseitem, seen, nseen, scored);
+			for (int i = 0; i < nseen; i++)
+				if (!scored[i].deleted)
+					cands[ncand++] = scored[i];
+			cands[ncand].id = id;
+			cands[ncand].dist = st->dist(baseitem, newitem, st->dim);
+			ncand++;
+			qsort(cands, ncand, sizeof(HnswCand), HnswCandCompare);
+			for (int i = 0; i < ncand; i++)
+			{
+				char	   *dst = items + st->item_size * i;
+
+				if (cands[i].id == id)
+					memcpy(dst, newitem, st->item_size);
+				else
+					HnswReadItem(st, cands[i].id, dst);
+				itemptr[i] = dst;
+			}
+			nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, kept);
+		}
+
+		if (HnswReplaceList(st, base, level, seen, nseen, kept, nkept))
+			return;
+	}
+	/* XXX: lost the race three times; the link is left out, as if pruned */
+}
+
+/* ---------------------------------------------------------------- insert */
+
+/*
+ * Insert one prepared item (the form to_item gives) for heap row tid.
+ * Runs in the caller's memory context, which it may fill.
+ */
+void
+HnswInsertItem(HnswState *st, const void *item, ItemPointer tid)
+{
+	int			level = HnswRandomLevel(st->m, VecRandomDouble());
+	bool		was_empty;
+	uint32		id;
+	HnswSource	src;
+	HnswVisited visited;
+	HnswHeap	cands;
+	HnswHeap	results;
+	HnswCand	ep;
+	uint32		entry;
+	int			entry_level;
+	HnswCand   *w = palloc_array(HnswCand, st->ef_construction + 1);
+	const char **witems = palloc_array(const char *, st->ef_construction + 1);
+	char	   *wdata = palloc(st->item_size * (st->ef_construction + 1));
+
+	id = allocateNode(st, item, tid, level, &was_empty);
+	if (was_empty)
+		return;
+	entry = st->entry_id;
+	entry_level = st->entry_level;
+
+	HnswDiskSourceInit(&src, st);
+	HnswVisitedInitHash(&visited, st->ef_construction * 2 * st->m);
+	HnswHeapInit(&cands, st->ef_construction * 4, false);
+	HnswHeapInit(&results, st->ef_construction + 1, true);
+
+	HnswVisitedAdd(&visited, id);	/* never link to ourselves */
+	HnswVisitedAdd(&visited, entry);
+	src.score(&src, item, &entry, 1, &ep);
+	ep = HnswGreedyDescend(&src, item, ep, entry_level, level, &visited);
+
+	HnswHeapPush(&cands, &ep);
+	if (!ep.deleted)
+		HnswHeapPush(&results, &ep);
+	for (int lc = Min(level, entry_level); lc >= 0; lc--)
+	{
+		int			nw;
+		uint32		sel[2 * HNSW_MAX_M];
+		int			nsel;
+
+		HnswVisitedReset(&visited);
+		HnswVisitedAdd(&visited, id);
+		for (int i = 0; i < cands.n; i++)
+			HnswVisitedAdd(&visited, cands.items[i].id);
+		HnswSearchLayer(&src, item, &cands, &results, st->ef_construction, lc, &visited, NULL);
+
+		nw = results.n;
+		memcpy(w, results.items, sizeof(HnswCand) * nw);
+		qsort(w, nw, sizeof(HnswCand), HnswCandCompare);
+		for (int i = 0; i < nw; i++)
+		{
+			witems[i] = wdata + st->item_size * i;
+			HnswReadItem(st, w[i].id, wdata + st->item_size * i);
+		}
+		nsel = HnswSelectNeighbours(st, w, nw, witems, HnswMaxLinks(st->m, lc), sel);
+		writeList(st, id, lc, sel, nsel);
+		for (int i = 0; i < nsel; i++)
+			addBackLink(st, &src, sel[i], id, lc, item);
+
+		cands.n = 0;
+		for (int i = 0; i < nw; i++)
+			HnswHeapPush(&cands, &w[i]);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	if (level > entry_level)
+	{
+		Buffer		metabuf = ReadBuffer(st->index, HNSW_METAPAGE_BLKNO);
+		HnswMetaPage meta;
+
+		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+		meta = HnswPageGetMeta(BufferGetPage(metabuf));
+		if (meta->entry_level < level)
+		{
+			GenericXLogState *xlog = GenericXLogStart(st->index);
+
+			meta = HnswPageGetMeta(GenericXLogRegisterBuffer(xlog, metabuf, 0));
+			meta->entry_id = id;
+			meta->entry_level = level;
+			GenericXLogFinish(xlog);
+		}
+		UnlockReleaseBuffer(metabuf);
+	}
+}
+
+bool
+hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+		   Relation heap, IndexUniqueCheck checkUnique,
+		   bool indexUnchanged, IndexInfo *indexInfo)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	HnswState  *st;
+	Datum		value;
+	char	   *item;
+
+	if (isnull[0])
+		return false;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "Hnsw insert temporary context",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	st = palloc(sizeof(HnswState));
+	HnswInitState(st, index);
+	value = PointerGetDatum(PG_DETOAST_DATUM(values[0]));
+	if (st->ops->datum_dim(value) != st->dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("expected %d dimensions, not %d", st->dim, st->ops->datum_dim(value))));
+	item = palloc0(st->item_size);
+	if (st->ops->to_item(value, st->metric, item))
+	{
+		HnswLoadMeta(st);
+		HnswInsertItem(st, item, heap_tid);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return false;
+}

@@ -1,0 +1,234 @@
+/*
+ * hnswpage.c
+ *	  Page and record geometry, the metapage, and per-operation state.
+ */
+#include "compat.h"
+
+#include "access/relscan.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "utils/rel.h"
+
+#include "hnsw.h"
+
+Size
+HnswNodeSize(Size item_size, int m)
+{
+	return MAXALIGN(sizeof(HnswNodeData) + item_size + sizeof(uint32) * 2 * m);
+}
+
+int
+HnswNodesPerPage(Size node_size)
+{
+	Size		avail = BLCKSZ - HNSW_NODE_START - MAXALIGN(sizeof(HnswPageOpaqueData));
+
+	return (int) (avail / node_size);
+}
+
+/*
+ * Check that the index column can be indexed and return its dimensions:
+ * the typmod, since every row must match it.
+ */
+void
+HnswCheckIndexable(Relation index, const VecTypeOps *ops, int *dim)
+{
+	int32		typmod = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
+
+	if (typmod < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column does not have dimensions"),
+				 errhint("Give the column a type with dimensions, such as %s(3).", ops->name)));
+	if (typmod > ops->hnsw_max_dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("column cannot have more than %d dimensions for hnsw index",
+						ops->hnsw_max_dim),
+				 errhint("Index a lower-dimensional expression, such as a halfvec cast, binary_quantize() or subvector().")));
+	*dim = typmod;
+}
+
+/*
+ * Fill the parts of the state that come from the catalogs: the type ops
+ * (FUNCTION 3), the metric (from FUNCTION 1's address) and the options.
+ * The metapage snapshot is left empty; see HnswLoadMeta.
+ */
+void
+HnswInitState(HnswState *st, Relation index)
+{
+	FmgrInfo   *distproc = index_getprocinfo(index, 1, HNSW_DISTANCE_PROC);
+	FmgrInfo   *support = index_getprocinfo(index, 1, HNSW_TYPE_SUPPORT_PROC);
+	HnswOptions *opts = (HnswOptions *) index->rd_options;
+
+	memset(st, 0, offsetof(HnswState, runs));
+	st->index = index;
+	st->ops = (const VecTypeOps *) DatumGetPointer(FunctionCall1(support, PointerGetDatum(NULL)));
+	st->metric = VecOpsMetric(st->ops, distproc->fn_addr);
+	st->dist = st->ops->distance(st->metric);
+	st->m = opts ? opts->m : HNSW_DEFAULT_M;
+	st->ef_construction = opts ? opts->ef_construction : HNSW_DEFAULT_EF_CONSTRUCTION;
+	st->dim = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
+	if (st->dim > 0)
+	{
+		st->item_size = MAXALIGN(st->ops->item_size(st->dim));
+		st->node_size = HnswNodeSize(st->item_size, st->m);
+		st->nodes_per_page = HnswNodesPerPage(st->node_size);
+	}
+	st->entry_id = HNSW_NO_NODE;
+	st->entry_level = -1;
+}
+
+static void
+checkMeta(Relation index, HnswMetaPage meta)
+{
+	if (meta->magic != HNSW_MAGIC)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" is not an hnsw index",
+						RelationGetRelationName(index))));
+	if (meta->version != HNSW_FORMAT_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" has hnsw format version %u, but this library reads version %d",
+						RelationGetRelationName(index), meta->version, HNSW_FORMAT_VERSION),
+				 errhint("REINDEX the index.")));
+}
+
+/* Take a snapshot of the metapage (share lock, released on return). */
+void
+HnswLoadMeta(HnswState *st)
+{
+	Buffer		buf = ReadBuffer(st->index, HNSW_METAPAGE_BLKNO);
+	HnswMetaPage meta;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	meta = HnswPageGetMeta(BufferGetPage(buf));
+	checkMeta(st->index, meta);
+	if (meta->dim != (uint32) st->dim || meta->m != st->m ||
+		meta->node_size != st->node_size || meta->nruns > HNSW_MAX_RUNS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" metapage does not match its definition",
+						RelationGetRelationName(st->index))));
+	st->entry_id = meta->entry_id;
+	st->entry_level = meta->entry_level;
+	st->node_count = meta->node_count;
+	st->node_capacity = meta->node_capacity;
+	st->nruns = meta->nruns;
+	memcpy(st->runs, meta->runs, sizeof(HnswRun) * meta->nruns);
+	UnlockReleaseBuffer(buf);
+}
+
+/* Write the state's geometry and snapshot into a metapage. */
+void
+HnswFillMeta(HnswState *st, HnswMetaPage meta)
+{
+	meta->magic = HNSW_MAGIC;
+	meta->version = HNSW_FORMAT_VERSION;
+	meta->dim = st->dim;
+	meta->m = st->m;
+	meta->ef_construction = st->ef_construction;
+	meta->metric = st->metric;
+	meta->nodes_per_page = st->nodes_per_page;
+	meta->node_size = st->node_size;
+	meta->item_size = st->item_size;
+	meta->entry_id = st->entry_id;
+	meta->entry_level = st->entry_level;
+	meta->node_count = st->node_count;
+	meta->node_capacity = st->node_capacity;
+	meta->nruns = st->nruns;
+	memcpy(meta->runs, st->runs, sizeof(HnswRun) * st->nruns);
+}
+
+void
+HnswInitPage(Page page, uint16 type)
+{
+	HnswPageOpaque opaque;
+
+	PageInit(page, BLCKSZ, sizeof(HnswPageOpaqueData));
+	opaque = HnswPageGetOpaque(page);
+	opaque->type = type;
+	opaque->flags = 0;
+	opaque->unused = 0;
+	opaque->page_id = HNSW_PAGE_ID;
+}
+
+/*
+ * A new page at the end of the relation.  Result: pinned and exclusively
+ * locked, contents not initialised.
+ */
+Buffer
+HnswNewBuffer(Relation index)
+{
+	Buffer		buf;
+
+	LockRelationForExtension(index, ExclusiveLock);
+	buf = ReadBuffer(index, P_NEW);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	UnlockRelationForExtension(index, ExclusiveLock);
+	return buf;
+}
+
+/*
+ * Node id -> (block, slot), through the state's run table.  A node added by
+ * another backend after our metapage snapshot is past the known runs: take
+ * a fresh snapshot once before calling the id corrupt.
+ */
+void
+HnswLocateNode(HnswState *st, uint32 id, BlockNumber *blk, int *slot)
+{
+	if (id >= st->node_count)
+		HnswLoadMeta(st);
+	if (!HnswFindNode(st, id, blk, slot))
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" refers to node %u, which does not exist",
+						RelationGetRelationName(st->index), id)));
+}
+
+bool
+HnswFindNode(const HnswState *st, uint32 id, BlockNumber *blk, int *slot)
+{
+	int			lo = 0;
+	int			hi = st->nruns - 1;
+
+	/* the last run with first_id <= id */
+	while (lo < hi)
+	{
+		int			mid = (lo + hi + 1) / 2;
+
+		if (st->runs[mid].first_id <= id)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	if (st->nruns == 0 || id >= st->node_count || id < st->runs[lo].first_id ||
+		(id - st->runs[lo].first_id) / st->nodes_per_page >= st->runs[lo].npages)
+		return false;
+	*blk = st->runs[lo].start + (id - st->runs[lo].first_id) / st->nodes_per_page;
+	*slot = (id - st->runs[lo].first_id) % st->nodes_per_page;
+	return true;
+}
+
+/*
+ * Step to the next node page: its block, the id in its first slot, and how
+ * many of its slots hold nodes (0 for pages past node_count).
+ */
+bool
+HnswNextNodePage(const HnswState *st, HnswPageIter *it, BlockNumber *blk,
+				 uint32 *first, uint32 *nslots)
+{
+	while (it->run < st->nruns && it->page >= st->runs[it->run].npages)
+	{
+		it->run++;
+		it->page = 0;
+	}
+	if (it->run >= st->nruns)
+		return false;
+	*blk = st->runs[it->run].start + it->page;
+	*first = st->runs[it->run].first_id + it->page * st->nodes_per_page;
+	*nslots = *first >= st->node_count ? 0 :
+		Min((uint32) st->nodes_per_page, st->node_count - *first);
+	it->page++;
+	return true;
+}

@@ -1,0 +1,227 @@
+/*
+ * hnswscan.c
+ *	  Index scans: ORDER BY col <op> const, nearest first.
+ *
+ * The first batch is the paper's search with ef = hnsw.ef_search.  With
+ * hnsw.iterative_scan on, every scored node that did not make a batch is
+ * kept, and when the executor wants more rows (because a filter rejected
+ * them), the search resumes from those nodes and the unexpanded frontier
+ * to produce the next batch of ef_search, until hnsw.max_scan_tuples nodes
+ * were scored or the scan's memory passes work_mem times
+ * hnsw.scan_mem_multiplier.  Batches are each in distance order; under
+ * strict_order a row nearer than one already returned is dropped, so the
+ * whole output is in order, and under relaxed_order it is returned.
+ */
+#include "compat.h"
+
+#include <float.h>
+
+#include "access/relscan.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "hnsw.h"
+
+typedef struct HnswScanOpaqueData
+{
+	HnswState	st;
+	MemoryContext cxt;			/* everything below; reset by rescan */
+	bool		started;
+	bool		done;
+	char	   *query;			/* the query as a stored item */
+	HnswSource	src;
+	HnswVisited visited;
+	HnswHeap	cands;			/* unexpanded frontier (min-first) */
+	HnswHeap	results;		/* the batch being searched (max-first) */
+	HnswHeap	pending;		/* scored, not yet in a batch (min-first) */
+	HnswCand   *batch;			/* current batch, sorted */
+	int			nbatch;
+	int			ibatch;
+	float		last_dist;		/* for strict_order */
+	int			ef;
+} HnswScanOpaqueData;
+
+typedef HnswScanOpaqueData *HnswScanOpaque;
+
+IndexScanDesc
+hnswbeginscan(Relation index, int nkeys, int norderbys)
+{
+	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	HnswScanOpaque so = palloc0(sizeof(HnswScanOpaqueData));
+
+	HnswInitState(&so->st, index);
+	/* the AM provides the order-by value arrays (as GiST does) */
+	if (norderbys > 0)
+	{
+		scan->xs_orderbyvals = palloc0_array(Datum, norderbys);
+		scan->xs_orderbynulls = palloc_array(bool, norderbys);
+		memset(scan->xs_orderbynulls, true, sizeof(bool) * norderbys);
+	}
+	/* small blocks: a scan keeps a few heaps and a hash, not many chunks */
+	so->cxt = AllocSetContextCreate(CurrentMemoryContext, "Hnsw scan temporary context",
+									ALLOCSET_DEFAULT_SIZES);
+	scan->opaque = so;
+	return scan;
+}
+
+void
+hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+
+	if (keys && scan->numberOfKeys > 0)
+		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	if (orderbys && scan->numberOfOrderBys > 0)
+		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+	MemoryContextReset(so->cxt);
+	so->started = false;
+	so->done = false;
+	so->nbatch = so->ibatch = 0;
+}
+
+/* Sort the finished search's results into the batch to hand out. */
+static void
+takeBatch(HnswScanOpaque so)
+{
+	so->nbatch = so->results.n;
+	so->ibatch = 0;
+	memcpy(so->batch, so->results.items, sizeof(HnswCand) * so->nbatch);
+	qsort(so->batch, so->nbatch, sizeof(HnswCand), HnswCandCompare);
+	so->results.n = 0;
+}
+
+/* Prepare the query and run the first search.  Sets done when empty. */
+static void
+startScan(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	HnswState  *st = &so->st;
+	ScanKey		key = &scan->orderByData[0];
+	Datum		value;
+	HnswCand	ep;
+	bool		iterative = hnsw_iterative_scan != HNSW_ITERATIVE_OFF;
+
+	so->started = true;
+	so->done = true;
+	if (scan->numberOfOrderBys == 0 || (key->sk_flags & SK_ISNULL))
+		return;
+
+	HnswLoadMeta(st);
+	value = PointerGetDatum(PG_DETOAST_DATUM(key->sk_argument));
+	if (st->ops->datum_dim(value) != st->dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("different vector dimensions %d and %d",
+						st->dim, st->ops->datum_dim(value))));
+	so->query = palloc0(st->item_size);
+	/* a zero query under cosine has no direction: every item is as near */
+	if (!st->ops->to_item(value, st->metric, so->query))
+		st->ops->to_item(value, VEC_METRIC_L2, so->query);
+	if (st->entry_id == HNSW_NO_NODE)
+		return;
+
+	so->ef = hnsw_ef_search;
+	so->last_dist = -FLT_MAX;
+	HnswDiskSourceInit(&so->src, st);
+	HnswVisitedInitHash(&so->visited, so->ef * 2 * st->m);
+	HnswHeapInit(&so->cands, so->ef * 4, false);
+	HnswHeapInit(&so->results, so->ef + 1, true);
+	if (iterative)
+		HnswHeapInit(&so->pending, so->ef * 4, false);
+	so->batch = palloc_array(HnswCand, so->ef + 1);
+
+	HnswVisitedAdd(&so->visited, st->entry_id);
+	so->src.score(&so->src, so->query, &st->entry_id, 1, &ep);
+	ep = HnswGreedyDescend(&so->src, so->query, ep, st->entry_level, 0, &so->visited);
+	HnswVisitedAdd(&so->visited, ep.id);
+	HnswHeapPush(&so->cands, &ep);
+	if (!ep.deleted)
+		HnswHeapPush(&so->results, &ep);
+	HnswSearchLayer(&so->src, so->query, &so->cands, &so->results, so->ef, 0,
+					&so->visited, iterative ? &so->pending : NULL);
+	takeBatch(so);
+	so->done = false;
+}
+
+/*
+ * Resume the search for another batch: the ef nearest pending nodes seed
+ * it, together with what is left of the frontier.  Returns false when the
+ * scan's limits are reached or the graph is exhausted.
+ */
+static bool
+nextBatch(HnswScanOpaque so)
+{
+	Size		mem;
+	double		memlimit = (double) work_mem * 1024.0 * hnsw_scan_mem_multiplier;
+
+	if (hnsw_iterative_scan == HNSW_ITERATIVE_OFF)
+		return false;
+	if (so->visited.used >= (uint32) hnsw_max_scan_tuples)
+		return false;
+	mem = HnswVisitedMemory(&so->visited) +
+		sizeof(HnswCand) * (so->cands.cap + so->pending.cap + so->results.cap);
+	if ((double) mem > memlimit)
+		return false;
+	if (so->pending.n == 0 && so->cands.n == 0)
+		return false;
+
+	while (so->pending.n > 0 && so->results.n < so->ef)
+	{
+		HnswCand	c = HnswHeapPop(&so->pending);
+
+		HnswHeapPush(&so->results, &c);
+		HnswHeapPush(&so->cands, &c);
+	}
+	HnswSearchLayer(&so->src, so->query, &so->cands, &so->results, so->ef, 0,
+					&so->visited, &so->pending);
+	takeBatch(so);
+	return so->nbatch > 0;
+}
+
+bool
+hnswgettuple(IndexScanDesc scan, ScanDirection dir)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	MemoryContext old = MemoryContextSwitchTo(so->cxt);
+
+	if (!so->started)
+		startScan(scan);
+
+	while (!so->done)
+	{
+		while (so->ibatch < so->nbatch)
+		{
+			HnswCand   *c = &so->batch[so->ibatch++];
+
+			if (hnsw_iterative_scan == HNSW_ITERATIVE_STRICT && c->dist < so->last_dist)
+				continue;
+			so->last_dist = Max(so->last_dist, c->dist);
+			scan->xs_heaptid = c->tid;
+			scan->xs_recheck = false;
+			scan->xs_recheckorderby = false;
+			if (scan->numberOfOrderBys > 0)
+			{
+				scan->xs_orderbyvals[0] = Float8GetDatum(VecSqlDistance(so->st.metric, c->dist));
+				scan->xs_orderbynulls[0] = false;
+			}
+			MemoryContextSwitchTo(old);
+			return true;
+		}
+		CHECK_FOR_INTERRUPTS();
+		if (!nextBatch(so))
+			so->done = true;
+	}
+	MemoryContextSwitchTo(old);
+	return false;
+}
+
+void
+hnswendscan(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+
+	MemoryContextDelete(so->cxt);
+	pfree(so);
+	scan->opaque = NULL;
+}

@@ -1,0 +1,315 @@
+/*
+ * hnswvacuum.c
+ *	  VACUUM: mark the nodes of dead heap rows deleted, repair the lists
+ *	  that pointed at them, and move the entry point off a deleted node.
+ *
+ * Pass 1 walks the node pages in order and flags nodes whose heap TID the
+ * callback reports dead (one WAL record per changed page).  Pass 2 walks
+ * them again and rebuilds every list, on every level, that holds a deleted
+ * node: the candidates are the live links plus the live links of the
+ * deleted ones (their lists stay intact for this), chosen with the same
+ * heuristic as inserts.  Deleted nodes stay traversable until then, so
+ * concurrent scans and inserts keep working throughout; scans never return
+ * them.  Their slots are not reused yet (README.md, "Future work").
+ */
+#include "compat.h"
+
+#include "access/genam.h"
+#include "commands/vacuum.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "hnsw.h"
+
+typedef struct HnswVacuumState
+{
+	HnswState	st;
+	HnswSource	src;
+	uint8	   *deleted;		/* bitmap over node ids */
+	uint32		ndeleted;
+	uint32		best;			/* a live node of the highest level */
+	int			best_level;
+	char	   *baseitem;
+	char	   *items;			/* scratch for candidate items */
+} HnswVacuumState;
+
+#define IsDeleted(vs, id) \
+	((id) < (vs)->st.node_count && ((vs)->deleted[(id) / 8] & (1 << ((id) % 8))))
+
+/* Pass 1: flag dead nodes, count live ones, remember the highest live. */
+static void
+markDeleted(HnswVacuumState *vs, IndexBulkDeleteResult *stats,
+			IndexBulkDeleteCallback callback, void *callback_state)
+{
+	HnswState  *st = &vs->st;
+	HnswPageIter it = {0};
+	BlockNumber blk;
+	uint32		first;
+	uint32		nslots;
+
+	while (HnswNextNodePage(st, &it, &blk, &first, &nslots))
+	{
+		Buffer		buf;
+		GenericXLogState *xlog;
+		Page		page;
+		bool		changed = false;
+
+		vacuum_delay_point();
+		if (nslots == 0)
+			continue;
+		buf = ReadBuffer(st->index, blk);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		xlog = GenericXLogStart(st->index);
+		page = GenericXLogRegisterBuffer(xlog, buf, 0);
+		for (uint32 s = 0; s < nslots; s++)
+		{
+			HnswNode	node = HnswPageNode(page, st, s);
+			uint32		id = first + s;
+
+			if (!(node->flags & HNSW_NODE_DELETED) && callback(&node->heaptid, callback_state))
+			{
+				node->flags |= HNSW_NODE_DELETED;
+				changed = true;
+				stats->tuples_removed++;
+			}
+			if (node->flags & HNSW_NODE_DELETED)
+			{
+				vs->deleted[id / 8] |= 1 << (id % 8);
+				vs->ndeleted++;
+			}
+			else
+			{
+				stats->num_index_tuples++;
+				if ((int) node->level > vs->best_level)
+				{
+					vs->best = id;
+					vs->best_level = node->level;
+				}
+			}
+		}
+		if (changed)
+			GenericXLogFinish(xlog);
+		else
+			GenericXLogAbort(xlog);
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+/*
+ * Rebuild id's list on level when it holds a deleted node.  base is id's
+ * item.  Lost races with inserts are retried; the last attempt's loss is
+ * left for the next VACUUM.
+ */
+static void
+repairList(HnswVacuumState *vs, uint32 id, int level)
+{
+	HnswState  *st = &vs->st;
+	int			maxlinks = HnswMaxLinks(st->m, level);
+
+	for (int attempt = 0; attempt < 3; attempt++)
+	{
+		uint32		cur[2 * HNSW_MAX_M];
+		int			ncur = vs->src.links(&vs->src, id, level, cur);
+		uint32	   *ids;
+		int			nids = 0;
+		HnswCand   *cands;
+		const char **itemptr;
+		uint32		kept[2 * HNSW_MAX_M];
+		int			nkept;
+		bool		any = false;
+		HnswVisited seen;
+		int			ncand = 0;
+
+		for (int i = 0; i < ncur; i++)
+			any |= IsDeleted(vs, cur[i]);
+		if (!any)
+			return;
+
+		/* live links, then the live links of the deleted ones */
+		ids = palloc_array(uint32, maxlinks * (maxlinks + 1));
+		HnswVisitedInitHash(&seen, maxlinks * (maxlinks + 1));
+		HnswVisitedAdd(&seen, id);
+		for (int i = 0; i < ncur; i++)
+		{
+			if (!IsDeleted(vs, cur[i]) && HnswVisitedAdd(&seen, cur[i]))
+				ids[nids++] = cur[i];
+		}
+		for (int i = 0; i < ncur; i++)
+		{
+			uint32		hop[2 * HNSW_MAX_M];
+			int			nhop;
+
+			if (!IsDeleted(vs, cur[i]))
+				continue;
+			nhop = vs->src.links(&vs->src, cur[i], level, hop);
+			for (int j = 0; j < nhop; j++)
+				if (!IsDeleted(vs, hop[j]) && HnswVisitedAdd(&seen, hop[j]))
+					ids[nids++] = hop[j];
+		}
+
+		cands = palloc_array(HnswCand, Max(nids, 1));
+		for (int i = 0; i < nids; i += 2 * HNSW_MAX_M)
+		{
+			int			n = Min(2 * HNSW_MAX_M, nids - i);
+
+			vs->src.score(&vs->src, vs->baseitem, ids + i, n, cands + i);
+		}
+		for (int i = 0; i < nids; i++)
+			if (!cands[i].deleted)
+				cands[ncand++] = cands[i];
+		qsort(cands, ncand, sizeof(HnswCand), HnswCandCompare);
+		/* the nearest few are enough for the heuristic to pick from */
+		ncand = Min(ncand, Max(st->ef_construction, maxlinks));
+		itemptr = palloc_array(const char *, Max(ncand, 1));
+		vs->items = repalloc(vs->items, st->item_size * Max(ncand, 1));
+		for (int i = 0; i < ncand; i++)
+		{
+			itemptr[i] = vs->items + st->item_size * i;
+			HnswReadItem(st, cands[i].id, vs->items + st->item_size * i);
+		}
+		nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, kept);
+		if (HnswReplaceList(st, id, level, cur, ncur, kept, nkept))
+			return;
+	}
+}
+
+/* Pass 2: repair every list of every live node that holds a deleted node. */
+static void
+repairGraph(HnswVacuumState *vs, MemoryContext tmp)
+{
+	HnswState  *st = &vs->st;
+	HnswPageIter it = {0};
+	BlockNumber blk;
+	uint32		first;
+	uint32		nslots;
+
+	while (HnswNextNodePage(st, &it, &blk, &first, &nslots))
+	{
+		for (uint32 s = 0; s < nslots; s++)
+		{
+			uint32		id = first + s;
+			int			level;
+			MemoryContext old;
+
+			if (IsDeleted(vs, id))
+				continue;
+			old = MemoryContextSwitchTo(tmp);
+			{
+				Buffer		buf = ReadBuffer(st->index, blk);
+				HnswNode	node;
+
+				LockBuffer(buf, BUFFER_LOCK_SHARE);
+				node = HnswPageNode(BufferGetPage(buf), st, s);
+				level = node->level;
+				memcpy(vs->baseitem, HnswNodeItem(node), st->item_size);
+				UnlockReleaseBuffer(buf);
+			}
+			for (int l = level; l >= 0; l--)
+				repairList(vs, id, l);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(tmp);
+		}
+		vacuum_delay_point();
+	}
+}
+
+/* Pass 3: a deleted entry point gives way to the highest live node. */
+static void
+moveEntryPoint(HnswVacuumState *vs)
+{
+	HnswState  *st = &vs->st;
+	Buffer		metabuf = ReadBuffer(st->index, HNSW_METAPAGE_BLKNO);
+	HnswMetaPage meta;
+
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	meta = HnswPageGetMeta(BufferGetPage(metabuf));
+	if (meta->entry_id != HNSW_NO_NODE && IsDeleted(vs, meta->entry_id))
+	{
+		GenericXLogState *xlog = GenericXLogStart(st->index);
+
+		meta = HnswPageGetMeta(GenericXLogRegisterBuffer(xlog, metabuf, 0));
+		meta->entry_id = vs->best;
+		meta->entry_level = vs->best == HNSW_NO_NODE ? -1 : vs->best_level;
+		GenericXLogFinish(xlog);
+	}
+	UnlockReleaseBuffer(metabuf);
+}
+
+IndexBulkDeleteResult *
+hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+			   IndexBulkDeleteCallback callback, void *callback_state)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "Hnsw vacuum context",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext tmp = AllocSetContextCreate(cxt, "Hnsw vacuum temporary context",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	HnswVacuumState *vs = palloc0(sizeof(HnswVacuumState));
+
+	if (stats == NULL)
+		stats = (IndexBulkDeleteResult *) MemoryContextAllocZero(old, sizeof(IndexBulkDeleteResult));
+	else
+		stats->num_index_tuples = 0;
+
+	HnswInitState(&vs->st, info->index);
+	HnswLoadMeta(&vs->st);
+	HnswDiskSourceInit(&vs->src, &vs->st);
+	vs->deleted = palloc_extended(vs->st.node_count / 8 + 1, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	vs->best = HNSW_NO_NODE;
+	vs->best_level = -1;
+	vs->baseitem = palloc(vs->st.item_size);
+	vs->items = palloc(vs->st.item_size);
+
+	markDeleted(vs, stats, callback, callback_state);
+	if (vs->ndeleted > 0)
+	{
+		repairGraph(vs, tmp);
+		moveEntryPoint(vs);
+	}
+	stats->num_pages = RelationGetNumberOfBlocks(info->index);
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return stats;
+}
+
+/* Count what is left when no bulk delete ran (e.g. VACUUM of an insert-only table). */
+IndexBulkDeleteResult *
+hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
+{
+	HnswState	st;
+	HnswPageIter it = {0};
+	BlockNumber blk;
+	uint32		first;
+	uint32		nslots;
+
+	if (info->analyze_only)
+		return stats;
+	if (stats == NULL)
+	{
+		stats = palloc0(sizeof(IndexBulkDeleteResult));
+		HnswInitState(&st, info->index);
+		HnswLoadMeta(&st);
+		while (HnswNextNodePage(&st, &it, &blk, &first, &nslots))
+		{
+			Buffer		buf;
+			Page		page;
+
+			if (nslots == 0)
+				continue;
+			buf = ReadBuffer(info->index, blk);
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			page = BufferGetPage(buf);
+			for (uint32 s = 0; s < nslots; s++)
+				if (!(HnswPageNode(page, &st, s)->flags & HNSW_NODE_DELETED))
+					stats->num_index_tuples++;
+			UnlockReleaseBuffer(buf);
+			vacuum_delay_point();
+		}
+	}
+	stats->num_pages = RelationGetNumberOfBlocks(info->index);
+	stats->estimated_count = false;
+	return stats;
+}

@@ -1,0 +1,157 @@
+/*
+ * typeops.c
+ *	  VecTypeOps for the vector type, and the metric helpers shared by all
+ *	  types.  The SQL-callable support function hands the struct to the
+ *	  index access methods.
+ */
+#include "compat.h"
+
+#include <math.h>
+
+#include "fmgr.h"
+
+#include "kernels.h"
+#include "typeops.h"
+#include "vector.h"
+
+/* Defined in vector.c; only their addresses are used here. */
+extern Datum vector_l2_squared_distance(PG_FUNCTION_ARGS);
+extern Datum vector_negative_inner_product(PG_FUNCTION_ARGS);
+extern Datum cosine_distance(PG_FUNCTION_ARGS);
+extern Datum l1_distance(PG_FUNCTION_ARGS);
+extern Datum l2_distance(PG_FUNCTION_ARGS);
+extern Datum inner_product(PG_FUNCTION_ARGS);
+
+VecMetric
+VecOpsMetric(const VecTypeOps *ops, PGFunction distproc)
+{
+	for (int i = 0; i < ops->nmetrics; i++)
+		if (ops->metrics[i].sqlfn == distproc)
+			return ops->metrics[i].metric;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+			 errmsg("operator class distance function is not supported for type %s",
+					ops->name)));
+	pg_unreachable();
+}
+
+double
+VecSqlDistance(VecMetric metric, float d)
+{
+	if (metric == VEC_METRIC_L2)
+		return sqrt((double) Max(d, 0.0f));
+	return (double) d;
+}
+
+/* ---------- vector ---------- */
+
+/*
+ * Kernel wrappers: read vk_active at each call, so that vector.simd_level
+ * takes effect at once.
+ */
+static float
+f32L2(const void *a, const void *b, int dim)
+{
+	return vk_active->f32_l2sq((const float *) a, (const float *) b, dim);
+}
+
+static float
+f32NegDot(const void *a, const void *b, int dim)
+{
+	return -vk_active->f32_dot((const float *) a, (const float *) b, dim);
+}
+
+/* Items and queries are unit vectors: cosine distance is 1 - dot. */
+static float
+f32Cosine(const void *a, const void *b, int dim)
+{
+	return 1.0f - vk_active->f32_dot((const float *) a, (const float *) b, dim);
+}
+
+static float
+f32L1(const void *a, const void *b, int dim)
+{
+	return vk_active->f32_l1((const float *) a, (const float *) b, dim);
+}
+
+static Size
+vectorItemSize(int dim)
+{
+	return sizeof(float) * dim;
+}
+
+static int
+vectorDatumDim(Datum value)
+{
+	return DatumGetVector(value)->dim;
+}
+
+static bool
+vectorToItem(Datum value, VecMetric metric, void *dst)
+{
+	Vector	   *v = DatumGetVector(value);
+	float	   *out = (float *) dst;
+
+	if (metric == VEC_METRIC_COSINE)
+	{
+		double		norm = 0.0;
+
+		for (int i = 0; i < v->dim; i++)
+			norm += (double) v->x[i] * (double) v->x[i];
+		norm = sqrt(norm);
+		if (norm == 0.0)
+			return false;
+		for (int i = 0; i < v->dim; i++)
+			out[i] = (float) ((double) v->x[i] / norm);
+		return true;
+	}
+	memcpy(out, v->x, sizeof(float) * v->dim);
+	return true;
+}
+
+static VecDistanceFn
+vectorDistance(VecMetric metric)
+{
+	switch (metric)
+	{
+		case VEC_METRIC_L2:
+			return f32L2;
+		case VEC_METRIC_IP:
+			return f32NegDot;
+		case VEC_METRIC_COSINE:
+			return f32Cosine;
+		case VEC_METRIC_L1:
+			return f32L1;
+		default:
+			elog(ERROR, "metric %d not supported for type vector", (int) metric);
+	}
+	pg_unreachable();
+}
+
+static const VecMetricEntry vector_metrics[] = {
+	{vector_l2_squared_distance, VEC_METRIC_L2},
+	{l2_distance, VEC_METRIC_L2},
+	{vector_negative_inner_product, VEC_METRIC_IP},
+	{cosine_distance, VEC_METRIC_COSINE},
+	{l1_distance, VEC_METRIC_L1},
+};
+
+const VecTypeOps vector_type_ops = {
+	.name = "vector",
+	.hnsw_max_dim = 2000,
+	.ivf_max_dim = 2000,
+	.item_size = vectorItemSize,
+	.datum_dim = vectorDatumDim,
+	.to_item = vectorToItem,
+	.distance = vectorDistance,
+	.metrics = vector_metrics,
+	.nmetrics = lengthof(vector_metrics),
+};
+
+/* The opclass support function: FUNCTION 3 of every vector opclass. */
+PG_FUNCTION_INFO_V1(vector_index_support);
+Datum
+vector_index_support(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(&vector_type_ops);
+}

@@ -1,0 +1,79 @@
+/*
+ * typeops.h
+ *	  The one small struct per SQL type that the index access methods see.
+ *
+ * HNSW and IVFFlat never name a SQL type: they reach the type through the
+ * opclass's support function (FUNCTION 3, e.g. vector_index_support), which
+ * returns a pointer to one of these, and the metric through the opclass's
+ * distance function (FUNCTION 1), whose C address is looked up in the
+ * struct's metric table.  Adding a type is one VecTypeOps plus opclasses.
+ */
+#ifndef VECTOR_TYPEOPS_H
+#define VECTOR_TYPEOPS_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+
+typedef enum VecMetric
+{
+	VEC_METRIC_L2 = 0,			/* squared L2 inside the index */
+	VEC_METRIC_IP,				/* negative inner product */
+	VEC_METRIC_COSINE,			/* normalised items, 1 - dot */
+	VEC_METRIC_L1,
+	VEC_METRIC_HAMMING,
+	VEC_METRIC_JACCARD
+} VecMetric;
+
+/* Distance between two stored items (or a prepared query and an item). */
+typedef float (*VecDistanceFn) (const void *a, const void *b, int dim);
+
+typedef struct VecMetricEntry
+{
+	PGFunction	sqlfn;			/* the opclass's FUNCTION 1 */
+	VecMetric	metric;
+} VecMetricEntry;
+
+typedef struct VecTypeOps
+{
+	const char *name;			/* SQL type name, for messages */
+	int			hnsw_max_dim;	/* most dimensions an hnsw index takes */
+	int			ivf_max_dim;
+
+	/* bytes one stored item of dim dimensions takes (4-byte aligned) */
+	Size		(*item_size) (int dim);
+
+	/* dimensions of a (detoasted) datum */
+	int			(*datum_dim) (Datum value);
+
+	/*
+	 * Write the datum as a stored item into dst.  For cosine the item is
+	 * normalised; returns false when the value cannot be indexed (a zero
+	 * vector under cosine).
+	 */
+	bool		(*to_item) (Datum value, VecMetric metric, void *dst);
+
+	/* the distance kernel for a metric, from the kernel table */
+	VecDistanceFn (*distance) (VecMetric metric);
+
+	/* map the opclass's distance function to a metric */
+	const VecMetricEntry *metrics;
+	int			nmetrics;
+} VecTypeOps;
+
+/*
+ * Result of the metric lookup: the metric, or an error naming the type when
+ * distproc is not one of this type's distance functions.
+ */
+extern VecMetric VecOpsMetric(const VecTypeOps *ops, PGFunction distproc);
+
+/*
+ * Distance values the index computes are order-preserving stand-ins for the
+ * SQL operator's value (squared L2, 1 - dot for unit vectors, ...).  Convert
+ * one to the operator's value, for xs_orderbyvals.
+ */
+extern double VecSqlDistance(VecMetric metric, float d);
+
+extern const VecTypeOps vector_type_ops;
+
+#endif							/* VECTOR_TYPEOPS_H */
