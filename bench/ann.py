@@ -498,7 +498,11 @@ def connect(conninfo):
 
 def create_extensions(conn):
     try:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        # The extension's SQL objects must match the installed library: a
+        # reused cluster may carry objects from an older build of the same
+        # version, so start from a fresh CREATE EXTENSION.
+        conn.execute("DROP EXTENSION IF EXISTS vector CASCADE")
+        conn.execute("CREATE EXTENSION vector")
     except psycopg.Error as e:
         raise BenchError(f"CREATE EXTENSION vector failed: {e}".strip()
                          + "\n(is the extension installed? `make install` in the repo)")

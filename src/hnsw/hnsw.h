@@ -270,7 +270,7 @@ extern void HnswSearchLayer(HnswSource *src, const void *query, HnswHeap *cands,
 extern HnswCand HnswGreedyDescend(HnswSource *src, const void *query, HnswCand ep,
 								  int from_level, int to_level, HnswVisited *visited);
 extern int	HnswSelectNeighbours(HnswState *st, HnswCand *cands, int n,
-								 const char *const *items, int maxlinks, uint32 *out);
+								 const char *const *items, int maxlinks, bool fill, uint32 *out);
 extern int	HnswRandomLevel(int m, double r);
 extern int	HnswCandCompare(const void *a, const void *b);
 

@@ -112,6 +112,14 @@ memScore(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCand 
 {
 	HnswBuildState *bs = (HnswBuildState *) src->state;
 
+	/* the graph is far larger than the caches: overlap the batch's misses */
+	for (int i = 0; i < n; i++)
+	{
+		const char *item = BuildItem(bs, ids[i]);
+
+		for (Size off = 0; off < bs->st.item_size; off += 64)
+			__builtin_prefetch(item + off);
+	}
 	for (int i = 0; i < n; i++)
 	{
 		cands[i].id = ids[i];
@@ -154,7 +162,8 @@ setLinks(HnswBuildState *bs, uint32 id, int level, const uint32 *links, int n)
 
 /*
  * Add the link base -> id on level; when the list is full, shrink the list
- * plus the newcomer back to the limit with the selection heuristic.
+ * plus the newcomer with the selection heuristic, without filling it back
+ * up: the room it leaves makes the next back-links cheap appends.
  */
 static void
 addBackLink(HnswBuildState *bs, uint32 base, uint32 id, int level)
@@ -184,7 +193,7 @@ addBackLink(HnswBuildState *bs, uint32 base, uint32 id, int level)
 	qsort(cands, count + 1, sizeof(HnswCand), HnswCandCompare);
 	for (uint32 i = 0; i <= count; i++)
 		items[i] = BuildItem(bs, cands[i].id);
-	nkept = HnswSelectNeighbours(st, cands, count + 1, items, maxlinks, kept);
+	nkept = HnswSelectNeighbours(st, cands, count + 1, items, maxlinks, false, kept);
 	setLinks(bs, base, level, kept, nkept);
 }
 
@@ -243,7 +252,7 @@ buildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 		qsort(w, nw, sizeof(HnswCand), HnswCandCompare);
 		for (int i = 0; i < nw; i++)
 			witems[i] = BuildItem(bs, w[i].id);
-		nsel = HnswSelectNeighbours(st, w, nw, witems, HnswMaxLinks(st->m, lc), sel);
+		nsel = HnswSelectNeighbours(st, w, nw, witems, HnswMaxLinks(st->m, lc), true, sel);
 		setLinks(bs, id, lc, sel, nsel);
 		for (int i = 0; i < nsel; i++)
 			addBackLink(bs, sel[i], id, lc);

@@ -323,7 +323,7 @@ HnswGreedyDescend(HnswSource *src, const void *query, HnswCand ep,
  */
 int
 HnswSelectNeighbours(HnswState *st, HnswCand *cands, int n,
-					 const char *const *items, int maxlinks, uint32 *out)
+					 const char *const *items, int maxlinks, bool fill, uint32 *out)
 {
 	int			kept[2 * HNSW_MAX_M];
 	int			nkept = 0;
@@ -342,6 +342,20 @@ HnswSelectNeighbours(HnswState *st, HnswCand *cands, int n,
 		}
 		if (good)
 			kept[nkept++] = i;
+	}
+	/* fill the list up with the nearest pruned candidates */
+	if (fill && nkept < maxlinks)
+	{
+		bool		taken[4 * HNSW_MAX_M * HNSW_MAX_M];
+		int			nfill = nkept;
+
+		memset(taken, 0, sizeof(bool) * Min(n, (int) lengthof(taken)));
+		for (int j = 0; j < nkept; j++)
+			taken[kept[j]] = true;
+		for (int i = 0; i < n && i < (int) lengthof(taken) && nfill < maxlinks; i++)
+			if (!taken[i])
+				kept[nfill++] = i;
+		nkept = nfill;
 	}
 	for (int j = 0; j < nkept; j++)
 		out[j] = cands[kept[j]].id;

@@ -289,9 +289,10 @@ HnswReplaceList(HnswState *st, uint32 id, int level, const uint32 *expected,
 }
 
 /*
- * Add the link base -> id on level.  A full list is shrunk with the
- * selection heuristic over its links plus id; that needs the items of all
- * of them, read without holding base's page, so the list is re-checked
+ * Add the link base -> id on level.  A full list drops its deleted
+ * members and is shrunk with the selection heuristic over its links plus
+ * id (without filling, so that later back-links are cheap appends); that
+ * needs the items of all of them, read without holding base's page, so the list is re-checked
  * under the lock and the work redone if another backend changed it.
  */
 static void
@@ -346,7 +347,7 @@ addBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int level,
 					HnswReadItem(st, cands[i].id, dst);
 				itemptr[i] = dst;
 			}
-			nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, kept);
+			nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, false, kept);
 		}
 
 		if (HnswReplaceList(st, base, level, seen, nseen, kept, nkept))
@@ -417,7 +418,7 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid)
 			witems[i] = wdata + st->item_size * i;
 			HnswReadItem(st, w[i].id, wdata + st->item_size * i);
 		}
-		nsel = HnswSelectNeighbours(st, w, nw, witems, HnswMaxLinks(st->m, lc), sel);
+		nsel = HnswSelectNeighbours(st, w, nw, witems, HnswMaxLinks(st->m, lc), true, sel);
 		writeList(st, id, lc, sel, nsel);
 		for (int i = 0; i < nsel; i++)
 			addBackLink(st, &src, sel[i], id, lc, item);

@@ -169,7 +169,7 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 			itemptr[i] = vs->items + st->item_size * i;
 			HnswReadItem(st, cands[i].id, vs->items + st->item_size * i);
 		}
-		nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, kept);
+		nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, true, kept);
 		if (HnswReplaceList(st, id, level, cur, ncur, kept, nkept))
 			return;
 	}
