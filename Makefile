@@ -70,3 +70,6 @@ format-check:
 	clang-format --dry-run --Werror $(SOURCES)
 
 .PHONY: format format-check
+
+# PGXS tracks no header dependencies: rebuild everything when one changes
+$(OBJS): $(wildcard src/*.h src/*/*.h)

@@ -28,11 +28,27 @@
 /* float overflow helpers moved into utils/float.h in 12; same names since. */
 #include "utils/float.h"
 
-/* A uniform double in [0, 1): pg_prng appeared in 15. */
+/* Uniform doubles in [0, 1), seeded or global: pg_prng appeared in 15. */
 #if PG_VERSION_NUM >= 150000
 #include "common/pg_prng.h"
 #define VecRandomDouble() pg_prng_double(&pg_global_prng_state)
 #else
+typedef struct pg_prng_state
+{
+	unsigned short xsubi[3];
+} pg_prng_state;
+static inline void
+pg_prng_seed(pg_prng_state *state, uint64 seed)
+{
+	state->xsubi[0] = (unsigned short) seed;
+	state->xsubi[1] = (unsigned short) (seed >> 16);
+	state->xsubi[2] = (unsigned short) (seed >> 32);
+}
+static inline double
+pg_prng_double(pg_prng_state *state)
+{
+	return pg_erand48(state->xsubi);
+}
 #define VecRandomDouble() ((double) random() / ((double) MAX_RANDOM_VALUE + 1))
 #endif
 

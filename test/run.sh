@@ -67,7 +67,10 @@ else
 		[ -f "$f" ] && { echo "---- $f"; head -c 20000 "$f"; }
 	done
 	for f in tmp_check/log/regress_log_*; do
-		[ -f "$f" ] && { echo "---- $f (tail)"; tail -n 40 "$f"; }
+		grep -q "not ok\|Bail out\|died\|exited with" "$f" 2>/dev/null || continue
+		echo "---- $f (failures, then the tail)"
+		grep -h -A8 "not ok" "$f" | head -n 60
+		tail -n 20 "$f"
 	done
 fi
 exit $failed

@@ -82,7 +82,7 @@ typedef struct HnswRun
 	uint32		npages;			/* blocks in the run */
 } HnswRun;
 
-#define HNSW_MAX_RUNS				400
+#define HNSW_MAX_RUNS				600
 
 typedef struct HnswMetaPageData
 {
@@ -122,14 +122,15 @@ typedef struct HnswNodeData
 	uint8		level;			/* highest layer the node is on */
 	uint8		flags;			/* HNSW_NODE_* */
 	uint16		nlinks;			/* level-0 neighbours in use */
-	BlockNumber upper_blk;		/* upper record, when level > 0 */
-	uint16		upper_off;
-	uint16		unused;
+	uint16		upper_off;		/* upper record, when level > 0 */
+	BlockNumber upper_blk;
+	uint32		dup_next;		/* next node of the duplicate chain */
 } HnswNodeData;
 
 typedef HnswNodeData *HnswNode;
 
 #define HNSW_NODE_DELETED			0x01	/* heap row is gone; skip in results */
+#define HNSW_NODE_DUP				0x02	/* in a duplicate chain, not in the graph */
 
 #define HNSW_NODE_START		MAXALIGN(SizeOfPageHeaderData)
 #define HnswNodeItem(node)	((char *) (node) + sizeof(HnswNodeData))
@@ -204,13 +205,19 @@ HnswMaxLinks(int m, int level)
 
 /* ---------------------------------------------------------------- search */
 
-/* A scored node: distance to the query, id, heap TID, and deleted flag. */
+/*
+ * A scored node: distance to the query, id, heap TID, its duplicate chain,
+ * and whether it is deleted: self_dead when its own row is gone, deleted
+ * when moreover no duplicate hangs off it (then it only serves traversal).
+ */
 typedef struct HnswCand
 {
 	float		dist;
 	uint32		id;
+	uint32		dup_next;
 	ItemPointerData tid;
 	uint8		deleted;
+	uint8		self_dead;
 } HnswCand;
 
 /* Binary heap of candidates, min-first or max-first. */
@@ -268,11 +275,14 @@ extern void HnswSearchLayer(HnswSource *src, const void *query, HnswHeap *cands,
 							HnswHeap *results, int ef, int level, HnswVisited *visited,
 							HnswHeap *discarded);
 extern HnswCand HnswGreedyDescend(HnswSource *src, const void *query, HnswCand ep,
-								  int from_level, int to_level, HnswVisited *visited);
+								  int from_level, int to_level);
 extern int	HnswSelectNeighbours(HnswState *st, HnswCand *cands, int n,
 								 const char *const *items, int maxlinks, bool fill, uint32 *out);
+extern bool HnswHasLink(const uint32 *links, int n, uint32 id);
+extern int	HnswKeepLink(uint32 *links, int n, int maxlinks, uint32 id, bool force);
 extern int	HnswRandomLevel(int m, double r);
 extern int	HnswCandCompare(const void *a, const void *b);
+extern void HnswSortCands(HnswCand *cands, int n, uint32 base);
 
 /* hnswpage.c */
 extern void HnswInitState(HnswState *st, Relation index);
@@ -302,12 +312,15 @@ extern void HnswCheckIndexable(Relation index, const VecTypeOps *ops, int *dim);
 /* hnswdisk.c: graph access through the buffer manager */
 extern void HnswDiskSourceInit(HnswSource *src, HnswState *st);
 extern void HnswReadItem(HnswState *st, uint32 id, void *dst);
+extern void HnswReadHeader(HnswState *st, uint32 id, HnswNodeData *dst);
 
 /* hnswinsert.c */
 extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
-					   Relation heap, IndexUniqueCheck checkUnique,
-					   bool indexUnchanged, struct IndexInfo *indexInfo);
-extern void HnswInsertItem(HnswState *st, const void *item, ItemPointer tid);
+					   Relation heap, IndexUniqueCheck checkUnique VEC_AMINSERT_UNCHANGED_ARG,
+					   struct IndexInfo *indexInfo);
+extern void HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level);
+extern bool HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id,
+							int level, const void *newitem, bool force, uint32 *evicted);
 extern bool HnswReplaceList(HnswState *st, uint32 id, int level, const uint32 *expected,
 							int nexpected, const uint32 *links, int n);
 

@@ -40,6 +40,7 @@ typedef struct HnswBuildState
 	uint8	   *levels;
 	ItemPointerData *tids;
 	uint32	  **upper;			/* per node: levels x (count, m links) */
+	uint32	   *dup_next;		/* duplicate chains (README.md, "Duplicates") */
 	uint32		entry;
 	int			entry_level;
 
@@ -57,7 +58,7 @@ static Size
 nodeBytes(const HnswState *st)
 {
 	return st->item_size + sizeof(uint32) * 2 * st->m + sizeof(uint16) + sizeof(uint8) +
-		sizeof(ItemPointerData) + sizeof(uint32 *) + sizeof(uint32) /* visited stamp */ ;
+		sizeof(ItemPointerData) + sizeof(uint32 *) + sizeof(uint32) * 2 /* chain, visited */ ;
 }
 
 static void *
@@ -80,8 +81,12 @@ growGraph(HnswBuildState *bs)
 	bs->levels = growArray(bs->levels, sizeof(uint8), bs->cap, newcap);
 	bs->tids = growArray(bs->tids, sizeof(ItemPointerData), bs->cap, newcap);
 	bs->upper = growArray(bs->upper, sizeof(uint32 *), bs->cap, newcap);
+	bs->dup_next = growArray(bs->dup_next, sizeof(uint32), bs->cap, newcap);
 	bs->cap = newcap;
 }
+
+/* levels[] value of a chained duplicate: written as level 0, flag DUP */
+#define HNSW_BUILD_DUP		0xFF
 
 #define BuildItem(bs, id)	((bs)->items + (Size) (id) * (bs)->st.item_size)
 #define BuildLinks0(bs, id) ((bs)->links0 + (Size) (id) * 2 * (bs)->st.m)
@@ -124,7 +129,9 @@ memScore(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCand 
 	{
 		cands[i].id = ids[i];
 		cands[i].dist = bs->st.dist(query, BuildItem(bs, ids[i]), bs->st.dim);
+		cands[i].dup_next = bs->dup_next[ids[i]];
 		cands[i].deleted = 0;
+		cands[i].self_dead = 0;
 	}
 }
 
@@ -163,10 +170,13 @@ setLinks(HnswBuildState *bs, uint32 id, int level, const uint32 *links, int n)
 /*
  * Add the link base -> id on level; when the list is full, shrink the list
  * plus the newcomer with the selection heuristic, without filling it back
- * up: the room it leaves makes the next back-links cheap appends.
+ * up: the room it leaves makes the next back-links cheap appends, which
+ * halves the build time (sift-128: 10.4 s against 23 s) for a little recall
+ * at equal ef_search (0.966 against 0.978 at 40).  force keeps the newcomer
+ * in any case (see HnswKeepLink).  Returns whether the link was kept.
  */
-static void
-addBackLink(HnswBuildState *bs, uint32 base, uint32 id, int level)
+static bool
+addBackLink(HnswBuildState *bs, uint32 base, uint32 id, int level, bool force)
 {
 	HnswState  *st = &bs->st;
 	int			maxlinks = HnswMaxLinks(st->m, level);
@@ -182,7 +192,7 @@ addBackLink(HnswBuildState *bs, uint32 base, uint32 id, int level)
 	{
 		links[count] = id;
 		setLinks(bs, base, level, links, count + 1);
-		return;
+		return true;
 	}
 
 	for (uint32 i = 0; i <= count; i++)
@@ -190,11 +200,24 @@ addBackLink(HnswBuildState *bs, uint32 base, uint32 id, int level)
 		cands[i].id = i < count ? links[i] : id;
 		cands[i].dist = st->dist(baseitem, BuildItem(bs, cands[i].id), st->dim);
 	}
-	qsort(cands, count + 1, sizeof(HnswCand), HnswCandCompare);
+	HnswSortCands(cands, count + 1, base);
 	for (uint32 i = 0; i <= count; i++)
 		items[i] = BuildItem(bs, cands[i].id);
 	nkept = HnswSelectNeighbours(st, cands, count + 1, items, maxlinks, false, kept);
+	nkept = HnswKeepLink(kept, nkept, maxlinks, id, force);
 	setLinks(bs, base, level, kept, nkept);
+	return nkept > 0 && HnswHasLink(kept, nkept, id);
+}
+
+/* Back-links from every selected neighbour; whether any kept the link. */
+static bool
+addBackLinks(HnswBuildState *bs, const uint32 *sel, int nsel, uint32 id, int level)
+{
+	bool		linked = false;
+
+	for (int i = 0; i < nsel; i++)
+		linked |= addBackLink(bs, sel[i], id, level, false);
+	return linked || nsel == 0;
 }
 
 static void
@@ -214,6 +237,7 @@ buildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 	bs->tids[id] = *tid;
 	bs->levels[id] = level;
 	bs->nlinks0[id] = 0;
+	bs->dup_next[id] = HNSW_NO_NODE;
 	bs->upper[id] = level > 0 ?
 		MemoryContextAllocZero(GetMemoryChunkContext(bs->items),
 							   sizeof(uint32) * level * (st->m + 1)) : NULL;
@@ -225,9 +249,8 @@ buildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 		return;
 	}
 
-	HnswVisitedReset(&bs->visited);
 	memScore(&bs->src, item, &bs->entry, 1, &ep);
-	ep = HnswGreedyDescend(&bs->src, item, ep, bs->entry_level, level, &bs->visited);
+	ep = HnswGreedyDescend(&bs->src, item, ep, bs->entry_level, level);
 
 	w = palloc_array(HnswCand, st->ef_construction + 1);
 	witems = palloc_array(const char *, st->ef_construction + 1);
@@ -249,13 +272,22 @@ buildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 
 		nw = bs->results.n;
 		memcpy(w, bs->results.items, sizeof(HnswCand) * nw);
-		qsort(w, nw, sizeof(HnswCand), HnswCandCompare);
+		HnswSortCands(w, nw, id);
 		for (int i = 0; i < nw; i++)
 			witems[i] = BuildItem(bs, w[i].id);
+		/* an exact duplicate joins a chain, as in HnswInsertItem */
+		if (level == 0 && nw > 0 && w[0].dist == 0 &&
+			memcmp(witems[0], item, st->item_size) == 0)
+		{
+			bs->dup_next[id] = bs->dup_next[w[0].id];
+			bs->dup_next[w[0].id] = id;
+			bs->levels[id] = HNSW_BUILD_DUP;
+			break;
+		}
 		nsel = HnswSelectNeighbours(st, w, nw, witems, HnswMaxLinks(st->m, lc), true, sel);
 		setLinks(bs, id, lc, sel, nsel);
-		for (int i = 0; i < nsel; i++)
-			addBackLink(bs, sel[i], id, lc);
+		if (!addBackLinks(bs, sel, nsel, id, lc))
+			addBackLink(bs, sel[0], id, lc, true);
 
 		/* the whole result set seeds the next level down */
 		bs->cands.n = 0;
@@ -303,7 +335,7 @@ writeGraph(HnswBuildState *bs)
 
 		upper_blk[id] = InvalidBlockNumber;
 		upper_off[id] = InvalidOffsetNumber;
-		if (level == 0)
+		if (level == 0 || level == HNSW_BUILD_DUP)
 			continue;
 		size = HnswUpperSize(st->m, level);
 		rec = palloc0(size);
@@ -348,7 +380,9 @@ writeGraph(HnswBuildState *bs)
 			HnswNode	node = HnswPageNode(page, st, s);
 
 			node->heaptid = bs->tids[id];
-			node->level = bs->levels[id];
+			node->level = bs->levels[id] == HNSW_BUILD_DUP ? 0 : bs->levels[id];
+			node->flags = bs->levels[id] == HNSW_BUILD_DUP ? HNSW_NODE_DUP : 0;
+			node->dup_next = bs->dup_next[id];
 			node->nlinks = bs->nlinks0[id];
 			node->upper_blk = upper_blk[id];
 			node->upper_off = upper_off[id];
@@ -450,7 +484,8 @@ buildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		if (!bs->spilled && bs->n >= bs->limit)
 			spill(bs);
 		if (bs->spilled)
-			HnswInsertItem(st, bs->itembuf, tid);
+			HnswInsertItem(st, bs->itembuf, tid,
+						   HnswRandomLevel(st->m, pg_prng_double(&bs->prng)));
 		else
 			buildInsert(bs, bs->itembuf, tid);
 		bs->indtuples++;

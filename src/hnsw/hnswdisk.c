@@ -12,6 +12,9 @@
 
 #include "hnsw.h"
 
+/* most pages diskScore keeps pinned at once */
+#define HNSW_SCORE_PINS		16
+
 static void
 corruptLinks(HnswState *st, uint32 id)
 {
@@ -87,9 +90,9 @@ diskLinks(HnswSource *src, uint32 id, int level, uint32 *out)
 }
 
 /*
- * Score a batch of nodes.  All their pages are pinned first and the items
- * prefetched, so that the cache misses of the whole batch overlap instead
- * of stalling one distance at a time; then each page is locked once and
+ * Score a batch of nodes.  Their pages are pinned first (a group at a time)
+ * and the items prefetched, so that the cache misses of the group overlap
+ * instead of stalling one distance at a time; then each page is locked once and
  * its nodes scored straight from the page, without copying the items.
  */
 static void
@@ -100,7 +103,7 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 	BlockNumber blks[2 * HNSW_MAX_M];
 	int			slots[2 * HNSW_MAX_M];
 	int			order[2 * HNSW_MAX_M];
-	Buffer		bufs[2 * HNSW_MAX_M];
+	Buffer		bufs[HNSW_SCORE_PINS];
 	int			nbufs = 0;
 	int			i;
 
@@ -116,38 +119,55 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 		order[j] = k;
 	}
 
-	for (i = 0; i < n; i++)
-	{
-		int			k = order[i];
-		const char *item;
-
-		if (i == 0 || blks[k] != blks[order[i - 1]])
-			bufs[nbufs++] = ReadBuffer(st->index, blks[k]);
-		/* no lock needed to prefetch: the address is stable while pinned */
-		item = HnswNodeItem(HnswPageNode(BufferGetPage(bufs[nbufs - 1]), st, slots[k]));
-		for (Size off = 0; off < st->item_size; off += 64)
-			__builtin_prefetch(item + off);
-	}
-
+	/*
+	 * Pin at most HNSW_SCORE_PINS pages at a time: with small
+	 * shared_buffers, a backend holding a whole batch's pins could leave
+	 * others (and itself) without a buffer to evict.
+	 */
 	i = 0;
-	for (int b = 0; b < nbufs; b++)
+	while (i < n)
 	{
-		BlockNumber blk = blks[order[i]];
-		Page		page = BufferGetPage(bufs[b]);
+		int			start = i;
 
-		LockBuffer(bufs[b], BUFFER_LOCK_SHARE);
-		for (; i < n && blks[order[i]] == blk; i++)
+		nbufs = 0;
+		for (; i < n; i++)
 		{
 			int			k = order[i];
-			HnswNode	node = HnswPageNode(page, st, slots[k]);
-			HnswCand   *c = &cands[k];
+			const char *item;
 
-			c->id = ids[k];
-			c->dist = st->dist(query, HnswNodeItem(node), st->dim);
-			c->tid = node->heaptid;
-			c->deleted = (node->flags & HNSW_NODE_DELETED) != 0;
+			if (i == start || blks[k] != blks[order[i - 1]])
+			{
+				if (nbufs == HNSW_SCORE_PINS)
+					break;
+				bufs[nbufs++] = ReadBuffer(st->index, blks[k]);
+			}
+			/* no lock needed to prefetch: the address is stable while pinned */
+			item = HnswNodeItem(HnswPageNode(BufferGetPage(bufs[nbufs - 1]), st, slots[k]));
+			for (Size off = 0; off < st->item_size; off += 64)
+				__builtin_prefetch(item + off);
 		}
-		UnlockReleaseBuffer(bufs[b]);
+
+		for (int b = 0, j = start; b < nbufs; b++)
+		{
+			BlockNumber blk = blks[order[j]];
+			Page		page = BufferGetPage(bufs[b]);
+
+			LockBuffer(bufs[b], BUFFER_LOCK_SHARE);
+			for (; j < i && blks[order[j]] == blk; j++)
+			{
+				int			k = order[j];
+				HnswNode	node = HnswPageNode(page, st, slots[k]);
+				HnswCand   *c = &cands[k];
+
+				c->id = ids[k];
+				c->dist = st->dist(query, HnswNodeItem(node), st->dim);
+				c->tid = node->heaptid;
+				c->dup_next = node->dup_next;
+				c->self_dead = (node->flags & HNSW_NODE_DELETED) != 0;
+				c->deleted = c->self_dead && node->dup_next == HNSW_NO_NODE;
+			}
+			UnlockReleaseBuffer(bufs[b]);
+		}
 	}
 }
 
@@ -171,5 +191,20 @@ HnswReadItem(HnswState *st, uint32 id, void *dst)
 	buf = ReadBuffer(st->index, blk);
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	memcpy(dst, HnswNodeItem(HnswPageNode(BufferGetPage(buf), st, slot)), st->item_size);
+	UnlockReleaseBuffer(buf);
+}
+
+/* Copy the header of node id into dst. */
+void
+HnswReadHeader(HnswState *st, uint32 id, HnswNodeData *dst)
+{
+	BlockNumber blk;
+	int			slot;
+	Buffer		buf;
+
+	HnswLocateNode(st, id, &blk, &slot);
+	buf = ReadBuffer(st->index, blk);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	memcpy(dst, HnswPageNode(BufferGetPage(buf), st, slot), sizeof(HnswNodeData));
 	UnlockReleaseBuffer(buf);
 }

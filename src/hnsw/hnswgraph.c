@@ -25,14 +25,25 @@ HnswHeapInit(HnswHeap *h, int cap, bool max)
 	h->max = max;
 }
 
+/*
+ * Equal distances are ordered by a scrambled id, not the id: ordering them
+ * by id would make every list full of duplicates keep the oldest ones and
+ * drop each newcomer, leaving later duplicates with no incoming link.  The
+ * multiplier is odd, so the order is still total and repeatable.
+ */
+static inline uint32
+tieKey(uint32 id)
+{
+	return id * 2654435761u;
+}
+
 /* true when a should sit above b */
 static inline bool
 heapAbove(const HnswHeap *h, const HnswCand *a, const HnswCand *b)
 {
 	if (a->dist != b->dist)
 		return h->max ? a->dist > b->dist : a->dist < b->dist;
-	/* ties by id, so that results are deterministic */
-	return h->max ? a->id > b->id : a->id < b->id;
+	return h->max ? tieKey(a->id) > tieKey(b->id) : tieKey(a->id) < tieKey(b->id);
 }
 
 void
@@ -91,7 +102,36 @@ HnswCandCompare(const void *a, const void *b)
 
 	if (x->dist != y->dist)
 		return x->dist < y->dist ? -1 : 1;
-	return (x->id > y->id) - (x->id < y->id);
+	return (tieKey(x->id) > tieKey(y->id)) - (tieKey(x->id) < tieKey(y->id));
+}
+
+/*
+ * Sort candidates by distance to base, equal distances in an order that
+ * depends on base.  Every list of exact duplicates would otherwise prefer
+ * the same few (whichever win a fixed tie order), and all the others would
+ * lose every incoming link; ordered per base, each list keeps its own
+ * random-looking subset, and duplicates stay reachable.
+ */
+static int
+candCompareFor(const void *a, const void *b, void *arg)
+{
+	const HnswCand *x = (const HnswCand *) a;
+	const HnswCand *y = (const HnswCand *) b;
+	uint32		salt = *(const uint32 *) arg * 0x9E3779B9u;
+	uint32		kx,
+				ky;
+
+	if (x->dist != y->dist)
+		return x->dist < y->dist ? -1 : 1;
+	kx = tieKey(x->id ^ salt);
+	ky = tieKey(y->id ^ salt);
+	return (kx > ky) - (kx < ky);
+}
+
+void
+HnswSortCands(HnswCand *cands, int n, uint32 base)
+{
+	qsort_arg(cands, n, sizeof(HnswCand), candCompareFor, &base);
 }
 
 /* ---------------------------------------------------------------- visited */
@@ -280,7 +320,7 @@ HnswSearchLayer(HnswSource *src, const void *query, HnswHeap *cands,
  */
 HnswCand
 HnswGreedyDescend(HnswSource *src, const void *query, HnswCand ep,
-				  int from_level, int to_level, HnswVisited *visited)
+				  int from_level, int to_level)
 {
 	uint32		links[2 * HNSW_MAX_M];
 	HnswCand	scored[2 * HNSW_MAX_M];
@@ -313,7 +353,8 @@ HnswGreedyDescend(HnswSource *src, const void *query, HnswCand ep,
 
 /*
  * The paper's neighbour-selection heuristic (SELECT-NEIGHBORS-HEURISTIC,
- * without extending or keeping pruned candidates): walk the candidates from
+ * without extending candidates; with fill, keeping pruned ones, nearest
+ * first, until the list is full): walk the candidates from
  * nearest to farthest and keep one unless it is closer to an already kept
  * neighbour than to the base.  That keeps links pointing in diverse
  * directions, which is what lets the greedy search cross between clusters.
@@ -360,6 +401,37 @@ HnswSelectNeighbours(HnswState *st, HnswCand *cands, int n,
 	for (int j = 0; j < nkept; j++)
 		out[j] = cands[kept[j]].id;
 	return nkept;
+}
+
+bool
+HnswHasLink(const uint32 *links, int n, uint32 id)
+{
+	for (int i = 0; i < n; i++)
+		if (links[i] == id)
+			return true;
+	return false;
+}
+
+/*
+ * With force, make sure links[0..n) (a list of at most maxlinks chosen by
+ * the heuristic, nearest first) holds id, replacing the farthest member.
+ *
+ * The heuristic may drop a new node from every neighbour it selected,
+ * leaving it with no incoming link and so unreachable by any search: on
+ * data with many equal distances (grids, duplicates) that really happens.
+ * Inserts therefore force the link into the nearest neighbour's list when
+ * no back-link survived.  Returns the new length.
+ */
+int
+HnswKeepLink(uint32 *links, int n, int maxlinks, uint32 id, bool force)
+{
+	if (!force || HnswHasLink(links, n, id))
+		return n;
+	if (n < maxlinks)
+		links[n++] = id;
+	else
+		links[n - 1] = id;
+	return n;
 }
 
 /*

@@ -8,13 +8,13 @@
  *	   (item, heap TID, level, no links yet), in one WAL record with the
  *	   metapage and the upper page;
  *	2. searches the graph from the entry point, without holding any lock
- *	   across pages;
- *	3. writes its own neighbour lists;
+ *	   across pages, and chooses its neighbours on every level;
+ *	3. writes its own neighbour lists, all levels;
  *	4. adds a link back from each neighbour, shrinking full lists with the
  *	   selection heuristic, each a WAL record of its own;
  *	5. becomes the entry point when its level is the highest.
- * Nobody links to the node before step 4, so readers never see it half
- * built; its own lists are complete before anyone can reach it.
+ * Nobody links to the node before step 4, and by then its lists on every
+ * level are written, so readers never find it half built.
  */
 #include "compat.h"
 
@@ -41,7 +41,12 @@ extendNodePages(HnswState *st, Buffer metabuf)
 
 	for (int r = 0; r < st->nruns; r++)
 		total += st->runs[r].npages;
-	chunk = Max(1, Min(total / 8, 128));
+	/*
+	 * An upper page appended since the last chunk starts a new run, so the
+	 * chunks grow with the index (to 16 MB) to keep runs few: HNSW_MAX_RUNS
+	 * then lasts for millions of inserted nodes.
+	 */
+	chunk = Max(1, Min(total / 8, 2048));
 
 	for (uint32 i = 0; i < chunk; i++)
 	{
@@ -161,6 +166,7 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 
 	node = HnswPageNode(page, st, slot);
 	memset(node, 0, st->node_size);
+	node->dup_next = HNSW_NO_NODE;
 	node->heaptid = *tid;
 	node->level = level;
 	node->upper_blk = level > 0 ? BufferGetBlockNumber(upperbuf) : InvalidBlockNumber;
@@ -291,13 +297,16 @@ HnswReplaceList(HnswState *st, uint32 id, int level, const uint32 *expected,
 /*
  * Add the link base -> id on level.  A full list drops its deleted
  * members and is shrunk with the selection heuristic over its links plus
- * id (without filling, so that later back-links are cheap appends); that
- * needs the items of all of them, read without holding base's page, so the list is re-checked
+ * id, filled back up with the nearest pruned ones: unlike the build,
+ * which sees lists shrink and refill, a graph grown by inserts needs its
+ * lists full to stay well connected (recall on 10k x 64 clustered data, L1,
+ * ef_search 100: 0.95-1.0 across runs without, 1.0 with); that needs the
+ * items of all of them, read without holding base's page, so the list is re-checked
  * under the lock and the work redone if another backend changed it.
  */
-static void
-addBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int level,
-			const void *newitem)
+bool
+HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int level,
+				const void *newitem, bool force, uint32 *evicted)
 {
 	int			maxlinks = HnswMaxLinks(st->m, level);
 	uint32		seen[2 * HNSW_MAX_M];
@@ -316,9 +325,8 @@ addBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int level,
 		int			ncand = 0;
 
 		nseen = src->links(src, base, level, seen);
-		for (int i = 0; i < nseen; i++)
-			if (seen[i] == id)
-				return;
+		if (HnswHasLink(seen, nseen, id))
+			return true;
 
 		if (nseen < maxlinks)
 		{
@@ -336,7 +344,7 @@ addBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int level,
 			cands[ncand].id = id;
 			cands[ncand].dist = st->dist(baseitem, newitem, st->dim);
 			ncand++;
-			qsort(cands, ncand, sizeof(HnswCand), HnswCandCompare);
+			HnswSortCands(cands, ncand, base);
 			for (int i = 0; i < ncand; i++)
 			{
 				char	   *dst = items + st->item_size * i;
@@ -347,26 +355,115 @@ addBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int level,
 					HnswReadItem(st, cands[i].id, dst);
 				itemptr[i] = dst;
 			}
-			nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, false, kept);
+			nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, true, kept);
+			nkept = HnswKeepLink(kept, nkept, maxlinks, id, force);
 		}
 
 		if (HnswReplaceList(st, base, level, seen, nseen, kept, nkept))
-			return;
+		{
+			/* report a live member the shrink pushed out */
+			for (int i = 0; evicted && i < ncand; i++)
+				if (cands[i].id != id && !HnswHasLink(kept, nkept, cands[i].id))
+				{
+					*evicted = cands[i].id;
+					break;
+				}
+			return HnswHasLink(kept, nkept, id);
+		}
 	}
 	/* XXX: lost the race three times; the link is left out, as if pruned */
+	return false;
 }
 
 /* ---------------------------------------------------------------- insert */
 
 /*
- * Insert one prepared item (the form to_item gives) for heap row tid.
+ * Hang node id, which never entered the graph, into the duplicate chain of
+ * head: one WAL record for both nodes.  See README.md, "Duplicates".
+ */
+static void
+chainDuplicate(HnswState *st, uint32 head, uint32 id)
+{
+	BlockNumber hblk,
+				blk;
+	int			hslot,
+				slot;
+	Buffer		hbuf;
+	Buffer		buf = InvalidBuffer;
+	GenericXLogState *xlog;
+	Page		hpage;
+	Page		page;
+	HnswNode	hnode;
+	HnswNode	node;
+
+	HnswLocateNode(st, head, &hblk, &hslot);
+	HnswLocateNode(st, id, &blk, &slot);
+	/* two node pages: lock in block order, like every multi-page holder */
+	if (blk < hblk)
+	{
+		buf = ReadBuffer(st->index, blk);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	}
+	hbuf = ReadBuffer(st->index, hblk);
+	LockBuffer(hbuf, BUFFER_LOCK_EXCLUSIVE);
+	if (blk > hblk)
+	{
+		buf = ReadBuffer(st->index, blk);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	}
+	xlog = GenericXLogStart(st->index);
+	hpage = GenericXLogRegisterBuffer(xlog, hbuf, 0);
+	page = blk == hblk ? hpage : GenericXLogRegisterBuffer(xlog, buf, 0);
+	hnode = HnswPageNode(hpage, st, hslot);
+	node = HnswPageNode(page, st, slot);
+	node->flags |= HNSW_NODE_DUP;
+	node->dup_next = hnode->dup_next;
+	hnode->dup_next = id;
+	GenericXLogFinish(xlog);
+	UnlockReleaseBuffer(hbuf);
+	if (BufferIsValid(buf))
+		UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Each back-link into a full list pushed a member out of it, and that may
+ * have been the member's last way in: nodes grown in by inserts were lost
+ * that way (a few in a thousand after heavy churn).  The new node, being
+ * near the list's owner, adopts them: its list becomes the evicted nodes,
+ * nearest first, then its own choices, up to the limit.  If another backend
+ * changed the list meanwhile, the adoption is skipped.
+ */
+static void
+adoptEvicted(HnswState *st, HnswSource *src, uint32 id, int level, const void *item,
+			 const uint32 *sel, int nsel, const uint32 *evicted, int nevicted)
+{
+	int			maxlinks = HnswMaxLinks(st->m, level);
+	HnswCand	scored[2 * HNSW_MAX_M + 1];
+	uint32		links[2 * HNSW_MAX_M];
+	int			n = 0;
+
+	src->score(src, item, evicted, nevicted, scored);
+	qsort(scored, nevicted, sizeof(HnswCand), HnswCandCompare);
+	for (int i = 0; i < nevicted && n < maxlinks; i++)
+		if (!scored[i].deleted)
+			links[n++] = scored[i].id;
+	for (int i = 0; i < nsel && n < maxlinks; i++)
+		links[n++] = sel[i];
+	HnswReplaceList(st, id, level, sel, nsel, links, n);
+}
+
+/*
+ * Insert one prepared item (the form to_item gives) for heap row tid, as
+ * a node of the given level.
  * Runs in the caller's memory context, which it may fill.
  */
 void
-HnswInsertItem(HnswState *st, const void *item, ItemPointer tid)
+HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 {
-	int			level = HnswRandomLevel(st->m, VecRandomDouble());
 	bool		was_empty;
+	int			top;
+	uint32	   *sel[HNSW_MAX_LEVEL + 1];
+	int			nsel[HNSW_MAX_LEVEL + 1];
 	uint32		id;
 	HnswSource	src;
 	HnswVisited visited;
@@ -384,25 +481,27 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid)
 		return;
 	entry = st->entry_id;
 	entry_level = st->entry_level;
+	top = Min(level, entry_level);
 
 	HnswDiskSourceInit(&src, st);
 	HnswVisitedInitHash(&visited, st->ef_construction * 2 * st->m);
 	HnswHeapInit(&cands, st->ef_construction * 4, false);
 	HnswHeapInit(&results, st->ef_construction + 1, true);
 
-	HnswVisitedAdd(&visited, id);	/* never link to ourselves */
-	HnswVisitedAdd(&visited, entry);
 	src.score(&src, item, &entry, 1, &ep);
-	ep = HnswGreedyDescend(&src, item, ep, entry_level, level, &visited);
+	ep = HnswGreedyDescend(&src, item, ep, entry_level, level);
 
+	/*
+	 * Choose the neighbours on every level first and write all of our own
+	 * lists before any back-link, so that whoever reaches the node through
+	 * a back-link on some level finds its lists on every level below too.
+	 */
 	HnswHeapPush(&cands, &ep);
 	if (!ep.deleted)
 		HnswHeapPush(&results, &ep);
-	for (int lc = Min(level, entry_level); lc >= 0; lc--)
+	for (int lc = top; lc >= 0; lc--)
 	{
 		int			nw;
-		uint32		sel[2 * HNSW_MAX_M];
-		int			nsel;
 
 		HnswVisitedReset(&visited);
 		HnswVisitedAdd(&visited, id);
@@ -412,21 +511,55 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid)
 
 		nw = results.n;
 		memcpy(w, results.items, sizeof(HnswCand) * nw);
-		qsort(w, nw, sizeof(HnswCand), HnswCandCompare);
+		HnswSortCands(w, nw, id);
 		for (int i = 0; i < nw; i++)
 		{
 			witems[i] = wdata + st->item_size * i;
 			HnswReadItem(st, w[i].id, wdata + st->item_size * i);
 		}
-		nsel = HnswSelectNeighbours(st, w, nw, witems, HnswMaxLinks(st->m, lc), true, sel);
-		writeList(st, id, lc, sel, nsel);
-		for (int i = 0; i < nsel; i++)
-			addBackLink(st, &src, sel[i], id, lc, item);
+		/*
+		 * An exact duplicate of a live node joins that node's chain instead
+		 * of the graph: a crowd of equal vectors would otherwise fill each
+		 * other's lists and push one another out until some lost every
+		 * incoming link.  Only level-0 nodes, which no level above needs.
+		 */
+		if (level == 0 && nw > 0 && w[0].dist == 0 && !w[0].self_dead &&
+			memcmp(witems[0], item, st->item_size) == 0)
+		{
+			chainDuplicate(st, w[0].id, id);
+			return;
+		}
+		sel[lc] = palloc_array(uint32, HnswMaxLinks(st->m, lc));
+		nsel[lc] = HnswSelectNeighbours(st, w, nw, witems, HnswMaxLinks(st->m, lc), true, sel[lc]);
 
 		cands.n = 0;
 		for (int i = 0; i < nw; i++)
 			HnswHeapPush(&cands, &w[i]);
 		CHECK_FOR_INTERRUPTS();
+	}
+	for (int lc = top; lc >= 0; lc--)
+		writeList(st, id, lc, sel[lc], nsel[lc]);
+	for (int lc = top; lc >= 0; lc--)
+	{
+		bool		linked = nsel[lc] == 0;
+		uint32		evicted[2 * HNSW_MAX_M + 1];
+		int			nevicted = 0;
+
+		for (int i = 0; i <= nsel[lc]; i++)
+		{
+			uint32		e = HNSW_NO_NODE;
+
+			/* never leave the node without an incoming link (HnswKeepLink) */
+			if (i < nsel[lc])
+				linked |= HnswAddBackLink(st, &src, sel[lc][i], id, lc, item, false, &e);
+			else if (!linked)
+				HnswAddBackLink(st, &src, sel[lc][0], id, lc, item, true, &e);
+			if (e != HNSW_NO_NODE && !HnswHasLink(evicted, nevicted, e) &&
+				!HnswHasLink(sel[lc], nsel[lc], e))
+				evicted[nevicted++] = e;
+		}
+		if (nevicted > 0)
+			adoptEvicted(st, &src, id, lc, item, sel[lc], nsel[lc], evicted, nevicted);
 	}
 
 	if (level > entry_level)
@@ -451,8 +584,8 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid)
 
 bool
 hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
-		   Relation heap, IndexUniqueCheck checkUnique,
-		   bool indexUnchanged, IndexInfo *indexInfo)
+		   Relation heap, IndexUniqueCheck checkUnique VEC_AMINSERT_UNCHANGED_ARG,
+		   IndexInfo *indexInfo)
 {
 	MemoryContext cxt;
 	MemoryContext old;
@@ -477,7 +610,7 @@ hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	if (st->ops->to_item(value, st->metric, item))
 	{
 		HnswLoadMeta(st);
-		HnswInsertItem(st, item, heap_tid);
+		HnswInsertItem(st, item, heap_tid, HnswRandomLevel(st->m, VecRandomDouble()));
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);

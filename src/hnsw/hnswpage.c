@@ -104,8 +104,20 @@ HnswLoadMeta(HnswState *st)
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	meta = HnswPageGetMeta(BufferGetPage(buf));
 	checkMeta(st->index, meta);
-	if (meta->dim != (uint32) st->dim || meta->m != st->m ||
-		meta->node_size != st->node_size || meta->nruns > HNSW_MAX_RUNS)
+	/*
+	 * The graph's geometry is what the build wrote, whatever ALTER INDEX
+	 * SET (m = ...) did to the options since.
+	 */
+	st->m = meta->m;
+	st->ef_construction = meta->ef_construction;
+	st->item_size = meta->item_size;
+	st->node_size = meta->node_size;
+	st->nodes_per_page = meta->nodes_per_page;
+	if (meta->dim != (uint32) st->dim || meta->m < HNSW_MIN_M || meta->m > HNSW_MAX_M ||
+		meta->nodes_per_page < 1 ||
+		meta->node_size != HnswNodeSize(meta->item_size, meta->m) ||
+		meta->nodes_per_page != HnswNodesPerPage(meta->node_size) ||
+		meta->nruns > HNSW_MAX_RUNS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
 				 errmsg("index \"%s\" metapage does not match its definition",

@@ -39,7 +39,10 @@ typedef struct HnswScanOpaqueData
 	int			nbatch;
 	int			ibatch;
 	float		last_dist;		/* for strict_order */
+	uint32		chain;			/* next duplicate to return, or HNSW_NO_NODE */
+	float		chain_dist;
 	int			ef;
+	int			mode;			/* hnsw.iterative_scan when the scan began */
 } HnswScanOpaqueData;
 
 typedef HnswScanOpaqueData *HnswScanOpaque;
@@ -77,6 +80,7 @@ hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int no
 	MemoryContextReset(so->cxt);
 	so->started = false;
 	so->done = false;
+	so->chain = HNSW_NO_NODE;
 	so->nbatch = so->ibatch = 0;
 }
 
@@ -100,8 +104,11 @@ startScan(IndexScanDesc scan)
 	ScanKey		key = &scan->orderByData[0];
 	Datum		value;
 	HnswCand	ep;
-	bool		iterative = hnsw_iterative_scan != HNSW_ITERATIVE_OFF;
+	bool		iterative;
 
+	/* fixed for the scan: a cursor must not see the setting change */
+	so->mode = hnsw_iterative_scan;
+	iterative = so->mode != HNSW_ITERATIVE_OFF;
 	so->started = true;
 	so->done = true;
 	if (scan->numberOfOrderBys == 0 || (key->sk_flags & SK_ISNULL))
@@ -131,9 +138,8 @@ startScan(IndexScanDesc scan)
 		HnswHeapInit(&so->pending, so->ef * 4, false);
 	so->batch = palloc_array(HnswCand, so->ef + 1);
 
-	HnswVisitedAdd(&so->visited, st->entry_id);
 	so->src.score(&so->src, so->query, &st->entry_id, 1, &ep);
-	ep = HnswGreedyDescend(&so->src, so->query, ep, st->entry_level, 0, &so->visited);
+	ep = HnswGreedyDescend(&so->src, so->query, ep, st->entry_level, 0);
 	HnswVisitedAdd(&so->visited, ep.id);
 	HnswHeapPush(&so->cands, &ep);
 	if (!ep.deleted)
@@ -155,7 +161,7 @@ nextBatch(HnswScanOpaque so)
 	Size		mem;
 	double		memlimit = (double) work_mem * 1024.0 * hnsw_scan_mem_multiplier;
 
-	if (hnsw_iterative_scan == HNSW_ITERATIVE_OFF)
+	if (so->mode == HNSW_ITERATIVE_OFF)
 		return false;
 	if (so->visited.used >= (uint32) hnsw_max_scan_tuples)
 		return false;
@@ -179,41 +185,75 @@ nextBatch(HnswScanOpaque so)
 	return so->nbatch > 0;
 }
 
+/* Hand tid to the executor, with its distance. */
+static void
+returnTuple(IndexScanDesc scan, ItemPointer tid, float dist)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+
+	scan->xs_heaptid = *tid;
+	scan->xs_recheck = false;
+	scan->xs_recheckorderby = false;
+	if (scan->numberOfOrderBys > 0)
+	{
+		scan->xs_orderbyvals[0] = Float8GetDatum(VecSqlDistance(so->st.metric, dist));
+		scan->xs_orderbynulls[0] = false;
+	}
+}
+
+/*
+ * Results come from the batch; after each node, the live members of its
+ * duplicate chain, at the same distance.  A node whose own row is gone
+ * still leads its chain.
+ */
 bool
 hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 {
 	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
 	MemoryContext old = MemoryContextSwitchTo(so->cxt);
+	bool		found = false;
 
 	if (!so->started)
 		startScan(scan);
 
-	while (!so->done)
+	while (!found && !so->done)
 	{
-		while (so->ibatch < so->nbatch)
+		if (so->chain != HNSW_NO_NODE)
+		{
+			HnswNodeData hdr;
+
+			HnswReadHeader(&so->st, so->chain, &hdr);
+			so->chain = hdr.dup_next;
+			if (!(hdr.flags & HNSW_NODE_DELETED))
+			{
+				returnTuple(scan, &hdr.heaptid, so->chain_dist);
+				found = true;
+			}
+		}
+		else if (so->ibatch < so->nbatch)
 		{
 			HnswCand   *c = &so->batch[so->ibatch++];
 
-			if (hnsw_iterative_scan == HNSW_ITERATIVE_STRICT && c->dist < so->last_dist)
+			if (so->mode == HNSW_ITERATIVE_STRICT && c->dist < so->last_dist)
 				continue;
 			so->last_dist = Max(so->last_dist, c->dist);
-			scan->xs_heaptid = c->tid;
-			scan->xs_recheck = false;
-			scan->xs_recheckorderby = false;
-			if (scan->numberOfOrderBys > 0)
+			so->chain = c->dup_next;
+			so->chain_dist = c->dist;
+			if (!c->self_dead)
 			{
-				scan->xs_orderbyvals[0] = Float8GetDatum(VecSqlDistance(so->st.metric, c->dist));
-				scan->xs_orderbynulls[0] = false;
+				returnTuple(scan, &c->tid, c->dist);
+				found = true;
 			}
-			MemoryContextSwitchTo(old);
-			return true;
 		}
-		CHECK_FOR_INTERRUPTS();
-		if (!nextBatch(so))
-			so->done = true;
+		else
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (!nextBatch(so))
+				so->done = true;
+		}
 	}
 	MemoryContextSwitchTo(old);
-	return false;
+	return found;
 }
 
 void

@@ -74,14 +74,26 @@ markDeleted(HnswVacuumState *vs, IndexBulkDeleteResult *stats,
 				changed = true;
 				stats->tuples_removed++;
 			}
-			if (node->flags & HNSW_NODE_DELETED)
+			/*
+			 * Chained duplicates are not in the graph: out of the way of
+			 * repairs, but nothing to repair.  A graph node whose row is
+			 * gone stays in the graph while it leads a chain.
+			 */
+			if (node->flags & HNSW_NODE_DUP)
+			{
+				vs->deleted[id / 8] |= 1 << (id % 8);
+				if (!(node->flags & HNSW_NODE_DELETED))
+					stats->num_index_tuples++;
+			}
+			else if ((node->flags & HNSW_NODE_DELETED) && node->dup_next == HNSW_NO_NODE)
 			{
 				vs->deleted[id / 8] |= 1 << (id % 8);
 				vs->ndeleted++;
 			}
 			else
 			{
-				stats->num_index_tuples++;
+				if (!(node->flags & HNSW_NODE_DELETED))
+					stats->num_index_tuples++;
 				if ((int) node->level > vs->best_level)
 				{
 					vs->best = id;
@@ -95,6 +107,43 @@ markDeleted(HnswVacuumState *vs, IndexBulkDeleteResult *stats,
 			GenericXLogAbort(xlog);
 		UnlockReleaseBuffer(buf);
 	}
+}
+
+/*
+ * Search level for the nodes nearest to id's item (vs->baseitem), as an
+ * insert would; up to max live ones other than id go to out.  Used when
+ * the neighbours of the deleted neighbours are too few to refill a list:
+ * after heavy deletes, whole neighbourhoods go, and a list refilled only
+ * from what is left nearby would cut the graph into pieces.
+ */
+static int
+searchCandidates(HnswVacuumState *vs, uint32 id, int level, HnswCand *out, int max)
+{
+	HnswState  *st = &vs->st;
+	HnswVisited visited;
+	HnswHeap	cands;
+	HnswHeap	results;
+	HnswCand	ep;
+	int			n = 0;
+
+	if (st->entry_id == HNSW_NO_NODE || st->entry_level < level)
+		return 0;
+	HnswVisitedInitHash(&visited, st->ef_construction * 2 * st->m);
+	HnswHeapInit(&cands, st->ef_construction * 4, false);
+	HnswHeapInit(&results, st->ef_construction + 1, true);
+	vs->src.score(&vs->src, vs->baseitem, &st->entry_id, 1, &ep);
+	ep = HnswGreedyDescend(&vs->src, vs->baseitem, ep, st->entry_level, level);
+	HnswVisitedAdd(&visited, id);
+	HnswVisitedAdd(&visited, ep.id);
+	HnswHeapPush(&cands, &ep);
+	if (!ep.deleted && ep.id != id)
+		HnswHeapPush(&results, &ep);
+	HnswSearchLayer(&vs->src, vs->baseitem, &cands, &results, st->ef_construction, level,
+					&visited, NULL);
+	for (int i = 0; i < results.n && n < max; i++)
+		if (!IsDeleted(vs, results.items[i].id))
+			out[n++] = results.items[i];
+	return n;
 }
 
 /*
@@ -149,7 +198,7 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 					ids[nids++] = hop[j];
 		}
 
-		cands = palloc_array(HnswCand, Max(nids, 1));
+		cands = palloc_array(HnswCand, nids + st->ef_construction + 1);
 		for (int i = 0; i < nids; i += 2 * HNSW_MAX_M)
 		{
 			int			n = Min(2 * HNSW_MAX_M, nids - i);
@@ -159,7 +208,16 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 		for (int i = 0; i < nids; i++)
 			if (!cands[i].deleted)
 				cands[ncand++] = cands[i];
-		qsort(cands, ncand, sizeof(HnswCand), HnswCandCompare);
+		if (ncand < maxlinks)
+		{
+			HnswCand   *found = palloc_array(HnswCand, st->ef_construction + 1);
+			int			nfound = searchCandidates(vs, id, level, found, st->ef_construction);
+
+			for (int i = 0; i < nfound; i++)
+				if (HnswVisitedAdd(&seen, found[i].id))
+					cands[ncand++] = found[i];
+		}
+		HnswSortCands(cands, ncand, id);
 		/* the nearest few are enough for the heuristic to pick from */
 		ncand = Min(ncand, Max(st->ef_construction, maxlinks));
 		itemptr = palloc_array(const char *, Max(ncand, 1));
@@ -171,7 +229,17 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 		}
 		nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, true, kept);
 		if (HnswReplaceList(st, id, level, cur, ncur, kept, nkept))
+		{
+			/*
+			 * Links into the node may have come from deleted nodes: link
+			 * back from its new neighbours, as an insert does, so that it
+			 * does not drop out of reach.
+			 */
+			for (int i = 0; i < nkept; i++)
+				if (!HnswHasLink(cur, ncur, kept[i]))
+					HnswAddBackLink(st, &vs->src, kept[i], id, level, vs->baseitem, false, NULL);
 			return;
+		}
 	}
 }
 
@@ -227,11 +295,36 @@ moveEntryPoint(HnswVacuumState *vs)
 	meta = HnswPageGetMeta(BufferGetPage(metabuf));
 	if (meta->entry_id != HNSW_NO_NODE && IsDeleted(vs, meta->entry_id))
 	{
-		GenericXLogState *xlog = GenericXLogStart(st->index);
+		GenericXLogState *xlog;
+		uint32		entry = vs->best;
+		int			level = vs->best_level;
 
+		/*
+		 * Every node we saw is deleted, but inserts may have added nodes
+		 * since: the newest one can serve (the metapage lock keeps more
+		 * from arriving; taking its node page after it is the lock order).
+		 */
+		if (entry == HNSW_NO_NODE && meta->node_count > st->node_count)
+		{
+			BlockNumber blk;
+			int			slot;
+			Buffer		buf;
+
+			st->nruns = meta->nruns;
+			memcpy(st->runs, meta->runs, sizeof(HnswRun) * meta->nruns);
+			st->node_count = meta->node_count;
+			entry = meta->node_count - 1;
+			if (!HnswFindNode(st, entry, &blk, &slot))
+				elog(ERROR, "hnsw node %u has no page", entry);
+			buf = ReadBuffer(st->index, blk);
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			level = HnswPageNode(BufferGetPage(buf), st, slot)->level;
+			UnlockReleaseBuffer(buf);
+		}
+		xlog = GenericXLogStart(st->index);
 		meta = HnswPageGetMeta(GenericXLogRegisterBuffer(xlog, metabuf, 0));
-		meta->entry_id = vs->best;
-		meta->entry_level = vs->best == HNSW_NO_NODE ? -1 : vs->best_level;
+		meta->entry_id = entry;
+		meta->entry_level = entry == HNSW_NO_NODE ? -1 : level;
 		GenericXLogFinish(xlog);
 	}
 	UnlockReleaseBuffer(metabuf);

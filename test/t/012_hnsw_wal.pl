@@ -1,0 +1,117 @@
+# hnsw WAL: a physical streaming standby replays every change to an hnsw
+# index exactly.  The primary runs with wal_consistency_checking = 'all',
+# so each WAL record carries full-page images and the standby compares the
+# pages it rebuilds by redo with them (a mismatch stops it with
+# "inconsistent page found").  After CREATE INDEX, after single-row and
+# COPY inserts, after DELETE + VACUUM and after more inserts, once the
+# standby has replayed everything, it returns the same top 10 as the
+# primary for 20 queries, through the index, for l2 and cosine indexes.
+# Finally the standby is promoted and its index accepts and finds new rows.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use Test::More;
+use VectorTest;
+
+my $seed = 1012;
+my $d = 32;
+my $vecs = as_float4(clustered_vectors(5000, $d, 20, $seed));
+my $queries = near_queries($vecs, 20, $seed + 1);
+my $settings = 'SET enable_seqscan = off; SET hnsw.ef_search = 100';
+
+my $primary = PostgreSQL::Test::Cluster->new('primary');
+$primary->init(allows_streaming => 1);
+$primary->append_conf('postgresql.conf',
+	"wal_consistency_checking = 'all'\nmax_parallel_workers_per_gather = 0\n"
+	  # full-page images for every record: keep the WAL the standby still needs
+	  . "wal_keep_size = '2GB'");
+$primary->start;
+$primary->safe_psql('postgres', 'CREATE EXTENSION vector');
+$primary->safe_psql('postgres', "CREATE TABLE items (id int PRIMARY KEY, embedding vector($d))");
+copy_vectors($primary, 'items', [ @$vecs[ 0 .. 1999 ] ], 0);
+
+$primary->backup('b1');
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($primary, 'b1', has_streaming => 1);
+$standby->start;
+
+# wait for replay, then compare the top 10 of every query on both nodes
+sub same_answers
+{
+	my ($when) = @_;
+	$primary->wait_for_catchup($standby);
+	for my $c ([ 'l2', '<->' ], [ 'cosine', '<=>' ])
+	{
+		my ($m, $op) = @$c;
+		like(knn_plan($standby, 'items', $op, $queries->[0], 10, settings => $settings),
+			qr/Index Scan using items_$m /, "$when: $m query on the standby is an index scan");
+		my $p = knn_ids($primary, 'items', $op, $queries, 10, settings => $settings);
+		my $s = knn_ids($standby, 'items', $op, $queries, 10, settings => $settings);
+		is(scalar(grep { @$_ == 10 } @$p), scalar @$queries, "$when: $m: 10 rows per query on the primary");
+		is_deeply($s, $p, "$when: $m: the standby returns the primary's top 10 for every query");
+	}
+	is_deeply([ server_log_problems($standby) ], [], "$when: the standby log has no redo failure");
+}
+
+$primary->safe_psql('postgres',
+	    'CREATE INDEX items_l2 ON items USING hnsw (embedding vector_l2_ops);'
+	  . 'CREATE INDEX items_cosine ON items USING hnsw (embedding vector_cosine_ops) '
+	  . 'WITH (m = 8, ef_construction = 32)');
+same_answers('after CREATE INDEX');
+
+# 500 single-row autocommit INSERTs, then 1,000 rows by COPY
+$primary->safe_psql('postgres',
+	join '', map { "INSERT INTO items VALUES ($_, '" . vec_literal($vecs->[$_]) . "');\n" } 2000 .. 2499);
+copy_vectors($primary, 'items', [ @$vecs[ 2500 .. 3499 ] ], 2500);
+same_answers('after inserts');
+
+$primary->safe_psql('postgres', 'DELETE FROM items WHERE id % 3 = 0');
+$primary->safe_psql('postgres', 'VACUUM items');
+same_answers('after DELETE + VACUUM');
+my $s = knn_ids($standby, 'items', '<->', $queries, 10, settings => $settings);
+is(scalar(grep { $_ % 3 == 0 } map { @$_ } @$s), 0, 'the standby returns no deleted row');
+
+copy_vectors($primary, 'items', [ @$vecs[ 3500 .. 4499 ] ], 3500);
+$primary->safe_psql('postgres', 'VACUUM items');
+same_answers('after more inserts');
+
+# the replayed index is a working index once the standby is promoted
+$standby->promote;
+$standby->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
+  or die 'standby was not promoted';
+copy_vectors($standby, 'items', [ @$vecs[ 4500 .. 4999 ] ], 4500);
+my $selfq = 'SELECT count(*) FROM items i WHERE i.id >= 4500 AND '
+  . '(SELECT j.id FROM items j ORDER BY j.embedding <-> i.embedding LIMIT 1) = i.id';
+like($standby->safe_psql('postgres', "$settings; EXPLAIN (COSTS OFF) $selfq"),
+	qr/Index Scan using items_l2 on items j/, 'self-lookup uses the l2 index');
+my $found = $standby->safe_psql('postgres', "$settings; $selfq");
+TODO:
+{
+	# Known bug (issue 3 note): an insert into a full neighbour list can push
+	# out a node's last incoming link; inserts re-home the nodes they push
+	# out, which leaves about 1 run in 3 here with one row of 500 that a
+	# search cannot reach (REINDEX finds it).
+	local $TODO = 'a node can lose its last incoming link to later inserts';
+	is($found, 500, 'after promotion, each row inserted on the new primary is found by its own vector');
+}
+if ($found != 500)
+{
+	# diagnosis: the same rows into the old primary (never replayed), and
+	# the promoted node's misses at a larger ef_search and after REINDEX
+	copy_vectors($primary, 'items', [ @$vecs[ 4500 .. 4999 ] ], 4500);
+	my $old = $primary->safe_psql('postgres', "$settings; $selfq");
+	my $big = $standby->safe_psql('postgres', "SET enable_seqscan = off; SET hnsw.ef_search = 1000; $selfq");
+	$standby->safe_psql('postgres', 'REINDEX INDEX items_l2');
+	my $re = $standby->safe_psql('postgres', "$settings; $selfq");
+	diag("self-lookups found: $old/500 on the old primary (no replay), "
+		  . "$big/500 on the promoted node at ef_search = 1000, $re/500 there after REINDEX");
+}
+is($standby->safe_psql('postgres', 'SELECT count(*) FROM items'),
+	scalar(grep { $_ >= 3500 || $_ % 3 } 0 .. 4999), 'row count after promotion');
+
+is_deeply([ server_log_problems($primary) ], [], 'no crash in the primary log');
+is_deeply([ server_log_problems($standby) ], [], 'no crash in the standby log');
+diag("data seed $seed") unless Test::More->builder->is_passing;
+$standby->stop;
+$primary->stop;
+done_testing();
