@@ -179,9 +179,9 @@ HnswDiskSourceInit(HnswSource *src, HnswState *st)
 	src->state = st;
 }
 
-/* Copy the stored item of node id into dst (item_size bytes). */
-void
-HnswReadItem(HnswState *st, uint32 id, void *dst)
+/* Copy len bytes at offset off of node id's record into dst. */
+static void
+copyFromNode(HnswState *st, uint32 id, Size off, Size len, void *dst)
 {
 	BlockNumber blk;
 	int			slot;
@@ -190,21 +190,20 @@ HnswReadItem(HnswState *st, uint32 id, void *dst)
 	HnswLocateNode(st, id, &blk, &slot);
 	buf = ReadBuffer(st->index, blk);
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	memcpy(dst, HnswNodeItem(HnswPageNode(BufferGetPage(buf), st, slot)), st->item_size);
+	memcpy(dst, (char *) HnswPageNode(BufferGetPage(buf), st, slot) + off, len);
 	UnlockReleaseBuffer(buf);
+}
+
+/* Copy the stored item of node id into dst (item_size bytes). */
+void
+HnswReadItem(HnswState *st, uint32 id, void *dst)
+{
+	copyFromNode(st, id, sizeof(HnswNodeData), st->item_size, dst);
 }
 
 /* Copy the header of node id into dst. */
 void
 HnswReadHeader(HnswState *st, uint32 id, HnswNodeData *dst)
 {
-	BlockNumber blk;
-	int			slot;
-	Buffer		buf;
-
-	HnswLocateNode(st, id, &blk, &slot);
-	buf = ReadBuffer(st->index, blk);
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	memcpy(dst, HnswPageNode(BufferGetPage(buf), st, slot), sizeof(HnswNodeData));
-	UnlockReleaseBuffer(buf);
+	copyFromNode(st, id, 0, sizeof(HnswNodeData), dst);
 }

@@ -15,8 +15,11 @@
 # check-kernels the default target of the extension's Makefile.
 vk_saved_default_goal := $(.DEFAULT_GOAL)
 
+# x86-64 only; on other machines the ISA files compile to nothing
+ifneq ($(filter x86_64 amd64,$(shell uname -m)),)
 VK_AVX2_FLAGS = -mavx2 -mfma -mpopcnt
 VK_AVX512_FLAGS = -mavx512f -mavx512vpopcntdq -mavx512bw -mavx512vl -mavx2 -mfma -mpopcnt
+endif
 
 # PGXS builds %.o from %.c with $(CC) $(CFLAGS) $(CPPFLAGS), and with LLVM
 # JIT support also %.bc with $(BITCODE_CFLAGS); both need the ISA flags, or

@@ -17,6 +17,9 @@
  */
 #include "kernels.h"
 
+/* x86-64 only: elsewhere this file compiles to nothing (kernels.h) */
+#if defined(__x86_64__) || defined(_M_X64)
+
 #include <immintrin.h>
 #include <string.h>
 
@@ -395,3 +398,5 @@ const VectorKernels vk_avx2_kernels = {
 	bitHammingAvx2,
 	bitAndOrCountAvx2
 };
+
+#endif							/* x86-64 */

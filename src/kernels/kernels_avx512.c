@@ -18,6 +18,9 @@
  */
 #include "kernels.h"
 
+/* x86-64 only: elsewhere this file compiles to nothing (kernels.h) */
+#if defined(__x86_64__) || defined(_M_X64)
+
 #include <immintrin.h>
 
 /* First k lanes, 0 < k < 16 */
@@ -387,3 +390,5 @@ const VectorKernels vk_avx512_kernels = {
 	bitHammingAvx512,
 	bitAndOrCountAvx512
 };
+
+#endif							/* x86-64 */
