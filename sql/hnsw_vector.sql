@@ -107,6 +107,20 @@ SET enable_seqscan = off;
 SELECT id FROM hv ORDER BY v <-> '[1,2]' LIMIT 1;
 RESET enable_seqscan;
 
+-- a build that outgrows maintenance_work_mem says so and finishes on disk;
+-- every row is then found by its own vector
+CREATE TABLE spill (id int, v vector(64));
+INSERT INTO spill SELECT i, ARRAY(SELECT sin(i * 0.37 + j * 1.3) FROM generate_series(1, 64) j)::real[]
+FROM generate_series(1, 6000) i;
+SET maintenance_work_mem = '1MB';
+CREATE INDEX spill_idx ON spill USING hnsw (v vector_l2_ops);
+RESET maintenance_work_mem;
+SET enable_seqscan = off;
+SELECT count(*) AS self_found FROM spill s
+WHERE s.id % 20 = 0 AND (SELECT t.id FROM spill t ORDER BY t.v <-> s.v LIMIT 1) = s.id;
+RESET enable_seqscan;
+DROP TABLE spill;
+
 -- empty and unlogged tables
 CREATE TABLE empty (v vector(2));
 CREATE INDEX ON empty USING hnsw (v vector_l2_ops);
