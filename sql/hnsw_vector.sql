@@ -121,6 +121,23 @@ WHERE s.id % 20 = 0 AND (SELECT t.id FROM spill t ORDER BY t.v <-> s.v LIMIT 1) 
 RESET enable_seqscan;
 DROP TABLE spill;
 
+-- a parallel build: the leader and a worker insert into one shared graph
+CREATE TABLE par (id int, v vector(64));
+INSERT INTO par SELECT i, ARRAY(SELECT sin(i * 0.37 + j * 1.3) FROM generate_series(1, 64) j)::real[]
+FROM generate_series(1, 6000) i;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_maintenance_workers = 1;
+SET client_min_messages = debug1;
+CREATE INDEX par_idx ON par USING hnsw (v vector_l2_ops);
+RESET client_min_messages;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_maintenance_workers;
+SET enable_seqscan = off;
+SELECT count(*) AS self_found FROM par s
+WHERE s.id % 20 = 0 AND (SELECT t.id FROM par t ORDER BY t.v <-> s.v LIMIT 1) = s.id;
+RESET enable_seqscan;
+DROP TABLE par;
+
 -- empty and unlogged tables
 CREATE TABLE empty (v vector(2));
 CREATE INDEX ON empty USING hnsw (v vector_l2_ops);

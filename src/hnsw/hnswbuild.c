@@ -5,19 +5,72 @@
  *	  WAL-logged as whole pages.  When the graph outgrows memory, what was
  *	  built is written out and the remaining rows go through the ordinary
  *	  on-disk insert path.
+ *
+ *	  With max_parallel_maintenance_workers, the graph lives in dynamic
+ *	  shared memory and the leader and the workers insert into it together,
+ *	  each scanning part of the heap; node lists are guarded by striped
+ *	  LWLocks.  A parallel build whose graph would not fit is not started,
+ *	  and one whose estimate was wrong is redone serially (README.md).
  */
 #include "compat.h"
 
+#include "access/parallel.h"
+#include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "access/xloginsert.h"
 #include "catalog/index.h"
 #include "commands/progress.h"
 #include "miscadmin.h"
+#include "optimizer/optimizer.h"
 #include "pgstat.h"
+#include "port/atomics.h"
+#include "storage/lwlock.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "hnsw.h"
+
+/* parallel build: how many LWLocks guard the node lists */
+#define HNSW_BUILD_STRIPES	1024
+
+/* shared state of a parallel build, in the DSM segment */
+typedef struct HnswShared
+{
+	Oid			heaprelid;
+	Oid			indexrelid;
+	bool		isconcurrent;
+	uint32		cap;			/* nodes the arrays hold */
+	uint64		arena_words;	/* uint32 words in the upper-list arena */
+	int			tranche_id;
+	pg_atomic_uint32 n;			/* next node id */
+	pg_atomic_uint64 arena_used;
+	pg_atomic_uint32 overflow;	/* the graph did not fit: redo serially */
+	slock_t		mutex;			/* protects the sums below */
+	double		reltuples;
+	double		indtuples;
+	LWLock		entry_lock;		/* protects entry, entry_level */
+	uint32		entry;
+	int			entry_level;
+	LWLock		stripes[HNSW_BUILD_STRIPES];
+} HnswShared;
+
+/* DSM table-of-contents keys */
+#define HNSW_KEY_SHARED		UINT64CONST(0xA000000000000001)
+#define HNSW_KEY_SCAN		UINT64CONST(0xA000000000000002)
+#define HNSW_KEY_ITEMS		UINT64CONST(0xA000000000000003)
+#define HNSW_KEY_LINKS0		UINT64CONST(0xA000000000000004)
+#define HNSW_KEY_NLINKS0	UINT64CONST(0xA000000000000005)
+#define HNSW_KEY_LEVELS		UINT64CONST(0xA000000000000006)
+#define HNSW_KEY_TIDS		UINT64CONST(0xA000000000000007)
+#define HNSW_KEY_UPPER		UINT64CONST(0xA000000000000008)
+#define HNSW_KEY_DUPNEXT	UINT64CONST(0xA000000000000009)
+#define HNSW_KEY_ARENA		UINT64CONST(0xA00000000000000A)
+
+PGDLLEXPORT void HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc);
 
 typedef struct HnswBuildState
 {
@@ -39,10 +92,18 @@ typedef struct HnswBuildState
 	uint16	   *nlinks0;
 	uint8	   *levels;
 	ItemPointerData *tids;
-	uint32	  **upper;			/* per node: levels x (count, m links) */
+	uint64	   *upper;			/* per node: offset in arena of levels x
+								 * (count, m links); 0 = none */
 	uint32	   *dup_next;		/* duplicate chains (README.md, "Duplicates") */
+	uint32	   *arena;			/* upper lists */
+	uint64		arena_cap;		/* words (serial; shared->arena_words) */
+	uint64		arena_used;		/* words (serial) */
 	uint32		entry;
 	int			entry_level;
+
+	/* parallel build: shared state, and the stripes guarding node lists */
+	HnswShared *shared;
+	LWLock	   *locks;
 
 	/* search scratch, reused by every insert */
 	HnswVisited visited;
@@ -58,7 +119,7 @@ static Size
 nodeBytes(const HnswState *st)
 {
 	return st->item_size + sizeof(uint32) * 2 * st->m + sizeof(uint16) + sizeof(uint8) +
-		sizeof(ItemPointerData) + sizeof(uint32 *) + sizeof(uint32) * 2 /* chain, visited */ ;
+		sizeof(ItemPointerData) + sizeof(uint64) + sizeof(uint32) * 2 /* chain, visited */ ;
 }
 
 static void *
@@ -80,7 +141,7 @@ growGraph(HnswBuildState *bs)
 	bs->nlinks0 = growArray(bs->nlinks0, sizeof(uint16), bs->cap, newcap);
 	bs->levels = growArray(bs->levels, sizeof(uint8), bs->cap, newcap);
 	bs->tids = growArray(bs->tids, sizeof(ItemPointerData), bs->cap, newcap);
-	bs->upper = growArray(bs->upper, sizeof(uint32 *), bs->cap, newcap);
+	bs->upper = growArray(bs->upper, sizeof(uint64), bs->cap, newcap);
 	bs->dup_next = growArray(bs->dup_next, sizeof(uint32), bs->cap, newcap);
 	bs->cap = newcap;
 }
@@ -90,26 +151,115 @@ growGraph(HnswBuildState *bs)
 
 #define BuildItem(bs, id)	((bs)->items + (Size) (id) * (bs)->st.item_size)
 #define BuildLinks0(bs, id) ((bs)->links0 + (Size) (id) * 2 * (bs)->st.m)
-#define BuildUpper(bs, id, level) ((bs)->upper[id] + ((level) - 1) * ((bs)->st.m + 1))
+#define BuildUpper(bs, id, level) \
+	((bs)->arena + (bs)->upper[id] + ((level) - 1) * ((bs)->st.m + 1))
+
+/*
+ * Words for a node's upper lists, zeroed, as an offset into the arena; 0
+ * when a parallel build's arena is full (the build is then redone).
+ */
+static uint64
+allocUpper(HnswBuildState *bs, int level)
+{
+	uint64		words = (uint64) level * (bs->st.m + 1);
+	uint64		off;
+
+	if (bs->shared)
+	{
+		off = pg_atomic_fetch_add_u64(&bs->shared->arena_used, words);
+		if (off + words > bs->shared->arena_words)
+			return 0;
+	}
+	else
+	{
+		if (bs->arena_used + words > bs->arena_cap)
+		{
+			uint64		cap = Max(bs->arena_cap * 2, bs->arena_used + words + 1024);
+
+			bs->arena = repalloc_huge(bs->arena, sizeof(uint32) * cap);
+			bs->arena_cap = cap;
+		}
+		off = bs->arena_used;
+		bs->arena_used += words;
+	}
+	memset(bs->arena + off, 0, sizeof(uint32) * words);
+	return off;
+}
+
+/* The lists of node id, in a parallel build; no-ops when serial. */
+static inline void
+lockNode(HnswBuildState *bs, uint32 id, LWLockMode mode)
+{
+	if (bs->locks)
+		LWLockAcquire(&bs->locks[id % HNSW_BUILD_STRIPES], mode);
+}
+
+static inline void
+unlockNode(HnswBuildState *bs, uint32 id)
+{
+	if (bs->locks)
+		LWLockRelease(&bs->locks[id % HNSW_BUILD_STRIPES]);
+}
+
+static void
+getEntry(HnswBuildState *bs, uint32 *entry, int *level)
+{
+	if (bs->shared)
+	{
+		LWLockAcquire(&bs->shared->entry_lock, LW_SHARED);
+		*entry = bs->shared->entry;
+		*level = bs->shared->entry_level;
+		LWLockRelease(&bs->shared->entry_lock);
+	}
+	else
+	{
+		*entry = bs->entry;
+		*level = bs->entry_level;
+	}
+}
+
+/*
+ * Make id the entry point if its level beats the current one (or there is
+ * none).  Returns whether the graph was empty.
+ */
+static bool
+raiseEntry(HnswBuildState *bs, uint32 id, int level)
+{
+	uint32	   *entry = bs->shared ? &bs->shared->entry : &bs->entry;
+	int		   *entry_level = bs->shared ? &bs->shared->entry_level : &bs->entry_level;
+	bool		was_empty;
+
+	if (bs->shared)
+		LWLockAcquire(&bs->shared->entry_lock, LW_EXCLUSIVE);
+	was_empty = *entry == HNSW_NO_NODE;
+	if (was_empty || level > *entry_level)
+	{
+		*entry = id;
+		*entry_level = level;
+	}
+	if (bs->shared)
+		LWLockRelease(&bs->shared->entry_lock);
+	return was_empty;
+}
 
 /* ---------------------------------------------------------------- source */
+
+static uint32 *linkList(HnswBuildState *bs, uint32 id, int level, uint32 *count);
 
 static int
 memLinks(HnswSource *src, uint32 id, int level, uint32 *out)
 {
 	HnswBuildState *bs = (HnswBuildState *) src->state;
-	uint32	   *up;
+	uint32		count = 0;
+	uint32	   *links;
 
-	if (level == 0)
-	{
-		memcpy(out, BuildLinks0(bs, id), sizeof(uint32) * bs->nlinks0[id]);
-		return bs->nlinks0[id];
-	}
-	if (bs->levels[id] < level)
+	if (level > 0 && (bs->levels[id] < level || bs->levels[id] == HNSW_BUILD_DUP))
 		return 0;
-	up = BuildUpper(bs, id, level);
-	memcpy(out, up + 1, sizeof(uint32) * up[0]);
-	return up[0];
+	lockNode(bs, id, LW_SHARED);
+	links = linkList(bs, id, level, &count);
+	memcpy(out, links, sizeof(uint32) * count);
+	unlockNode(bs, id);
+	return count;
 }
 
 static void
@@ -150,6 +300,7 @@ linkList(HnswBuildState *bs, uint32 id, int level, uint32 *count)
 	return BuildUpper(bs, id, level) + 1;
 }
 
+/* Replace a list; the caller holds id's stripe (or is serial). */
 static void
 setLinks(HnswBuildState *bs, uint32 id, int level, const uint32 *links, int n)
 {
@@ -181,17 +332,27 @@ addBackLink(HnswBuildState *bs, uint32 base, uint32 id, int level, bool force)
 	HnswState  *st = &bs->st;
 	int			maxlinks = HnswMaxLinks(st->m, level);
 	uint32		count;
-	uint32	   *links = linkList(bs, base, level, &count);
+	uint32	   *links;
 	HnswCand	cands[2 * HNSW_MAX_M + 1];
 	const char *items[2 * HNSW_MAX_M + 1];
 	uint32		kept[2 * HNSW_MAX_M];
 	int			nkept;
 	const char *baseitem = BuildItem(bs, base);
+	bool		linked;
 
+	/* the items are immutable: only the list needs base's stripe */
+	lockNode(bs, base, LW_EXCLUSIVE);
+	links = linkList(bs, base, level, &count);
+	if (HnswHasLink(links, count, id))
+	{
+		unlockNode(bs, base);
+		return true;
+	}
 	if (count < (uint32) maxlinks)
 	{
 		links[count] = id;
 		setLinks(bs, base, level, links, count + 1);
+		unlockNode(bs, base);
 		return true;
 	}
 
@@ -206,7 +367,9 @@ addBackLink(HnswBuildState *bs, uint32 base, uint32 id, int level, bool force)
 	nkept = HnswSelectNeighbours(st, cands, count + 1, items, maxlinks, false, kept);
 	nkept = HnswKeepLink(kept, nkept, maxlinks, id, force);
 	setLinks(bs, base, level, kept, nkept);
-	return nkept > 0 && HnswHasLink(kept, nkept, id);
+	linked = HnswHasLink(kept, nkept, id);
+	unlockNode(bs, base);
+	return linked;
 }
 
 /* Back-links from every selected neighbour; whether any kept the link. */
@@ -220,37 +383,68 @@ addBackLinks(HnswBuildState *bs, const uint32 *sel, int nsel, uint32 id, int lev
 	return linked || nsel == 0;
 }
 
-static void
+/*
+ * Take the next node id; false when the graph is full (serial: it cannot
+ * grow past the memory limit; parallel: the shared arrays are full).
+ */
+static bool
+allocNodeId(HnswBuildState *bs, uint32 *id)
+{
+	if (bs->shared)
+	{
+		*id = pg_atomic_fetch_add_u32(&bs->shared->n, 1);
+		return *id < bs->shared->cap;
+	}
+	if (bs->n >= bs->limit)
+		return false;
+	if (bs->n == bs->cap)
+		growGraph(bs);
+	*id = bs->n++;
+	return true;
+}
+
+/*
+ * Insert one item into the in-memory graph.  As on disk, the neighbours on
+ * every level are chosen first, then the node's own lists are written,
+ * then the back-links, so that other participants of a parallel build
+ * never reach a node with empty lower lists.  Returns false when the graph
+ * is full and the item was not inserted.
+ */
+static bool
 buildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 {
 	HnswState  *st = &bs->st;
-	uint32		id = bs->n;
+	uint32		id;
 	int			level = HnswRandomLevel(st->m, pg_prng_double(&bs->prng));
+	uint32		entry;
+	int			entry_level;
+	int			top;
 	HnswCand	ep;
 	HnswCand   *w;
 	const char **witems;
+	uint32	   *sel[HNSW_MAX_LEVEL + 1];
+	int			nsel[HNSW_MAX_LEVEL + 1];
 
-	if (bs->n == bs->cap)
-		growGraph(bs);
-	bs->n++;
+	if (!allocNodeId(bs, &id))
+		return false;
 	memcpy(BuildItem(bs, id), item, st->item_size);
 	bs->tids[id] = *tid;
 	bs->levels[id] = level;
 	bs->nlinks0[id] = 0;
 	bs->dup_next[id] = HNSW_NO_NODE;
-	bs->upper[id] = level > 0 ?
-		MemoryContextAllocZero(GetMemoryChunkContext(bs->items),
-							   sizeof(uint32) * level * (st->m + 1)) : NULL;
+	bs->upper[id] = 0;
+	if (level > 0 && (bs->upper[id] = allocUpper(bs, level)) == 0)
+		return false;
+	/* the first node; else readers learn of this node only through links */
+	pg_write_barrier();
+	getEntry(bs, &entry, &entry_level);
+	if (entry == HNSW_NO_NODE && raiseEntry(bs, id, level))
+		return true;
+	getEntry(bs, &entry, &entry_level);
 
-	if (bs->entry == HNSW_NO_NODE)
-	{
-		bs->entry = id;
-		bs->entry_level = level;
-		return;
-	}
-
-	memScore(&bs->src, item, &bs->entry, 1, &ep);
-	ep = HnswGreedyDescend(&bs->src, item, ep, bs->entry_level, level);
+	memScore(&bs->src, item, &entry, 1, &ep);
+	ep = HnswGreedyDescend(&bs->src, item, ep, entry_level, level);
+	top = Min(level, entry_level);
 
 	w = palloc_array(HnswCand, st->ef_construction + 1);
 	witems = palloc_array(const char *, st->ef_construction + 1);
@@ -258,13 +452,12 @@ buildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 	bs->results.n = 0;
 	HnswHeapPush(&bs->cands, &ep);
 	HnswHeapPush(&bs->results, &ep);
-	for (int lc = Min(level, bs->entry_level); lc >= 0; lc--)
+	for (int lc = top; lc >= 0; lc--)
 	{
 		int			nw;
-		uint32		sel[2 * HNSW_MAX_M];
-		int			nsel;
 
 		HnswVisitedReset(&bs->visited);
+		HnswVisitedAdd(&bs->visited, id);
 		for (int i = 0; i < bs->cands.n; i++)
 			HnswVisitedAdd(&bs->visited, bs->cands.items[i].id);
 		HnswSearchLayer(&bs->src, item, &bs->cands, &bs->results,
@@ -279,29 +472,38 @@ buildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 		if (level == 0 && nw > 0 && w[0].dist == 0 &&
 			memcmp(witems[0], item, st->item_size) == 0)
 		{
+			lockNode(bs, w[0].id, LW_EXCLUSIVE);
 			bs->dup_next[id] = bs->dup_next[w[0].id];
-			bs->dup_next[w[0].id] = id;
 			bs->levels[id] = HNSW_BUILD_DUP;
-			break;
+			bs->dup_next[w[0].id] = id;
+			unlockNode(bs, w[0].id);
+			return true;
 		}
-		nsel = HnswSelectNeighbours(st, w, nw, witems, HnswMaxLinks(st->m, lc), true, sel);
-		setLinks(bs, id, lc, sel, nsel);
-		if (!addBackLinks(bs, sel, nsel, id, lc))
-			addBackLink(bs, sel[0], id, lc, true);
+		sel[lc] = palloc_array(uint32, HnswMaxLinks(st->m, lc));
+		nsel[lc] = HnswSelectNeighbours(st, w, nw, witems, HnswMaxLinks(st->m, lc), true, sel[lc]);
 
 		/* the whole result set seeds the next level down */
 		bs->cands.n = 0;
 		for (int i = 0; i < nw; i++)
 			HnswHeapPush(&bs->cands, &w[i]);
 	}
+
+	lockNode(bs, id, LW_EXCLUSIVE);
+	for (int lc = top; lc >= 0; lc--)
+		setLinks(bs, id, lc, sel[lc], nsel[lc]);
+	unlockNode(bs, id);
+	for (int lc = top; lc >= 0; lc--)
+	{
+		if (!addBackLinks(bs, sel[lc], nsel[lc], id, lc))
+			addBackLink(bs, sel[lc][0], id, lc, true);
+		pfree(sel[lc]);
+	}
 	pfree(w);
 	pfree(witems);
 
-	if (level > bs->entry_level)
-	{
-		bs->entry = id;
-		bs->entry_level = level;
-	}
+	if (level > entry_level)
+		raiseEntry(bs, id, level);
+	return true;
 }
 
 /* ---------------------------------------------------------------- write */
@@ -481,20 +683,246 @@ buildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 				 errmsg("expected %d dimensions, not %d", st->dim, st->ops->datum_dim(value))));
 	if (st->ops->to_item(value, st->metric, bs->itembuf))
 	{
-		if (!bs->spilled && bs->n >= bs->limit)
-			spill(bs);
-		if (bs->spilled)
-			HnswInsertItem(st, bs->itembuf, tid,
-						   HnswRandomLevel(st->m, pg_prng_double(&bs->prng)));
+		if (bs->shared)
+		{
+			/* a full shared graph: stop, the leader redoes the build */
+			if (pg_atomic_read_u32(&bs->shared->overflow) == 0 &&
+				!buildInsert(bs, bs->itembuf, tid))
+				pg_atomic_write_u32(&bs->shared->overflow, 1);
+		}
 		else
-			buildInsert(bs, bs->itembuf, tid);
+		{
+			if (!bs->spilled && !buildInsert(bs, bs->itembuf, tid))
+				spill(bs);
+			if (bs->spilled)
+				HnswInsertItem(st, bs->itembuf, tid,
+							   HnswRandomLevel(st->m, pg_prng_double(&bs->prng)));
+		}
 		bs->indtuples++;
-		if (((uint64) bs->indtuples & 63) == 0)
+		if (((uint64) bs->indtuples & 63) == 0 && !IsParallelWorker())
 			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(bs->tmpCtx);
 }
+
+/* Search scratch and the in-memory source, for one participant. */
+static void
+initParticipant(HnswBuildState *bs, uint32 nodes)
+{
+	HnswState  *st = &bs->st;
+
+	bs->tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "Hnsw build temporary context",
+									   ALLOCSET_DEFAULT_SIZES);
+	bs->itembuf = palloc0(st->item_size);
+	HnswVisitedInitDense(&bs->visited, nodes);
+	HnswHeapInit(&bs->cands, st->ef_construction * 4, false);
+	HnswHeapInit(&bs->results, st->ef_construction + 1, true);
+	bs->src.links = memLinks;
+	bs->src.score = memScore;
+	bs->src.state = (HnswState *) bs;
+}
+
+/* ---------------------------------------------------------------- parallel */
+
+/* Point bs at the shared graph of a parallel build. */
+static void
+attachShared(HnswBuildState *bs, Relation heap, Relation index, shm_toc *toc)
+{
+	HnswShared *sh = shm_toc_lookup(toc, HNSW_KEY_SHARED, false);
+
+	if (bs->st.index == NULL)
+		HnswInitState(&bs->st, index);
+	bs->heap = heap;
+	bs->shared = sh;
+	bs->locks = sh->stripes;
+	LWLockRegisterTranche(sh->tranche_id, "hnsw build");
+	bs->cap = bs->limit = sh->cap;
+	bs->items = shm_toc_lookup(toc, HNSW_KEY_ITEMS, false);
+	bs->links0 = shm_toc_lookup(toc, HNSW_KEY_LINKS0, false);
+	bs->nlinks0 = shm_toc_lookup(toc, HNSW_KEY_NLINKS0, false);
+	bs->levels = shm_toc_lookup(toc, HNSW_KEY_LEVELS, false);
+	bs->tids = shm_toc_lookup(toc, HNSW_KEY_TIDS, false);
+	bs->upper = shm_toc_lookup(toc, HNSW_KEY_UPPER, false);
+	bs->dup_next = shm_toc_lookup(toc, HNSW_KEY_DUPNEXT, false);
+	bs->arena = shm_toc_lookup(toc, HNSW_KEY_ARENA, false);
+	/* participants draw different levels; parallel builds are not repeatable */
+	pg_prng_seed(&bs->prng, 0x484E5357 ^ (uint64) (ParallelWorkerNumber + 2));
+	initParticipant(bs, sh->cap);
+}
+
+/* Scan this participant's share of the heap into the shared graph. */
+static void
+participate(HnswBuildState *bs, IndexInfo *indexInfo, shm_toc *toc, bool progress)
+{
+	ParallelTableScanDesc pscan = shm_toc_lookup(toc, HNSW_KEY_SCAN, false);
+	TableScanDesc scan = table_beginscan_parallel(bs->heap, pscan);
+	double		reltuples;
+
+	reltuples = table_index_build_scan(bs->heap, bs->st.index, indexInfo, true, progress,
+									   buildCallback, bs, scan);
+	SpinLockAcquire(&bs->shared->mutex);
+	bs->shared->reltuples += reltuples;
+	bs->shared->indtuples += bs->indtuples;
+	SpinLockRelease(&bs->shared->mutex);
+}
+
+/* Entry point of a parallel build worker. */
+void
+HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc)
+{
+	HnswShared *sh = shm_toc_lookup(toc, HNSW_KEY_SHARED, false);
+	LOCKMODE	heaplock = sh->isconcurrent ? ShareUpdateExclusiveLock : ShareLock;
+	Relation	heap = table_open(sh->heaprelid, heaplock);
+	Relation	index = index_open(sh->indexrelid, RowExclusiveLock);
+	IndexInfo  *indexInfo = BuildIndexInfo(index);
+	HnswBuildState *bs = palloc0(sizeof(HnswBuildState));
+
+	indexInfo->ii_Concurrent = sh->isconcurrent;
+	attachShared(bs, heap, index, toc);
+	participate(bs, indexInfo, toc, false);
+	index_close(index, RowExclusiveLock);
+	table_close(heap, heaplock);
+}
+
+/*
+ * Build the graph with nworkers workers and the leader, all inserting into
+ * one graph in shared memory, then write it.  Returns false, having done
+ * nothing lasting, when the graph would not fit in maintenance_work_mem or
+ * did not after all (then the caller builds serially, spilling as needed).
+ */
+static bool
+buildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *indexInfo,
+			  int nworkers)
+{
+	HnswState  *st = &bs->st;
+	double		est = heap->rd_rel->reltuples;
+	uint32		cap;
+	uint64		arena_words;
+	ParallelContext *pcxt;
+	Snapshot	snapshot;
+	Size		scansize;
+	HnswShared *sh;
+	shm_toc    *toc;
+	bool		ok;
+	struct
+	{
+		uint64		key;
+		Size		size;
+	}			chunks[8];
+
+	/* never analysed: a generous guess from the table's size */
+	if (est < 0)
+		est = (double) RelationGetNumberOfBlocks(heap) * (BLCKSZ / (st->item_size + 32.0));
+	if (est * 1.1 + 1000 > bs->limit)
+		return false;
+	cap = (uint32) (est * 1.1 + 1000);
+	/* a node has 1/(m-1) upper levels on average; room for three times that */
+	arena_words = 1 + (uint64) cap * (st->m + 1) * 3 / (st->m - 1) + (uint64) 64 * (st->m + 1);
+
+	chunks[0].key = HNSW_KEY_ITEMS;
+	chunks[0].size = (Size) cap * st->item_size;
+	chunks[1].key = HNSW_KEY_LINKS0;
+	chunks[1].size = (Size) cap * 2 * st->m * sizeof(uint32);
+	chunks[2].key = HNSW_KEY_NLINKS0;
+	chunks[2].size = (Size) cap * sizeof(uint16);
+	chunks[3].key = HNSW_KEY_LEVELS;
+	chunks[3].size = (Size) cap * sizeof(uint8);
+	chunks[4].key = HNSW_KEY_TIDS;
+	chunks[4].size = (Size) cap * sizeof(ItemPointerData);
+	chunks[5].key = HNSW_KEY_UPPER;
+	chunks[5].size = (Size) cap * sizeof(uint64);
+	chunks[6].key = HNSW_KEY_DUPNEXT;
+	chunks[6].size = (Size) cap * sizeof(uint32);
+	chunks[7].key = HNSW_KEY_ARENA;
+	chunks[7].size = (Size) arena_words * sizeof(uint32);
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("vector", "HnswParallelBuildMain", nworkers);
+	snapshot = indexInfo->ii_Concurrent ? RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
+	scansize = table_parallelscan_estimate(heap, snapshot);
+	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(HnswShared));
+	shm_toc_estimate_chunk(&pcxt->estimator, scansize);
+	for (int i = 0; i < lengthof(chunks); i++)
+		shm_toc_estimate_chunk(&pcxt->estimator, chunks[i].size);
+	shm_toc_estimate_keys(&pcxt->estimator, 2 + lengthof(chunks));
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		/* no dynamic shared memory: build serially */
+		if (IsMVCCSnapshot(snapshot))
+			UnregisterSnapshot(snapshot);
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return false;
+	}
+
+	toc = pcxt->toc;
+	sh = shm_toc_allocate(toc, sizeof(HnswShared));
+	memset(sh, 0, sizeof(HnswShared));
+	sh->heaprelid = RelationGetRelid(heap);
+	sh->indexrelid = RelationGetRelid(index);
+	sh->isconcurrent = indexInfo->ii_Concurrent;
+	sh->cap = cap;
+	sh->arena_words = arena_words;
+	sh->tranche_id = LWLockNewTrancheId();
+	pg_atomic_init_u32(&sh->n, 0);
+	pg_atomic_init_u64(&sh->arena_used, 1);	/* offset 0 means "none" */
+	pg_atomic_init_u32(&sh->overflow, 0);
+	SpinLockInit(&sh->mutex);
+	LWLockInitialize(&sh->entry_lock, sh->tranche_id);
+	sh->entry = HNSW_NO_NODE;
+	sh->entry_level = -1;
+	for (int i = 0; i < HNSW_BUILD_STRIPES; i++)
+		LWLockInitialize(&sh->stripes[i], sh->tranche_id);
+	shm_toc_insert(toc, HNSW_KEY_SHARED, sh);
+	{
+		ParallelTableScanDesc pscan = shm_toc_allocate(toc, scansize);
+
+		table_parallelscan_initialize(heap, pscan, snapshot);
+		shm_toc_insert(toc, HNSW_KEY_SCAN, pscan);
+	}
+	for (int i = 0; i < lengthof(chunks); i++)
+		shm_toc_insert(toc, chunks[i].key, shm_toc_allocate(toc, chunks[i].size));
+
+	LaunchParallelWorkers(pcxt);
+	ereport(DEBUG1,
+			(errmsg("hnsw parallel build planned with %d workers and the leader", nworkers)));
+	attachShared(bs, heap, index, toc);
+	participate(bs, indexInfo, toc, true);
+	WaitForParallelWorkersToFinish(pcxt);
+
+	ok = pg_atomic_read_u32(&sh->overflow) == 0;
+	if (ok)
+	{
+		bs->n = Min(pg_atomic_read_u32(&sh->n), cap);
+		bs->entry = sh->entry;
+		bs->entry_level = sh->entry_level;
+		bs->reltuples = sh->reltuples;
+		bs->indtuples = sh->indtuples;
+		/* the graph is complete: write it while the segment is mapped */
+		bs->locks = NULL;
+		writeGraph(bs);
+	}
+
+	if (IsMVCCSnapshot(snapshot))
+		UnregisterSnapshot(snapshot);
+	DestroyParallelContext(pcxt);
+	ExitParallelMode();
+	if (!ok)
+	{
+		ereport(DEBUG1,
+				(errmsg("hnsw parallel build outgrew its estimate of %u nodes; building serially", cap)));
+		bs->shared = NULL;
+		bs->locks = NULL;
+		bs->indtuples = 0;
+		bs->reltuples = 0;
+		MemoryContextDelete(bs->tmpCtx);
+	}
+	return ok;
+}
+
+/* ---------------------------------------------------------------- build */
 
 IndexBuildResult *
 hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
@@ -505,6 +933,7 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	MemoryContext graphCtx;
 	MemoryContext old;
 	Size		budget = (Size) maintenance_work_mem * 1024;
+	int			nworkers;
 
 	HnswInitState(st, index);
 	HnswCheckIndexable(index, st->ops, &st->dim);
@@ -524,40 +953,44 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	UnlockReleaseBuffer(initMetaPage(st, MAIN_FORKNUM));
 
 	bs->heap = heap;
-	bs->tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "Hnsw build temporary context",
-									   ALLOCSET_DEFAULT_SIZES);
-	graphCtx = AllocSetContextCreate(CurrentMemoryContext, "Hnsw build graph",
-									 ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(graphCtx);
-	bs->itembuf = palloc0(st->item_size);
-	pg_prng_seed(&bs->prng, 0x484E5357);
 	bs->entry = HNSW_NO_NODE;
 	bs->entry_level = -1;
 	/* a node costs nodeBytes plus about 1/(m-1) upper levels */
 	bs->limit = (uint32) Min((double) PG_UINT32_MAX - 1,
 							 budget / (nodeBytes(st) + (sizeof(uint32) * (st->m + 1)) / (st->m - 1) + 1));
 	bs->limit = Max(bs->limit, 1);
-	growGraph(bs);
-	HnswVisitedInitDense(&bs->visited, bs->cap);
-	HnswHeapInit(&bs->cands, st->ef_construction * 4, false);
-	HnswHeapInit(&bs->results, st->ef_construction + 1, true);
-	bs->src.links = memLinks;
-	bs->src.score = memScore;
-	bs->src.state = (HnswState *) bs;
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_LOAD);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
 								 (int64) Max(heap->rd_rel->reltuples, 0));
-	bs->reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
-										   buildCallback, bs, NULL);
-	MemoryContextSwitchTo(old);
 
-	if (!bs->spilled)
-		writeGraph(bs);
+	/*
+	 * PostgreSQL 15 plans parallel workers for btree builds only, so ask the
+	 * planner's rule (max_parallel_maintenance_workers, table size,
+	 * parallel_workers) ourselves.
+	 */
+	nworkers = IsNormalProcessingMode() && RelationNeedsWAL(index) ?
+		plan_create_index_workers(RelationGetRelid(heap), RelationGetRelid(index)) : 0;
+	graphCtx = AllocSetContextCreate(CurrentMemoryContext, "Hnsw build graph",
+									 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(graphCtx);
+	if (nworkers == 0 || !buildParallel(bs, heap, index, indexInfo, nworkers))
+	{
+		pg_prng_seed(&bs->prng, 0x484E5357);
+		growGraph(bs);
+		bs->arena_cap = 1024;
+		bs->arena_used = 1;		/* offset 0 means "none" */
+		bs->arena = palloc_extended(sizeof(uint32) * bs->arena_cap, MCXT_ALLOC_HUGE);
+		initParticipant(bs, bs->cap);
+		bs->reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
+											   buildCallback, bs, NULL);
+		if (!bs->spilled)
+			writeGraph(bs);
+	}
+	MemoryContextSwitchTo(old);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
 
 	MemoryContextDelete(graphCtx);
-	MemoryContextDelete(bs->tmpCtx);
 
 	result = palloc(sizeof(IndexBuildResult));
 	result->heap_tuples = bs->reltuples;

@@ -433,9 +433,9 @@ chainDuplicate(HnswState *st, uint32 head, uint32 id)
  * nearest first, then its own choices, up to the limit.  If another backend
  * changed the list meanwhile, the adoption is skipped.
  */
-static void
-adoptEvicted(HnswState *st, HnswSource *src, uint32 id, int level, const void *item,
-			 const uint32 *sel, int nsel, const uint32 *evicted, int nevicted)
+void
+HnswAdoptEvicted(HnswState *st, HnswSource *src, uint32 id, int level, const void *item,
+				 const uint32 *sel, int nsel, const uint32 *evicted, int nevicted)
 {
 	int			maxlinks = HnswMaxLinks(st->m, level);
 	HnswCand	scored[2 * HNSW_MAX_M + 1];
@@ -559,7 +559,7 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 				evicted[nevicted++] = e;
 		}
 		if (nevicted > 0)
-			adoptEvicted(st, &src, id, lc, item, sel[lc], nsel[lc], evicted, nevicted);
+			HnswAdoptEvicted(st, &src, id, lc, item, sel[lc], nsel[lc], evicted, nevicted);
 	}
 
 	if (level > entry_level)

@@ -208,7 +208,13 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 		for (int i = 0; i < nids; i++)
 			if (!cands[i].deleted)
 				cands[ncand++] = cands[i];
-		if (ncand < maxlinks)
+		/*
+		 * Search when the neighbourhood is too thin to refill the list, and
+		 * always on the upper levels: they are few, and their lists carry
+		 * the long links that a greedy descent needs to reach the right
+		 * cluster, which one-hop candidates would not restore.
+		 */
+		if (ncand < maxlinks || level > 0)
 		{
 			HnswCand   *found = palloc_array(HnswCand, st->ef_construction + 1);
 			int			nfound = searchCandidates(vs, id, level, found, st->ef_construction);
@@ -235,9 +241,23 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 			 * back from its new neighbours, as an insert does, so that it
 			 * does not drop out of reach.
 			 */
+			uint32		evicted[2 * HNSW_MAX_M];
+			int			nevicted = 0;
+
 			for (int i = 0; i < nkept; i++)
+			{
+				uint32		e = HNSW_NO_NODE;
+
 				if (!HnswHasLink(cur, ncur, kept[i]))
-					HnswAddBackLink(st, &vs->src, kept[i], id, level, vs->baseitem, false, NULL);
+					HnswAddBackLink(st, &vs->src, kept[i], id, level, vs->baseitem, false, &e);
+				if (e != HNSW_NO_NODE && !HnswHasLink(evicted, nevicted, e) &&
+					!HnswHasLink(kept, nkept, e))
+					evicted[nevicted++] = e;
+			}
+			/* and re-home what those back-links pushed out, as inserts do */
+			if (nevicted > 0)
+				HnswAdoptEvicted(st, &vs->src, id, level, vs->baseitem, kept, nkept,
+								 evicted, nevicted);
 			return;
 		}
 	}
