@@ -107,36 +107,33 @@ SET enable_seqscan = off;
 SELECT id FROM hv ORDER BY v <-> '[1,2]' LIMIT 1;
 RESET enable_seqscan;
 
--- a build that outgrows maintenance_work_mem says so and finishes on disk;
--- every row is then found by its own vector
-CREATE TABLE spill (id int, v vector(64));
-INSERT INTO spill SELECT i, ARRAY(SELECT sin(i * 0.37 + j * 1.3) FROM generate_series(1, 64) j)::real[]
+-- two ways to build, each then finding every row by its own vector: one
+-- that outgrows maintenance_work_mem says so and finishes on disk, and a
+-- parallel one, where the leader and a worker insert into one shared graph
+CREATE TABLE built (id int, v vector(64));
+INSERT INTO built SELECT i, ARRAY(SELECT sin(i * 0.37 + j * 1.3) FROM generate_series(1, 64) j)::real[]
 FROM generate_series(1, 6000) i;
+CREATE VIEW self_found AS SELECT count(*) AS self_found FROM built s
+WHERE s.id % 20 = 0 AND (SELECT t.id FROM built t ORDER BY t.v <-> s.v LIMIT 1) = s.id;
 SET maintenance_work_mem = '1MB';
-CREATE INDEX spill_idx ON spill USING hnsw (v vector_l2_ops);
+CREATE INDEX built_idx ON built USING hnsw (v vector_l2_ops);
 RESET maintenance_work_mem;
 SET enable_seqscan = off;
-SELECT count(*) AS self_found FROM spill s
-WHERE s.id % 20 = 0 AND (SELECT t.id FROM spill t ORDER BY t.v <-> s.v LIMIT 1) = s.id;
+SELECT * FROM self_found;
 RESET enable_seqscan;
-DROP TABLE spill;
-
--- a parallel build: the leader and a worker insert into one shared graph
-CREATE TABLE par (id int, v vector(64));
-INSERT INTO par SELECT i, ARRAY(SELECT sin(i * 0.37 + j * 1.3) FROM generate_series(1, 64) j)::real[]
-FROM generate_series(1, 6000) i;
+DROP INDEX built_idx;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_maintenance_workers = 1;
 SET client_min_messages = debug1;
-CREATE INDEX par_idx ON par USING hnsw (v vector_l2_ops);
+CREATE INDEX built_idx ON built USING hnsw (v vector_l2_ops);
 RESET client_min_messages;
 RESET min_parallel_table_scan_size;
 RESET max_parallel_maintenance_workers;
 SET enable_seqscan = off;
-SELECT count(*) AS self_found FROM par s
-WHERE s.id % 20 = 0 AND (SELECT t.id FROM par t ORDER BY t.v <-> s.v LIMIT 1) = s.id;
+SELECT * FROM self_found;
 RESET enable_seqscan;
-DROP TABLE par;
+DROP VIEW self_found;
+DROP TABLE built;
 
 -- empty and unlogged tables
 CREATE TABLE empty (v vector(2));
