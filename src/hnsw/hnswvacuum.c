@@ -234,6 +234,24 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 			HnswReadItem(st, cands[i].id, vs->items + st->item_size * i);
 		}
 		nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, true, kept);
+
+		/*
+		 * Keep every live member: dropping one could take away its last way
+		 * in.  The new candidates only fill the slots the deleted ones held.
+		 */
+		{
+			uint32		merged[2 * HNSW_MAX_M];
+			int			nmerged = 0;
+
+			for (int i = 0; i < ncur; i++)
+				if (!IsDeleted(vs, cur[i]))
+					merged[nmerged++] = cur[i];
+			for (int i = 0; i < nkept && nmerged < maxlinks; i++)
+				if (!HnswHasLink(merged, nmerged, kept[i]))
+					merged[nmerged++] = kept[i];
+			memcpy(kept, merged, sizeof(uint32) * nmerged);
+			nkept = nmerged;
+		}
 		if (HnswReplaceList(st, id, level, cur, ncur, kept, nkept))
 		{
 			/*
