@@ -274,7 +274,7 @@ extern Size HnswVisitedMemory(const HnswVisited *v);
 extern void HnswSearchLayer(HnswSource *src, const void *query, HnswHeap *cands,
 							HnswHeap *results, int ef, int level, HnswVisited *visited,
 							HnswHeap *discarded);
-extern HnswCand HnswGreedyDescend(HnswSource *src, const void *query, HnswCand ep,
+extern HnswCand HnswGreedyDescend(HnswSource *src, const void *query, uint32 entry,
 								  int from_level, int to_level);
 extern int	HnswSelectNeighbours(HnswState *st, HnswCand *cands, int n,
 								 const char *const *items, int maxlinks, bool fill, uint32 *out);
@@ -304,6 +304,7 @@ typedef struct HnswPageIter
 } HnswPageIter;
 extern bool HnswNextNodePage(const HnswState *st, HnswPageIter *it, BlockNumber *blk,
 							 uint32 *first, uint32 *nslots);
+extern void HnswCopySnapshot(HnswState *st, HnswMetaPage meta);
 extern void HnswFillMeta(HnswState *st, HnswMetaPage meta);
 extern int	HnswNodesPerPage(Size node_size);
 extern Size HnswNodeSize(Size item_size, int m);

@@ -123,7 +123,7 @@ nodeBytes(const HnswState *st)
 }
 
 static void *
-growArray(void *p, Size elem, uint32 oldcap, uint32 newcap)
+growArray(void *p, Size elem, uint32 newcap)
 {
 	if (p == NULL)
 		return palloc_extended(elem * newcap, MCXT_ALLOC_HUGE);
@@ -136,13 +136,13 @@ growGraph(HnswBuildState *bs)
 	uint32		newcap = Min(bs->limit, Max(1024, bs->cap * 2));
 	HnswState  *st = &bs->st;
 
-	bs->items = growArray(bs->items, st->item_size, bs->cap, newcap);
-	bs->links0 = growArray(bs->links0, sizeof(uint32) * 2 * st->m, bs->cap, newcap);
-	bs->nlinks0 = growArray(bs->nlinks0, sizeof(uint16), bs->cap, newcap);
-	bs->levels = growArray(bs->levels, sizeof(uint8), bs->cap, newcap);
-	bs->tids = growArray(bs->tids, sizeof(ItemPointerData), bs->cap, newcap);
-	bs->upper = growArray(bs->upper, sizeof(uint64), bs->cap, newcap);
-	bs->dup_next = growArray(bs->dup_next, sizeof(uint32), bs->cap, newcap);
+	bs->items = growArray(bs->items, st->item_size, newcap);
+	bs->links0 = growArray(bs->links0, sizeof(uint32) * 2 * st->m, newcap);
+	bs->nlinks0 = growArray(bs->nlinks0, sizeof(uint16), newcap);
+	bs->levels = growArray(bs->levels, sizeof(uint8), newcap);
+	bs->tids = growArray(bs->tids, sizeof(ItemPointerData), newcap);
+	bs->upper = growArray(bs->upper, sizeof(uint64), newcap);
+	bs->dup_next = growArray(bs->dup_next, sizeof(uint32), newcap);
 	bs->cap = newcap;
 }
 
@@ -442,8 +442,7 @@ buildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 		return true;
 	getEntry(bs, &entry, &entry_level);
 
-	memScore(&bs->src, item, &entry, 1, &ep);
-	ep = HnswGreedyDescend(&bs->src, item, ep, entry_level, level);
+	ep = HnswGreedyDescend(&bs->src, item, entry, entry_level, level);
 	top = Min(level, entry_level);
 
 	w = palloc_array(HnswCand, st->ef_construction + 1);

@@ -315,15 +315,19 @@ HnswSearchLayer(HnswSource *src, const void *query, HnswHeap *cands,
 }
 
 /*
- * Greedy walk (ef = 1) from ep through levels from_level down to
- * to_level + 1; returns the closest node found, the entry for to_level.
+ * Greedy walk (ef = 1) from node entry through levels from_level down to
+ * to_level + 1; returns the closest node found, scored, the entry for
+ * to_level.
  */
 HnswCand
-HnswGreedyDescend(HnswSource *src, const void *query, HnswCand ep,
+HnswGreedyDescend(HnswSource *src, const void *query, uint32 entry,
 				  int from_level, int to_level)
 {
 	uint32		links[2 * HNSW_MAX_M];
 	HnswCand	scored[2 * HNSW_MAX_M];
+	HnswCand	ep;
+
+	src->score(src, query, &entry, 1, &ep);
 
 	for (int level = from_level; level > to_level; level--)
 	{

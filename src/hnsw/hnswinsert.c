@@ -36,11 +36,10 @@
 static void
 extendNodePages(HnswState *st, Buffer metabuf)
 {
-	uint32		total = 0;
+	/* node pages so far: every one holds nodes_per_page slots */
+	uint32		total = HnswPageGetMeta(BufferGetPage(metabuf))->node_capacity / st->nodes_per_page;
 	uint32		chunk;
 
-	for (int r = 0; r < st->nruns; r++)
-		total += st->runs[r].npages;
 	/*
 	 * An upper page appended since the last chunk starts a new run, so the
 	 * chunks grow with the index (to 16 MB) to keep runs few: HNSW_MAX_RUNS
@@ -108,17 +107,11 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 	meta = HnswPageGetMeta(BufferGetPage(metabuf));
 	if (meta->node_count >= meta->node_capacity)
-	{
-		st->nruns = meta->nruns;
-		memcpy(st->runs, meta->runs, sizeof(HnswRun) * meta->nruns);
 		extendNodePages(st, metabuf);
-	}
 	/* refresh the snapshot: locating our node needs the current runs */
-	st->node_count = meta->node_count + 1;
-	st->node_capacity = meta->node_capacity;
-	st->nruns = meta->nruns;
-	memcpy(st->runs, meta->runs, sizeof(HnswRun) * meta->nruns);
+	HnswCopySnapshot(st, meta);
 	id = meta->node_count;
+	st->node_count = id + 1;
 	if (!HnswFindNode(st, id, &blk, &slot))
 		elog(ERROR, "hnsw node %u has no page after extension", id);
 
@@ -488,8 +481,7 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 	HnswHeapInit(&cands, st->ef_construction * 4, false);
 	HnswHeapInit(&results, st->ef_construction + 1, true);
 
-	src.score(&src, item, &entry, 1, &ep);
-	ep = HnswGreedyDescend(&src, item, ep, entry_level, level);
+	ep = HnswGreedyDescend(&src, item, entry, entry_level, level);
 
 	/*
 	 * Choose the neighbours on every level first and write all of our own

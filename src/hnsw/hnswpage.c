@@ -122,13 +122,23 @@ HnswLoadMeta(HnswState *st)
 				(errcode(ERRCODE_INDEX_CORRUPTED),
 				 errmsg("index \"%s\" metapage does not match its definition",
 						RelationGetRelationName(st->index))));
+	HnswCopySnapshot(st, meta);
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Copy the metapage's changing part (entry point, counts, run table) into
+ * st; the caller holds the metapage locked.
+ */
+void
+HnswCopySnapshot(HnswState *st, HnswMetaPage meta)
+{
 	st->entry_id = meta->entry_id;
 	st->entry_level = meta->entry_level;
 	st->node_count = meta->node_count;
 	st->node_capacity = meta->node_capacity;
 	st->nruns = meta->nruns;
 	memcpy(st->runs, meta->runs, sizeof(HnswRun) * meta->nruns);
-	UnlockReleaseBuffer(buf);
 }
 
 /* Write the state's geometry and snapshot into a metapage. */

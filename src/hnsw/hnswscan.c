@@ -138,8 +138,7 @@ startScan(IndexScanDesc scan)
 		HnswHeapInit(&so->pending, so->ef * 4, false);
 	so->batch = palloc_array(HnswCand, so->ef + 1);
 
-	so->src.score(&so->src, so->query, &st->entry_id, 1, &ep);
-	ep = HnswGreedyDescend(&so->src, so->query, ep, st->entry_level, 0);
+	ep = HnswGreedyDescend(&so->src, so->query, st->entry_id, st->entry_level, 0);
 	HnswVisitedAdd(&so->visited, ep.id);
 	HnswHeapPush(&so->cands, &ep);
 	if (!ep.deleted)

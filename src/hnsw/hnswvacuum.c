@@ -131,8 +131,7 @@ searchCandidates(HnswVacuumState *vs, uint32 id, int level, HnswCand *out, int m
 	HnswVisitedInitHash(&visited, st->ef_construction * 2 * st->m);
 	HnswHeapInit(&cands, st->ef_construction * 4, false);
 	HnswHeapInit(&results, st->ef_construction + 1, true);
-	vs->src.score(&vs->src, vs->baseitem, &st->entry_id, 1, &ep);
-	ep = HnswGreedyDescend(&vs->src, vs->baseitem, ep, st->entry_level, level);
+	ep = HnswGreedyDescend(&vs->src, vs->baseitem, st->entry_id, st->entry_level, level);
 	HnswVisitedAdd(&visited, id);
 	HnswVisitedAdd(&visited, ep.id);
 	HnswHeapPush(&cands, &ep);
@@ -348,9 +347,7 @@ moveEntryPoint(HnswVacuumState *vs)
 			int			slot;
 			Buffer		buf;
 
-			st->nruns = meta->nruns;
-			memcpy(st->runs, meta->runs, sizeof(HnswRun) * meta->nruns);
-			st->node_count = meta->node_count;
+			HnswCopySnapshot(st, meta);
 			entry = meta->node_count - 1;
 			if (!HnswFindNode(st, entry, &blk, &slot))
 				elog(ERROR, "hnsw node %u has no page", entry);
