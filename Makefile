@@ -29,7 +29,15 @@ OBJS = \
 	src/hnsw/hnswpage.o \
 	src/hnsw/hnswscan.o \
 	src/hnsw/hnswvacuum.o \
-	src/hnsw/hnswvalidate.o
+	src/index/vecindex.o \
+	src/ivfflat/ivfbuild.o \
+	src/ivfflat/ivfcost.o \
+	src/ivfflat/ivfflat.o \
+	src/ivfflat/ivfinsert.o \
+	src/ivfflat/ivfkmeans.o \
+	src/ivfflat/ivfscan.o \
+	src/ivfflat/ivfutils.o \
+	src/ivfflat/ivfvacuum.o
 
 HEADERS = src/types/vector.h
 
@@ -47,7 +55,7 @@ endif
 TAP_TESTS = 1
 PROVE_TESTS = $(wildcard test/t/*.pl)
 
-PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/kernels -I$(srcdir)/src/types -I$(srcdir)/src/hnsw
+PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/kernels -I$(srcdir)/src/types -I$(srcdir)/src/hnsw -I$(srcdir)/src/index -I$(srcdir)/src/ivfflat
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 
 EXTRA_CLEAN = build

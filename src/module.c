@@ -9,6 +9,7 @@
 #include "utils/guc.h"
 
 #include "hnsw.h"
+#include "ivfflat.h"
 #include "kernels.h"
 
 PG_MODULE_MAGIC;
@@ -60,4 +61,5 @@ _PG_init(void)
 	MarkGUCPrefixReserved("vector");
 
 	HnswInitGUCs();
+	IvfInitGUCs();
 }

@@ -83,6 +83,12 @@ hnswbuildphasename(int64 phase)
 	}
 }
 
+static bool
+hnswvalidate(Oid opclassoid)
+{
+	return VecIndexValidate(opclassoid, "hnsw");
+}
+
 PG_FUNCTION_INFO_V1(hnswhandler);
 Datum
 hnswhandler(PG_FUNCTION_ARGS)

@@ -17,6 +17,7 @@
 #include "utils/relcache.h"
 
 #include "typeops.h"
+#include "vecindex.h"
 
 /* ---------------------------------------------------------------- limits */
 
@@ -29,10 +30,6 @@
 #define HNSW_DEFAULT_EF_SEARCH		40
 #define HNSW_MAX_EF_SEARCH			1000
 #define HNSW_MAX_LEVEL				32
-
-/* opclass support functions */
-#define HNSW_DISTANCE_PROC			1	/* the SQL distance function */
-#define HNSW_TYPE_SUPPORT_PROC		3	/* returns the VecTypeOps */
 
 /* progress phases, after PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE (1) */
 #define HNSW_PHASE_LOAD				2
@@ -288,7 +285,6 @@ extern void HnswSortCands(HnswCand *cands, int n, uint32 base);
 extern void HnswInitState(HnswState *st, Relation index);
 extern void HnswLoadMeta(HnswState *st);
 extern void HnswInitPage(Page page, uint16 type);
-extern Buffer HnswNewBuffer(Relation index);
 extern void HnswLocateNode(HnswState *st, uint32 id, BlockNumber *blk, int *slot);
 extern bool HnswFindNode(const HnswState *st, uint32 id, BlockNumber *blk, int *slot);
 static inline HnswNode
@@ -308,7 +304,6 @@ extern void HnswCopySnapshot(HnswState *st, HnswMetaPage meta);
 extern void HnswFillMeta(HnswState *st, HnswMetaPage meta);
 extern int	HnswNodesPerPage(Size node_size);
 extern Size HnswNodeSize(Size item_size, int m);
-extern void HnswCheckIndexable(Relation index, const VecTypeOps *ops, int *dim);
 
 /* hnswdisk.c: graph access through the buffer manager */
 extern void HnswDiskSourceInit(HnswSource *src, HnswState *st);
@@ -348,9 +343,6 @@ extern void hnswcostestimate(struct PlannerInfo *root, struct IndexPath *path, d
 							 Cost *indexStartupCost, Cost *indexTotalCost,
 							 Selectivity *indexSelectivity, double *indexCorrelation,
 							 double *indexPages);
-
-/* hnswvalidate.c */
-extern bool hnswvalidate(Oid opclassoid);
 
 /* hnsw.c */
 extern int	hnsw_ef_search;

@@ -570,7 +570,7 @@ writeGraph(HnswBuildState *bs)
 		Page		page;
 		int			nslots = Min(st->nodes_per_page, (int) (bs->n - p * st->nodes_per_page));
 
-		buf = HnswNewBuffer(index);
+		buf = VecIndexNewBuffer(index, MAIN_FORKNUM);
 		Assert(BufferGetBlockNumber(buf) == 1 + p);
 		page = BufferGetPage(buf);
 		HnswInitPage(page, HNSW_PAGE_NODE);
@@ -598,7 +598,7 @@ writeGraph(HnswBuildState *bs)
 
 	foreach(lc, upper_pages)
 	{
-		buf = HnswNewBuffer(index);
+		buf = VecIndexNewBuffer(index, MAIN_FORKNUM);
 		memcpy(BufferGetPage(buf), lfirst(lc), BLCKSZ);
 		MarkBufferDirty(buf);
 		UnlockReleaseBuffer(buf);
@@ -676,10 +676,7 @@ buildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 
 	old = MemoryContextSwitchTo(bs->tmpCtx);
 	value = PointerGetDatum(PG_DETOAST_DATUM(values[0]));
-	if (st->ops->datum_dim(value) != st->dim)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("expected %d dimensions, not %d", st->dim, st->ops->datum_dim(value))));
+	VecIndexCheckValueDims(st->ops, value, st->dim);
 	if (st->ops->to_item(value, st->metric, bs->itembuf))
 	{
 		if (bs->shared)
@@ -935,7 +932,7 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	int			nworkers;
 
 	HnswInitState(st, index);
-	HnswCheckIndexable(index, st->ops, &st->dim);
+	st->dim = VecIndexCheckDims(index, st->ops, "hnsw", st->ops->hnsw_max_dim);
 	if (st->ef_construction < 2 * st->m)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

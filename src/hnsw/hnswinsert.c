@@ -49,7 +49,7 @@ extendNodePages(HnswState *st, Buffer metabuf)
 
 	for (uint32 i = 0; i < chunk; i++)
 	{
-		Buffer		buf = HnswNewBuffer(st->index);
+		Buffer		buf = VecIndexNewBuffer(st->index, MAIN_FORKNUM);
 		BlockNumber blk = BufferGetBlockNumber(buf);
 		GenericXLogState *xlog = GenericXLogStart(st->index);
 		Page		metapage = GenericXLogRegisterBuffer(xlog, metabuf, 0);
@@ -133,7 +133,7 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 	nodebuf = ReadBuffer(st->index, blk);
 	LockBuffer(nodebuf, BUFFER_LOCK_EXCLUSIVE);
 	if (level > 0 && upperbuf == InvalidBuffer)
-		upperbuf = HnswNewBuffer(st->index);
+		upperbuf = VecIndexNewBuffer(st->index, MAIN_FORKNUM);
 
 	xlog = GenericXLogStart(st->index);
 	metapage = GenericXLogRegisterBuffer(xlog, metabuf, 0);
@@ -594,10 +594,7 @@ hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	st = palloc(sizeof(HnswState));
 	HnswInitState(st, index);
 	value = PointerGetDatum(PG_DETOAST_DATUM(values[0]));
-	if (st->ops->datum_dim(value) != st->dim)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("expected %d dimensions, not %d", st->dim, st->ops->datum_dim(value))));
+	VecIndexCheckValueDims(st->ops, value, st->dim);
 	item = palloc0(st->item_size);
 	if (st->ops->to_item(value, st->metric, item))
 	{

@@ -26,29 +26,6 @@ HnswNodesPerPage(Size node_size)
 }
 
 /*
- * Check that the index column can be indexed and return its dimensions:
- * the typmod, since every row must match it.
- */
-void
-HnswCheckIndexable(Relation index, const VecTypeOps *ops, int *dim)
-{
-	int32		typmod = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
-
-	if (typmod < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("column does not have dimensions"),
-				 errhint("Give the column a type with dimensions, such as %s(3).", ops->name)));
-	if (typmod > ops->hnsw_max_dim)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("column cannot have more than %d dimensions for hnsw index",
-						ops->hnsw_max_dim),
-				 errhint("Index a lower-dimensional expression, such as a halfvec cast, binary_quantize() or subvector().")));
-	*dim = typmod;
-}
-
-/*
  * Fill the parts of the state that come from the catalogs: the type ops
  * (FUNCTION 3), the metric (from FUNCTION 1's address) and the options.
  * The metapage snapshot is left empty; see HnswLoadMeta.
@@ -56,14 +33,11 @@ HnswCheckIndexable(Relation index, const VecTypeOps *ops, int *dim)
 void
 HnswInitState(HnswState *st, Relation index)
 {
-	FmgrInfo   *distproc = index_getprocinfo(index, 1, HNSW_DISTANCE_PROC);
-	FmgrInfo   *support = index_getprocinfo(index, 1, HNSW_TYPE_SUPPORT_PROC);
 	HnswOptions *opts = (HnswOptions *) index->rd_options;
 
 	memset(st, 0, offsetof(HnswState, runs));
 	st->index = index;
-	st->ops = (const VecTypeOps *) DatumGetPointer(FunctionCall1(support, PointerGetDatum(NULL)));
-	st->metric = VecOpsMetric(st->ops, distproc->fn_addr);
+	st->ops = VecIndexTypeOps(index, &st->metric);
 	st->dist = st->ops->distance(st->metric);
 	st->m = opts ? opts->m : HNSW_DEFAULT_M;
 	st->ef_construction = opts ? opts->ef_construction : HNSW_DEFAULT_EF_CONSTRUCTION;
@@ -173,22 +147,6 @@ HnswInitPage(Page page, uint16 type)
 	opaque->flags = 0;
 	opaque->unused = 0;
 	opaque->page_id = HNSW_PAGE_ID;
-}
-
-/*
- * A new page at the end of the relation.  Result: pinned and exclusively
- * locked, contents not initialised.
- */
-Buffer
-HnswNewBuffer(Relation index)
-{
-	Buffer		buf;
-
-	LockRelationForExtension(index, ExclusiveLock);
-	buf = ReadBuffer(index, P_NEW);
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	UnlockRelationForExtension(index, ExclusiveLock);
-	return buf;
 }
 
 /*

@@ -74,6 +74,36 @@ f32L1(const void *a, const void *b, int dim)
 	return vk_active->f32_l1((const float *) a, (const float *) b, dim);
 }
 
+static void
+f32L2Batch(const void *q, const void *const *items, int count, int dim, float *out)
+{
+	vk_active->f32_l2sq_batch((const float *) q, (const float *const *) items, count, dim, out);
+}
+
+static void
+f32NegDotBatch(const void *q, const void *const *items, int count, int dim, float *out)
+{
+	vk_active->f32_dot_batch((const float *) q, (const float *const *) items, count, dim, out);
+	for (int i = 0; i < count; i++)
+		out[i] = -out[i];
+}
+
+static void
+f32CosineBatch(const void *q, const void *const *items, int count, int dim, float *out)
+{
+	vk_active->f32_dot_batch((const float *) q, (const float *const *) items, count, dim, out);
+	for (int i = 0; i < count; i++)
+		out[i] = 1.0f - out[i];
+}
+
+/* No batch entry for L1 in the table: one call per item. */
+static void
+f32L1Batch(const void *q, const void *const *items, int count, int dim, float *out)
+{
+	for (int i = 0; i < count; i++)
+		out[i] = vk_active->f32_l1((const float *) q, (const float *) items[i], dim);
+}
+
 static Size
 vectorItemSize(int dim)
 {
@@ -128,6 +158,25 @@ vectorDistance(VecMetric metric)
 	pg_unreachable();
 }
 
+static VecBatchDistanceFn
+vectorBatchDistance(VecMetric metric)
+{
+	switch (metric)
+	{
+		case VEC_METRIC_L2:
+			return f32L2Batch;
+		case VEC_METRIC_IP:
+			return f32NegDotBatch;
+		case VEC_METRIC_COSINE:
+			return f32CosineBatch;
+		case VEC_METRIC_L1:
+			return f32L1Batch;
+		default:
+			elog(ERROR, "metric %d not supported for type vector", (int) metric);
+	}
+	pg_unreachable();
+}
+
 static const VecMetricEntry vector_metrics[] = {
 	{vector_l2_squared_distance, VEC_METRIC_L2},
 	{l2_distance, VEC_METRIC_L2},
@@ -144,6 +193,7 @@ const VecTypeOps vector_type_ops = {
 	.datum_dim = vectorDatumDim,
 	.to_item = vectorToItem,
 	.distance = vectorDistance,
+	.batch_distance = vectorBatchDistance,
 	.metrics = vector_metrics,
 	.nmetrics = lengthof(vector_metrics),
 };

@@ -28,6 +28,10 @@ typedef enum VecMetric
 /* Distance between two stored items (or a prepared query and an item). */
 typedef float (*VecDistanceFn) (const void *a, const void *b, int dim);
 
+/* One query against count items (an IVF list page, a centroid table). */
+typedef void (*VecBatchDistanceFn) (const void *q, const void *const *items, int count,
+									int dim, float *out);
+
 typedef struct VecMetricEntry
 {
 	PGFunction	sqlfn;			/* the opclass's FUNCTION 1 */
@@ -55,6 +59,7 @@ typedef struct VecTypeOps
 
 	/* the distance kernel for a metric, from the kernel table */
 	VecDistanceFn (*distance) (VecMetric metric);
+	VecBatchDistanceFn (*batch_distance) (VecMetric metric);
 
 	/* map the opclass's distance function to a metric */
 	const VecMetricEntry *metrics;

@@ -1,0 +1,166 @@
+/*
+ * vecindex.c
+ *	  Helpers shared by the hnsw and ivfflat access methods.
+ */
+#include "compat.h"
+
+#include "access/amvalidate.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "catalog/pg_amop.h"
+#include "catalog/pg_amproc.h"
+#include "catalog/pg_opclass.h"
+#include "catalog/pg_type.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "vecindex.h"
+
+const VecTypeOps *
+VecIndexTypeOps(Relation index, VecMetric *metric)
+{
+	FmgrInfo   *distproc = index_getprocinfo(index, 1, VEC_DISTANCE_PROC);
+	FmgrInfo   *support = index_getprocinfo(index, 1, VEC_TYPE_SUPPORT_PROC);
+	const VecTypeOps *ops;
+
+	ops = (const VecTypeOps *) DatumGetPointer(FunctionCall1(support, PointerGetDatum(NULL)));
+	*metric = VecOpsMetric(ops, distproc->fn_addr);
+	return ops;
+}
+
+int
+VecIndexCheckDims(Relation index, const VecTypeOps *ops, const char *amname, int maxdim)
+{
+	int32		typmod = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
+
+	if (typmod < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column does not have dimensions"),
+				 errhint("Give the column a type with dimensions, such as %s(3).", ops->name)));
+	if (typmod > maxdim)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("column cannot have more than %d dimensions for %s index",
+						maxdim, amname),
+				 errhint("Index a lower-dimensional expression, such as a halfvec cast, binary_quantize() or subvector().")));
+	return typmod;
+}
+
+void
+VecIndexCheckValueDims(const VecTypeOps *ops, Datum value, int dim)
+{
+	int			got = ops->datum_dim(value);
+
+	if (got != dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("expected %d dimensions, not %d", dim, got)));
+}
+
+Buffer
+VecIndexNewBuffer(Relation index, ForkNumber fork)
+{
+	Buffer		buf;
+
+	/* the extension lock serialises extenders; readers never need it */
+	LockRelationForExtension(index, ExclusiveLock);
+	buf = ReadBufferExtended(index, fork, P_NEW, RBM_NORMAL, NULL);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	UnlockRelationForExtension(index, ExclusiveLock);
+	return buf;
+}
+
+/*
+ * An opclass of either AM has exactly one operator, strategy 1, an ordering
+ * operator returning float8, and support functions 1 (the distance,
+ * returning float8) and 3 (the type support, internal -> internal).
+ */
+bool
+VecIndexValidate(Oid opclassoid, const char *amname)
+{
+	bool		result = true;
+	HeapTuple	classtup;
+	Form_pg_opclass classform;
+	Oid			opfamilyoid;
+	char	   *opclassname;
+	CatCList   *proclist;
+	CatCList   *oprlist;
+	bool		have_dist = false;
+	bool		have_support = false;
+
+	classtup = SearchSysCache1(CLAOID, ObjectIdGetDatum(opclassoid));
+	if (!HeapTupleIsValid(classtup))
+		elog(ERROR, "cache lookup failed for operator class %u", opclassoid);
+	classform = (Form_pg_opclass) GETSTRUCT(classtup);
+	opfamilyoid = classform->opcfamily;
+	opclassname = NameStr(classform->opcname);
+
+	proclist = SearchSysCacheList1(AMPROCNUM, ObjectIdGetDatum(opfamilyoid));
+	for (int i = 0; i < proclist->n_members; i++)
+	{
+		Form_pg_amproc proc = (Form_pg_amproc) GETSTRUCT(&proclist->members[i]->tuple);
+		bool		ok;
+
+		switch (proc->amprocnum)
+		{
+			case VEC_DISTANCE_PROC:
+				ok = check_amproc_signature(proc->amproc, FLOAT8OID, true, 2, 2,
+											proc->amproclefttype, proc->amproclefttype);
+				have_dist |= ok;
+				break;
+			case VEC_TYPE_SUPPORT_PROC:
+				ok = check_amproc_signature(proc->amproc, INTERNALOID, true, 1, 1, INTERNALOID);
+				have_support |= ok;
+				break;
+			default:
+				ereport(INFO,
+						(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+						 errmsg("%s operator class \"%s\" contains function %s with invalid support number %d",
+								amname, opclassname, format_procedure(proc->amproc), proc->amprocnum)));
+				ok = false;
+		}
+		if (!ok)
+		{
+			ereport(INFO,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("%s operator class \"%s\" contains function %s with wrong signature for support number %d",
+							amname, opclassname, format_procedure(proc->amproc), proc->amprocnum)));
+			result = false;
+		}
+	}
+	ReleaseCatCacheList(proclist);
+
+	oprlist = SearchSysCacheList1(AMOPSTRATEGY, ObjectIdGetDatum(opfamilyoid));
+	for (int i = 0; i < oprlist->n_members; i++)
+	{
+		Form_pg_amop op = (Form_pg_amop) GETSTRUCT(&oprlist->members[i]->tuple);
+
+		if (op->amopstrategy != 1 || op->amoppurpose != AMOP_ORDER ||
+			!check_amop_signature(op->amopopr, FLOAT8OID, op->amoplefttype, op->amoprighttype))
+		{
+			ereport(INFO,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("%s operator class \"%s\" contains operator %s that is not a float8 ordering operator with strategy 1",
+							amname, opclassname, format_operator(op->amopopr))));
+			result = false;
+		}
+	}
+	ReleaseCatCacheList(oprlist);
+
+	if (!have_dist || !have_support)
+	{
+		ereport(INFO,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("%s operator class \"%s\" is missing support function %d",
+						amname, opclassname, !have_dist ? VEC_DISTANCE_PROC : VEC_TYPE_SUPPORT_PROC)));
+		result = false;
+	}
+
+	ReleaseSysCache(classtup);
+	return result;
+}

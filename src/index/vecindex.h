@@ -1,0 +1,40 @@
+/*
+ * vecindex.h
+ *	  What the hnsw and ivfflat access methods share: reaching the type and
+ *	  metric through the opclass, the dimension check, opclass validation
+ *	  and relation extension.  Each AM keeps its own page formats.
+ */
+#ifndef VECTOR_VECINDEX_H
+#define VECTOR_VECINDEX_H
+
+#include "compat.h"
+
+#include "storage/bufmgr.h"
+#include "utils/relcache.h"
+
+#include "typeops.h"
+
+/* Support function numbers, the same in every opclass of both AMs. */
+#define VEC_DISTANCE_PROC			1	/* the SQL distance function */
+#define VEC_TYPE_SUPPORT_PROC		3	/* returns the VecTypeOps */
+
+/* The type ops and metric of an index's opclass. */
+extern const VecTypeOps *VecIndexTypeOps(Relation index, VecMetric *metric);
+
+/*
+ * The index column's dimensions (its typmod), or an error naming the AM
+ * when the column has none or more than maxdim.
+ */
+extern int	VecIndexCheckDims(Relation index, const VecTypeOps *ops, const char *amname,
+							  int maxdim);
+
+/* A datum's dimensions must be the index's: error otherwise. */
+extern void VecIndexCheckValueDims(const VecTypeOps *ops, Datum value, int dim);
+
+/* A new page at the end of the relation, pinned and exclusively locked. */
+extern Buffer VecIndexNewBuffer(Relation index, ForkNumber fork);
+
+/* amvalidate for an opclass of either AM (see vecindex.c for the rules). */
+extern bool VecIndexValidate(Oid opclassoid, const char *amname);
+
+#endif							/* VECTOR_VECINDEX_H */

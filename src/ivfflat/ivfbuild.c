@@ -1,0 +1,591 @@
+/*
+ * ivfbuild.c
+ *	  CREATE INDEX: sample, k-means, then one pass that appends every row to
+ *	  its list.
+ *
+ * 1. A heap scan draws a reservoir sample (at most IVF_SAMPLES_PER_LIST rows
+ *    a list, and no more than a quarter of maintenance_work_mem).
+ * 2. k-means (ivfkmeans.c) turns the sample into the centroids; the
+ *    metapage, the directory and one empty page per list are written.
+ * 3. A second heap scan assigns each row to its nearest centroid and
+ *    appends it to that list's newest page through the buffer manager,
+ *    chaining a new page when it is full.  With parallel workers, the leader
+ *    and each worker scan a share of the heap and append to the same lists;
+ *    the newest page of each list is an atomic in shared memory, changed
+ *    only by whoever holds that page's exclusive lock.
+ * 4. The directory gets each list's newest page, and the whole relation is
+ *    WAL-logged in one sequential pass (log_newpage_range).
+ */
+#include "compat.h"
+
+#include "access/parallel.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "access/xloginsert.h"
+#include "catalog/index.h"
+#include "commands/progress.h"
+#include "miscadmin.h"
+#include "optimizer/optimizer.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "ivfflat.h"
+#include "kernels.h"
+
+#define IVF_SAMPLES_PER_LIST	64
+#define IVF_KMEANS_SEED			UINT64CONST(0x49564646)
+
+#define IVF_KEY_SHARED		UINT64CONST(0xA100000000000001)
+#define IVF_KEY_SCAN		UINT64CONST(0xA100000000000002)
+#define IVF_KEY_CENTROIDS	UINT64CONST(0xA100000000000003)
+
+/* Shared state of a parallel load. */
+typedef struct IvfShared
+{
+	Oid			heaprelid;
+	Oid			indexrelid;
+	bool		isconcurrent;
+	uint32		nlists;
+	slock_t		mutex;
+	double		reltuples;
+	double		indtuples;
+	pg_atomic_uint32 tails[FLEXIBLE_ARRAY_MEMBER];
+} IvfShared;
+
+typedef struct IvfBuildState
+{
+	IvfState	st;
+	IvfCache	cache;
+	Relation	heap;
+	double		reltuples;
+	double		indtuples;
+
+	/* sampling */
+	char	   *sample;			/* maxsample items */
+	int			nsample;
+	int			maxsample;
+	double		seen;
+	pg_prng_state prng;
+
+	/* loading */
+	pg_atomic_uint32 *tails;	/* newest page of each list */
+	IvfShared  *shared;			/* parallel load, else NULL */
+	float	   *dists;
+	char	   *itembuf;
+	MemoryContext tmpCtx;
+} IvfBuildState;
+
+/* ---------------------------------------------------------------- sample */
+
+/* Detoast, check and convert a row to a stored item; false to skip it. */
+static bool
+rowItem(IvfState *st, Datum *values, bool *isnull, void *dst)
+{
+	Datum		value;
+
+	if (isnull[0])
+		return false;
+	value = PointerGetDatum(PG_DETOAST_DATUM(values[0]));
+	VecIndexCheckValueDims(st->ops, value, st->dim);
+	return st->ops->to_item(value, st->metric, dst);
+}
+
+static void
+sampleCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+			   bool tupleIsAlive, void *state)
+{
+	IvfBuildState *bs = (IvfBuildState *) state;
+	MemoryContext old = MemoryContextSwitchTo(bs->tmpCtx);
+
+	if (rowItem(&bs->st, values, isnull, bs->itembuf))
+	{
+		int			slot = -1;
+
+		/* reservoir sampling (Algorithm R) */
+		if (bs->nsample < bs->maxsample)
+			slot = bs->nsample++;
+		else
+		{
+			uint64		r = pg_prng_uint64_range(&bs->prng, 0, (uint64) bs->seen);
+
+			if (r < (uint64) bs->maxsample)
+				slot = (int) r;
+		}
+		if (slot >= 0)
+			memcpy(bs->sample + bs->st.item_size * slot, bs->itembuf, bs->st.item_size);
+		bs->seen++;
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(bs->tmpCtx);
+}
+
+/* ---------------------------------------------------------------- layout */
+
+/*
+ * Write the metapage and the directory (with no pages yet) at the start of
+ * fork.  centroids: nlists stored items.  For the init fork each page is
+ * WAL-logged here; the main fork is logged whole at the end of the build.
+ */
+static void
+writeMetaAndDirectory(IvfState *st, IvfCache *c, ForkNumber fork)
+{
+	Relation	index = st->index;
+	Buffer		buf;
+	Page		page;
+	IvfMetaPage meta;
+	uint32		dir_pages = (c->nlists + c->entries_per_page - 1) / c->entries_per_page;
+
+	buf = VecIndexNewBuffer(index, fork);
+	Assert(BufferGetBlockNumber(buf) == IVF_METAPAGE_BLKNO);
+	page = BufferGetPage(buf);
+	IvfInitPage(page, IVF_PAGE_META);
+	meta = IvfPageGetMeta(page);
+	meta->magic = IVF_MAGIC;
+	meta->version = IVF_FORMAT_VERSION;
+	meta->dim = c->dim;
+	meta->nlists = c->nlists;
+	meta->metric = st->metric;
+	meta->unused = 0;
+	meta->item_size = c->item_size;
+	meta->rec_size = c->rec_size;
+	meta->recs_per_page = c->recs_per_page;
+	meta->entry_size = c->entry_size;
+	meta->entries_per_page = c->entries_per_page;
+	meta->dir_start = IVF_METAPAGE_BLKNO + 1;
+	meta->dir_pages = dir_pages;
+	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(IvfMetaPageData)) - (char *) page;
+	MarkBufferDirty(buf);
+	if (fork == INIT_FORKNUM)
+		log_newpage_buffer(buf, true);
+	UnlockReleaseBuffer(buf);
+
+	for (uint32 p = 0; p < dir_pages; p++)
+	{
+		uint32		first = p * c->entries_per_page;
+		uint32		n = Min((uint32) c->entries_per_page, c->nlists - first);
+
+		buf = VecIndexNewBuffer(index, fork);
+		Assert(BufferGetBlockNumber(buf) == c->dir_start + p);
+		page = BufferGetPage(buf);
+		IvfInitPage(page, IVF_PAGE_DIR);
+		for (uint32 i = 0; i < n; i++)
+		{
+			IvfDirEntryData *e = (IvfDirEntryData *) ((char *) page + IVF_REC_START + c->entry_size * i);
+
+			e->tail = InvalidBlockNumber;
+			e->unused = 0;
+			memcpy(IvfDirEntryCentroid(e), c->centroids + c->item_size * (first + i), c->item_size);
+		}
+		((PageHeader) page)->pd_lower = IVF_REC_START + c->entry_size * n;
+		MarkBufferDirty(buf);
+		if (fork == INIT_FORKNUM)
+			log_newpage_buffer(buf, true);
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+/* Geometry of an index of nlists lists into c (centroids not set). */
+static void
+initCache(IvfState *st, IvfCache *c, uint32 nlists)
+{
+	c->nlists = nlists;
+	c->dim = st->dim;
+	c->item_size = st->item_size;
+	c->rec_size = IvfRecSize(st->item_size);
+	c->recs_per_page = IvfRecsPerPage(c->rec_size);
+	c->entry_size = IvfEntrySize(st->item_size);
+	c->entries_per_page = IvfEntriesPerPage(c->entry_size);
+	c->dir_start = IVF_METAPAGE_BLKNO + 1;
+	c->centroids = palloc_extended(c->item_size * nlists, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	c->centroid_ptrs = palloc_array(const void *, nlists);
+	for (uint32 i = 0; i < nlists; i++)
+		c->centroid_ptrs[i] = c->centroids + c->item_size * i;
+}
+
+/* ---------------------------------------------------------------- load */
+
+/*
+ * Append a row to its list's newest page, or to a new page chained after
+ * it.  The newest page only changes under its own exclusive lock, so a
+ * participant that finds it changed after locking just tries again.
+ */
+static void
+appendRow(IvfBuildState *bs, uint32 list, ItemPointer tid, const void *item)
+{
+	IvfCache   *c = &bs->cache;
+	Relation	index = bs->st.index;
+
+	for (;;)
+	{
+		BlockNumber tail = pg_atomic_read_u32(&bs->tails[list]);
+		Buffer		buf = ReadBuffer(index, tail);
+		Buffer		nbuf;
+		Page		npage;
+
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		if (pg_atomic_read_u32(&bs->tails[list]) != tail)
+		{
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
+		if (IvfPageAppend(BufferGetPage(buf), c->rec_size, c->recs_per_page, tid, item,
+						  c->item_size))
+		{
+			MarkBufferDirty(buf);
+			UnlockReleaseBuffer(buf);
+			return;
+		}
+		nbuf = VecIndexNewBuffer(index, MAIN_FORKNUM);
+		npage = BufferGetPage(nbuf);
+		IvfInitPage(npage, IVF_PAGE_LIST);
+		IvfPageGetOpaque(npage)->prev = tail;
+		IvfPageAppend(npage, c->rec_size, c->recs_per_page, tid, item, c->item_size);
+		MarkBufferDirty(nbuf);
+		pg_atomic_write_u32(&bs->tails[list], BufferGetBlockNumber(nbuf));
+		UnlockReleaseBuffer(nbuf);
+		UnlockReleaseBuffer(buf);
+		return;
+	}
+}
+
+static void
+loadCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+			 bool tupleIsAlive, void *state)
+{
+	IvfBuildState *bs = (IvfBuildState *) state;
+	MemoryContext old = MemoryContextSwitchTo(bs->tmpCtx);
+
+	bs->reltuples++;
+	if (rowItem(&bs->st, values, isnull, bs->itembuf))
+	{
+		uint32		list = IvfNearestList(&bs->st, bs->itembuf, bs->dists);
+
+		appendRow(bs, list, tid, bs->itembuf);
+		bs->indtuples++;
+		if (((uint64) bs->indtuples & 255) == 0 && !IsParallelWorker())
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE,
+										 (int64) (bs->shared ? bs->indtuples * 2 : bs->indtuples));
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(bs->tmpCtx);
+}
+
+static void
+initLoader(IvfBuildState *bs)
+{
+	bs->tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "Ivfflat build temporary context",
+									   ALLOCSET_DEFAULT_SIZES);
+	bs->itembuf = palloc0(bs->st.item_size);
+	bs->dists = palloc_array(float, bs->cache.nlists);
+}
+
+/* ---------------------------------------------------------------- parallel */
+
+static void
+attachShared(IvfBuildState *bs, Relation heap, Relation index, shm_toc *toc)
+{
+	IvfShared  *sh = shm_toc_lookup(toc, IVF_KEY_SHARED, false);
+
+	if (bs->st.index == NULL)
+	{
+		IvfInitState(&bs->st, index);
+		initCache(&bs->st, &bs->cache, sh->nlists);
+		memcpy(bs->cache.centroids, shm_toc_lookup(toc, IVF_KEY_CENTROIDS, false),
+			   bs->cache.item_size * sh->nlists);
+		bs->st.cache = &bs->cache;
+	}
+	bs->heap = heap;
+	bs->shared = sh;
+	bs->tails = sh->tails;
+	initLoader(bs);
+}
+
+static void
+participate(IvfBuildState *bs, IndexInfo *indexInfo, shm_toc *toc, bool progress)
+{
+	ParallelTableScanDesc pscan = shm_toc_lookup(toc, IVF_KEY_SCAN, false);
+	TableScanDesc scan = table_beginscan_parallel(bs->heap, pscan);
+
+	bs->reltuples = 0;
+	bs->indtuples = 0;
+	table_index_build_scan(bs->heap, bs->st.index, indexInfo, true, progress,
+						   loadCallback, bs, scan);
+	SpinLockAcquire(&bs->shared->mutex);
+	bs->shared->reltuples += bs->reltuples;
+	bs->shared->indtuples += bs->indtuples;
+	SpinLockRelease(&bs->shared->mutex);
+}
+
+/* Entry point of a parallel build worker. */
+PGDLLEXPORT void IvfParallelBuildMain(dsm_segment *seg, shm_toc *toc);
+
+void
+IvfParallelBuildMain(dsm_segment *seg, shm_toc *toc)
+{
+	IvfShared  *sh = shm_toc_lookup(toc, IVF_KEY_SHARED, false);
+	LOCKMODE	heaplock = sh->isconcurrent ? ShareUpdateExclusiveLock : ShareLock;
+	Relation	heap = table_open(sh->heaprelid, heaplock);
+	Relation	index = index_open(sh->indexrelid, RowExclusiveLock);
+	IndexInfo  *indexInfo = BuildIndexInfo(index);
+	IvfBuildState *bs = palloc0(sizeof(IvfBuildState));
+
+	indexInfo->ii_Concurrent = sh->isconcurrent;
+	attachShared(bs, heap, index, toc);
+	participate(bs, indexInfo, toc, false);
+	index_close(index, RowExclusiveLock);
+	table_close(heap, heaplock);
+}
+
+/*
+ * The load with nworkers workers and the leader.  Returns false, having
+ * done nothing, when no shared memory could be had.
+ */
+static bool
+loadParallel(IvfBuildState *bs, Relation heap, Relation index, IndexInfo *indexInfo,
+			 int nworkers)
+{
+	IvfCache   *c = &bs->cache;
+	ParallelContext *pcxt;
+	Snapshot	snapshot;
+	Size		scansize;
+	Size		shsize = offsetof(IvfShared, tails) + sizeof(pg_atomic_uint32) * c->nlists;
+	IvfShared  *sh;
+	shm_toc    *toc;
+	ParallelTableScanDesc pscan;
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("vector", "IvfParallelBuildMain", nworkers);
+	snapshot = indexInfo->ii_Concurrent ? RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
+	scansize = table_parallelscan_estimate(heap, snapshot);
+	shm_toc_estimate_chunk(&pcxt->estimator, shsize);
+	shm_toc_estimate_chunk(&pcxt->estimator, scansize);
+	shm_toc_estimate_chunk(&pcxt->estimator, c->item_size * c->nlists);
+	shm_toc_estimate_keys(&pcxt->estimator, 3);
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		if (IsMVCCSnapshot(snapshot))
+			UnregisterSnapshot(snapshot);
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return false;
+	}
+
+	toc = pcxt->toc;
+	sh = shm_toc_allocate(toc, shsize);
+	memset(sh, 0, shsize);
+	sh->heaprelid = RelationGetRelid(heap);
+	sh->indexrelid = RelationGetRelid(index);
+	sh->isconcurrent = indexInfo->ii_Concurrent;
+	sh->nlists = c->nlists;
+	SpinLockInit(&sh->mutex);
+	for (uint32 i = 0; i < c->nlists; i++)
+		pg_atomic_init_u32(&sh->tails[i], pg_atomic_read_u32(&bs->tails[i]));
+	shm_toc_insert(toc, IVF_KEY_SHARED, sh);
+	pscan = shm_toc_allocate(toc, scansize);
+	table_parallelscan_initialize(heap, pscan, snapshot);
+	shm_toc_insert(toc, IVF_KEY_SCAN, pscan);
+	{
+		char	   *cents = shm_toc_allocate(toc, c->item_size * c->nlists);
+
+		memcpy(cents, c->centroids, c->item_size * c->nlists);
+		shm_toc_insert(toc, IVF_KEY_CENTROIDS, cents);
+	}
+
+	LaunchParallelWorkers(pcxt);
+	ereport(DEBUG1,
+			(errmsg("ivfflat parallel build planned with %d workers and the leader", nworkers)));
+	{
+		pg_atomic_uint32 *local_tails = bs->tails;
+
+		attachShared(bs, heap, index, toc);
+		participate(bs, indexInfo, toc, true);
+		WaitForParallelWorkersToFinish(pcxt);
+		for (uint32 i = 0; i < c->nlists; i++)
+			pg_atomic_write_u32(&local_tails[i], pg_atomic_read_u32(&sh->tails[i]));
+		bs->tails = local_tails;
+	}
+	bs->reltuples = sh->reltuples;
+	bs->indtuples = sh->indtuples;
+	bs->shared = NULL;
+
+	if (IsMVCCSnapshot(snapshot))
+		UnregisterSnapshot(snapshot);
+	DestroyParallelContext(pcxt);
+	ExitParallelMode();
+	return true;
+}
+
+/* ---------------------------------------------------------------- build */
+
+/* Draw the sample and run k-means; sets bs->cache. */
+static void
+train(IvfBuildState *bs, Relation heap, Relation index, IndexInfo *indexInfo, int lists)
+{
+	IvfState   *st = &bs->st;
+	Size		budget = (Size) maintenance_work_mem * 1024 / 4;
+	uint32		nlists;
+
+	bs->maxsample = lists * IVF_SAMPLES_PER_LIST;
+	if ((Size) bs->maxsample * st->item_size > budget)
+	{
+		bs->maxsample = Max((int) (budget / st->item_size), lists);
+		ereport(NOTICE,
+				(errmsg("ivfflat sample limited to %d rows by maintenance_work_mem",
+						bs->maxsample),
+				 errdetail("k-means would use %d rows, %d per list.",
+						   lists * IVF_SAMPLES_PER_LIST, IVF_SAMPLES_PER_LIST),
+				 errhint("Increase maintenance_work_mem for better lists.")));
+	}
+	bs->sample = palloc_extended(st->item_size * bs->maxsample, MCXT_ALLOC_HUGE);
+	bs->tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "Ivfflat sample temporary context",
+									   ALLOCSET_DEFAULT_SIZES);
+	bs->itembuf = palloc0(st->item_size);
+	pg_prng_seed(&bs->prng, IVF_KMEANS_SEED);
+	table_index_build_scan(heap, index, indexInfo, true, true, sampleCallback, bs, NULL);
+	MemoryContextDelete(bs->tmpCtx);
+
+	if (bs->nsample < lists)
+		ereport(NOTICE,
+				(errmsg("ivfflat index created with little data"),
+				 errdetail("The table has %d indexable rows for %d lists, so the index has %d list%s and low recall.",
+						   bs->nsample, lists, Max(bs->nsample, 1), Max(bs->nsample, 1) == 1 ? "" : "s"),
+				 errhint("Drop the index until the table has more data.")));
+
+	/*
+	 * Fewer rows than lists: one list per row (an empty table gets one list
+	 * with a zero centroid, which takes every row inserted later).
+	 */
+	nlists = Max(Min(lists, bs->nsample), 1);
+	initCache(st, &bs->cache, nlists);
+	if (bs->nsample > 0)
+	{
+		/* items of the vector type are float arrays (see typeops.h) */
+		float	   *data = palloc_extended(sizeof(float) * st->dim * bs->nsample, MCXT_ALLOC_HUGE);
+		float	   *cents = palloc_extended(sizeof(float) * st->dim * nlists, MCXT_ALLOC_HUGE);
+
+		for (int i = 0; i < bs->nsample; i++)
+			memcpy(data + (Size) i * st->dim, bs->sample + st->item_size * i, sizeof(float) * st->dim);
+		pfree(bs->sample);
+		IvfKmeans(data, bs->nsample, st->dim, nlists, st->metric == VEC_METRIC_COSINE,
+				  cents, IVF_KMEANS_SEED);
+		for (uint32 j = 0; j < nlists; j++)
+			memcpy(bs->cache.centroids + st->item_size * j, cents + (Size) j * st->dim,
+				   sizeof(float) * st->dim);
+		pfree(data);
+		pfree(cents);
+	}
+	st->cache = &bs->cache;
+}
+
+IndexBuildResult *
+ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
+{
+	IvfBuildState *bs = palloc0(sizeof(IvfBuildState));
+	IvfState   *st = &bs->st;
+	IvfCache   *c = &bs->cache;
+	IvfOptions *opts = (IvfOptions *) index->rd_options;
+	int			lists = opts ? opts->lists : IVF_DEFAULT_LISTS;
+	IndexBuildResult *result;
+	int			nworkers;
+	BlockNumber first_list_page PG_USED_FOR_ASSERTS_ONLY;
+
+	IvfInitState(st, index);
+	st->dim = VecIndexCheckDims(index, st->ops, "ivfflat", st->ops->ivf_max_dim);
+	st->item_size = MAXALIGN(st->ops->item_size(st->dim));
+	bs->heap = heap;
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, IVF_PHASE_KMEANS);
+	train(bs, heap, index, indexInfo, lists);
+
+	writeMetaAndDirectory(st, c, MAIN_FORKNUM);
+
+	/* one empty page per list, so that every list has a newest page */
+	bs->tails = palloc_array(pg_atomic_uint32, c->nlists);
+	first_list_page = c->dir_start + (c->nlists + c->entries_per_page - 1) / c->entries_per_page;
+	for (uint32 i = 0; i < c->nlists; i++)
+	{
+		Buffer		buf = VecIndexNewBuffer(index, MAIN_FORKNUM);
+
+		Assert(BufferGetBlockNumber(buf) == first_list_page + i);
+		IvfInitPage(BufferGetPage(buf), IVF_PAGE_LIST);
+		MarkBufferDirty(buf);
+		pg_atomic_init_u32(&bs->tails[i], BufferGetBlockNumber(buf));
+		UnlockReleaseBuffer(buf);
+	}
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, IVF_PHASE_ASSIGN);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
+								 (int64) Max(heap->rd_rel->reltuples, 0));
+	/* PostgreSQL 15 plans build workers for btree only: ask the planner's rule */
+	nworkers = IsNormalProcessingMode() && RelationNeedsWAL(index) ?
+		plan_create_index_workers(RelationGetRelid(heap), RelationGetRelid(index)) : 0;
+	if (nworkers == 0 || !loadParallel(bs, heap, index, indexInfo, nworkers))
+	{
+		initLoader(bs);
+		bs->reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
+											   loadCallback, bs, NULL);
+	}
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
+
+	/* the directory learns each list's newest page */
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, IVF_PHASE_LOAD);
+	for (uint32 i = 0; i < c->nlists; i++)
+	{
+		BlockNumber blk;
+		Size		off;
+		Buffer		buf;
+
+		IvfDirLocate(c, i, &blk, &off);
+		buf = ReadBuffer(index, blk);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		((IvfDirEntryData *) ((char *) BufferGetPage(buf) + off))->tail =
+			pg_atomic_read_u32(&bs->tails[i]);
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+	}
+
+	if (RelationNeedsWAL(index))
+		log_newpage_range(index, MAIN_FORKNUM, 0, RelationGetNumberOfBlocks(index), true);
+
+	result = palloc(sizeof(IndexBuildResult));
+	result->heap_tuples = bs->reltuples;
+	result->index_tuples = bs->indtuples;
+	return result;
+}
+
+/* The init fork of an unlogged index: one list with a zero centroid. */
+void
+ivfbuildempty(Relation index)
+{
+	IvfState	st;
+	IvfCache	c;
+	Buffer		buf;
+	BlockNumber blk;
+	Size		off;
+
+	IvfInitState(&st, index);
+	initCache(&st, &c, 1);
+	writeMetaAndDirectory(&st, &c, INIT_FORKNUM);
+
+	/* and its empty page */
+	buf = VecIndexNewBuffer(index, INIT_FORKNUM);
+	IvfInitPage(BufferGetPage(buf), IVF_PAGE_LIST);
+	MarkBufferDirty(buf);
+	log_newpage_buffer(buf, true);
+	IvfDirLocate(&c, 0, &blk, &off);
+	UnlockReleaseBuffer(buf);
+	buf = ReadBufferExtended(index, INIT_FORKNUM, blk, RBM_NORMAL, NULL);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	((IvfDirEntryData *) ((char *) BufferGetPage(buf) + off))->tail = c.dir_start + 1;
+	MarkBufferDirty(buf);
+	log_newpage_buffer(buf, true);
+	UnlockReleaseBuffer(buf);
+}

@@ -1,0 +1,112 @@
+/*
+ * ivfinsert.c
+ *	  aminsert: append the row to the newest page of its nearest list.
+ *
+ * Locking: the newest page (the directory's tail) is locked exclusively
+ * and takes the record when it has room.  When it is full, the inserter
+ * locks the list's directory page exclusively, checks that the tail is
+ * still the same page, and chains a new page in front of it; both pages go
+ * into one GenericXLog record.  Order: directory page, then list page;
+ * nobody waits for a directory page while holding a list page.
+ */
+#include "compat.h"
+
+#include "storage/bufmgr.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "ivfflat.h"
+
+static void
+insertIntoList(IvfState *st, uint32 list, ItemPointer tid, const void *item)
+{
+	IvfCache   *c = st->cache;
+	Relation	index = st->index;
+
+	for (;;)
+	{
+		BlockNumber tail = IvfReadTail(st, list);
+		BlockNumber dblk;
+		Size		off;
+		Buffer		buf;
+		Buffer		dbuf;
+		Buffer		nbuf;
+		Page		page;
+		Page		npage;
+		GenericXLogState *xlog;
+
+		if (tail == InvalidBlockNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" list %u has no pages", RelationGetRelationName(index), list),
+					 errhint("REINDEX the index.")));
+		buf = ReadBuffer(index, tail);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		if (IvfPageCount(BufferGetPage(buf), c->rec_size) < c->recs_per_page)
+		{
+			xlog = GenericXLogStart(index);
+			page = GenericXLogRegisterBuffer(xlog, buf, 0);
+			IvfPageAppend(page, c->rec_size, c->recs_per_page, tid, item, c->item_size);
+			GenericXLogFinish(xlog);
+			UnlockReleaseBuffer(buf);
+			return;
+		}
+		UnlockReleaseBuffer(buf);
+
+		/* full: chain a new page, unless someone else just did */
+		IvfDirLocate(c, list, &dblk, &off);
+		dbuf = ReadBuffer(index, dblk);
+		LockBuffer(dbuf, BUFFER_LOCK_EXCLUSIVE);
+		if (((IvfDirEntryData *) ((char *) BufferGetPage(dbuf) + off))->tail != tail)
+		{
+			UnlockReleaseBuffer(dbuf);
+			continue;
+		}
+		nbuf = VecIndexNewBuffer(index, MAIN_FORKNUM);
+		xlog = GenericXLogStart(index);
+		page = GenericXLogRegisterBuffer(xlog, dbuf, 0);
+		npage = GenericXLogRegisterBuffer(xlog, nbuf, GENERIC_XLOG_FULL_IMAGE);
+		IvfInitPage(npage, IVF_PAGE_LIST);
+		IvfPageGetOpaque(npage)->prev = tail;
+		IvfPageAppend(npage, c->rec_size, c->recs_per_page, tid, item, c->item_size);
+		((IvfDirEntryData *) ((char *) page + off))->tail = BufferGetBlockNumber(nbuf);
+		GenericXLogFinish(xlog);
+		UnlockReleaseBuffer(nbuf);
+		UnlockReleaseBuffer(dbuf);
+		return;
+	}
+}
+
+bool
+ivfinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+		  Relation heap, IndexUniqueCheck checkUnique VEC_AMINSERT_UNCHANGED_ARG,
+		  IndexInfo *indexInfo)
+{
+	IvfState	st;
+	MemoryContext tmp;
+	MemoryContext old;
+	Datum		value;
+	char	   *item;
+
+	if (isnull[0])
+		return false;
+
+	tmp = AllocSetContextCreate(CurrentMemoryContext, "Ivfflat insert temporary context",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(tmp);
+	IvfInitState(&st, index);
+	value = PointerGetDatum(PG_DETOAST_DATUM(values[0]));
+	VecIndexCheckValueDims(st.ops, value, st.dim);
+	item = palloc0(st.item_size);
+	if (st.ops->to_item(value, st.metric, item))
+	{
+		float	   *dists;
+
+		IvfLoadCache(&st);
+		dists = palloc_array(float, st.cache->nlists);
+		insertIntoList(&st, IvfNearestList(&st, item, dists), heap_tid, item);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(tmp);
+	return false;
+}

@@ -1,0 +1,278 @@
+/*
+ * ivfscan.c
+ *	  Index scans: ORDER BY col <op> const, nearest first.
+ *
+ * The scan orders the lists by their centroid's distance to the query
+ * (a heap, so only the lists probed are ever sorted), reads the nearest
+ * ivfflat.probes lists, scoring each page's records in one batch call, and
+ * hands the rows out of a min-heap of (distance, TID).  With
+ * ivfflat.iterative_scan = relaxed_order, when the executor wants more rows
+ * than those lists held (a filter rejected them), the scan reads the next
+ * ivfflat.probes lists, and so on until ivfflat.max_probes lists were read:
+ * each batch is in distance order, the whole output nearly so.
+ */
+#include "compat.h"
+
+#include <float.h>
+
+#include "access/relscan.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "ivfflat.h"
+
+typedef struct IvfCand
+{
+	float		dist;
+	ItemPointerData tid;
+} IvfCand;
+
+typedef struct IvfListDist
+{
+	float		dist;
+	uint32		list;
+} IvfListDist;
+
+typedef struct IvfScanOpaqueData
+{
+	IvfState	st;
+	MemoryContext cxt;			/* everything below; reset by rescan */
+	bool		started;
+	char	   *query;			/* the query as a stored item */
+	IvfListDist *lists;			/* min-heap of the lists not read yet */
+	int			nlists;
+	int			probed;			/* lists read so far */
+	int			maxprobes;		/* lists this scan may read */
+	int			probes;			/* lists a batch reads */
+	IvfCand    *cands;			/* min-heap of rows not returned yet */
+	int			ncands;
+	int			capcands;
+	const void **ptrs;			/* scratch for one page's batch */
+	float	   *dists;
+} IvfScanOpaqueData;
+
+typedef IvfScanOpaqueData *IvfScanOpaque;
+
+/* ---------------------------------------------------------------- heaps */
+
+#define HEAP_SIFT_DOWN(TYPE, a, n, i) \
+	do { \
+		int			_i = (i); \
+		TYPE		_x = (a)[_i]; \
+		for (;;) \
+		{ \
+			int			_c = 2 * _i + 1; \
+			if (_c >= (n)) \
+				break; \
+			if (_c + 1 < (n) && (a)[_c + 1].dist < (a)[_c].dist) \
+				_c++; \
+			if (!((a)[_c].dist < _x.dist)) \
+				break; \
+			(a)[_i] = (a)[_c]; \
+			_i = _c; \
+		} \
+		(a)[_i] = _x; \
+	} while (0)
+
+static void
+heapifyCands(IvfCand *a, int n)
+{
+	for (int i = n / 2 - 1; i >= 0; i--)
+		HEAP_SIFT_DOWN(IvfCand, a, n, i);
+}
+
+static void
+heapifyLists(IvfListDist *a, int n)
+{
+	for (int i = n / 2 - 1; i >= 0; i--)
+		HEAP_SIFT_DOWN(IvfListDist, a, n, i);
+}
+
+/* ---------------------------------------------------------------- scan */
+
+IndexScanDesc
+ivfbeginscan(Relation index, int nkeys, int norderbys)
+{
+	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	IvfScanOpaque so = palloc0(sizeof(IvfScanOpaqueData));
+
+	IvfInitState(&so->st, index);
+	if (norderbys > 0)
+	{
+		scan->xs_orderbyvals = palloc0_array(Datum, norderbys);
+		scan->xs_orderbynulls = palloc_array(bool, norderbys);
+		memset(scan->xs_orderbynulls, true, sizeof(bool) * norderbys);
+	}
+	so->cxt = AllocSetContextCreate(CurrentMemoryContext, "Ivfflat scan temporary context",
+									ALLOCSET_DEFAULT_SIZES);
+	scan->opaque = so;
+	return scan;
+}
+
+void
+ivfrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys)
+{
+	IvfScanOpaque so = (IvfScanOpaque) scan->opaque;
+
+	if (keys && scan->numberOfKeys > 0)
+		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	if (orderbys && scan->numberOfOrderBys > 0)
+		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+	MemoryContextReset(so->cxt);
+	so->started = false;
+	so->nlists = so->ncands = so->capcands = so->probed = 0;
+	so->lists = NULL;
+	so->cands = NULL;
+}
+
+/* Read one list: every record of every page into the candidates. */
+static void
+readList(IvfScanOpaque so, uint32 list)
+{
+	IvfState   *st = &so->st;
+	IvfCache   *c = st->cache;
+	BlockNumber blk = IvfReadTail(st, list);
+
+	while (BlockNumberIsValid(blk))
+	{
+		Buffer		buf = ReadBuffer(st->index, blk);
+		Page		page;
+		int			n;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		n = IvfPageCount(page, c->rec_size);
+		if (so->ncands + n > so->capcands)
+		{
+			so->capcands = Max(so->capcands * 2, so->ncands + Max(n, 1024));
+			so->cands = so->cands == NULL ?
+				MemoryContextAllocHuge(so->cxt, sizeof(IvfCand) * so->capcands) :
+				repalloc_huge(so->cands, sizeof(IvfCand) * so->capcands);
+		}
+		for (int i = 0; i < n; i++)
+			so->ptrs[i] = IvfRecItem(IvfPageRec(page, c->rec_size, i));
+		st->batch(so->query, so->ptrs, n, c->dim, so->dists);
+		for (int i = 0; i < n; i++)
+		{
+			IvfCand    *cand = &so->cands[so->ncands++];
+
+			cand->dist = so->dists[i];
+			cand->tid = IvfPageRec(page, c->rec_size, i)->heaptid;
+		}
+		blk = IvfPageGetOpaque(page)->prev;
+		UnlockReleaseBuffer(buf);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Read the next batch of lists; false when there are none left to read. */
+static bool
+probeMore(IvfScanOpaque so)
+{
+	int			n = Min(so->probes, so->maxprobes - so->probed);
+
+	if (n <= 0 || so->nlists == 0)
+		return false;
+	so->ncands = 0;
+	for (int i = 0; i < n && so->nlists > 0; i++)
+	{
+		uint32		list = so->lists[0].list;
+
+		so->lists[0] = so->lists[--so->nlists];
+		HEAP_SIFT_DOWN(IvfListDist, so->lists, so->nlists, 0);
+		readList(so, list);
+		so->probed++;
+	}
+	heapifyCands(so->cands, so->ncands);
+	return true;
+}
+
+static void
+startScan(IndexScanDesc scan)
+{
+	IvfScanOpaque so = (IvfScanOpaque) scan->opaque;
+	IvfState   *st = &so->st;
+	IvfCache   *c;
+	ScanKey		key = &scan->orderByData[0];
+	MemoryContext old;
+	Datum		value;
+	float	   *cdists;
+
+	so->started = true;
+	if (scan->numberOfOrderBys == 0 || (key->sk_flags & SK_ISNULL))
+		return;
+
+	old = MemoryContextSwitchTo(so->cxt);
+	IvfLoadCache(st);
+	c = st->cache;
+	value = PointerGetDatum(PG_DETOAST_DATUM(key->sk_argument));
+	if (st->ops->datum_dim(value) != st->dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("different vector dimensions %d and %d",
+						st->dim, st->ops->datum_dim(value))));
+	so->query = palloc0(st->item_size);
+	/* a zero query under cosine has no direction: every item is as near */
+	if (!st->ops->to_item(value, st->metric, so->query))
+		st->ops->to_item(value, VEC_METRIC_L2, so->query);
+
+	/* fixed for the scan: a cursor must not see the settings change */
+	so->probes = Min(ivf_probes, (int) c->nlists);
+	so->maxprobes = ivf_iterative_scan == IVF_ITERATIVE_OFF ? so->probes :
+		Max(so->probes, Min(ivf_max_probes, (int) c->nlists));
+
+	cdists = palloc_array(float, c->nlists);
+	st->batch(so->query, c->centroid_ptrs, c->nlists, c->dim, cdists);
+	so->lists = palloc_array(IvfListDist, c->nlists);
+	for (uint32 i = 0; i < c->nlists; i++)
+	{
+		so->lists[i].dist = cdists[i];
+		so->lists[i].list = i;
+	}
+	so->nlists = c->nlists;
+	heapifyLists(so->lists, so->nlists);
+	so->ptrs = palloc_array(const void *, c->recs_per_page);
+	so->dists = palloc_array(float, c->recs_per_page);
+	MemoryContextSwitchTo(old);
+
+	probeMore(so);
+}
+
+bool
+ivfgettuple(IndexScanDesc scan, ScanDirection dir)
+{
+	IvfScanOpaque so = (IvfScanOpaque) scan->opaque;
+
+	if (!so->started)
+		startScan(scan);
+
+	for (;;)
+	{
+		if (so->ncands > 0)
+		{
+			IvfCand		top = so->cands[0];
+
+			so->cands[0] = so->cands[--so->ncands];
+			HEAP_SIFT_DOWN(IvfCand, so->cands, so->ncands, 0);
+			scan->xs_heaptid = top.tid;
+			scan->xs_recheck = false;
+			scan->xs_recheckorderby = false;
+			scan->xs_orderbyvals[0] = Float8GetDatum(VecSqlDistance(so->st.metric, top.dist));
+			scan->xs_orderbynulls[0] = false;
+			return true;
+		}
+		if (so->query == NULL || !probeMore(so))
+			return false;
+	}
+}
+
+void
+ivfendscan(IndexScanDesc scan)
+{
+	IvfScanOpaque so = (IvfScanOpaque) scan->opaque;
+
+	MemoryContextDelete(so->cxt);
+	pfree(so);
+	scan->opaque = NULL;
+}

@@ -1,0 +1,255 @@
+/*
+ * ivfutils.c
+ *	  Geometry, pages, the directory and the centroid cache.
+ */
+#include "compat.h"
+
+#include <float.h>
+
+#include "storage/bufmgr.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "ivfflat.h"
+
+Size
+IvfRecSize(Size item_size)
+{
+	return MAXALIGN(sizeof(IvfRecData) + item_size);
+}
+
+int
+IvfRecsPerPage(Size rec_size)
+{
+	return (int) ((BLCKSZ - IVF_REC_START - MAXALIGN(sizeof(IvfPageOpaqueData))) / rec_size);
+}
+
+Size
+IvfEntrySize(Size item_size)
+{
+	return MAXALIGN(sizeof(IvfDirEntryData) + item_size);
+}
+
+int
+IvfEntriesPerPage(Size entry_size)
+{
+	return IvfRecsPerPage(entry_size);
+}
+
+void
+IvfInitPage(Page page, uint16 type)
+{
+	IvfPageOpaque opaque;
+
+	PageInit(page, BLCKSZ, sizeof(IvfPageOpaqueData));
+	opaque = IvfPageGetOpaque(page);
+	opaque->prev = InvalidBlockNumber;
+	opaque->type = type;
+	opaque->flags = 0;
+	opaque->unused = 0;
+	opaque->page_id = IVF_PAGE_ID;
+	/* records start at a fixed offset, not after line pointers */
+	((PageHeader) page)->pd_lower = IVF_REC_START;
+}
+
+/*
+ * Rows go to the list whose centroid is nearest in this metric.  Inner
+ * product would let a few long centroids take every row, so lists are
+ * formed by L2 (k-means' own metric), and probed by inner product: the
+ * mean inner product of a query with a list's rows is its inner product
+ * with the list's centroid.
+ */
+VecMetric
+IvfListMetric(VecMetric metric)
+{
+	return metric == VEC_METRIC_IP ? VEC_METRIC_L2 : metric;
+}
+
+void
+IvfInitState(IvfState *st, Relation index)
+{
+	memset(st, 0, sizeof(IvfState));
+	st->index = index;
+	st->ops = VecIndexTypeOps(index, &st->metric);
+	st->list_metric = IvfListMetric(st->metric);
+	st->dist = st->ops->distance(st->metric);
+	st->batch = st->ops->batch_distance(st->metric);
+	st->list_batch = st->ops->batch_distance(st->list_metric);
+	st->dim = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
+	if (st->dim > 0)
+		st->item_size = MAXALIGN(st->ops->item_size(st->dim));
+	st->cache = NULL;
+}
+
+int
+IvfPageCount(Page page, Size rec_size)
+{
+	int			lower = ((PageHeader) page)->pd_lower;
+
+	if (lower < IVF_REC_START)
+		return 0;
+	return (lower - IVF_REC_START) / rec_size;
+}
+
+/* Add a record to a list page; false when the page is full. */
+bool
+IvfPageAppend(Page page, Size rec_size, int recs_per_page, ItemPointer tid,
+			  const void *item, Size item_size)
+{
+	int			n = IvfPageCount(page, rec_size);
+	IvfRec		rec;
+
+	if (n >= recs_per_page)
+		return false;
+	rec = IvfPageRec(page, rec_size, n);
+	rec->heaptid = *tid;
+	rec->flags = 0;
+	memcpy(IvfRecItem(rec), item, item_size);
+	((PageHeader) page)->pd_lower = IVF_REC_START + rec_size * (n + 1);
+	return true;
+}
+
+void
+IvfDirLocate(const IvfCache *c, uint32 list, BlockNumber *blk, Size *off)
+{
+	*blk = c->dir_start + list / c->entries_per_page;
+	*off = IVF_REC_START + c->entry_size * (list % c->entries_per_page);
+}
+
+static void
+corrupt(Relation index, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("index \"%s\" %s", RelationGetRelationName(index), what),
+			 errhint("REINDEX the index.")));
+}
+
+/*
+ * Read the metapage and the centroids into the relcache entry, once.
+ */
+void
+IvfLoadCache(IvfState *st)
+{
+	Relation	index = st->index;
+	Buffer		buf;
+	Page		page;
+	IvfMetaPage meta;
+	IvfCache   *c;
+	MemoryContext old;
+
+	/* a relcache flush frees rd_amcache; check the file too, to be safe */
+	if (index->rd_amcache != NULL &&
+		((IvfCache *) index->rd_amcache)->relfilenode == IvfRelFileNumber(index))
+	{
+		st->cache = (IvfCache *) index->rd_amcache;
+		return;
+	}
+
+	buf = ReadBuffer(index, IVF_METAPAGE_BLKNO);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	meta = IvfPageGetMeta(page);
+	if (meta->magic != IVF_MAGIC)
+		corrupt(index, "is not an ivfflat index");
+	if (meta->version != IVF_FORMAT_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" has ivfflat format version %u, but this library reads version %d",
+						RelationGetRelationName(index), meta->version, IVF_FORMAT_VERSION),
+				 errhint("REINDEX the index.")));
+	if (meta->dim != (uint32) st->dim || meta->item_size != st->item_size ||
+		meta->rec_size != IvfRecSize(meta->item_size) ||
+		meta->recs_per_page != (uint32) IvfRecsPerPage(meta->rec_size) ||
+		meta->entry_size != IvfEntrySize(meta->item_size) ||
+		meta->entries_per_page != (uint32) IvfEntriesPerPage(meta->entry_size) ||
+		meta->nlists < 1 || meta->nlists > IVF_MAX_LISTS || meta->recs_per_page < 1 ||
+		meta->dir_pages != (meta->nlists + meta->entries_per_page - 1) / meta->entries_per_page)
+		corrupt(index, "metapage does not match its definition");
+
+	/*
+	 * One chunk: the relcache frees rd_amcache with a single pfree.
+	 */
+	old = MemoryContextSwitchTo(index->rd_indexcxt);
+	c = palloc_extended(MAXALIGN(sizeof(IvfCache)) + MAXALIGN(sizeof(void *) * meta->nlists) +
+						(Size) meta->item_size * meta->nlists, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	c->relfilenode = IvfRelFileNumber(index);
+	c->nlists = meta->nlists;
+	c->dim = meta->dim;
+	c->item_size = meta->item_size;
+	c->rec_size = meta->rec_size;
+	c->recs_per_page = meta->recs_per_page;
+	c->entry_size = meta->entry_size;
+	c->entries_per_page = meta->entries_per_page;
+	c->dir_start = meta->dir_start;
+	c->centroid_ptrs = (const void **) ((char *) c + MAXALIGN(sizeof(IvfCache)));
+	c->centroids = (char *) c->centroid_ptrs + MAXALIGN(sizeof(void *) * c->nlists);
+	MemoryContextSwitchTo(old);
+	UnlockReleaseBuffer(buf);
+
+	for (uint32 i = 0; i < c->nlists; i++)
+	{
+		BlockNumber blk;
+		Size		off;
+
+		IvfDirLocate(c, i, &blk, &off);
+		if (i == 0 || off == IVF_REC_START)
+		{
+			if (i > 0)
+				UnlockReleaseBuffer(buf);
+			buf = ReadBuffer(index, blk);
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			page = BufferGetPage(buf);
+			if (IvfPageGetOpaque(page)->page_id != IVF_PAGE_ID ||
+				IvfPageGetOpaque(page)->type != IVF_PAGE_DIR)
+				corrupt(index, "has a bad directory page");
+		}
+		memcpy(c->centroids + c->item_size * i,
+			   IvfDirEntryCentroid((char *) page + off), c->item_size);
+		c->centroid_ptrs[i] = c->centroids + c->item_size * i;
+	}
+	UnlockReleaseBuffer(buf);
+
+	if (index->rd_amcache != NULL)
+		pfree(index->rd_amcache);
+	index->rd_amcache = c;
+	st->cache = c;
+}
+
+/*
+ * The list nearest to an item (in the list metric).  dists: nlists floats
+ * of scratch space.
+ */
+uint32
+IvfNearestList(IvfState *st, const void *item, float *dists)
+{
+	IvfCache   *c = st->cache;
+	uint32		best = 0;
+	float		bestd = FLT_MAX;
+
+	st->list_batch(item, c->centroid_ptrs, c->nlists, c->dim, dists);
+	for (uint32 i = 0; i < c->nlists; i++)
+		if (dists[i] < bestd)
+		{
+			bestd = dists[i];
+			best = i;
+		}
+	return best;
+}
+
+/* The newest page of a list, from its directory entry (share lock). */
+BlockNumber
+IvfReadTail(IvfState *st, uint32 list)
+{
+	BlockNumber blk;
+	Size		off;
+	Buffer		buf;
+	BlockNumber tail;
+
+	IvfDirLocate(st->cache, list, &blk, &off);
+	buf = ReadBuffer(st->index, blk);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	tail = ((IvfDirEntryData *) ((char *) BufferGetPage(buf) + off))->tail;
+	UnlockReleaseBuffer(buf);
+	return tail;
+}
