@@ -18,7 +18,10 @@ ensure_deps() {
 	[ -d /usr/share/doc/postgresql-contrib ] || need="$need postgresql-contrib"
 	command -v make >/dev/null 2>&1 && command -v gcc >/dev/null 2>&1 || need="$need build-essential"
 	perl -MIPC::Run -e 1 >/dev/null 2>&1 || need="$need libipc-run-perl"
-	/usr/bin/python3 -c 'import numpy, psycopg' >/dev/null 2>&1 || need="$need python3-numpy python3-psycopg"
+	# the client tests: Debian's SQLAlchemy and Django speak psycopg2
+	/usr/bin/python3 -c 'import numpy, psycopg, psycopg2, sqlalchemy, django' >/dev/null 2>&1 ||
+		need="$need python3-numpy python3-psycopg python3-psycopg2 python3-sqlalchemy python3-django"
+	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || need="$need nodejs npm"
 	if [ -n "$need" ]; then
 		log "installing Debian packages:$need"
 		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q

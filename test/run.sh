@@ -2,7 +2,8 @@
 # test/run.sh: the whole test suite, one command, as root or as a user
 # with sudo.  Installs what is missing, builds, installs, starts a
 # throw-away cluster as an unprivileged user, runs every layer (kernel test,
-# pg_regress, isolation, TAP), tears everything down and prints a summary.
+# pg_regress, isolation, TAP, client libraries), tears everything down and
+# prints a summary.
 # Exit status is non-zero when anything failed.
 set -eu
 
@@ -73,4 +74,6 @@ else
 		tail -n 20 "$f"
 	done
 fi
+log "client libraries and ORMs (Python, Node)"
+if sh test/clients/run.sh; then note "clients ok"; else note "clients FAILED"; failed=1; fi
 exit $failed
