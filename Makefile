@@ -22,6 +22,7 @@ OBJS = \
 	src/types/typeops.o \
 	src/hnsw/hnsw.o \
 	src/hnsw/hnswbuild.o \
+	src/hnsw/hnswcheck.o \
 	src/hnsw/hnswcost.o \
 	src/hnsw/hnswdisk.o \
 	src/hnsw/hnswgraph.o \
@@ -30,7 +31,9 @@ OBJS = \
 	src/hnsw/hnswscan.o \
 	src/hnsw/hnswvacuum.o \
 	src/index/vecindex.o \
+	src/index/vecindexcheck.o \
 	src/ivfflat/ivfbuild.o \
+	src/ivfflat/ivfcheck.o \
 	src/ivfflat/ivfcost.o \
 	src/ivfflat/ivfflat.o \
 	src/ivfflat/ivfinsert.o \

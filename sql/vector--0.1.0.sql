@@ -284,3 +284,9 @@ CREATE OPERATOR CLASS vector_cosine_ops
 	OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
 	FUNCTION 1 cosine_distance(vector, vector),
 	FUNCTION 3 vector_index_support(internal);
+
+-- ---------------------------------------------------------------- checks
+
+-- one row per structural problem of an hnsw or ivfflat index; none when sound
+CREATE FUNCTION vector_index_check(regclass) RETURNS SETOF text
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;

@@ -37,4 +37,17 @@ extern Buffer VecIndexNewBuffer(Relation index, ForkNumber fork);
 /* amvalidate for an opclass of either AM (see vecindex.c for the rules). */
 extern bool VecIndexValidate(Oid opclassoid, const char *amname);
 
+/* vector_index_check(): where each AM's walk reports what it finds */
+typedef struct VecCheck
+{
+	struct Tuplestorestate *store;
+	struct TupleDescData *desc;
+	int			nproblems;
+	BlockNumber heap_blocks;	/* heap TIDs must point below this */
+} VecCheck;
+
+extern void VecCheckProblem(VecCheck *c, const char *fmt,...) pg_attribute_printf(2, 3);
+extern void HnswCheckIndex(Relation index, VecCheck *c);
+extern void IvfCheckIndex(Relation index, VecCheck *c);
+
 #endif							/* VECTOR_VECINDEX_H */

@@ -174,6 +174,7 @@ extern uint32 IvfNearestList(IvfState *st, const void *item, float *dists);
 extern void IvfDirLocate(const IvfCache *c, uint32 list, BlockNumber *blk, Size *off);
 extern BlockNumber IvfReadTail(IvfState *st, uint32 list);
 extern int	IvfPageCount(Page page, Size rec_size);
+extern void IvfCheckListPage(Relation index, Page page, BlockNumber blk, uint32 steps);
 static inline IvfRec
 IvfPageRec(Page page, Size rec_size, int i)
 {

@@ -42,6 +42,7 @@ insertIntoList(IvfState *st, uint32 list, ItemPointer tid, const void *item)
 					 errhint("REINDEX the index.")));
 		buf = ReadBuffer(index, tail);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		IvfCheckListPage(index, BufferGetPage(buf), tail, 0);
 		if (IvfPageCount(BufferGetPage(buf), c->rec_size) < c->recs_per_page)
 		{
 			xlog = GenericXLogStart(index);

@@ -133,6 +133,7 @@ readList(IvfScanOpaque so, uint32 list)
 	IvfState   *st = &so->st;
 	IvfCache   *c = st->cache;
 	BlockNumber blk = IvfReadTail(st, list);
+	uint32		steps = 0;
 
 	while (BlockNumberIsValid(blk))
 	{
@@ -142,7 +143,8 @@ readList(IvfScanOpaque so, uint32 list)
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		n = IvfPageCount(page, c->rec_size);
+		IvfCheckListPage(st->index, page, blk, steps++);
+		n = Min(IvfPageCount(page, c->rec_size), c->recs_per_page);
 		if (so->ncands + n > so->capcands)
 		{
 			so->capcands = Max(so->capcands * 2, so->ncands + Max(n, 1024));

@@ -253,3 +253,28 @@ IvfReadTail(IvfState *st, uint32 list)
 	UnlockReleaseBuffer(buf);
 	return tail;
 }
+
+/*
+ * A list page about to be read: error out on anything else (a damaged
+ * chain pointer), and on a chain longer than the relation (a cycle), so
+ * that scans, inserts and VACUUM stop cleanly on a damaged index.  steps
+ * counts the pages read so far along this chain.
+ */
+void
+IvfCheckListPage(Relation index, Page page, BlockNumber blk, uint32 steps)
+{
+	if (PageIsNew(page) || IvfPageGetOpaque(page)->page_id != IVF_PAGE_ID ||
+		IvfPageGetOpaque(page)->type != IVF_PAGE_LIST ||
+		((PageHeader) page)->pd_lower < IVF_REC_START ||
+		((PageHeader) page)->pd_lower > ((PageHeader) page)->pd_upper)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" has a bad list page at block %u",
+						RelationGetRelationName(index), blk),
+				 errhint("REINDEX the index.")));
+	if (steps > 0 && (steps & 1023) == 0 && steps > RelationGetNumberOfBlocks(index))
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" has a list that loops", RelationGetRelationName(index)),
+				 errhint("REINDEX the index.")));
+}

@@ -38,6 +38,7 @@ ivfbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	for (uint32 list = 0; list < c->nlists; list++)
 	{
 		BlockNumber blk = IvfReadTail(&st, list);
+		uint32		steps = 0;
 
 		while (BlockNumberIsValid(blk))
 		{
@@ -50,7 +51,8 @@ ivfbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			buf = ReadBufferExtended(index, MAIN_FORKNUM, blk, RBM_NORMAL, info->strategy);
 			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 			page = BufferGetPage(buf);
-			n = IvfPageCount(page, c->rec_size);
+			IvfCheckListPage(index, page, blk, steps++);
+			n = Min(IvfPageCount(page, c->rec_size), c->recs_per_page);
 			for (int i = 0; i < n; i++)
 			{
 				dead[i] = callback(&IvfPageRec(page, c->rec_size, i)->heaptid, callback_state);

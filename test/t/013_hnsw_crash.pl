@@ -120,6 +120,8 @@ $node->start;
 my $after = $node->safe_psql('postgres', 'SELECT count(*) FROM items');
 cmp_ok($after, '>=', $committed, "no committed row lost ($committed before, $after after)");
 cmp_ok($after, '<', 1000 + 12000, 'the streams were cut before their end');
+is($node->safe_psql('postgres', "SELECT string_agg(p, '; ') FROM vector_index_check('items_idx') p"),
+	'', 'vector_index_check finds nothing wrong after recovery');
 my $miss = self_misses('items', 'items_idx');
 is_deeply($miss, [], "after recovery every one of the $after rows is found by its own vector")
   or diag("missed (id|found): @$miss[0 .. ($#$miss < 19 ? $#$miss : 19)]");

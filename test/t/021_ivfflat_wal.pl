@@ -74,6 +74,11 @@ same_answers('after inserts');
 
 $primary->safe_psql('postgres', 'DELETE FROM items WHERE id % 3 = 0; VACUUM items');
 same_answers('after DELETE + VACUUM');
+for my $idx (qw(items_l2 items_cosine))
+{
+	is($standby->safe_psql('postgres', "SELECT string_agg(p, '; ') FROM vector_index_check('$idx') p"),
+		'', "$idx on the standby: vector_index_check finds nothing wrong");
+}
 $standby->stop;
 
 # ---- (b) inserts cut by an immediate shutdown ----
@@ -129,6 +134,8 @@ $node->start;
 
 my $after = $node->safe_psql('postgres', 'SELECT count(*) FROM crash');
 cmp_ok($after, '>=', $committed, "no committed row lost ($committed before, $after after)");
+is($node->safe_psql('postgres', "SELECT string_agg(p, '; ') FROM vector_index_check('crash_idx') p"),
+	'', 'vector_index_check finds nothing wrong after recovery');
 my $q = 'SELECT i.id FROM crash i WHERE '
   . '(SELECT j.id FROM crash j ORDER BY j.embedding <-> i.embedding LIMIT 1) IS DISTINCT FROM i.id';
 my $probe_all = 'SET enable_seqscan = off; SET ivfflat.probes = 10';

@@ -1,0 +1,28 @@
+-- vector_index_check(): no rows for sound hnsw and ivfflat indexes, through
+-- build, inserts, deletes and VACUUM; errors for other relations.
+\set VERBOSITY terse
+CREATE TABLE ck (id int, v vector(8));
+INSERT INTO ck SELECT i, ARRAY(SELECT sin(i * 0.7 + j) FROM generate_series(1, 8) j)::real[]
+FROM generate_series(1, 3000) i;
+INSERT INTO ck SELECT 3000 + i, v FROM ck WHERE id <= 50;	-- duplicates
+CREATE INDEX ck_h ON ck USING hnsw (v vector_l2_ops) WITH (m = 4, ef_construction = 16);
+CREATE INDEX ck_i ON ck USING ivfflat (v) WITH (lists = 20);
+SELECT * FROM vector_index_check('ck_h');
+SELECT * FROM vector_index_check('ck_i');
+INSERT INTO ck SELECT i, ARRAY(SELECT cos(i * 0.3 + j) FROM generate_series(1, 8) j)::real[]
+FROM generate_series(4001, 6000) i;
+DELETE FROM ck WHERE id % 3 = 0;
+VACUUM ck;
+SELECT * FROM vector_index_check('ck_h');
+SELECT * FROM vector_index_check('ck_i');
+-- empty indexes
+CREATE TABLE ck_empty (v vector(2));
+CREATE INDEX ck_empty_h ON ck_empty USING hnsw (v vector_l2_ops);
+CREATE INDEX ck_empty_i ON ck_empty USING ivfflat (v);
+SELECT * FROM vector_index_check('ck_empty_h');
+SELECT * FROM vector_index_check('ck_empty_i');
+-- not an index of ours
+CREATE INDEX ck_btree ON ck (id);
+SELECT * FROM vector_index_check('ck_btree');
+SELECT * FROM vector_index_check('ck');
+DROP TABLE ck, ck_empty;

@@ -1,0 +1,171 @@
+/*
+ * hnswcheck.c
+ *	  The hnsw part of vector_index_check(): node headers, neighbour lists,
+ *	  the entry point, heap TIDs, and that every live node can be reached
+ *	  from the entry point (a node no list points to is never returned).
+ */
+#include "compat.h"
+
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/rel.h"
+
+#include "hnsw.h"
+
+void
+HnswCheckIndex(Relation index, VecCheck *c)
+{
+	HnswState  *st = palloc0(sizeof(HnswState));
+	HnswSource	src;
+	HnswPageIter it = {0};
+	BlockNumber blk;
+	uint32		first;
+	uint32		nslots;
+	uint8	   *levels;
+	uint8	   *flags;
+	uint32	   *dup_next;
+	uint8	   *reached;
+	uint32	   *queue;
+	uint32		qhead = 0,
+				qtail = 0;
+	uint32	   *links;
+	uint32		live = 0,
+				unreachable = 0;
+
+	HnswInitState(st, index);
+	HnswLoadMeta(st);
+	HnswDiskSourceInit(&src, st);
+	if (st->node_count == 0)
+	{
+		if (st->entry_id != HNSW_NO_NODE)
+			VecCheckProblem(c, "empty index has entry point %u", st->entry_id);
+		return;
+	}
+
+	levels = palloc_extended(st->node_count, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	flags = palloc_extended(st->node_count, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	dup_next = palloc_extended(sizeof(uint32) * st->node_count, MCXT_ALLOC_HUGE);
+	reached = palloc_extended(st->node_count, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	queue = palloc_extended(sizeof(uint32) * st->node_count, MCXT_ALLOC_HUGE);
+	links = palloc_array(uint32, 2 * st->m);
+
+	/* headers and level-0 lists, page by page */
+	while (HnswNextNodePage(st, &it, &blk, &first, &nslots))
+	{
+		Buffer		buf;
+		Page		page;
+
+		CHECK_FOR_INTERRUPTS();
+		if (nslots == 0)
+			continue;
+		buf = ReadBuffer(index, blk);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (HnswPageGetOpaque(page)->page_id != HNSW_PAGE_ID ||
+			HnswPageGetOpaque(page)->type != HNSW_PAGE_NODE)
+		{
+			VecCheckProblem(c, "block %u holds nodes %u.. but is not a node page", blk, first);
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
+		for (uint32 s = 0; s < nslots; s++)
+		{
+			uint32		id = first + s;
+			HnswNode	node = HnswPageNode(page, st, s);
+			uint32	   *l = HnswNodeLinks(node, st->item_size);
+
+			levels[id] = node->level;
+			flags[id] = node->flags;
+			dup_next[id] = node->dup_next;
+			if (node->level > HNSW_MAX_LEVEL)
+				VecCheckProblem(c, "node %u has level %d", id, node->level);
+			if (node->nlinks > 2 * st->m)
+				VecCheckProblem(c, "node %u has %d level-0 links, more than 2m = %d",
+								id, node->nlinks, 2 * st->m);
+			for (int i = 0; i < Min(node->nlinks, 2 * st->m); i++)
+			{
+				if (l[i] >= st->node_count)
+					VecCheckProblem(c, "node %u links to node %u, past the last node %u",
+									id, l[i], st->node_count - 1);
+				else if (l[i] == id)
+					VecCheckProblem(c, "node %u links to itself", id);
+			}
+			if (node->dup_next != HNSW_NO_NODE && node->dup_next >= st->node_count)
+				VecCheckProblem(c, "node %u has duplicate %u, past the last node", id, node->dup_next);
+			if (!ItemPointerIsValid(&node->heaptid) ||
+				ItemPointerGetBlockNumberNoCheck(&node->heaptid) >= c->heap_blocks)
+				VecCheckProblem(c, "node %u points to heap tuple (%u,%u), outside the table",
+								id, ItemPointerGetBlockNumberNoCheck(&node->heaptid),
+								ItemPointerGetOffsetNumberNoCheck(&node->heaptid));
+			if (node->level > 0 && node->upper_blk == InvalidBlockNumber)
+				VecCheckProblem(c, "node %u has level %d but no upper record", id, node->level);
+		}
+		UnlockReleaseBuffer(buf);
+	}
+
+	/* the entry point */
+	if (st->entry_id == HNSW_NO_NODE || st->entry_id >= st->node_count)
+	{
+		VecCheckProblem(c, "entry point %u is not a node of the index", st->entry_id);
+		return;
+	}
+	if (levels[st->entry_id] != st->entry_level)
+		VecCheckProblem(c, "entry point %u has level %d, the metapage says %d",
+						st->entry_id, levels[st->entry_id], st->entry_level);
+	if (flags[st->entry_id] & HNSW_NODE_DUP)
+		VecCheckProblem(c, "entry point %u is a duplicate, not a graph node", st->entry_id);
+
+	/* reachability: breadth first over every level's links */
+	reached[st->entry_id] = 1;
+	queue[qtail++] = st->entry_id;
+	while (qhead < qtail)
+	{
+		uint32		id = queue[qhead++];
+
+		if ((qhead & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		/* a duplicate chain hangs off its graph node */
+		for (uint32 d = dup_next[id]; d != HNSW_NO_NODE && d < st->node_count && !reached[d];
+			 d = dup_next[d])
+			reached[d] = 1;
+		if (flags[id] & HNSW_NODE_DUP)
+			continue;
+		for (int level = Min(levels[id], HNSW_MAX_LEVEL); level >= 0; level--)
+		{
+			int			n = src.links(&src, id, level, links);
+
+			for (int i = 0; i < n; i++)
+			{
+				uint32		nb = links[i];
+
+				if (nb >= st->node_count)
+					continue;	/* reported above for level 0 */
+				if (level > 0 && levels[nb] < level)
+					VecCheckProblem(c, "node %u links on level %d to node %u, whose level is %d",
+									id, level, nb, levels[nb]);
+				if (flags[nb] & HNSW_NODE_DUP)
+					VecCheckProblem(c, "node %u links to node %u, a duplicate", id, nb);
+				if (!reached[nb])
+				{
+					reached[nb] = 1;
+					queue[qtail++] = nb;
+				}
+			}
+		}
+	}
+	for (uint32 id = 0; id < st->node_count; id++)
+	{
+		if (flags[id] & HNSW_NODE_DELETED)
+			continue;
+		live++;
+		if (!reached[id])
+		{
+			unreachable++;
+			if (unreachable <= 10)
+				VecCheckProblem(c, "node %u cannot be reached from the entry point", id);
+		}
+	}
+	if (unreachable > 0)
+		VecCheckProblem(c, "%u of %u live nodes cannot be reached from the entry point",
+						unreachable, live);
+}
