@@ -110,3 +110,6 @@ SELECT recv('\x000300003f8000004000000040400000', 'recv_3') AS typmod_ok,
 DROP TABLE recv_any, recv_3;
 DROP FUNCTION recv(bytea, text);
 DROP FUNCTION try_cast(text, text);
+
+-- every C whitespace character around elements, vertical tab included
+SELECT (chr(11) || '[' || E'\t1 ,\f2\r\n,' || chr(11) || '3' || chr(11) || ']' || chr(11))::vector;

@@ -92,10 +92,11 @@ reportSyntax(const char *typname, const char *str)
 			 errmsg("invalid input syntax for type %s: \"%s\"", typname, str)));
 }
 
+/* C isspace() in the C locale: space, \t \n \v \f \r (scanner_isspace lacks \v) */
 static inline const char *
 skipSpace(const char *p)
 {
-	while (scanner_isspace(*p))
+	while (*p == ' ' || (*p >= '\t' && *p <= '\r'))
 		p++;
 	return p;
 }
@@ -237,7 +238,8 @@ float8 *
 VecStateValues(ArrayType *state, int *nelems)
 {
 	if (ARR_NDIM(state) != 1 || ARR_ELEMTYPE(state) != FLOAT8OID ||
-		ARR_HASNULL(state) || ARR_DIMS(state)[0] < 1)
+		ARR_HASNULL(state) || ARR_DIMS(state)[0] < 1 || ARR_LBOUND(state)[0] != 1 ||
+		ARR_DIMS(state)[0] > VECTOR_MAX_DIM + 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid vector aggregate state")));
