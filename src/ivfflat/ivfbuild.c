@@ -204,6 +204,7 @@ initCache(IvfState *st, IvfCache *c, uint32 nlists)
 	c->dir_start = IVF_METAPAGE_BLKNO + 1;
 	c->centroids = palloc_extended(c->item_size * nlists, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	c->centroid_ptrs = palloc_array(const void *, nlists);
+	c->centroid_norms = palloc0_array(float, nlists);
 	for (uint32 i = 0; i < nlists; i++)
 		c->centroid_ptrs[i] = c->centroids + c->item_size * i;
 }
@@ -298,6 +299,7 @@ attachShared(IvfBuildState *bs, Relation heap, Relation index, shm_toc *toc)
 		initCache(&bs->st, &bs->cache, sh->nlists);
 		memcpy(bs->cache.centroids, shm_toc_lookup(toc, IVF_KEY_CENTROIDS, false),
 			   bs->cache.item_size * sh->nlists);
+		IvfCentroidNorms(&bs->st, &bs->cache);
 		bs->st.cache = &bs->cache;
 	}
 	bs->heap = heap;
@@ -481,6 +483,7 @@ train(IvfBuildState *bs, Relation heap, Relation index, IndexInfo *indexInfo, in
 		pfree(data);
 		pfree(cents);
 	}
+	IvfCentroidNorms(st, &bs->cache);
 	st->cache = &bs->cache;
 }
 

@@ -145,6 +145,7 @@ typedef struct IvfCache
 	BlockNumber dir_start;
 	char	   *centroids;		/* nlists x item_size */
 	const void **centroid_ptrs; /* for the batch kernel */
+	float	   *centroid_norms; /* |c|^2, when the type has rows_dot */
 } IvfCache;
 
 typedef struct IvfState
@@ -171,6 +172,7 @@ extern int	IvfEntriesPerPage(Size entry_size);
 extern void IvfInitPage(Page page, uint16 type);
 extern VecMetric IvfListMetric(VecMetric metric);
 extern uint32 IvfNearestList(IvfState *st, const void *item, float *dists);
+extern void IvfCentroidNorms(IvfState *st, IvfCache *c);
 extern void IvfDirLocate(const IvfCache *c, uint32 list, BlockNumber *blk, Size *off);
 extern BlockNumber IvfReadTail(IvfState *st, uint32 list);
 extern int	IvfPageCount(Page page, Size rec_size);

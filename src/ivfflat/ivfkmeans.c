@@ -20,7 +20,7 @@
 #include "ivfflat.h"
 #include "kernels.h"
 
-#define KMEANS_MAX_ITERATIONS	15
+#define KMEANS_MAX_ITERATIONS	10
 /* most per-point, per-centroid bounds Elkan may keep: 256 MB */
 #define KMEANS_ELKAN_MAX_BOUNDS	(64 * 1024 * 1024)
 
@@ -51,13 +51,13 @@ static void
 seed(const float *data, int n, int dim, int k, float *centroids, pg_prng_state *prng)
 {
 	float	   *mind = palloc_extended(sizeof(float) * n, MCXT_ALLOC_HUGE);
-	const float **ptrs = palloc_extended(sizeof(float *) * n, MCXT_ALLOC_HUGE);
+	float	   *pnorm = palloc_extended(sizeof(float) * n, MCXT_ALLOC_HUGE);
 	float	   *d = palloc_extended(sizeof(float) * n, MCXT_ALLOC_HUGE);
 	int			pick = (int) pg_prng_uint64_range(prng, 0, n - 1);
 
 	for (int i = 0; i < n; i++)
 	{
-		ptrs[i] = data + (Size) i * dim;
+		pnorm[i] = vk_active->f32_norm_sq(data + (Size) i * dim, dim);
 		mind[i] = FLT_MAX;
 	}
 	for (int j = 0; j < k; j++)
@@ -65,13 +65,16 @@ seed(const float *data, int n, int dim, int k, float *centroids, pg_prng_state *
 		double		total = 0;
 		double		r;
 
-		memcpy(centroids + (Size) j * dim, ptrs[pick], sizeof(float) * dim);
+		memcpy(centroids + (Size) j * dim, data + (Size) pick * dim, sizeof(float) * dim);
 		if (j == k - 1)
 			break;
-		vk_active->f32_l2sq_batch(centroids + (Size) j * dim, ptrs, n, dim, d);
+		/* |x - c|^2 = |x|^2 + |c|^2 - 2 x.c, four points per pass */
+		vk_active->f32_dot_rows(centroids + (Size) j * dim, data, dim, n, dim, d);
 		for (int i = 0; i < n; i++)
 		{
-			mind[i] = Min(mind[i], d[i]);
+			float		di = Max(pnorm[i] + pnorm[pick] - 2 * d[i], 0.0f);
+
+			mind[i] = i == pick ? 0 : Min(mind[i], di);
 			total += mind[i];
 		}
 		if (total <= 0)
@@ -94,7 +97,7 @@ seed(const float *data, int n, int dim, int k, float *centroids, pg_prng_state *
 		CHECK_FOR_INTERRUPTS();
 	}
 	pfree(mind);
-	pfree(ptrs);
+	pfree(pnorm);
 	pfree(d);
 }
 
@@ -107,6 +110,7 @@ typedef struct Kmeans
 	bool		spherical;
 	float	   *centroids;
 	const float **cptrs;
+	float	   *cnorm;			/* |c|^2 of each centroid */
 	int		   *assign;
 	float	   *upper;			/* distance to the assigned centroid, at most */
 	double	   *sums;
@@ -171,6 +175,7 @@ updateCentroids(Kmeans *km)
 		}
 		km->moved[j] = l2(km->old, c, dim);
 		maxmove = Max(maxmove, km->moved[j]);
+		km->cnorm[j] = vk_active->f32_norm_sq(c, dim);
 	}
 	return maxmove;
 }
@@ -183,10 +188,14 @@ nearest(Kmeans *km, int i, float *dists, float *best, float *second)
 	float		b = FLT_MAX,
 				s = FLT_MAX;
 
-	vk_active->f32_l2sq_batch(km->data + (Size) i * km->dim, km->cptrs, km->k, km->dim, dists);
+	const float *x = km->data + (Size) i * km->dim;
+	float		xnorm = vk_active->f32_norm_sq(x, km->dim);
+
+	/* |x - c|^2 = |x|^2 + |c|^2 - 2 x.c: one pass over x for four centroids */
+	vk_active->f32_dot_rows(x, km->centroids, km->dim, km->k, km->dim, dists);
 	for (int j = 0; j < km->k; j++)
 	{
-		dists[j] = sqrtf(Max(dists[j], 0.0f));
+		dists[j] = sqrtf(Max(xnorm + km->cnorm[j] - 2 * dists[j], 0.0f));
 		if (dists[j] < b)
 		{
 			s = b;
@@ -205,7 +214,7 @@ static bool
 converged(Kmeans *km, int changed, int iter)
 {
 	CHECK_FOR_INTERRUPTS();
-	return changed <= km->n / 1000 || iter >= KMEANS_MAX_ITERATIONS;
+	return changed <= km->n / 200 || iter >= KMEANS_MAX_ITERATIONS;
 }
 
 /* Hamerly: one lower bound per point, on the second-nearest centroid. */
@@ -378,8 +387,12 @@ IvfKmeans(const float *data, int n, int dim, int k, bool spherical, float *centr
 
 	pg_prng_seed(&prng, seedval);
 	seed(data, n, dim, k, centroids, &prng);
+	km.cnorm = palloc_array(float, k);
 	for (int j = 0; j < k; j++)
+	{
 		km.cptrs[j] = centroids + (Size) j * dim;
+		km.cnorm[j] = vk_active->f32_norm_sq(km.cptrs[j], dim);
+	}
 
 	if ((Size) n * k <= KMEANS_ELKAN_MAX_BOUNDS && (Size) k * k <= KMEANS_ELKAN_MAX_BOUNDS)
 		elkan(&km);
@@ -387,6 +400,7 @@ IvfKmeans(const float *data, int n, int dim, int k, bool spherical, float *centr
 		hamerly(&km);
 
 	pfree(km.cptrs);
+	pfree(km.cnorm);
 	pfree(km.assign);
 	pfree(km.upper);
 	pfree(km.sums);

@@ -172,6 +172,7 @@ IvfLoadCache(IvfState *st)
 	 */
 	old = MemoryContextSwitchTo(index->rd_indexcxt);
 	c = palloc_extended(MAXALIGN(sizeof(IvfCache)) + MAXALIGN(sizeof(void *) * meta->nlists) +
+						MAXALIGN(sizeof(float) * meta->nlists) +
 						(Size) meta->item_size * meta->nlists, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	c->relfilenode = IvfRelFileNumber(index);
 	c->nlists = meta->nlists;
@@ -183,7 +184,8 @@ IvfLoadCache(IvfState *st)
 	c->entries_per_page = meta->entries_per_page;
 	c->dir_start = meta->dir_start;
 	c->centroid_ptrs = (const void **) ((char *) c + MAXALIGN(sizeof(IvfCache)));
-	c->centroids = (char *) c->centroid_ptrs + MAXALIGN(sizeof(void *) * c->nlists);
+	c->centroid_norms = (float *) ((char *) c->centroid_ptrs + MAXALIGN(sizeof(void *) * c->nlists));
+	c->centroids = (char *) c->centroid_norms + MAXALIGN(sizeof(float) * c->nlists);
 	MemoryContextSwitchTo(old);
 	UnlockReleaseBuffer(buf);
 
@@ -209,6 +211,7 @@ IvfLoadCache(IvfState *st)
 		c->centroid_ptrs[i] = c->centroids + c->item_size * i;
 	}
 	UnlockReleaseBuffer(buf);
+	IvfCentroidNorms(st, c);
 
 	if (index->rd_amcache != NULL)
 		pfree(index->rd_amcache);
@@ -216,9 +219,21 @@ IvfLoadCache(IvfState *st)
 	st->cache = c;
 }
 
+/* Fill c->centroid_norms (|c|^2), or leave them unused for a type without rows_dot. */
+void
+IvfCentroidNorms(IvfState *st, IvfCache *c)
+{
+	if (st->ops->rows_dot == NULL || st->ops->norm_sq == NULL)
+		return;
+	for (uint32 i = 0; i < c->nlists; i++)
+		c->centroid_norms[i] = st->ops->norm_sq(c->centroid_ptrs[i], c->dim);
+}
+
 /*
  * The list nearest to an item (in the list metric).  dists: nlists floats
- * of scratch space.
+ * of scratch space.  With the type's rows_dot, the scores are |c|^2 - 2 q.c
+ * for L2 and -q.c for cosine (same order as the distances, at half the
+ * work); else the list metric's distances.
  */
 uint32
 IvfNearestList(IvfState *st, const void *item, float *dists)
@@ -227,7 +242,19 @@ IvfNearestList(IvfState *st, const void *item, float *dists)
 	uint32		best = 0;
 	float		bestd = FLT_MAX;
 
-	st->list_batch(item, c->centroid_ptrs, c->nlists, c->dim, dists);
+	if (st->ops->rows_dot != NULL &&
+		(st->list_metric == VEC_METRIC_L2 || st->list_metric == VEC_METRIC_COSINE))
+	{
+		st->ops->rows_dot(item, c->centroids, c->item_size, c->nlists, c->dim, dists);
+		if (st->list_metric == VEC_METRIC_L2)
+			for (uint32 i = 0; i < c->nlists; i++)
+				dists[i] = c->centroid_norms[i] - 2 * dists[i];
+		else
+			for (uint32 i = 0; i < c->nlists; i++)
+				dists[i] = -dists[i];
+	}
+	else
+		st->list_batch(item, c->centroid_ptrs, c->nlists, c->dim, dists);
 	for (uint32 i = 0; i < c->nlists; i++)
 		if (dists[i] < bestd)
 		{

@@ -122,6 +122,16 @@ f32DotBatchScalar(const float *q, const float *const *items,
 		out[i] = f32DotScalar(q, items[i], n);
 }
 
+static void
+f32DotRowsScalar(const float *q, const float *rows, size_t stride,
+				 int count, int n, float *out)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+		out[i] = f32DotScalar(q, rows + (size_t) i * stride, n);
+}
+
 /*
  * Portable popcount (no -mpopcnt here, and we do not want a libgcc call in
  * the reference).
@@ -194,6 +204,7 @@ const VectorKernels vk_scalar_kernels = {
 	f32NormSqScalar,
 	f32L2SqBatchScalar,
 	f32DotBatchScalar,
+	f32DotRowsScalar,
 	bitHammingScalar,
 	bitAndOrCountScalar
 };

@@ -54,6 +54,16 @@ typedef struct VectorKernels
 	void		(*f32_dot_batch) (const float *q, const float *const *items,
 								  int count, int n, float *out);
 
+	/*
+	 * One query against count rows of a row-major matrix, row i at
+	 * rows + i * stride: the dot products, several rows per pass over the
+	 * query, for scoring a whole centroid table or k-means sample.  Unlike
+	 * the batches, results may differ from f32_dot in the last bits (a
+	 * different order of summation).
+	 */
+	void		(*f32_dot_rows) (const float *q, const float *rows, size_t stride,
+								 int count, int n, float *out);
+
 	/* bit strings, nbytes bytes each */
 	uint64_t	(*bit_hamming) (const uint8_t *a, const uint8_t *b, int nbytes);
 	/* *inter = popcount(a & b), *uni = popcount(a | b) */

@@ -281,6 +281,56 @@ prefetchItemAvx2(const float *item, int n)
 		_mm_prefetch(p + off, _MM_HINT_T0);
 }
 
+/*
+ * Four rows per pass: the query chunk is loaded once for four products, so
+ * the loop does five loads per four FMAs instead of eight.
+ */
+static void
+f32DotRowsAvx2(const float *q, const float *rows, size_t stride,
+			   int count, int n, float *out)
+{
+	int			r = 0;
+
+	for (; r + 4 <= count; r += 4)
+	{
+		const float *r0 = rows + (size_t) r * stride;
+		const float *r1 = r0 + stride;
+		const float *r2 = r1 + stride;
+		const float *r3 = r2 + stride;
+		__m256		s0 = _mm256_setzero_ps();
+		__m256		s1 = _mm256_setzero_ps();
+		__m256		s2 = _mm256_setzero_ps();
+		__m256		s3 = _mm256_setzero_ps();
+		int			i = 0;
+
+		for (; i + 8 <= n; i += 8)
+		{
+			__m256		qv = _mm256_loadu_ps(q + i);
+
+			s0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(r0 + i), s0);
+			s1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(r1 + i), s1);
+			s2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(r2 + i), s2);
+			s3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(r3 + i), s3);
+		}
+		if (i < n)
+		{
+			__m256i		m = tailMaskAvx2(n - i);
+			__m256		qv = _mm256_maskload_ps(q + i, m);
+
+			s0 = _mm256_fmadd_ps(qv, _mm256_maskload_ps(r0 + i, m), s0);
+			s1 = _mm256_fmadd_ps(qv, _mm256_maskload_ps(r1 + i, m), s1);
+			s2 = _mm256_fmadd_ps(qv, _mm256_maskload_ps(r2 + i, m), s2);
+			s3 = _mm256_fmadd_ps(qv, _mm256_maskload_ps(r3 + i, m), s3);
+		}
+		out[r] = hsumAvx2(s0);
+		out[r + 1] = hsumAvx2(s1);
+		out[r + 2] = hsumAvx2(s2);
+		out[r + 3] = hsumAvx2(s3);
+	}
+	for (; r < count; r++)
+		out[r] = f32DotAvx2(q, rows + (size_t) r * stride, n);
+}
+
 /* One single-kernel call per item keeps batch and single results identical. */
 static void
 f32L2SqBatchAvx2(const float *q, const float *const *items,
@@ -395,6 +445,7 @@ const VectorKernels vk_avx2_kernels = {
 	f32NormSqAvx2,
 	f32L2SqBatchAvx2,
 	f32DotBatchAvx2,
+	f32DotRowsAvx2,
 	bitHammingAvx2,
 	bitAndOrCountAvx2
 };

@@ -104,6 +104,19 @@ f32L1Batch(const void *q, const void *const *items, int count, int dim, float *o
 		out[i] = vk_active->f32_l1((const float *) q, (const float *) items[i], dim);
 }
 
+static void
+f32RowsDot(const void *q, const void *rows, Size row_bytes, int count, int dim, float *out)
+{
+	vk_active->f32_dot_rows((const float *) q, (const float *) rows, row_bytes / sizeof(float),
+							count, dim, out);
+}
+
+static float
+f32NormSq(const void *item, int dim)
+{
+	return vk_active->f32_norm_sq((const float *) item, dim);
+}
+
 static Size
 vectorItemSize(int dim)
 {
@@ -194,6 +207,8 @@ const VecTypeOps vector_type_ops = {
 	.to_item = vectorToItem,
 	.distance = vectorDistance,
 	.batch_distance = vectorBatchDistance,
+	.rows_dot = f32RowsDot,
+	.norm_sq = f32NormSq,
 	.metrics = vector_metrics,
 	.nmetrics = lengthof(vector_metrics),
 };

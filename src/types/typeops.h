@@ -61,6 +61,16 @@ typedef struct VecTypeOps
 	VecDistanceFn (*distance) (VecMetric metric);
 	VecBatchDistanceFn (*batch_distance) (VecMetric metric);
 
+	/*
+	 * Optional: dot products of a query item with count items stored
+	 * row_bytes apart (a centroid table), several per pass; and the squared
+	 * norm of an item.  With them, ivfflat finds a row's nearest centroid
+	 * as the least |c|^2 - 2 q.c.  NULL for a type without them.
+	 */
+	void		(*rows_dot) (const void *q, const void *rows, Size row_bytes, int count,
+							 int dim, float *out);
+	float		(*norm_sq) (const void *item, int dim);
+
 	/* map the opclass's distance function to a metric */
 	const VecMetricEntry *metrics;
 	int			nmetrics;

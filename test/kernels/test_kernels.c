@@ -418,10 +418,46 @@ testBatchEntries(const VectorKernels *t)
 						out[BATCH_COUNT], 12345.0, 0.0);
 	}
 
+	/* dot_rows: rows of a strided matrix (1 to BATCH_COUNT of them, so the
+	 * four-row blocks and the leftover rows are both covered), against the
+	 * scalar reference within the float bound */
+	for (dim = 1; dim <= MAX_DIM; dim++)
+	{
+		uint64_t	state = caseSeed(4, (int) t->level, dim, 0);
+		int			stride = dim + 3;
+		int			count = 1 + dim % BATCH_COUNT;
+
+		q = fbufA + (dim & 1);
+		fillFloats(q, dim, &state);
+		poisonFloats(q + dim, 32);
+		poisonFloats(fbufItems, BATCH_COUNT * stride + 32);
+		for (k = 0; k < count; k++)
+			fillFloats(fbufItems + k * stride, dim, &state);
+		out[count] = 12345.0f;
+		t->f32_dot_rows(q, fbufItems, stride, count, dim, out);
+		for (k = 0; k < count; k++)
+		{
+			const float *row = fbufItems + k * stride;
+			double		ref = 0.0,
+						scale = 0.0;
+
+			for (int i = 0; i < dim; i++)
+			{
+				ref += (double) q[i] * row[i];
+				scale += fabs((double) q[i] * row[i]);
+			}
+			checkFloat(t->name, "f32_dot_rows", dim, k, q, row, out[k], ref, scale);
+		}
+		if (out[count] != 12345.0f)
+			reportFloat(t->name, "dot_rows wrote past count", dim, 0, q, q,
+						out[count], 12345.0, 0.0);
+	}
+
 	/* count 0 writes nothing */
 	out[0] = 12345.0f;
 	t->f32_l2sq_batch(fbufA, items, 0, 16, out);
 	t->f32_dot_batch(fbufA, items, 0, 16, out);
+	t->f32_dot_rows(fbufA, fbufItems, 16, 0, 16, out);
 	if (out[0] != 12345.0f)
 		reportFloat(t->name, "batch with count 0", 16, 0, fbufA, fbufA,
 					out[0], 12345.0, 0.0);
