@@ -1,8 +1,10 @@
 /*
  * ivfkmeans.c
- *	  k-means for the lists: k-means++ seeding, then Lloyd iterations with
- *	  Hamerly's bounds, so that an iteration only recomputes the points whose
- *	  nearest centroid may have changed.
+ *	  k-means for the lists: k-means++ seeding, then Lloyd iterations that
+ *	  skip the distances the triangle inequality proves useless: Elkan's
+ *	  bounds (one lower bound per point and centroid) when they fit in
+ *	  memory, else Hamerly's (one per point).  Iterations stop when fewer
+ *	  than 0.5% of the points change lists, or after KMEANS_MAX_ITERATIONS.
  *
  * Everything is L2 on float vectors.  Spherical k-means (for cosine) is the
  * same on unit vectors with the centroids normalised after each update:
