@@ -13,6 +13,7 @@ EXTVERSION = 0.1.0
 MODULE_big = vector
 OBJS = \
 	src/module.o \
+	src/planner/topk.o \
 	src/kernels/kernels.o \
 	src/kernels/kernels_avx2.o \
 	src/kernels/kernels_avx512.o \
@@ -58,7 +59,7 @@ endif
 TAP_TESTS = 1
 PROVE_TESTS = $(wildcard test/t/*.pl)
 
-PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/kernels -I$(srcdir)/src/types -I$(srcdir)/src/hnsw -I$(srcdir)/src/index -I$(srcdir)/src/ivfflat
+PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/kernels -I$(srcdir)/src/types -I$(srcdir)/src/hnsw -I$(srcdir)/src/index -I$(srcdir)/src/ivfflat -I$(srcdir)/src/planner
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 
 EXTRA_CLEAN = build

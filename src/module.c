@@ -11,6 +11,7 @@
 #include "hnsw.h"
 #include "ivfflat.h"
 #include "kernels.h"
+#include "topk.h"
 
 PG_MODULE_MAGIC;
 
@@ -58,6 +59,7 @@ _PG_init(void)
 							 &simd_level_guc, -1, simd_level_options,
 							 PGC_USERSET, GUC_NOT_IN_SAMPLE,
 							 check_simd_level, assign_simd_level, NULL);
+	VecInstallTopK();
 	MarkGUCPrefixReserved("vector");
 
 	HnswInitGUCs();

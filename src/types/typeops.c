@@ -213,6 +213,25 @@ const VecTypeOps vector_type_ops = {
 	.nmetrics = lengthof(vector_metrics),
 };
 
+/* Defined in bitvec.c */
+extern Datum hamming_distance(PG_FUNCTION_ARGS);
+extern Datum jaccard_distance(PG_FUNCTION_ARGS);
+
+/* Every type the index access methods know. */
+static const VecTypeOps *const all_type_ops[] = {&vector_type_ops};
+
+bool
+VecIsDistanceFunction(PGFunction fn)
+{
+	if (fn == hamming_distance || fn == jaccard_distance)
+		return true;
+	for (int t = 0; t < lengthof(all_type_ops); t++)
+		for (int i = 0; i < all_type_ops[t]->nmetrics; i++)
+			if (all_type_ops[t]->metrics[i].sqlfn == fn)
+				return true;
+	return false;
+}
+
 /* The opclass support function: FUNCTION 3 of every vector opclass. */
 PG_FUNCTION_INFO_V1(vector_index_support);
 Datum

@@ -91,4 +91,10 @@ extern double VecSqlDistance(VecMetric metric, float d);
 
 extern const VecTypeOps vector_type_ops;
 
+/*
+ * Is fn the C function of one of the extension's distance operators (the
+ * functions behind <-> <#> <=> <+> <~> <%>, for any type)?
+ */
+extern bool VecIsDistanceFunction(PGFunction fn);
+
 #endif							/* VECTOR_TYPEOPS_H */
