@@ -14,6 +14,8 @@
  */
 #include "compat.h"
 
+#include <float.h>
+
 #include "access/parallel.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -505,6 +507,135 @@ buildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 	return true;
 }
 
+/* ---------------------------------------------------------------- reach */
+
+/*
+ * Mark everything reachable from start (links on every level, and the
+ * duplicate chains hanging off reached nodes).  queue: n slots of scratch.
+ */
+static void
+markReached(HnswBuildState *bs, uint8 *reached, uint32 start, uint32 *queue)
+{
+	uint32		head = 0,
+				tail = 0;
+
+	if (reached[start])
+		return;
+	reached[start] = 1;
+	queue[tail++] = start;
+	while (head < tail)
+	{
+		uint32		id = queue[head++];
+
+		for (uint32 d = bs->dup_next[id]; d != HNSW_NO_NODE && !reached[d]; d = bs->dup_next[d])
+			reached[d] = 1;
+		if (bs->levels[id] == HNSW_BUILD_DUP)
+			continue;
+		for (int level = bs->levels[id]; level >= 0; level--)
+		{
+			uint32		count;
+			uint32	   *links = linkList(bs, id, level, &count);
+
+			for (uint32 i = 0; i < count; i++)
+				if (!reached[links[i]])
+				{
+					reached[links[i]] = 1;
+					queue[tail++] = links[i];
+				}
+		}
+	}
+}
+
+/*
+ * Make every node reachable from the entry point before the graph is
+ * written.  Each insert links its node from a neighbour, but later shrinks
+ * of neighbour lists can close a group of nodes off: they link to each
+ * other, and nothing outside links to them.  On a 64-dimensional curve of
+ * 60,000 points that was 1.3% of the nodes.  For each node the walk from the
+ * entry point does not reach, search for it from the entry point and link
+ * it from the nearest reached node found; everything reachable from it is
+ * then reached too.  A forced link can push another out of a full list, so
+ * the walk is redone, ten rounds at most.
+ */
+static void
+repairReachability(HnswBuildState *bs)
+{
+	HnswState  *st = &bs->st;
+	uint8	   *reached;
+	uint32	   *queue;
+	uint32		linked = 0;
+
+	if (bs->n < 2 || bs->entry == HNSW_NO_NODE)
+		return;
+	reached = palloc_extended(bs->n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	queue = palloc_extended(sizeof(uint32) * bs->n, MCXT_ALLOC_HUGE);
+	markReached(bs, reached, bs->entry, queue);
+
+	for (int round = 0; round < 10; round++)
+	{
+		uint32		missing = 0;
+
+		for (uint32 u = 0; u < bs->n; u++)
+		{
+			const char *item = BuildItem(bs, u);
+			HnswCand	ep;
+			uint32		best = HNSW_NO_NODE;
+			float		bestd = FLT_MAX;
+
+			if (reached[u] || bs->levels[u] == HNSW_BUILD_DUP)
+				continue;
+			missing++;
+			CHECK_FOR_INTERRUPTS();
+			ep = HnswGreedyDescend(&bs->src, item, bs->entry, bs->entry_level, 0);
+			HnswVisitedReset(&bs->visited);
+			bs->cands.n = bs->results.n = 0;
+			HnswVisitedAdd(&bs->visited, ep.id);
+			HnswHeapPush(&bs->cands, &ep);
+			HnswHeapPush(&bs->results, &ep);
+			HnswSearchLayer(&bs->src, item, &bs->cands, &bs->results, st->ef_construction, 0,
+							&bs->visited, NULL);
+			/*
+			 * The nearest reached node with room in its list, so that the
+			 * new link pushes no other out; else the nearest one.
+			 */
+			for (int pass = 0; pass < 2 && best == HNSW_NO_NODE; pass++)
+				for (int i = 0; i < bs->results.n; i++)
+				{
+					HnswCand   *c = &bs->results.items[i];
+
+					if (c->id != u && reached[c->id] && bs->levels[c->id] != HNSW_BUILD_DUP &&
+						c->dist < bestd &&
+						(pass == 1 || bs->nlinks0[c->id] < HnswMaxLinks(st->m, 0)))
+					{
+						bestd = c->dist;
+						best = c->id;
+					}
+				}
+			if (best == HNSW_NO_NODE)
+				continue;
+			addBackLink(bs, best, u, 0, true);
+			markReached(bs, reached, u, queue);
+			linked++;
+		}
+		if (missing == 0)
+			break;
+		/* forced links may have pushed others out: walk again */
+		memset(reached, 0, bs->n);
+		markReached(bs, reached, bs->entry, queue);
+	}
+	if (linked > 0)
+	{
+		uint32		left = 0;
+
+		for (uint32 u = 0; u < bs->n; u++)
+			left += !reached[u];
+		ereport(DEBUG1,
+				(errmsg("hnsw build linked %u unreachable nodes; %u left", linked, left)));
+	}
+	pfree(reached);
+	pfree(queue);
+}
+
 /* ---------------------------------------------------------------- write */
 
 /*
@@ -898,6 +1029,7 @@ buildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *inde
 		bs->indtuples = sh->indtuples;
 		/* the graph is complete: write it while the segment is mapped */
 		bs->locks = NULL;
+		repairReachability(bs);
 		writeGraph(bs);
 	}
 
@@ -981,7 +1113,10 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		bs->reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
 											   buildCallback, bs, NULL);
 		if (!bs->spilled)
+		{
+			repairReachability(bs);
 			writeGraph(bs);
+		}
 	}
 	MemoryContextSwitchTo(old);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);

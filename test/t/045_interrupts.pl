@@ -1,0 +1,75 @@
+# Interrupts: statement_timeout and pg_cancel_backend stop long index
+# builds (hnsw, and ivfflat in k-means and in loading) and a long index
+# scan (an hnsw iterative scan whose filter matches nothing), with the
+# usual "canceling statement" errors, and leave the server and the table
+# usable: the build can be run again and gives a sound index.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use Test::More;
+use IPC::Run;
+use Time::HiRes qw(usleep);
+use VectorTest;
+
+my $node = PostgreSQL::Test::Cluster->new('interrupts');
+$node->init;
+$node->append_conf('postgresql.conf',
+	"shared_buffers = 256MB\nmaintenance_work_mem = 512MB\nmax_parallel_maintenance_workers = 0");
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION vector');
+$node->safe_psql('postgres',
+	    'CREATE TABLE big (id int, embedding vector(64));'
+	  . 'INSERT INTO big SELECT i, ARRAY(SELECT sin(i * 0.001 * j + j) FROM generate_series(1, 64) j)::real[] '
+	  . 'FROM generate_series(1, 60000) i;');
+
+sub timed_out
+{
+	my ($sql, $name) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres', $sql);
+	like($err, qr/canceling statement due to statement timeout/, $name);
+}
+
+timed_out("SET statement_timeout = '300ms'; CREATE INDEX big_h ON big USING hnsw (embedding vector_l2_ops)",
+	'statement_timeout stops an hnsw build');
+timed_out("SET statement_timeout = '300ms'; CREATE INDEX big_i ON big USING ivfflat (embedding) WITH (lists = 3000)",
+	'statement_timeout stops an ivfflat build in k-means');
+
+# pg_cancel_backend from another session, once the build shows progress
+my ($in, $out, $err) = ('', '', '');
+my $h = IPC::Run::start(
+	[
+		$node->installed_command('psql'), '-X', '-q', '-d', $node->connstr('postgres'),
+		'-c', 'CREATE INDEX big_h ON big USING hnsw (embedding vector_l2_ops)'
+	],
+	'<', \$in, '>', \$out, '2>', \$err);
+my ($pid, $phase) = ('', '');
+for (1 .. 1000)
+{
+	($pid, $phase) = split /\|/, $node->safe_psql('postgres',
+		"SELECT pid, phase FROM pg_stat_progress_create_index WHERE relid = 'big'::regclass");
+	last if defined $phase && $phase =~ /loading tuples/;
+	usleep(20_000);
+}
+is($phase, 'building index: loading tuples', 'the hnsw build reports its phase');
+$node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)") if $pid;
+$h->finish;
+like($err, qr/canceling statement due to user request/, 'pg_cancel_backend stops an hnsw build');
+
+# the table and server are fine; the builds run to the end
+$node->safe_psql('postgres',
+	    'CREATE INDEX big_h ON big USING hnsw (embedding vector_l2_ops) WITH (m = 8, ef_construction = 16);'
+	  . 'CREATE INDEX big_i ON big USING ivfflat (embedding) WITH (lists = 50)');
+is($node->safe_psql('postgres', "SELECT count(*) FROM vector_index_check('big_h')"), 0,
+	'the hnsw index built afterwards is sound');
+
+# a long scan: an iterative scan whose filter matches no row walks the graph
+timed_out("SET statement_timeout = '20ms'; SET enable_seqscan = off; DROP INDEX big_i; "
+	  . "SET hnsw.iterative_scan = relaxed_order; SET hnsw.max_scan_tuples = 100000000; "
+	  . "SET hnsw.scan_mem_multiplier = 1000; "
+	  . "SELECT id FROM big WHERE id < 0 ORDER BY embedding <-> (SELECT embedding FROM big WHERE id = 1) LIMIT 10",
+	'statement_timeout stops a long hnsw scan');
+
+is($node->safe_psql('postgres', 'SELECT count(*) FROM big'), 60000, 'the table is intact');
+is_deeply([ server_log_problems($node) ], [], 'no crash in the log');
+$node->stop;
+done_testing();
