@@ -61,6 +61,14 @@ typedef struct VecTypeOps
 	VecDistanceFn (*distance) (VecMetric metric);
 	VecBatchDistanceFn (*batch_distance) (VecMetric metric);
 
+	/*
+	 * Float views of a stored item, for IVFFlat's k-means, which works on
+	 * floats: the dim elements of an item as floats, and a float vector
+	 * (a centroid) stored as an item.
+	 */
+	void		(*item_to_floats) (const void *item, int dim, float *out);
+	void		(*floats_to_item) (const float *in, int dim, void *item);
+
 	/* map the opclass's distance function to a metric */
 	const VecMetricEntry *metrics;
 	int			nmetrics;
@@ -80,5 +88,6 @@ extern VecMetric VecOpsMetric(const VecTypeOps *ops, PGFunction distproc);
 extern double VecSqlDistance(VecMetric metric, float d);
 
 extern const VecTypeOps vector_type_ops;
+extern const VecTypeOps halfvec_type_ops;
 
 #endif							/* VECTOR_TYPEOPS_H */
