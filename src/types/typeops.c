@@ -246,10 +246,26 @@ f16NegDot(const void *a, const void *b, int dim)
 	return -vk_active->f16_dot((const uint16 *) a, (const uint16 *) b, dim);
 }
 
+/*
+ * Items and queries are unit vectors rounded to halves, whose norms are 1
+ * only to about 1e-3: dividing by the actual norms keeps that error out of
+ * the distance, which then differs from the SQL operator's on the original
+ * values only by the rounding of each element's direction (about 1e-5 for
+ * near neighbours).  A zero query (never an item) gives 1, as for vector.
+ */
 static float
 f16Cosine(const void *a, const void *b, int dim)
 {
-	return 1.0f - vk_active->f16_dot((const uint16 *) a, (const uint16 *) b, dim);
+	float		dot,
+				aa,
+				bb;
+	float		norms;
+
+	vk_active->f16_dot_norms((const uint16 *) a, (const uint16 *) b, dim, &dot, &aa, &bb);
+	norms = sqrtf(aa * bb);
+	if (norms == 0.0f)
+		return 1.0f;
+	return 1.0f - dot / norms;
 }
 
 static float
@@ -275,9 +291,8 @@ f16NegDotBatch(const void *q, const void *const *items, int count, int dim, floa
 static void
 f16CosineBatch(const void *q, const void *const *items, int count, int dim, float *out)
 {
-	vk_active->f16_dot_batch((const uint16 *) q, (const uint16 *const *) items, count, dim, out);
 	for (int i = 0; i < count; i++)
-		out[i] = 1.0f - out[i];
+		out[i] = f16Cosine(q, items[i], dim);
 }
 
 static void
