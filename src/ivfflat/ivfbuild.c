@@ -471,8 +471,14 @@ train(IvfBuildState *bs, Relation heap, Relation index, IndexInfo *indexInfo, in
 		float	   *cents = palloc_extended(sizeof(float) * st->dim * nlists, MCXT_ALLOC_HUGE);
 
 		for (int i = 0; i < bs->nsample; i++)
-			st->ops->item_to_floats(bs->sample + st->item_size * i, st->dim,
-									data + (Size) i * st->dim);
+		{
+			float	   *row = data + (Size) i * st->dim;
+
+			st->ops->item_to_floats(bs->sample + st->item_size * i, st->dim, row);
+			/* spherical k-means wants unit vectors */
+			if (st->metric == VEC_METRIC_COSINE && !st->ops->unit_cosine_items)
+				IvfNormalise(row, st->dim);
+		}
 		pfree(bs->sample);
 		IvfKmeans(data, bs->nsample, st->dim, nlists, st->metric == VEC_METRIC_COSINE,
 				  cents, IVF_KMEANS_SEED);

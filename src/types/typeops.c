@@ -212,6 +212,7 @@ const VecTypeOps vector_type_ops = {
 	.item_size = vectorItemSize,
 	.datum_dim = vectorDatumDim,
 	.to_item = vectorToItem,
+	.unit_cosine_items = true,
 	.distance = vectorDistance,
 	.batch_distance = vectorBatchDistance,
 	.item_to_floats = vectorItemToFloats,
@@ -232,7 +233,7 @@ vector_index_support(PG_FUNCTION_ARGS)
 
 /*
  * Items are the halves themselves (2 bytes each, the size rounded up to 4),
- * normalised for cosine; the kernels read them without a float copy.
+ * for every metric; the kernels read them without a float copy.
  */
 static float
 f16L2(const void *a, const void *b, int dim)
@@ -247,11 +248,11 @@ f16NegDot(const void *a, const void *b, int dim)
 }
 
 /*
- * Items and queries are unit vectors rounded to halves, whose norms are 1
- * only to about 1e-3: dividing by the actual norms keeps that error out of
- * the distance, which then differs from the SQL operator's on the original
- * values only by the rounding of each element's direction (about 1e-5 for
- * near neighbours).  A zero query (never an item) gives 1, as for vector.
+ * Cosine items keep their halves (unit_cosine_items is false): normalised
+ * and rounded to halves, unit vectors would have norms 1 +- 1e-3, an error
+ * larger than the distances between near neighbours.  So the distance is
+ * the SQL operator's own, from one pass over both, formed in double like
+ * halfvec_cosine_distance.  A zero query (never an item) gives 1.
  */
 static float
 f16Cosine(const void *a, const void *b, int dim)
@@ -259,13 +260,16 @@ f16Cosine(const void *a, const void *b, int dim)
 	float		dot,
 				aa,
 				bb;
-	float		norms;
+	double		norms;
+	double		sim;
 
 	vk_active->f16_dot_norms((const uint16 *) a, (const uint16 *) b, dim, &dot, &aa, &bb);
-	norms = sqrtf(aa * bb);
-	if (norms == 0.0f)
+	norms = sqrt((double) aa * (double) bb);
+	if (norms == 0.0)
 		return 1.0f;
-	return 1.0f - dot / norms;
+	sim = (double) dot / norms;
+	sim = Max(-1.0, Min(1.0, sim));
+	return (float) (1.0 - sim);
 }
 
 static float
@@ -323,25 +327,15 @@ halfvecToItem(Datum value, VecMetric metric, void *dst)
 
 	/* the padding is part of the item on disk: keep it zero */
 	memset((char *) dst + sizeof(uint16) * v->dim, 0, size - sizeof(uint16) * v->dim);
+	/* cosine: the halves as they are, but a zero vector is not indexed */
 	if (metric == VEC_METRIC_COSINE)
 	{
-		float	   *x = palloc_array(float, v->dim);
-		double		norm = 0.0;
+		bool		zero = true;
 
-		vk_active->f16_to_f32(v->x, x, v->dim);
-		for (int i = 0; i < v->dim; i++)
-			norm += (double) x[i] * (double) x[i];
-		norm = sqrt(norm);
-		if (norm == 0.0)
-		{
-			pfree(x);
+		for (int i = 0; i < v->dim && zero; i++)
+			zero = (v->x[i] & 0x7fff) == 0;
+		if (zero)
 			return false;
-		}
-		for (int i = 0; i < v->dim; i++)
-			x[i] = (float) ((double) x[i] / norm);
-		vk_active->f32_to_f16(x, out, v->dim);
-		pfree(x);
-		return true;
 	}
 	memcpy(out, v->x, sizeof(uint16) * v->dim);
 	return true;
@@ -416,6 +410,7 @@ const VecTypeOps halfvec_type_ops = {
 	.item_size = halfvecItemSize,
 	.datum_dim = halfvecDatumDim,
 	.to_item = halfvecToItem,
+	.unit_cosine_items = false,
 	.distance = halfvecDistance,
 	.batch_distance = halfvecBatchDistance,
 	.item_to_floats = halfvecItemToFloats,

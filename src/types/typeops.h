@@ -52,10 +52,18 @@ typedef struct VecTypeOps
 
 	/*
 	 * Write the datum as a stored item into dst.  For cosine the item is
-	 * normalised; returns false when the value cannot be indexed (a zero
-	 * vector under cosine).
+	 * normalised when unit_cosine_items is set; returns false when the
+	 * value cannot be indexed (a zero vector under cosine).
 	 */
 	bool		(*to_item) (Datum value, VecMetric metric, void *dst);
+
+	/*
+	 * Cosine items are unit vectors, and the cosine distance is 1 - dot.
+	 * When false (halfvec, whose rounding would leave unit vectors with
+	 * norms 1 +- 1e-3), items keep their values and the distance divides
+	 * by both norms; spherical k-means then normalises its float input.
+	 */
+	bool		unit_cosine_items;
 
 	/* the distance kernel for a metric, from the kernel table */
 	VecDistanceFn (*distance) (VecMetric metric);
