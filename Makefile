@@ -19,6 +19,7 @@ OBJS = \
 	src/kernels/kernels_avx512.o \
 	src/types/vecbase.o \
 	src/types/vector.o \
+	src/types/halfvec.o \
 	src/types/bitvec.o \
 	src/types/typeops.o \
 	src/hnsw/hnsw.o \
@@ -43,7 +44,7 @@ OBJS = \
 	src/ivfflat/ivfutils.o \
 	src/ivfflat/ivfvacuum.o
 
-HEADERS = src/types/vector.h
+HEADERS = src/types/vector.h src/types/halfvec.h
 
 DATA = $(wildcard sql/vector--*.sql)
 

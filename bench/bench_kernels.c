@@ -1,10 +1,11 @@
 /*
  * bench_kernels.c
- *	  Micro-benchmark of the float distance kernels, per level.
+ *	  Micro-benchmark of the float and half distance kernels, per level.
  *
  * Prints ns per distance for L2 (f32_l2sq), inner product (f32_dot), cosine
- * (f32_dot_norms) and L1 (f32_l1) at the usual embedding sizes, for every
- * level this CPU runs, with the speedup over the scalar table.
+ * (f32_dot_norms) and L1 (f32_l1), and their f16_ twins on halves of the
+ * same values, at the usual embedding sizes, for every level this CPU runs,
+ * with the speedup over the scalar table.
  *
  * The query is fixed and the other operand walks a pool of vectors larger
  * than L1 but, by default, within a typical L2 (1 MiB, at most 1000
@@ -19,6 +20,7 @@
  * bench/bench_kernels.c
  */
 #include "kernels.h"
+#include "f16.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,12 +37,20 @@ typedef enum
 	METRIC_IP,
 	METRIC_COSINE,
 	METRIC_L1,
+	METRIC_H_L2,				/* the same on halves */
+	METRIC_H_IP,
+	METRIC_H_COSINE,
+	METRIC_H_L1,
 	NMETRICS
 } Metric;
 
 static const char *const metricNames[NMETRICS] = {
-	"L2 (f32_l2sq)", "IP (f32_dot)", "cos (f32_dot_norms)", "L1 (f32_l1)"
+	"L2 (f32_l2sq)", "IP (f32_dot)", "cos (f32_dot_norms)", "L1 (f32_l1)",
+	"L2 (f16_l2sq)", "IP (f16_dot)", "cos (f16_dot_norms)", "L1 (f16_l1)"
 };
+
+#define IS_HALF(m)	((m) >= METRIC_H_L2)
+#define HALVES(p)	((const uint16_t *) (p))
 
 static const int dims[] = {96, 128, 384, 768, 1536};
 
@@ -98,10 +108,43 @@ timeRun(const VectorKernels *t, Metric metric, const float *q,
 					j = 0;
 			}
 			break;
-		default:
+		case METRIC_L1:
 			for (i = 0; i < iters; i++)
 			{
 				acc += t->f32_l1(q, pool[j], d);
+				if (++j == npool)
+					j = 0;
+			}
+			break;
+		case METRIC_H_L2:
+			for (i = 0; i < iters; i++)
+			{
+				acc += t->f16_l2sq(HALVES(q), HALVES(pool[j]), d);
+				if (++j == npool)
+					j = 0;
+			}
+			break;
+		case METRIC_H_IP:
+			for (i = 0; i < iters; i++)
+			{
+				acc += t->f16_dot(HALVES(q), HALVES(pool[j]), d);
+				if (++j == npool)
+					j = 0;
+			}
+			break;
+		case METRIC_H_COSINE:
+			for (i = 0; i < iters; i++)
+			{
+				t->f16_dot_norms(HALVES(q), HALVES(pool[j]), d, &dot, &aa, &bb);
+				acc += dot + aa + bb;
+				if (++j == npool)
+					j = 0;
+			}
+			break;
+		default:
+			for (i = 0; i < iters; i++)
+			{
+				acc += t->f16_l1(HALVES(q), HALVES(pool[j]), d);
 				if (++j == npool)
 					j = 0;
 			}
@@ -235,6 +278,19 @@ main(int argc, char **argv)
 				block[i] = randomUnit(&rng);
 			for (i = 0; i < npool; i++)
 				pool[i] = block + (size_t) i * stride + offset;
+			if (IS_HALF(m))
+			{
+				/* the same values as halves, in place (each write is behind the read) */
+				uint16_t   *hq = (uint16_t *) q;
+				uint16_t   *hb = (uint16_t *) block;
+
+				for (i = 0; i < d; i++)
+					hq[i] = vk_f32_to_f16(q[i]);
+				for (i = 0; i < npool * (int) stride; i++)
+					hb[i] = vk_f32_to_f16(block[i]);
+				for (i = 0; i < npool; i++)
+					pool[i] = (const float *) (hb + (size_t) i * stride + offset);
+			}
 
 			measureRow(tables, NLEVELS, (Metric) m, q, pool, npool, d, ns);
 

@@ -468,18 +468,25 @@ train(IvfBuildState *bs, Relation heap, Relation index, IndexInfo *indexInfo, in
 	initCache(st, &bs->cache, nlists);
 	if (bs->nsample > 0)
 	{
-		/* items of the vector type are float arrays (see typeops.h) */
+		/* k-means works on floats: the type converts its items both ways */
 		float	   *data = palloc_extended(sizeof(float) * st->dim * bs->nsample, MCXT_ALLOC_HUGE);
 		float	   *cents = palloc_extended(sizeof(float) * st->dim * nlists, MCXT_ALLOC_HUGE);
 
 		for (int i = 0; i < bs->nsample; i++)
-			memcpy(data + (Size) i * st->dim, bs->sample + st->item_size * i, sizeof(float) * st->dim);
+		{
+			float	   *row = data + (Size) i * st->dim;
+
+			st->ops->item_to_floats(bs->sample + st->item_size * i, st->dim, row);
+			/* spherical k-means wants unit vectors */
+			if (st->metric == VEC_METRIC_COSINE && !st->ops->unit_cosine_items)
+				IvfNormalise(row, st->dim);
+		}
 		pfree(bs->sample);
 		IvfKmeans(data, bs->nsample, st->dim, nlists, st->metric == VEC_METRIC_COSINE,
 				  cents, IVF_KMEANS_SEED);
 		for (uint32 j = 0; j < nlists; j++)
-			memcpy(bs->cache.centroids + st->item_size * j, cents + (Size) j * st->dim,
-				   sizeof(float) * st->dim);
+			st->ops->floats_to_item(cents + (Size) j * st->dim, st->dim,
+									bs->cache.centroids + st->item_size * j);
 		pfree(data);
 		pfree(cents);
 	}

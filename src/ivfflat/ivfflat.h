@@ -186,6 +186,7 @@ extern bool IvfPageAppend(Page page, Size rec_size, int recs_per_page, ItemPoint
 						  const void *item, Size item_size);
 
 /* ivfkmeans.c */
+extern void IvfNormalise(float *v, int dim);
 extern void IvfKmeans(const float *data, int n, int dim, int k, bool spherical,
 					  float *centroids, uint64 seed);
 

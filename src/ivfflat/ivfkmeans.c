@@ -45,6 +45,13 @@ normalise(float *v, int dim)
 			v[d] = (float) (v[d] / norm);
 }
 
+/* Scale v to unit length (a zero vector stays zero). */
+void
+IvfNormalise(float *v, int dim)
+{
+	normalise(v, dim);
+}
+
 /*
  * k-means++: each next seed is a point drawn with probability proportional
  * to its squared distance to the nearest seed so far.

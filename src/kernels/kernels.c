@@ -16,6 +16,7 @@
  * src/kernels/kernels.c
  */
 #include "kernels.h"
+#include "f16.h"
 
 #include <math.h>
 #include <string.h>
@@ -194,6 +195,108 @@ bitAndOrCountScalar(const uint8_t *a, const uint8_t *b, int nbytes,
 	*uni = cu;
 }
 
+/*
+ * Half kernels: each element widened by the portable conversion, then the
+ * same in-order float sums as the float4 reference above.
+ */
+static void
+f16ToF32Scalar(const uint16_t *in, float *out, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		out[i] = vk_f16_to_f32(in[i]);
+}
+
+static void
+f32ToF16Scalar(const float *in, uint16_t *out, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		out[i] = vk_f32_to_f16(in[i]);
+}
+
+static float
+f16L2SqScalar(const uint16_t *a, const uint16_t *b, int n)
+{
+	float		sum = 0.0f;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		float		d = vk_f16_to_f32(a[i]) - vk_f16_to_f32(b[i]);
+
+		sum += d * d;
+	}
+	return sum;
+}
+
+static float
+f16DotScalar(const uint16_t *a, const uint16_t *b, int n)
+{
+	float		sum = 0.0f;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		sum += vk_f16_to_f32(a[i]) * vk_f16_to_f32(b[i]);
+	return sum;
+}
+
+static float
+f16L1Scalar(const uint16_t *a, const uint16_t *b, int n)
+{
+	float		sum = 0.0f;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		sum += fabsf(vk_f16_to_f32(a[i]) - vk_f16_to_f32(b[i]));
+	return sum;
+}
+
+static void
+f16DotNormsScalar(const uint16_t *a, const uint16_t *b, int n,
+				  float *dot, float *aa, float *bb)
+{
+	float		sdot = 0.0f;
+	float		saa = 0.0f;
+	float		sbb = 0.0f;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		float		x = vk_f16_to_f32(a[i]);
+		float		y = vk_f16_to_f32(b[i]);
+
+		sdot += x * y;
+		saa += x * x;
+		sbb += y * y;
+	}
+	*dot = sdot;
+	*aa = saa;
+	*bb = sbb;
+}
+
+static void
+f16L2SqBatchScalar(const uint16_t *q, const uint16_t *const *items,
+				   int count, int n, float *out)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+		out[i] = f16L2SqScalar(q, items[i], n);
+}
+
+static void
+f16DotBatchScalar(const uint16_t *q, const uint16_t *const *items,
+				  int count, int n, float *out)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+		out[i] = f16DotScalar(q, items[i], n);
+}
+
 const VectorKernels vk_scalar_kernels = {
 	"scalar",
 	VK_LEVEL_SCALAR,
@@ -206,7 +309,15 @@ const VectorKernels vk_scalar_kernels = {
 	f32DotBatchScalar,
 	f32DotRowsScalar,
 	bitHammingScalar,
-	bitAndOrCountScalar
+	bitAndOrCountScalar,
+	f16ToF32Scalar,
+	f32ToF16Scalar,
+	f16L2SqScalar,
+	f16DotScalar,
+	f16L1Scalar,
+	f16DotNormsScalar,
+	f16L2SqBatchScalar,
+	f16DotBatchScalar
 };
 
 
@@ -236,6 +347,7 @@ static VectorKernels vkAvx512NoPopcntKernels;
 #define VK_CPUID1_ECX_POPCNT	(1u << 23)
 #define VK_CPUID1_ECX_OSXSAVE	(1u << 27)
 #define VK_CPUID1_ECX_AVX		(1u << 28)
+#define VK_CPUID1_ECX_F16C		(1u << 29)
 #define VK_CPUID7_EBX_AVX2		(1u << 5)
 #define VK_CPUID7_EBX_AVX512F	(1u << 16)
 #define VK_CPUID7_EBX_AVX512BW	(1u << 30)
@@ -289,11 +401,12 @@ vkProbeX86(void)
 		return;
 
 	/*
-	 * kernels_avx2.c is built with -mpopcnt for its bit kernels; every
-	 * AVX2 CPU has POPCNT but we check it rather than assume.
+	 * kernels_avx2.c is built with -mpopcnt for its bit kernels and -mf16c
+	 * for its half kernels; every AVX2 CPU has POPCNT and F16C, but we
+	 * check them rather than assume.
 	 */
 	if (!(ebx & VK_CPUID7_EBX_AVX2) || !(ecx1 & VK_CPUID1_ECX_FMA) ||
-		!(ecx1 & VK_CPUID1_ECX_POPCNT))
+		!(ecx1 & VK_CPUID1_ECX_POPCNT) || !(ecx1 & VK_CPUID1_ECX_F16C))
 		return;
 	vkBestLevel = VK_LEVEL_AVX2;
 

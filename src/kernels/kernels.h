@@ -26,7 +26,7 @@
 typedef enum VkLevel
 {
 	VK_LEVEL_SCALAR = 0,		/* portable C, also the test oracle */
-	VK_LEVEL_AVX2 = 1,			/* x86-64 AVX2 + FMA */
+	VK_LEVEL_AVX2 = 1,			/* x86-64 AVX2 + FMA + F16C */
 	VK_LEVEL_AVX512 = 2,		/* x86-64 AVX-512F (+VPOPCNTDQ for bits) */
 	VK_LEVEL_NEON = 3			/* slot for ARM NEON: not implemented yet */
 } VkLevel;
@@ -69,6 +69,25 @@ typedef struct VectorKernels
 	/* *inter = popcount(a & b), *uni = popcount(a | b) */
 	void		(*bit_and_or_count) (const uint8_t *a, const uint8_t *b, int nbytes,
 									 uint64_t *inter, uint64_t *uni);
+
+	/*
+	 * binary16 ("half") elements, given as their uint16_t bit patterns.
+	 * Conversion of n values: f16_to_f32 is exact; f32_to_f16 rounds to
+	 * nearest even, overflowing to infinity (callers check).  Distances
+	 * read the halves directly and accumulate in float, like the float4
+	 * entries; the batches equal the single entries bit for bit.
+	 */
+	void		(*f16_to_f32) (const uint16_t *in, float *out, int n);
+	void		(*f32_to_f16) (const float *in, uint16_t *out, int n);
+	float		(*f16_l2sq) (const uint16_t *a, const uint16_t *b, int n);
+	float		(*f16_dot) (const uint16_t *a, const uint16_t *b, int n);
+	float		(*f16_l1) (const uint16_t *a, const uint16_t *b, int n);
+	void		(*f16_dot_norms) (const uint16_t *a, const uint16_t *b, int n,
+								  float *dot, float *aa, float *bb);
+	void		(*f16_l2sq_batch) (const uint16_t *q, const uint16_t *const *items,
+								   int count, int n, float *out);
+	void		(*f16_dot_batch) (const uint16_t *q, const uint16_t *const *items,
+								  int count, int n, float *out);
 } VectorKernels;
 
 /* The table in use; valid after vk_init(). */

@@ -17,8 +17,8 @@ vk_saved_default_goal := $(.DEFAULT_GOAL)
 
 # x86-64 only; on other machines the ISA files compile to nothing
 ifneq ($(filter x86_64 amd64,$(shell uname -m)),)
-VK_AVX2_FLAGS = -mavx2 -mfma -mpopcnt
-VK_AVX512_FLAGS = -mavx512f -mavx512vpopcntdq -mavx512bw -mavx512vl -mavx2 -mfma -mpopcnt
+VK_AVX2_FLAGS = -mavx2 -mfma -mpopcnt -mf16c
+VK_AVX512_FLAGS = -mavx512f -mavx512vpopcntdq -mavx512bw -mavx512vl -mavx2 -mfma -mpopcnt -mf16c
 endif
 
 # PGXS builds %.o from %.c with $(CC) $(CFLAGS) $(CPPFLAGS), and with LLVM
@@ -37,7 +37,7 @@ VK_CFLAGS = -O2 -g -Wall -Wextra -Wmissing-prototypes -Wdeclaration-after-statem
 VK_INCLUDES = -Isrc/kernels
 VK_LIBS = -lm
 
-VK_HEADERS = src/kernels/kernels.h
+VK_HEADERS = src/kernels/kernels.h src/kernels/f16.h
 VK_OBJS = $(VK_BUILD)/kernels.o $(VK_BUILD)/kernels_avx2.o $(VK_BUILD)/kernels_avx512.o
 
 $(VK_BUILD):

@@ -2,9 +2,10 @@
  * kernels_avx2.c
  *	  AVX2 + FMA distance kernels (vk_avx2_kernels).
  *
- * Built with -mavx2 -mfma -mpopcnt and nothing else (see kernels.mk); it is
- * only entered after vk_detect() has seen AVX2, FMA and POPCNT (every AVX2
- * CPU has POPCNT) and OS support for the YMM state.  The bit kernels also
+ * Built with -mavx2 -mfma -mpopcnt -mf16c and nothing else (see
+ * kernels.mk); it is only entered after vk_detect() has seen AVX2, FMA,
+ * POPCNT and F16C (every AVX2 CPU has the last two) and OS support for the
+ * YMM state.  The bit kernels also
  * serve the AVX-512 table on CPUs without VPOPCNTDQ.
  *
  * Float loops keep four independent accumulators (32 floats a step): an FMA
@@ -435,6 +436,233 @@ bitAndOrCountAvx2(const uint8_t *a, const uint8_t *b, int nbytes,
 	*uni = u0 + u1;
 }
 
+/* ---------------------------------------------------------------- halves */
+
+/*
+ * F16C widens eight halves to eight floats exactly (VCVTPH2PS), so the half
+ * kernels are the float ones with a conversion after each load.  AVX2 has
+ * no 16-bit masked load: the tail goes through a zeroed local buffer.
+ */
+static inline __m256
+loadHalvesAvx2(const uint16_t *p)
+{
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) p));
+}
+
+static inline __m256
+loadHalvesTailAvx2(const uint16_t *p, int k)
+{
+	uint16_t	buf[8] = {0};
+
+	memcpy(buf, p, sizeof(uint16_t) * k);
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) buf));
+}
+
+static void
+f16ToF32Avx2(const uint16_t *in, float *out, int n)
+{
+	int			i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(out + i, loadHalvesAvx2(in + i));
+	if (i < n)
+		_mm256_maskstore_ps(out + i, tailMaskAvx2(n - i), loadHalvesTailAvx2(in + i, n - i));
+}
+
+static void
+f32ToF16Avx2(const float *in, uint16_t *out, int n)
+{
+	int			i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		_mm_storeu_si128((__m128i *) (out + i),
+						 _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT));
+	if (i < n)
+	{
+		uint16_t	buf[8];
+		__m256		v = _mm256_maskload_ps(in + i, tailMaskAvx2(n - i));
+
+		_mm_storeu_si128((__m128i *) buf, _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+		memcpy(out + i, buf, sizeof(uint16_t) * (n - i));
+	}
+}
+
+static float
+f16L2SqAvx2(const uint16_t *a, const uint16_t *b, int n)
+{
+	__m256		s0 = _mm256_setzero_ps();
+	__m256		s1 = _mm256_setzero_ps();
+	__m256		s2 = _mm256_setzero_ps();
+	__m256		s3 = _mm256_setzero_ps();
+	__m256		d0,
+				d1,
+				d2,
+				d3;
+	int			i = 0;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		d0 = _mm256_sub_ps(loadHalvesAvx2(a + i), loadHalvesAvx2(b + i));
+		d1 = _mm256_sub_ps(loadHalvesAvx2(a + i + 8), loadHalvesAvx2(b + i + 8));
+		d2 = _mm256_sub_ps(loadHalvesAvx2(a + i + 16), loadHalvesAvx2(b + i + 16));
+		d3 = _mm256_sub_ps(loadHalvesAvx2(a + i + 24), loadHalvesAvx2(b + i + 24));
+		s0 = _mm256_fmadd_ps(d0, d0, s0);
+		s1 = _mm256_fmadd_ps(d1, d1, s1);
+		s2 = _mm256_fmadd_ps(d2, d2, s2);
+		s3 = _mm256_fmadd_ps(d3, d3, s3);
+	}
+	for (; i + 8 <= n; i += 8)
+	{
+		d0 = _mm256_sub_ps(loadHalvesAvx2(a + i), loadHalvesAvx2(b + i));
+		s0 = _mm256_fmadd_ps(d0, d0, s0);
+	}
+	if (i < n)
+	{
+		d1 = _mm256_sub_ps(loadHalvesTailAvx2(a + i, n - i), loadHalvesTailAvx2(b + i, n - i));
+		s1 = _mm256_fmadd_ps(d1, d1, s1);
+	}
+	return hsumAvx2(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+static float
+f16DotAvx2(const uint16_t *a, const uint16_t *b, int n)
+{
+	__m256		s0 = _mm256_setzero_ps();
+	__m256		s1 = _mm256_setzero_ps();
+	__m256		s2 = _mm256_setzero_ps();
+	__m256		s3 = _mm256_setzero_ps();
+	int			i = 0;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		s0 = _mm256_fmadd_ps(loadHalvesAvx2(a + i), loadHalvesAvx2(b + i), s0);
+		s1 = _mm256_fmadd_ps(loadHalvesAvx2(a + i + 8), loadHalvesAvx2(b + i + 8), s1);
+		s2 = _mm256_fmadd_ps(loadHalvesAvx2(a + i + 16), loadHalvesAvx2(b + i + 16), s2);
+		s3 = _mm256_fmadd_ps(loadHalvesAvx2(a + i + 24), loadHalvesAvx2(b + i + 24), s3);
+	}
+	for (; i + 8 <= n; i += 8)
+		s0 = _mm256_fmadd_ps(loadHalvesAvx2(a + i), loadHalvesAvx2(b + i), s0);
+	if (i < n)
+		s1 = _mm256_fmadd_ps(loadHalvesTailAvx2(a + i, n - i),
+							 loadHalvesTailAvx2(b + i, n - i), s1);
+	return hsumAvx2(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+static float
+f16L1Avx2(const uint16_t *a, const uint16_t *b, int n)
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256		s0 = _mm256_setzero_ps();
+	__m256		s1 = _mm256_setzero_ps();
+	__m256		s2 = _mm256_setzero_ps();
+	__m256		s3 = _mm256_setzero_ps();
+	__m256		d0,
+				d1,
+				d2,
+				d3;
+	int			i = 0;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		d0 = _mm256_sub_ps(loadHalvesAvx2(a + i), loadHalvesAvx2(b + i));
+		d1 = _mm256_sub_ps(loadHalvesAvx2(a + i + 8), loadHalvesAvx2(b + i + 8));
+		d2 = _mm256_sub_ps(loadHalvesAvx2(a + i + 16), loadHalvesAvx2(b + i + 16));
+		d3 = _mm256_sub_ps(loadHalvesAvx2(a + i + 24), loadHalvesAvx2(b + i + 24));
+		s0 = _mm256_add_ps(s0, _mm256_andnot_ps(sign, d0));
+		s1 = _mm256_add_ps(s1, _mm256_andnot_ps(sign, d1));
+		s2 = _mm256_add_ps(s2, _mm256_andnot_ps(sign, d2));
+		s3 = _mm256_add_ps(s3, _mm256_andnot_ps(sign, d3));
+	}
+	for (; i + 8 <= n; i += 8)
+	{
+		d0 = _mm256_sub_ps(loadHalvesAvx2(a + i), loadHalvesAvx2(b + i));
+		s0 = _mm256_add_ps(s0, _mm256_andnot_ps(sign, d0));
+	}
+	if (i < n)
+	{
+		d1 = _mm256_sub_ps(loadHalvesTailAvx2(a + i, n - i), loadHalvesTailAvx2(b + i, n - i));
+		s1 = _mm256_add_ps(s1, _mm256_andnot_ps(sign, d1));
+	}
+	return hsumAvx2(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+/* Two chains per sum (16 halves a step) keep the registers within sixteen. */
+static void
+f16DotNormsAvx2(const uint16_t *a, const uint16_t *b, int n,
+				float *dot, float *aa, float *bb)
+{
+	__m256		d0 = _mm256_setzero_ps(),
+				d1 = _mm256_setzero_ps();
+	__m256		x0 = _mm256_setzero_ps(),
+				x1 = _mm256_setzero_ps();
+	__m256		y0 = _mm256_setzero_ps(),
+				y1 = _mm256_setzero_ps();
+	__m256		va,
+				vb;
+	int			i = 0;
+
+	for (; i + 16 <= n; i += 16)
+	{
+		va = loadHalvesAvx2(a + i);
+		vb = loadHalvesAvx2(b + i);
+		d0 = _mm256_fmadd_ps(va, vb, d0);
+		x0 = _mm256_fmadd_ps(va, va, x0);
+		y0 = _mm256_fmadd_ps(vb, vb, y0);
+		va = loadHalvesAvx2(a + i + 8);
+		vb = loadHalvesAvx2(b + i + 8);
+		d1 = _mm256_fmadd_ps(va, vb, d1);
+		x1 = _mm256_fmadd_ps(va, va, x1);
+		y1 = _mm256_fmadd_ps(vb, vb, y1);
+	}
+	for (; i + 8 <= n; i += 8)
+	{
+		va = loadHalvesAvx2(a + i);
+		vb = loadHalvesAvx2(b + i);
+		d0 = _mm256_fmadd_ps(va, vb, d0);
+		x0 = _mm256_fmadd_ps(va, va, x0);
+		y0 = _mm256_fmadd_ps(vb, vb, y0);
+	}
+	if (i < n)
+	{
+		va = loadHalvesTailAvx2(a + i, n - i);
+		vb = loadHalvesTailAvx2(b + i, n - i);
+		d1 = _mm256_fmadd_ps(va, vb, d1);
+		x1 = _mm256_fmadd_ps(va, va, x1);
+		y1 = _mm256_fmadd_ps(vb, vb, y1);
+	}
+	*dot = hsumAvx2(_mm256_add_ps(d0, d1));
+	*aa = hsumAvx2(_mm256_add_ps(x0, x1));
+	*bb = hsumAvx2(_mm256_add_ps(y0, y1));
+}
+
+static void
+f16L2SqBatchAvx2(const uint16_t *q, const uint16_t *const *items,
+				 int count, int n, float *out)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+	{
+		if (i + 1 < count)
+			prefetchItemAvx2((const float *) items[i + 1], (n + 1) / 2);
+		out[i] = f16L2SqAvx2(q, items[i], n);
+	}
+}
+
+static void
+f16DotBatchAvx2(const uint16_t *q, const uint16_t *const *items,
+				int count, int n, float *out)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+	{
+		if (i + 1 < count)
+			prefetchItemAvx2((const float *) items[i + 1], (n + 1) / 2);
+		out[i] = f16DotAvx2(q, items[i], n);
+	}
+}
+
 const VectorKernels vk_avx2_kernels = {
 	"avx2",
 	VK_LEVEL_AVX2,
@@ -447,7 +675,15 @@ const VectorKernels vk_avx2_kernels = {
 	f32DotBatchAvx2,
 	f32DotRowsAvx2,
 	bitHammingAvx2,
-	bitAndOrCountAvx2
+	bitAndOrCountAvx2,
+	f16ToF32Avx2,
+	f32ToF16Avx2,
+	f16L2SqAvx2,
+	f16DotAvx2,
+	f16L1Avx2,
+	f16DotNormsAvx2,
+	f16L2SqBatchAvx2,
+	f16DotBatchAvx2
 };
 
 #endif							/* x86-64 */

@@ -3,7 +3,7 @@
  *	  AVX-512 distance kernels (vk_avx512_kernels).
  *
  * Built with -mavx512f -mavx512vpopcntdq -mavx512bw -mavx512vl -mavx2 -mfma
- * -mpopcnt (see kernels.mk).  vk_detect() selects this level only with
+ * -mpopcnt -mf16c (see kernels.mk).  vk_detect() selects this level only with
  * AVX-512 F, BW and VL and OS support for the opmask and ZMM state, since
  * the compiler may use any of those encodings here.  The bit kernels need
  * VPOPCNTDQ besides; without it vk_table() pairs the float kernels of this
@@ -427,6 +427,244 @@ bitAndOrCountAvx512(const uint8_t *a, const uint8_t *b, int nbytes,
 	*uni = (uint64_t) _mm512_reduce_add_epi64(_mm512_add_epi64(cu0, cu1));
 }
 
+/* ---------------------------------------------------------------- halves */
+
+/*
+ * VCVTPH2PS on a ZMM register widens sixteen halves exactly (AVX-512F); the
+ * tail is a masked 16-bit load (AVX-512BW + VL), which reads nothing past
+ * the last element.
+ */
+static inline __m512
+loadHalvesAvx512(const uint16_t *p)
+{
+	return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) p));
+}
+
+static inline __m512
+loadHalvesTailAvx512(const uint16_t *p, __mmask16 m)
+{
+	return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+}
+
+static void
+f16ToF32Avx512(const uint16_t *in, float *out, int n)
+{
+	int			i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(out + i, loadHalvesAvx512(in + i));
+	if (i < n)
+	{
+		__mmask16	m = tailMaskAvx512(n - i);
+
+		_mm512_mask_storeu_ps(out + i, m, loadHalvesTailAvx512(in + i, m));
+	}
+}
+
+static void
+f32ToF16Avx512(const float *in, uint16_t *out, int n)
+{
+	int			i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		_mm256_storeu_si256((__m256i *) (out + i),
+							_mm512_cvtps_ph(_mm512_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT));
+	if (i < n)
+	{
+		__mmask16	m = tailMaskAvx512(n - i);
+
+		_mm256_mask_storeu_epi16(out + i, m,
+								 _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, in + i),
+												 _MM_FROUND_TO_NEAREST_INT));
+	}
+}
+
+static float
+f16L2SqAvx512(const uint16_t *a, const uint16_t *b, int n)
+{
+	__m512		s0 = _mm512_setzero_ps();
+	__m512		s1 = _mm512_setzero_ps();
+	__m512		s2 = _mm512_setzero_ps();
+	__m512		s3 = _mm512_setzero_ps();
+	__m512		d0,
+				d1,
+				d2,
+				d3;
+	int			i = 0;
+
+	for (; i + 64 <= n; i += 64)
+	{
+		d0 = _mm512_sub_ps(loadHalvesAvx512(a + i), loadHalvesAvx512(b + i));
+		d1 = _mm512_sub_ps(loadHalvesAvx512(a + i + 16), loadHalvesAvx512(b + i + 16));
+		d2 = _mm512_sub_ps(loadHalvesAvx512(a + i + 32), loadHalvesAvx512(b + i + 32));
+		d3 = _mm512_sub_ps(loadHalvesAvx512(a + i + 48), loadHalvesAvx512(b + i + 48));
+		s0 = _mm512_fmadd_ps(d0, d0, s0);
+		s1 = _mm512_fmadd_ps(d1, d1, s1);
+		s2 = _mm512_fmadd_ps(d2, d2, s2);
+		s3 = _mm512_fmadd_ps(d3, d3, s3);
+	}
+	for (; i + 16 <= n; i += 16)
+	{
+		d0 = _mm512_sub_ps(loadHalvesAvx512(a + i), loadHalvesAvx512(b + i));
+		s0 = _mm512_fmadd_ps(d0, d0, s0);
+	}
+	if (i < n)
+	{
+		__mmask16	m = tailMaskAvx512(n - i);
+
+		d1 = _mm512_sub_ps(loadHalvesTailAvx512(a + i, m), loadHalvesTailAvx512(b + i, m));
+		s1 = _mm512_fmadd_ps(d1, d1, s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1),
+											  _mm512_add_ps(s2, s3)));
+}
+
+static float
+f16DotAvx512(const uint16_t *a, const uint16_t *b, int n)
+{
+	__m512		s0 = _mm512_setzero_ps();
+	__m512		s1 = _mm512_setzero_ps();
+	__m512		s2 = _mm512_setzero_ps();
+	__m512		s3 = _mm512_setzero_ps();
+	int			i = 0;
+
+	for (; i + 64 <= n; i += 64)
+	{
+		s0 = _mm512_fmadd_ps(loadHalvesAvx512(a + i), loadHalvesAvx512(b + i), s0);
+		s1 = _mm512_fmadd_ps(loadHalvesAvx512(a + i + 16), loadHalvesAvx512(b + i + 16), s1);
+		s2 = _mm512_fmadd_ps(loadHalvesAvx512(a + i + 32), loadHalvesAvx512(b + i + 32), s2);
+		s3 = _mm512_fmadd_ps(loadHalvesAvx512(a + i + 48), loadHalvesAvx512(b + i + 48), s3);
+	}
+	for (; i + 16 <= n; i += 16)
+		s0 = _mm512_fmadd_ps(loadHalvesAvx512(a + i), loadHalvesAvx512(b + i), s0);
+	if (i < n)
+	{
+		__mmask16	m = tailMaskAvx512(n - i);
+
+		s1 = _mm512_fmadd_ps(loadHalvesTailAvx512(a + i, m), loadHalvesTailAvx512(b + i, m), s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1),
+											  _mm512_add_ps(s2, s3)));
+}
+
+static float
+f16L1Avx512(const uint16_t *a, const uint16_t *b, int n)
+{
+	__m512		s0 = _mm512_setzero_ps();
+	__m512		s1 = _mm512_setzero_ps();
+	__m512		s2 = _mm512_setzero_ps();
+	__m512		s3 = _mm512_setzero_ps();
+	__m512		d0,
+				d1,
+				d2,
+				d3;
+	int			i = 0;
+
+	for (; i + 64 <= n; i += 64)
+	{
+		d0 = _mm512_sub_ps(loadHalvesAvx512(a + i), loadHalvesAvx512(b + i));
+		d1 = _mm512_sub_ps(loadHalvesAvx512(a + i + 16), loadHalvesAvx512(b + i + 16));
+		d2 = _mm512_sub_ps(loadHalvesAvx512(a + i + 32), loadHalvesAvx512(b + i + 32));
+		d3 = _mm512_sub_ps(loadHalvesAvx512(a + i + 48), loadHalvesAvx512(b + i + 48));
+		s0 = _mm512_add_ps(s0, _mm512_abs_ps(d0));
+		s1 = _mm512_add_ps(s1, _mm512_abs_ps(d1));
+		s2 = _mm512_add_ps(s2, _mm512_abs_ps(d2));
+		s3 = _mm512_add_ps(s3, _mm512_abs_ps(d3));
+	}
+	for (; i + 16 <= n; i += 16)
+	{
+		d0 = _mm512_sub_ps(loadHalvesAvx512(a + i), loadHalvesAvx512(b + i));
+		s0 = _mm512_add_ps(s0, _mm512_abs_ps(d0));
+	}
+	if (i < n)
+	{
+		__mmask16	m = tailMaskAvx512(n - i);
+
+		d1 = _mm512_sub_ps(loadHalvesTailAvx512(a + i, m), loadHalvesTailAvx512(b + i, m));
+		s1 = _mm512_add_ps(s1, _mm512_abs_ps(d1));
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1),
+											  _mm512_add_ps(s2, s3)));
+}
+
+static void
+f16DotNormsAvx512(const uint16_t *a, const uint16_t *b, int n,
+				  float *dot, float *aa, float *bb)
+{
+	__m512		d0 = _mm512_setzero_ps(),
+				d1 = _mm512_setzero_ps();
+	__m512		x0 = _mm512_setzero_ps(),
+				x1 = _mm512_setzero_ps();
+	__m512		y0 = _mm512_setzero_ps(),
+				y1 = _mm512_setzero_ps();
+	__m512		va,
+				vb;
+	int			i = 0;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		va = loadHalvesAvx512(a + i);
+		vb = loadHalvesAvx512(b + i);
+		d0 = _mm512_fmadd_ps(va, vb, d0);
+		x0 = _mm512_fmadd_ps(va, va, x0);
+		y0 = _mm512_fmadd_ps(vb, vb, y0);
+		va = loadHalvesAvx512(a + i + 16);
+		vb = loadHalvesAvx512(b + i + 16);
+		d1 = _mm512_fmadd_ps(va, vb, d1);
+		x1 = _mm512_fmadd_ps(va, va, x1);
+		y1 = _mm512_fmadd_ps(vb, vb, y1);
+	}
+	for (; i + 16 <= n; i += 16)
+	{
+		va = loadHalvesAvx512(a + i);
+		vb = loadHalvesAvx512(b + i);
+		d0 = _mm512_fmadd_ps(va, vb, d0);
+		x0 = _mm512_fmadd_ps(va, va, x0);
+		y0 = _mm512_fmadd_ps(vb, vb, y0);
+	}
+	if (i < n)
+	{
+		__mmask16	m = tailMaskAvx512(n - i);
+
+		va = loadHalvesTailAvx512(a + i, m);
+		vb = loadHalvesTailAvx512(b + i, m);
+		d1 = _mm512_fmadd_ps(va, vb, d1);
+		x1 = _mm512_fmadd_ps(va, va, x1);
+		y1 = _mm512_fmadd_ps(vb, vb, y1);
+	}
+	*dot = _mm512_reduce_add_ps(_mm512_add_ps(d0, d1));
+	*aa = _mm512_reduce_add_ps(_mm512_add_ps(x0, x1));
+	*bb = _mm512_reduce_add_ps(_mm512_add_ps(y0, y1));
+}
+
+static void
+f16L2SqBatchAvx512(const uint16_t *q, const uint16_t *const *items,
+				   int count, int n, float *out)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+	{
+		if (i + 1 < count)
+			prefetchItemAvx512((const float *) items[i + 1], (n + 1) / 2);
+		out[i] = f16L2SqAvx512(q, items[i], n);
+	}
+}
+
+static void
+f16DotBatchAvx512(const uint16_t *q, const uint16_t *const *items,
+				  int count, int n, float *out)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+	{
+		if (i + 1 < count)
+			prefetchItemAvx512((const float *) items[i + 1], (n + 1) / 2);
+		out[i] = f16DotAvx512(q, items[i], n);
+	}
+}
+
 const VectorKernels vk_avx512_kernels = {
 	"avx512",
 	VK_LEVEL_AVX512,
@@ -439,7 +677,15 @@ const VectorKernels vk_avx512_kernels = {
 	f32DotBatchAvx512,
 	f32DotRowsAvx512,
 	bitHammingAvx512,
-	bitAndOrCountAvx512
+	bitAndOrCountAvx512,
+	f16ToF32Avx512,
+	f32ToF16Avx512,
+	f16L2SqAvx512,
+	f16DotAvx512,
+	f16L1Avx512,
+	f16DotNormsAvx512,
+	f16L2SqBatchAvx512,
+	f16DotBatchAvx512
 };
 
 #endif							/* x86-64 */

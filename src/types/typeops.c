@@ -1,7 +1,7 @@
 /*
  * typeops.c
- *	  VecTypeOps for the vector type, and the metric helpers shared by all
- *	  types.  The SQL-callable support function hands the struct to the
+ *	  VecTypeOps for the vector and halfvec types, and the metric helpers
+ *	  shared by all types.  The SQL-callable support function hands the struct to the
  *	  index access methods.
  */
 #include "compat.h"
@@ -10,6 +10,7 @@
 
 #include "fmgr.h"
 
+#include "halfvec.h"
 #include "kernels.h"
 #include "typeops.h"
 #include "vector.h"
@@ -21,6 +22,13 @@ extern Datum cosine_distance(PG_FUNCTION_ARGS);
 extern Datum l1_distance(PG_FUNCTION_ARGS);
 extern Datum l2_distance(PG_FUNCTION_ARGS);
 extern Datum inner_product(PG_FUNCTION_ARGS);
+
+/* Defined in halfvec.c. */
+extern Datum halfvec_l2_squared_distance(PG_FUNCTION_ARGS);
+extern Datum halfvec_l2_distance(PG_FUNCTION_ARGS);
+extern Datum halfvec_negative_inner_product(PG_FUNCTION_ARGS);
+extern Datum halfvec_cosine_distance(PG_FUNCTION_ARGS);
+extern Datum halfvec_l1_distance(PG_FUNCTION_ARGS);
 
 VecMetric
 VecOpsMetric(const VecTypeOps *ops, PGFunction distproc)
@@ -152,6 +160,18 @@ vectorToItem(Datum value, VecMetric metric, void *dst)
 	return true;
 }
 
+static void
+vectorItemToFloats(const void *item, int dim, float *out)
+{
+	memcpy(out, item, sizeof(float) * dim);
+}
+
+static void
+vectorFloatsToItem(const float *in, int dim, void *item)
+{
+	memcpy(item, in, sizeof(float) * dim);
+}
+
 static VecDistanceFn
 vectorDistance(VecMetric metric)
 {
@@ -205,10 +225,13 @@ const VecTypeOps vector_type_ops = {
 	.item_size = vectorItemSize,
 	.datum_dim = vectorDatumDim,
 	.to_item = vectorToItem,
+	.unit_cosine_items = true,
 	.distance = vectorDistance,
 	.batch_distance = vectorBatchDistance,
 	.rows_dot = f32RowsDot,
 	.norm_sq = f32NormSq,
+	.item_to_floats = vectorItemToFloats,
+	.floats_to_item = vectorFloatsToItem,
 	.metrics = vector_metrics,
 	.nmetrics = lengthof(vector_metrics),
 };
@@ -218,7 +241,7 @@ extern Datum hamming_distance(PG_FUNCTION_ARGS);
 extern Datum jaccard_distance(PG_FUNCTION_ARGS);
 
 /* Every type the index access methods know. */
-static const VecTypeOps *const all_type_ops[] = {&vector_type_ops};
+static const VecTypeOps *const all_type_ops[] = {&vector_type_ops, &halfvec_type_ops};
 
 bool
 VecIsDistanceFunction(PGFunction fn)
@@ -238,4 +261,202 @@ Datum
 vector_index_support(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_POINTER(&vector_type_ops);
+}
+
+/* ---------- halfvec ---------- */
+
+/*
+ * Items are the halves themselves (2 bytes each, the size rounded up to 4),
+ * for every metric; the kernels read them without a float copy.
+ */
+static float
+f16L2(const void *a, const void *b, int dim)
+{
+	return vk_active->f16_l2sq((const uint16 *) a, (const uint16 *) b, dim);
+}
+
+static float
+f16NegDot(const void *a, const void *b, int dim)
+{
+	return -vk_active->f16_dot((const uint16 *) a, (const uint16 *) b, dim);
+}
+
+/*
+ * Cosine items keep their halves (unit_cosine_items is false): normalised
+ * and rounded to halves, unit vectors would have norms 1 +- 1e-3, an error
+ * larger than the distances between near neighbours.  So the distance is
+ * the SQL operator's own, from one pass over both, formed in double like
+ * halfvec_cosine_distance.  A zero query (never an item) gives 1.
+ */
+static float
+f16Cosine(const void *a, const void *b, int dim)
+{
+	float		dot,
+				aa,
+				bb;
+	double		norms;
+	double		sim;
+
+	vk_active->f16_dot_norms((const uint16 *) a, (const uint16 *) b, dim, &dot, &aa, &bb);
+	norms = sqrt((double) aa * (double) bb);
+	if (norms == 0.0)
+		return 1.0f;
+	sim = (double) dot / norms;
+	sim = Max(-1.0, Min(1.0, sim));
+	return (float) (1.0 - sim);
+}
+
+static float
+f16L1(const void *a, const void *b, int dim)
+{
+	return vk_active->f16_l1((const uint16 *) a, (const uint16 *) b, dim);
+}
+
+static void
+f16L2Batch(const void *q, const void *const *items, int count, int dim, float *out)
+{
+	vk_active->f16_l2sq_batch((const uint16 *) q, (const uint16 *const *) items, count, dim, out);
+}
+
+static void
+f16NegDotBatch(const void *q, const void *const *items, int count, int dim, float *out)
+{
+	vk_active->f16_dot_batch((const uint16 *) q, (const uint16 *const *) items, count, dim, out);
+	for (int i = 0; i < count; i++)
+		out[i] = -out[i];
+}
+
+static void
+f16CosineBatch(const void *q, const void *const *items, int count, int dim, float *out)
+{
+	for (int i = 0; i < count; i++)
+		out[i] = f16Cosine(q, items[i], dim);
+}
+
+static void
+f16L1Batch(const void *q, const void *const *items, int count, int dim, float *out)
+{
+	for (int i = 0; i < count; i++)
+		out[i] = vk_active->f16_l1((const uint16 *) q, (const uint16 *) items[i], dim);
+}
+
+static Size
+halfvecItemSize(int dim)
+{
+	return TYPEALIGN(4, sizeof(uint16) * dim);
+}
+
+static int
+halfvecDatumDim(Datum value)
+{
+	return DatumGetHalfVector(value)->dim;
+}
+
+static bool
+halfvecToItem(Datum value, VecMetric metric, void *dst)
+{
+	HalfVector *v = DatumGetHalfVector(value);
+	uint16	   *out = (uint16 *) dst;
+	Size		size = halfvecItemSize(v->dim);
+
+	/* the padding is part of the item on disk: keep it zero */
+	memset((char *) dst + sizeof(uint16) * v->dim, 0, size - sizeof(uint16) * v->dim);
+	/* cosine: the halves as they are, but a zero vector is not indexed */
+	if (metric == VEC_METRIC_COSINE)
+	{
+		bool		zero = true;
+
+		for (int i = 0; i < v->dim && zero; i++)
+			zero = (v->x[i] & 0x7fff) == 0;
+		if (zero)
+			return false;
+	}
+	memcpy(out, v->x, sizeof(uint16) * v->dim);
+	return true;
+}
+
+static void
+halfvecItemToFloats(const void *item, int dim, float *out)
+{
+	vk_active->f16_to_f32((const uint16 *) item, out, dim);
+}
+
+/* Centroids are means of halves: always within the half range. */
+static void
+halfvecFloatsToItem(const float *in, int dim, void *item)
+{
+	Size		size = halfvecItemSize(dim);
+
+	memset((char *) item + sizeof(uint16) * dim, 0, size - sizeof(uint16) * dim);
+	vk_active->f32_to_f16(in, (uint16 *) item, dim);
+}
+
+static VecDistanceFn
+halfvecDistance(VecMetric metric)
+{
+	switch (metric)
+	{
+		case VEC_METRIC_L2:
+			return f16L2;
+		case VEC_METRIC_IP:
+			return f16NegDot;
+		case VEC_METRIC_COSINE:
+			return f16Cosine;
+		case VEC_METRIC_L1:
+			return f16L1;
+		default:
+			elog(ERROR, "metric %d not supported for type halfvec", (int) metric);
+	}
+	pg_unreachable();
+}
+
+static VecBatchDistanceFn
+halfvecBatchDistance(VecMetric metric)
+{
+	switch (metric)
+	{
+		case VEC_METRIC_L2:
+			return f16L2Batch;
+		case VEC_METRIC_IP:
+			return f16NegDotBatch;
+		case VEC_METRIC_COSINE:
+			return f16CosineBatch;
+		case VEC_METRIC_L1:
+			return f16L1Batch;
+		default:
+			elog(ERROR, "metric %d not supported for type halfvec", (int) metric);
+	}
+	pg_unreachable();
+}
+
+static const VecMetricEntry halfvec_metrics[] = {
+	{halfvec_l2_squared_distance, VEC_METRIC_L2},
+	{halfvec_l2_distance, VEC_METRIC_L2},
+	{halfvec_negative_inner_product, VEC_METRIC_IP},
+	{halfvec_cosine_distance, VEC_METRIC_COSINE},
+	{halfvec_l1_distance, VEC_METRIC_L1},
+};
+
+const VecTypeOps halfvec_type_ops = {
+	.name = "halfvec",
+	.hnsw_max_dim = 4000,
+	.ivf_max_dim = 4000,
+	.item_size = halfvecItemSize,
+	.datum_dim = halfvecDatumDim,
+	.to_item = halfvecToItem,
+	.unit_cosine_items = false,
+	.distance = halfvecDistance,
+	.batch_distance = halfvecBatchDistance,
+	.item_to_floats = halfvecItemToFloats,
+	.floats_to_item = halfvecFloatsToItem,
+	.metrics = halfvec_metrics,
+	.nmetrics = lengthof(halfvec_metrics),
+};
+
+/* The opclass support function: FUNCTION 3 of every halfvec opclass. */
+PG_FUNCTION_INFO_V1(halfvec_index_support);
+Datum
+halfvec_index_support(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(&halfvec_type_ops);
 }

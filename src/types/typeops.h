@@ -52,10 +52,18 @@ typedef struct VecTypeOps
 
 	/*
 	 * Write the datum as a stored item into dst.  For cosine the item is
-	 * normalised; returns false when the value cannot be indexed (a zero
-	 * vector under cosine).
+	 * normalised when unit_cosine_items is set; returns false when the
+	 * value cannot be indexed (a zero vector under cosine).
 	 */
 	bool		(*to_item) (Datum value, VecMetric metric, void *dst);
+
+	/*
+	 * Cosine items are unit vectors, and the cosine distance is 1 - dot.
+	 * When false (halfvec, whose rounding would leave unit vectors with
+	 * norms 1 +- 1e-3), items keep their values and the distance divides
+	 * by both norms; spherical k-means then normalises its float input.
+	 */
+	bool		unit_cosine_items;
 
 	/* the distance kernel for a metric, from the kernel table */
 	VecDistanceFn (*distance) (VecMetric metric);
@@ -70,6 +78,14 @@ typedef struct VecTypeOps
 	void		(*rows_dot) (const void *q, const void *rows, Size row_bytes, int count,
 							 int dim, float *out);
 	float		(*norm_sq) (const void *item, int dim);
+
+	/*
+	 * Float views of a stored item, for IVFFlat's k-means, which works on
+	 * floats: the dim elements of an item as floats, and a float vector
+	 * (a centroid) stored as an item.
+	 */
+	void		(*item_to_floats) (const void *item, int dim, float *out);
+	void		(*floats_to_item) (const float *in, int dim, void *item);
 
 	/* map the opclass's distance function to a metric */
 	const VecMetricEntry *metrics;
@@ -90,6 +106,7 @@ extern VecMetric VecOpsMetric(const VecTypeOps *ops, PGFunction distproc);
 extern double VecSqlDistance(VecMetric metric, float d);
 
 extern const VecTypeOps vector_type_ops;
+extern const VecTypeOps halfvec_type_ops;
 
 /*
  * Is fn the C function of one of the extension's distance operators (the

@@ -102,7 +102,7 @@ skipSpace(const char *p)
 }
 
 float *
-VecParseText(const char *str, const char *typname, int *dim)
+VecParseText(const char *str, const char *typname, VecFitsFn fits, int *dim)
 {
 	const char *p = skipSpace(str);
 	const char *q;
@@ -145,6 +145,11 @@ VecParseText(const char *str, const char *typname, int *dim)
 					 errmsg("\"%s\" is out of range for type %s",
 							pnstrdup(p, end - p), typname)));
 		VecCheckElement(v, typname);
+		if (fits != NULL && !fits(v))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("\"%s\" is out of range for type %s",
+							pnstrdup(p, end - p), typname)));
 		Assert(n < cap);
 		values[n++] = v;
 
@@ -172,8 +177,17 @@ VecAppendFloat(StringInfo buf, float value)
 	buf->data[buf->len] = '\0';
 }
 
+void
+VecCheckFits(float value, const char *typname, VecFitsFn fits)
+{
+	if (fits != NULL && !fits(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("\"%g\" is out of range for type %s", value, typname)));
+}
+
 float *
-VecFromArray(ArrayType *array, const char *typname, int *dim)
+VecFromArray(ArrayType *array, const char *typname, VecFitsFn fits, int *dim)
 {
 	Oid			elemtype = ARR_ELEMTYPE(array);
 	int16		typlen;
@@ -228,6 +242,7 @@ VecFromArray(ArrayType *array, const char *typname, int *dim)
 								format_type_be(elemtype), typname)));
 		}
 		VecCheckElement(values[i], typname);
+		VecCheckFits(values[i], typname, fits);
 	}
 	*dim = n;
 	return values;

@@ -30,19 +30,30 @@ extern void VecCheckSameDim(int a, int b);
 extern int32 VecTypmodIn(ArrayType *ta, const char *typname, int maxdim);
 
 /*
- * Parse "[1, 2.5, 3]" into a palloc'd float array; every element checked
- * finite and the count checked against VECTOR_MAX_DIM.  Errors use typname.
+ * For element types narrower than float4 (halfvec): true when a finite
+ * float converts to a finite element.  NULL means every finite float fits.
  */
-extern float *VecParseText(const char *str, const char *typname, int *dim);
+typedef bool (*VecFitsFn) (float value);
+
+/*
+ * Parse "[1, 2.5, 3]" into a palloc'd float array; every element checked
+ * finite (and, with fits, in the element's range: "\"...\" is out of range
+ * for type ...", quoting the element's text) and the count checked against
+ * VECTOR_MAX_DIM.  Errors use typname.
+ */
+extern float *VecParseText(const char *str, const char *typname, VecFitsFn fits, int *dim);
 
 /* Append the shortest text that reads back to the same float4. */
 extern void VecAppendFloat(StringInfo buf, float value);
 
 /*
  * Convert a 1-D array of int4, float4, float8 or numeric (no NULLs) to a
- * palloc'd float4 array with every element checked.
+ * palloc'd float4 array with every element checked (with fits as above).
  */
-extern float *VecFromArray(ArrayType *array, const char *typname, int *dim);
+extern float *VecFromArray(ArrayType *array, const char *typname, VecFitsFn fits, int *dim);
+
+/* Error "\"%g\" is out of range for type ..." unless fits(value). */
+extern void VecCheckFits(float value, const char *typname, VecFitsFn fits);
 
 /* Result of a float (overflow-checked) for +, -, *. */
 static inline float

@@ -48,7 +48,7 @@ vector_in(PG_FUNCTION_ARGS)
 	char	   *str = PG_GETARG_CSTRING(0);
 	int32		typmod = PG_GETARG_INT32(2);
 	int			dim;
-	float	   *values = VecParseText(str, TYPNAME, &dim);
+	float	   *values = VecParseText(str, TYPNAME, NULL, &dim);
 
 	VecCheckExpectedDim(typmod, dim);
 	PG_RETURN_VECTOR_P(vectorFromFloats(values, dim));
@@ -157,7 +157,7 @@ array_to_vector(PG_FUNCTION_ARGS)
 {
 	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(0);
 	int			dim;
-	float	   *values = VecFromArray(array, TYPNAME, &dim);
+	float	   *values = VecFromArray(array, TYPNAME, NULL, &dim);
 
 	VecCheckExpectedDim(PG_GETARG_INT32(1), dim);
 	PG_RETURN_VECTOR_P(vectorFromFloats(values, dim));

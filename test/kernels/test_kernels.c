@@ -11,11 +11,19 @@
  * (poison after the input, and inputs that end right at a PROT_NONE page),
  * and vk_detect/vk_init/vk_set_level behave.
  *
+ * The half (binary16) entries get the same treatment on halves, after the
+ * portable conversions in f16.h are checked against independent oracles:
+ * every one of the 65,536 halves against a decode in double, and float to
+ * half against a search for the nearest half (ties to even) on every half,
+ * every midpoint between neighbours, the overflow and subnormal edges and
+ * random floats.  The SIMD conversions must then match bit for bit.
+ *
  * Usage: test_kernels [seed]
  *
  * test/kernels/test_kernels.c
  */
 #include "kernels.h"
+#include "f16.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -603,6 +611,419 @@ testCosine(const VectorKernels *t)
 					fbufA, fbufB, d, NAN, 0.0);
 }
 
+
+/* ---------------------------------------------------------------- halves */
+
+#define HALF_POISON		0x7e00	/* a quiet NaN */
+
+/* Value of a half, decoded independently of f16.h (NaN for NaN). */
+static double
+halfValue(uint16_t h)
+{
+	int			exp = (h >> 10) & 0x1f;
+	int			frac = h & 0x3ff;
+	double		v;
+
+	if (exp == 0x1f)
+		v = frac ? NAN : INFINITY;
+	else if (exp == 0)
+		v = ldexp((double) frac, -24);
+	else
+		v = ldexp(1024.0 + frac, exp - 25);
+	return (h & 0x8000) ? -v : v;
+}
+
+/*
+ * The nearest half to f, ties to the even one, found by binary search over
+ * the positive halves (0x0000-0x7bff increase with their bits).  Past 65504
+ * the next step would be 65536, so from 65520 on the result is infinity.
+ */
+static uint16_t
+nearestHalf(float f)
+{
+	double		x = fabs((double) f);
+	uint16_t	sign = signbit(f) ? 0x8000 : 0;
+	int			lo = 0,
+				hi = 0x7bff;
+	double		vlo,
+				vhi;
+
+	if (isnan(f))
+		return 0x7e00;
+	if (x >= 65520.0)
+		return sign | 0x7c00;
+	if (x >= 65504.0)
+		return sign | 0x7bff;
+	while (lo < hi)
+	{
+		int			mid = (lo + hi + 1) / 2;
+
+		if (halfValue((uint16_t) mid) <= x)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	vlo = halfValue((uint16_t) lo);
+	vhi = halfValue((uint16_t) (lo + 1));
+	if (x - vlo < vhi - x || (x - vlo == vhi - x && (lo & 1) == 0))
+		return sign | (uint16_t) lo;
+	return sign | (uint16_t) (lo + 1);
+}
+
+static void
+reportHalf(const char *level, const char *entry, uint32_t input, uint32_t got, uint32_t want)
+{
+	failures++;
+	if (failures > MAX_REPORTS)
+		return;
+	printf("FAIL %s %s: input 0x%08x got 0x%08x want 0x%08x\n",
+		   level, entry, input, got, want);
+}
+
+static int	nConvFloats;
+static float *convFloats;		/* inputs for the float -> half tests */
+
+/* Every half's value, the midpoints, the edges, and random floats. */
+static void
+makeConversionInputs(void)
+{
+	static const float edges[] = {
+		0.0f, -0.0f, 65504.0f, 65505.0f, 65519.99f, 65520.0f, 65536.0f, 1e10f,
+		3.4e38f, 0x1p-14f, 0x1p-24f, 0x1p-25f, 0x1.000002p-25f, 0x1.8p-24f,
+		0x1p-26f, 1e-30f, 0x1.ffcp-15f, 0x1.ffep-15f, 0x1.fffp-15f, 1e-45f
+	};
+	uint64_t	state = caseSeed(5, 0, 0, 0);
+	int			n = 0;
+	int			h,
+				i;
+
+	convFloats = malloc(sizeof(float) * (4 * 65536 + 200000 + 64));
+	for (h = 0; h < 65536; h++)
+	{
+		double		v = halfValue((uint16_t) h);
+		double		next = halfValue((uint16_t) (h + 1));
+
+		convFloats[n++] = (float) v;
+		/* midpoint to the next half of the same sign: exact in float */
+		if ((h & 0x7fff) < 0x7bff)
+		{
+			convFloats[n++] = (float) ((v + next) / 2);
+			convFloats[n++] = nextafterf((float) ((v + next) / 2), 0.0f);
+			convFloats[n++] = nextafterf((float) ((v + next) / 2), INFINITY * v);
+		}
+	}
+	for (i = 0; i < (int) (sizeof(edges) / sizeof(edges[0])); i++)
+	{
+		convFloats[n++] = edges[i];
+		convFloats[n++] = -edges[i];
+	}
+	convFloats[n++] = INFINITY;
+	convFloats[n++] = -INFINITY;
+	convFloats[n++] = NAN;
+	for (i = 0; i < 200000; i++)
+	{
+		uint32_t	bits = (uint32_t) nextRandom(&state);
+		float		f;
+
+		/* exponents around the half range, where rounding is interesting */
+		bits = (bits & 0x807fffff) | ((uint32_t) (96 + (bits >> 23) % 48) << 23);
+		memcpy(&f, &bits, sizeof(f));
+		convFloats[n++] = f;
+	}
+	nConvFloats = n;
+}
+
+static int
+sameHalfResult(uint16_t got, uint16_t want)
+{
+	if ((want & 0x7c00) == 0x7c00 && (want & 0x3ff))
+		return (got & 0x7c00) == 0x7c00 && (got & 0x3ff);	/* both NaN */
+	return got == want;
+}
+
+/*
+ * Conversions: the portable functions against the oracles (scalar level),
+ * and each table's array entries against the portable functions, over
+ * lengths that exercise every tail, never writing past n.
+ */
+static void
+testHalfConversion(const VectorKernels *t)
+{
+	uint16_t   *hin = (uint16_t *) fbufItems;
+	uint16_t	hout[64 + 8];
+	float		fout[64 + 8];
+	int			h,
+				i,
+				n,
+				off;
+
+	if (t->level == VK_LEVEL_SCALAR)
+	{
+		for (h = 0; h < 65536; h++)
+		{
+			double		want = halfValue((uint16_t) h);
+			float		got = vk_f16_to_f32((uint16_t) h);
+
+			if (isnan(want) ? !isnan(got) : (got != want || !signbit(got) != !signbit(want)))
+				reportHalf(t->name, "vk_f16_to_f32", (uint32_t) h, 0, 0);
+		}
+		for (i = 0; i < nConvFloats; i++)
+		{
+			uint16_t	want = nearestHalf(convFloats[i]);
+			uint16_t	got = vk_f32_to_f16(convFloats[i]);
+			uint32_t	bits;
+
+			memcpy(&bits, &convFloats[i], sizeof(bits));
+			if (!sameHalfResult(got, want))
+				reportHalf(t->name, "vk_f32_to_f16", bits, got, want);
+		}
+	}
+
+	/* half -> float: all 65,536 halves, in runs of every length mod 16 */
+	for (h = 0; h < 65536; h++)
+		hin[h] = (uint16_t) h;
+	for (off = 0; off < 65536; off += n)
+	{
+		n = 1 + off % 61;
+		if (off + n > 65536)
+			n = 65536 - off;
+		for (i = 0; i < 64 + 8; i++)
+			fout[i] = 12345.0f;
+		t->f16_to_f32(hin + off, fout, n);
+		for (i = 0; i < n; i++)
+		{
+			float		want = vk_f16_to_f32(hin[off + i]);
+			uint32_t	gb,
+						wb;
+
+			memcpy(&gb, &fout[i], 4);
+			memcpy(&wb, &want, 4);
+			if (isnan(want) ? !isnan(fout[i]) : gb != wb)
+				reportHalf(t->name, "f16_to_f32", hin[off + i], gb, wb);
+		}
+		for (i = n; i < 64 + 8; i++)
+			if (fout[i] != 12345.0f)
+				reportHalf(t->name, "f16_to_f32 wrote past n", (uint32_t) n, 0, 0);
+	}
+
+	/* float -> half */
+	for (off = 0; off < nConvFloats; off += n)
+	{
+		n = 1 + off % 61;
+		if (off + n > nConvFloats)
+			n = nConvFloats - off;
+		for (i = 0; i < 64 + 8; i++)
+			hout[i] = 0x1234;
+		t->f32_to_f16(convFloats + off, hout, n);
+		for (i = 0; i < n; i++)
+		{
+			uint16_t	want = vk_f32_to_f16(convFloats[off + i]);
+			uint32_t	bits;
+
+			memcpy(&bits, &convFloats[off + i], sizeof(bits));
+			if (!sameHalfResult(hout[i], want))
+				reportHalf(t->name, "f32_to_f16", bits, hout[i], want);
+		}
+		for (i = n; i < 64 + 8; i++)
+			if (hout[i] != 0x1234)
+				reportHalf(t->name, "f32_to_f16 wrote past n", (uint32_t) n, 0, 0);
+	}
+
+	/* length 0 touches nothing */
+	fout[0] = 12345.0f;
+	hout[0] = 0x1234;
+	t->f16_to_f32(hin, fout, 0);
+	t->f32_to_f16(convFloats, hout, 0);
+	if (fout[0] != 12345.0f || hout[0] != 0x1234)
+		reportHalf(t->name, "conversion of length 0 wrote", 0, 0, 0);
+}
+
+static void
+fillHalves(uint16_t *p, int n, uint64_t *state)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		p[i] = vk_f32_to_f16(randomFloat(state));
+}
+
+static void
+poisonHalves(uint16_t *p, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		p[i] = HALF_POISON;
+}
+
+/* As placeFloats, for halves. */
+static void
+placeHalves(int trial, int n, uint16_t **a, uint16_t **b)
+{
+	switch (trial)
+	{
+		case 0:
+		case 1:
+			*a = (uint16_t *) fbufA + trial;
+			*b = (uint16_t *) fbufB + trial;
+			poisonHalves(*a + n, 64);
+			poisonHalves(*b + n, 64);
+			break;
+		default:
+			*a = (uint16_t *) (guardA - (size_t) n * sizeof(uint16_t));
+			*b = (uint16_t *) (guardB - (size_t) n * sizeof(uint16_t));
+			break;
+	}
+}
+
+/* Half distance entries: as testFloatEntries, on halves. */
+static void
+testHalfEntries(const VectorKernels *t, const VectorKernels *ref)
+{
+	int			dim,
+				trial,
+				i;
+
+	for (dim = 1; dim <= MAX_DIM; dim++)
+	{
+		for (trial = 0; trial < NTRIALS; trial++)
+		{
+			uint64_t	state = caseSeed(6, (int) t->level, dim, trial);
+			uint16_t   *a,
+					   *b;
+			double		sL2 = 0.0,
+						sDotAbs = 0.0,
+						sDot = 0.0,
+						sL1 = 0.0,
+						sAA = 0.0,
+						sBB = 0.0;
+			double		rL2,
+						rDot,
+						rL1;
+			float		gDot,
+						gAA,
+						gBB,
+						rfDot,
+						rfAA,
+						rfBB;
+
+			placeHalves(trial, dim, &a, &b);
+			fillHalves(a, dim, &state);
+			fillHalves(b, dim, &state);
+
+			for (i = 0; i < dim; i++)
+			{
+				double		x = halfValue(a[i]);
+				double		y = halfValue(b[i]);
+
+				sL2 += (x - y) * (x - y);
+				sDot += x * y;
+				sDotAbs += fabs(x * y);
+				sL1 += fabs(x - y);
+				sAA += x * x;
+				sBB += y * y;
+			}
+			if (ref == NULL)
+			{
+				rL2 = sL2;
+				rDot = sDot;
+				rL1 = sL1;
+				rfDot = (float) sDot;
+				rfAA = (float) sAA;
+				rfBB = (float) sBB;
+			}
+			else
+			{
+				rL2 = ref->f16_l2sq(a, b, dim);
+				rDot = ref->f16_dot(a, b, dim);
+				rL1 = ref->f16_l1(a, b, dim);
+				ref->f16_dot_norms(a, b, dim, &rfDot, &rfAA, &rfBB);
+			}
+
+			checkFloat(t->name, "f16_l2sq", dim, trial, a, b,
+					   t->f16_l2sq(a, b, dim), rL2, sL2);
+			checkFloat(t->name, "f16_dot", dim, trial, a, b,
+					   t->f16_dot(a, b, dim), rDot, sDotAbs);
+			checkFloat(t->name, "f16_l1", dim, trial, a, b,
+					   t->f16_l1(a, b, dim), rL1, sL1);
+			t->f16_dot_norms(a, b, dim, &gDot, &gAA, &gBB);
+			checkFloat(t->name, "f16_dot_norms.dot", dim, trial, a, b,
+					   gDot, rfDot, sDotAbs);
+			checkFloat(t->name, "f16_dot_norms.aa", dim, trial, a, b,
+					   gAA, rfAA, sAA);
+			checkFloat(t->name, "f16_dot_norms.bb", dim, trial, a, b,
+					   gBB, rfBB, sBB);
+		}
+	}
+
+	/* length 0 gives 0 */
+	{
+		float		dot = 1.0f,
+					aa = 1.0f,
+					bb = 1.0f;
+		const uint16_t *ha = (const uint16_t *) fbufA;
+		const uint16_t *hb = (const uint16_t *) fbufB;
+
+		t->f16_dot_norms(ha, hb, 0, &dot, &aa, &bb);
+		if (t->f16_l2sq(ha, hb, 0) != 0.0f || t->f16_dot(ha, hb, 0) != 0.0f ||
+			t->f16_l1(ha, hb, 0) != 0.0f || dot != 0.0f || aa != 0.0f || bb != 0.0f)
+			reportFloat(t->name, "f16 length 0", 0, 0, ha, hb, 1.0, 0.0, 0.0);
+	}
+}
+
+/* Half batches equal the single entries bit for bit. */
+static void
+testHalfBatchEntries(const VectorKernels *t)
+{
+	const uint16_t *items[BATCH_COUNT];
+	float		out[BATCH_COUNT + 1];
+	uint16_t   *q;
+	uint16_t   *pool = (uint16_t *) fbufItems;
+	int			dim,
+				k;
+
+	for (dim = 1; dim <= MAX_DIM; dim++)
+	{
+		uint64_t	state = caseSeed(7, (int) t->level, dim, 0);
+		int			stride = dim + 3;
+
+		q = (uint16_t *) fbufA + (dim & 1);
+		fillHalves(q, dim, &state);
+		poisonHalves(q + dim, 64);
+		poisonHalves(pool, BATCH_COUNT * stride + 64);
+		for (k = 0; k < BATCH_COUNT; k++)
+		{
+			uint16_t   *item = pool + k * stride + (k & 1);
+
+			fillHalves(item, dim, &state);
+			items[k] = item;
+		}
+
+		out[BATCH_COUNT] = 12345.0f;
+		t->f16_l2sq_batch(q, items, BATCH_COUNT, dim, out);
+		for (k = 0; k < BATCH_COUNT; k++)
+		{
+			float		single = t->f16_l2sq(q, items[k], dim);
+
+			if (memcmp(&out[k], &single, sizeof(float)) != 0)
+				reportFloat(t->name, "f16_l2sq_batch", dim, k, q, items[k],
+							out[k], single, 0.0);
+		}
+		t->f16_dot_batch(q, items, BATCH_COUNT, dim, out);
+		for (k = 0; k < BATCH_COUNT; k++)
+		{
+			float		single = t->f16_dot(q, items[k], dim);
+
+			if (memcmp(&out[k], &single, sizeof(float)) != 0)
+				reportFloat(t->name, "f16_dot_batch", dim, k, q, items[k],
+							out[k], single, 0.0);
+		}
+		if (out[BATCH_COUNT] != 12345.0f)
+			reportFloat(t->name, "f16 batch wrote past count", dim, 0, q, q,
+						out[BATCH_COUNT], 12345.0, 0.0);
+	}
+}
+
 /*
  * What the compiler's own CPU probe (libgcc, which also checks XCR0) says
  * the best level is, as an independent check of vk_detect().
@@ -617,11 +1038,13 @@ expectedLevel(void)
 		__builtin_cpu_supports("avx512vl") &&
 		__builtin_cpu_supports("avx2") &&
 		__builtin_cpu_supports("fma") &&
-		__builtin_cpu_supports("popcnt"))
+		__builtin_cpu_supports("popcnt") &&
+		__builtin_cpu_supports("f16c"))
 		return VK_LEVEL_AVX512;
 	if (__builtin_cpu_supports("avx2") &&
 		__builtin_cpu_supports("fma") &&
-		__builtin_cpu_supports("popcnt"))
+		__builtin_cpu_supports("popcnt") &&
+		__builtin_cpu_supports("f16c"))
 		return VK_LEVEL_AVX2;
 	return VK_LEVEL_SCALAR;
 #else
@@ -715,8 +1138,9 @@ main(int argc, char **argv)
 
 	fbufA = allocAligned((MAX_DIM + 64) * sizeof(float));
 	fbufB = allocAligned((MAX_DIM + 64) * sizeof(float));
+	/* also holds the 65,536 halves of the conversion test */
 	fbufItems = allocAligned((size_t) BATCH_COUNT * (MAX_DIM + 3) * sizeof(float) +
-							 64 * sizeof(float));
+							 65536 * sizeof(uint16_t) + 64 * sizeof(float));
 	bbufA = allocAligned(MAX_BYTES + 256);
 	bbufB = allocAligned(MAX_BYTES + 256);
 	guardA = mapGuarded(MAX_DIM * sizeof(float));
@@ -727,6 +1151,7 @@ main(int argc, char **argv)
 		   (unsigned long long) baseSeed, REL_TOL, ABS_TOL);
 
 	testDispatch();
+	makeConversionInputs();
 
 	for (lvl = VK_LEVEL_SCALAR; lvl <= VK_LEVEL_NEON; lvl++)
 	{
@@ -744,11 +1169,14 @@ main(int argc, char **argv)
 		testFloatEntries(t, lvl == VK_LEVEL_SCALAR ? NULL : &vk_scalar_kernels);
 		testBatchEntries(t);
 		testBitEntries(t, lvl == VK_LEVEL_SCALAR ? NULL : &vk_scalar_kernels);
+		testHalfConversion(t);
+		testHalfEntries(t, lvl == VK_LEVEL_SCALAR ? NULL : &vk_scalar_kernels);
+		testHalfBatchEntries(t);
 		vk_set_level((VkLevel) lvl);
 		testCosine(t);
 		vk_init();
 
-		printf("kernels %s: 9 entries x %d dims, bits 1..%d bytes, "
+		printf("kernels %s: 17 entries x %d dims, bits 1..%d bytes, "
 			   "vs %s: %s (max rel err %.2g)\n",
 			   t->name, MAX_DIM, MAX_BYTES,
 			   lvl == VK_LEVEL_SCALAR ? "double sums" : "scalar",

@@ -9,7 +9,7 @@ use File::Temp ();
 use Test::More ();
 
 our @EXPORT = qw(data_dir read_vecs vec_literal load_vectors random_vectors
-  clustered_vectors exact_topk recall_at as_float4 near_queries knn_sql
+  clustered_vectors exact_topk recall_at as_float4 as_float16 near_queries knn_sql
   knn_rows knn_ids topk_ids knn_plan index_recall server_log_problems copy_vectors);
 
 # Where the shipped data sets are: $VECTOR_DATA_DIR, else ../shared/data
@@ -50,12 +50,14 @@ sub vec_literal
 
 # Create $table (id int primary key, embedding vector(d)[, extra cols]) and
 # COPY the vectors in (ids 0..n-1).  $extra is an optional code ref giving
-# extra column values for row i, with $extra_cols their DDL.
+# extra column values for row i, with $extra_cols their DDL; type =>
+# 'halfvec' makes the column halfvec(d).
 sub load_vectors
 {
 	my ($node, $table, $vecs, %opt) = @_;
 	my $d = scalar @{ $vecs->[0] };
 	my $cols = $opt{extra_cols} ? ", $opt{extra_cols}" : '';
+	my $type = $opt{type} // 'vector';
 	my $tmp = File::Temp->new(SUFFIX => '.copy', DIR => $ENV{TESTDIR} // '/tmp');
 	for my $i (0 .. $#$vecs)
 	{
@@ -65,7 +67,7 @@ sub load_vectors
 	close $tmp;
 	chmod 0644, $tmp->filename;
 	$node->safe_psql('postgres',
-		    "CREATE TABLE $table (id int PRIMARY KEY, embedding vector($d)$cols);"
+		    "CREATE TABLE $table (id int PRIMARY KEY, embedding $type($d)$cols);"
 		  . "COPY $table FROM '" . $tmp->filename . "';"
 		  . "ANALYZE $table;");
 	return;
@@ -174,6 +176,32 @@ sub as_float4
 {
 	my ($vecs) = @_;
 	return [ map { [ unpack('f<*', pack('f<*', @$_)) ] } @$vecs ];
+}
+
+# The same vectors with every element rounded to the nearest IEEE binary16
+# value (ties to even), as halfvec stores them.  Elements must be below
+# 65520 in magnitude.
+sub as_float16
+{
+	my ($vecs) = @_;
+	return [ map { [ map { _to_half($_) } @$_ ] } @$vecs ];
+}
+
+sub _to_half
+{
+	my ($x) = @_;
+	return 0 if $x == 0;
+	my $m = abs($x);
+	# binary exponent of $m, at least -14 (the subnormals share one step)
+	my $e = int(log($m) / log(2)) - 1;
+	$e++ while 2**($e + 1) <= $m;
+	$e = -14 if $e < -14;
+	my $ulp = 2**($e - 10);
+	my $q = $m / $ulp;			# exact: a power-of-two scaling
+	my $r = int($q);
+	my $f = $q - $r;
+	$r++ if $f > 0.5 || ($f == 0.5 && $r % 2 == 1);
+	return ($x < 0 ? -1 : 1) * $r * $ulp;
 }
 
 # $n queries near the data: copies of seeded random rows of $vecs moved by
