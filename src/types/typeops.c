@@ -9,11 +9,16 @@
 #include <math.h>
 
 #include "fmgr.h"
+#include "utils/varbit.h"
 
 #include "halfvec.h"
 #include "kernels.h"
 #include "typeops.h"
 #include "vector.h"
+
+/* Defined in bitvec.c */
+extern Datum hamming_distance(PG_FUNCTION_ARGS);
+extern Datum jaccard_distance(PG_FUNCTION_ARGS);
 
 /* Defined in vector.c; only their addresses are used here. */
 extern Datum vector_l2_squared_distance(PG_FUNCTION_ARGS);
@@ -236,18 +241,13 @@ const VecTypeOps vector_type_ops = {
 	.nmetrics = lengthof(vector_metrics),
 };
 
-/* Defined in bitvec.c */
-extern Datum hamming_distance(PG_FUNCTION_ARGS);
-extern Datum jaccard_distance(PG_FUNCTION_ARGS);
-
 /* Every type the index access methods know. */
-static const VecTypeOps *const all_type_ops[] = {&vector_type_ops, &halfvec_type_ops};
+static const VecTypeOps *const all_type_ops[] = {&vector_type_ops, &halfvec_type_ops,
+&bit_type_ops};
 
 bool
 VecIsDistanceFunction(PGFunction fn)
 {
-	if (fn == hamming_distance || fn == jaccard_distance)
-		return true;
 	for (int t = 0; t < lengthof(all_type_ops); t++)
 		for (int i = 0; i < all_type_ops[t]->nmetrics; i++)
 			if (all_type_ops[t]->metrics[i].sqlfn == fn)
@@ -459,4 +459,145 @@ Datum
 halfvec_index_support(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_POINTER(&halfvec_type_ops);
+}
+
+/* ---------- bit ---------- */
+
+/*
+ * Items are the bit string's bytes (dim bits, the pad bits of the last byte
+ * zero, as PostgreSQL keeps them).
+ */
+static float
+bitHamming(const void *a, const void *b, int dim)
+{
+	return (float) vk_active->bit_hamming((const uint8 *) a, (const uint8 *) b, (dim + 7) / 8);
+}
+
+/* the same values as jaccard_distance(): 1 when no bit is shared */
+static float
+bitJaccard(const void *a, const void *b, int dim)
+{
+	uint64		inter,
+				uni;
+
+	vk_active->bit_and_or_count((const uint8 *) a, (const uint8 *) b, (dim + 7) / 8,
+								&inter, &uni);
+	if (inter == 0)
+		return 1.0f;
+	return (float) (1.0 - (double) inter / (double) uni);
+}
+
+static void
+bitHammingBatch(const void *q, const void *const *items, int count, int dim, float *out)
+{
+	for (int i = 0; i < count; i++)
+		out[i] = bitHamming(q, items[i], dim);
+}
+
+static void
+bitJaccardBatch(const void *q, const void *const *items, int count, int dim, float *out)
+{
+	for (int i = 0; i < count; i++)
+		out[i] = bitJaccard(q, items[i], dim);
+}
+
+static Size
+bitItemSize(int dim)
+{
+	return (dim + 7) / 8;
+}
+
+static int
+bitDatumDim(Datum value)
+{
+	return VARBITLEN(DatumGetVarBitP(value));
+}
+
+static bool
+bitToItem(Datum value, VecMetric metric, void *dst)
+{
+	VarBit	   *v = DatumGetVarBitP(value);
+
+	memcpy(dst, VARBITS(v), VARBITBYTES(v));
+	return true;
+}
+
+/* k-means on bits: 0/1 floats in, and a centroid is its majority vote */
+static void
+bitItemToFloats(const void *item, int dim, float *out)
+{
+	const uint8 *bytes = (const uint8 *) item;
+
+	for (int i = 0; i < dim; i++)
+		out[i] = (bytes[i / 8] >> (7 - i % 8)) & 1;
+}
+
+static void
+bitFloatsToItem(const float *in, int dim, void *item)
+{
+	uint8	   *bytes = (uint8 *) item;
+
+	memset(bytes, 0, (dim + 7) / 8);
+	for (int i = 0; i < dim; i++)
+		if (in[i] >= 0.5f)
+			bytes[i / 8] |= 1 << (7 - i % 8);
+}
+
+static VecDistanceFn
+bitDistance(VecMetric metric)
+{
+	switch (metric)
+	{
+		case VEC_METRIC_HAMMING:
+			return bitHamming;
+		case VEC_METRIC_JACCARD:
+			return bitJaccard;
+		default:
+			elog(ERROR, "metric %d not supported for type bit", (int) metric);
+	}
+	pg_unreachable();
+}
+
+static VecBatchDistanceFn
+bitBatchDistance(VecMetric metric)
+{
+	switch (metric)
+	{
+		case VEC_METRIC_HAMMING:
+			return bitHammingBatch;
+		case VEC_METRIC_JACCARD:
+			return bitJaccardBatch;
+		default:
+			elog(ERROR, "metric %d not supported for type bit", (int) metric);
+	}
+	pg_unreachable();
+}
+
+static const VecMetricEntry bit_metrics[] = {
+	{hamming_distance, VEC_METRIC_HAMMING},
+	{jaccard_distance, VEC_METRIC_JACCARD},
+};
+
+const VecTypeOps bit_type_ops = {
+	.name = "bit",
+	.hnsw_max_dim = 64000,
+	.ivf_max_dim = 64000,
+	.item_size = bitItemSize,
+	.datum_dim = bitDatumDim,
+	.to_item = bitToItem,
+	.unit_cosine_items = true,
+	.distance = bitDistance,
+	.batch_distance = bitBatchDistance,
+	.item_to_floats = bitItemToFloats,
+	.floats_to_item = bitFloatsToItem,
+	.metrics = bit_metrics,
+	.nmetrics = lengthof(bit_metrics),
+};
+
+/* The opclass support function: FUNCTION 3 of every bit opclass. */
+PG_FUNCTION_INFO_V1(bit_index_support);
+Datum
+bit_index_support(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(&bit_type_ops);
 }

@@ -107,6 +107,7 @@ extern double VecSqlDistance(VecMetric metric, float d);
 
 extern const VecTypeOps vector_type_ops;
 extern const VecTypeOps halfvec_type_ops;
+extern const VecTypeOps bit_type_ops;
 
 /*
  * Is fn the C function of one of the extension's distance operators (the
