@@ -240,14 +240,32 @@ const VecTypeOps vector_type_ops = {
 extern Datum hamming_distance(PG_FUNCTION_ARGS);
 extern Datum jaccard_distance(PG_FUNCTION_ARGS);
 
+/* Defined in sparsevec.c */
+extern Datum sparsevec_l2_distance(PG_FUNCTION_ARGS);
+extern Datum sparsevec_l2_squared_distance(PG_FUNCTION_ARGS);
+extern Datum sparsevec_negative_inner_product(PG_FUNCTION_ARGS);
+extern Datum sparsevec_cosine_distance(PG_FUNCTION_ARGS);
+extern Datum sparsevec_l1_distance(PG_FUNCTION_ARGS);
+
+/*
+ * Distance functions of the types without a VecTypeOps (bit, sparsevec):
+ * no index serves them, but the planner's top-k rewrite still does.
+ */
+static const PGFunction unindexed_distance_fns[] = {
+	hamming_distance, jaccard_distance,
+	sparsevec_l2_distance, sparsevec_l2_squared_distance,
+	sparsevec_negative_inner_product, sparsevec_cosine_distance, sparsevec_l1_distance,
+};
+
 /* Every type the index access methods know. */
 static const VecTypeOps *const all_type_ops[] = {&vector_type_ops, &halfvec_type_ops};
 
 bool
 VecIsDistanceFunction(PGFunction fn)
 {
-	if (fn == hamming_distance || fn == jaccard_distance)
-		return true;
+	for (int i = 0; i < lengthof(unindexed_distance_fns); i++)
+		if (unindexed_distance_fns[i] == fn)
+			return true;
 	for (int t = 0; t < lengthof(all_type_ops); t++)
 		for (int i = 0; i < all_type_ops[t]->nmetrics; i++)
 			if (all_type_ops[t]->metrics[i].sqlfn == fn)
