@@ -20,6 +20,7 @@ OBJS = \
 	src/types/vecbase.o \
 	src/types/vector.o \
 	src/types/halfvec.o \
+	src/types/sparsevec.o \
 	src/types/bitvec.o \
 	src/types/typeops.o \
 	src/hnsw/hnsw.o \
@@ -44,7 +45,7 @@ OBJS = \
 	src/ivfflat/ivfutils.o \
 	src/ivfflat/ivfvacuum.o
 
-HEADERS = src/types/vector.h src/types/halfvec.h
+HEADERS = src/types/vector.h src/types/halfvec.h src/types/sparsevec.h
 
 DATA = $(wildcard sql/vector--*.sql)
 

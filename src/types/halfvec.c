@@ -38,9 +38,8 @@ InitHalfVector(int dim)
 	return v;
 }
 
-/* A finite float that stays finite as a half (VecFitsFn). */
-static bool
-halfFits(float value)
+bool
+HalfvecFits(float value)
 {
 	return fabsf(value) < 65520.0f;
 }
@@ -81,7 +80,7 @@ halfvec_in(PG_FUNCTION_ARGS)
 	char	   *str = PG_GETARG_CSTRING(0);
 	int32		typmod = PG_GETARG_INT32(2);
 	int			dim;
-	float	   *values = VecParseText(str, TYPNAME, halfFits, &dim);
+	float	   *values = VecParseText(str, TYPNAME, HalfvecFits, &dim);
 
 	VecCheckExpectedDim(typmod, dim);
 	PG_RETURN_HALFVEC_P(halfvecFromFloats(values, dim));
@@ -190,7 +189,7 @@ array_to_halfvec(PG_FUNCTION_ARGS)
 {
 	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(0);
 	int			dim;
-	float	   *values = VecFromArray(array, TYPNAME, halfFits, &dim);
+	float	   *values = VecFromArray(array, TYPNAME, HalfvecFits, &dim);
 
 	VecCheckExpectedDim(PG_GETARG_INT32(1), dim);
 	PG_RETURN_HALFVEC_P(halfvecFromFloats(values, dim));
@@ -217,7 +216,7 @@ vector_to_halfvec(PG_FUNCTION_ARGS)
 
 	VecCheckExpectedDim(PG_GETARG_INT32(1), a->dim);
 	for (int i = 0; i < a->dim; i++)
-		VecCheckFits(a->x[i], TYPNAME, halfFits);
+		VecCheckFits(a->x[i], TYPNAME, HalfvecFits);
 	PG_RETURN_HALFVEC_P(halfvecFromFloats(a->x, a->dim));
 }
 
@@ -567,7 +566,7 @@ halfvec_avg(PG_FUNCTION_ARGS)
 	{
 		means[i] = (float) (v[i + 1] / v[0]);
 		VecCheckElement(means[i], TYPNAME);
-		VecCheckFits(means[i], TYPNAME, halfFits);
+		VecCheckFits(means[i], TYPNAME, HalfvecFits);
 	}
 	PG_RETURN_HALFVEC_P(halfvecFromFloats(means, dim));
 }

@@ -32,4 +32,7 @@ typedef struct HalfVector
 /* A zeroed halfvec of dim dimensions; dim must already be checked. */
 extern HalfVector *InitHalfVector(int dim);
 
+/* A finite float that stays finite as a half (a VecFitsFn). */
+extern bool HalfvecFits(float value);
+
 #endif							/* VECTOR_HALFVEC_H */

@@ -241,6 +241,22 @@ const VecTypeOps vector_type_ops = {
 	.nmetrics = lengthof(vector_metrics),
 };
 
+/* Defined in sparsevec.c */
+extern Datum sparsevec_l2_distance(PG_FUNCTION_ARGS);
+extern Datum sparsevec_l2_squared_distance(PG_FUNCTION_ARGS);
+extern Datum sparsevec_negative_inner_product(PG_FUNCTION_ARGS);
+extern Datum sparsevec_cosine_distance(PG_FUNCTION_ARGS);
+extern Datum sparsevec_l1_distance(PG_FUNCTION_ARGS);
+
+/*
+ * Distance functions of the types without a VecTypeOps (sparsevec): no
+ * index serves them, but the planner's top-k rewrite still does.
+ */
+static const PGFunction unindexed_distance_fns[] = {
+	sparsevec_l2_distance, sparsevec_l2_squared_distance,
+	sparsevec_negative_inner_product, sparsevec_cosine_distance, sparsevec_l1_distance,
+};
+
 /* Every type the index access methods know. */
 static const VecTypeOps *const all_type_ops[] = {&vector_type_ops, &halfvec_type_ops,
 &bit_type_ops};
@@ -248,6 +264,9 @@ static const VecTypeOps *const all_type_ops[] = {&vector_type_ops, &halfvec_type
 bool
 VecIsDistanceFunction(PGFunction fn)
 {
+	for (int i = 0; i < lengthof(unindexed_distance_fns); i++)
+		if (unindexed_distance_fns[i] == fn)
+			return true;
 	for (int t = 0; t < lengthof(all_type_ops); t++)
 		for (int i = 0; i < all_type_ops[t]->nmetrics; i++)
 			if (all_type_ops[t]->metrics[i].sqlfn == fn)

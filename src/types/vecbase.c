@@ -21,14 +21,20 @@
 void
 VecCheckDim(int dim, const char *typname)
 {
+	VecCheckDimMax(dim, typname, VECTOR_MAX_DIM);
+}
+
+void
+VecCheckDimMax(int64 dim, const char *typname, int maxdim)
+{
 	if (dim < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("%s must have at least 1 dimension", typname)));
-	if (dim > VECTOR_MAX_DIM)
+	if (dim > maxdim)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s cannot have more than %d dimensions", typname, VECTOR_MAX_DIM)));
+				 errmsg("%s cannot have more than %d dimensions", typname, maxdim)));
 }
 
 void
@@ -84,8 +90,8 @@ VecTypmodIn(ArrayType *ta, const char *typname, int maxdim)
 	return mods[0];
 }
 
-static void
-reportSyntax(const char *typname, const char *str)
+void
+VecReportSyntax(const char *typname, const char *str)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
@@ -93,8 +99,8 @@ reportSyntax(const char *typname, const char *str)
 }
 
 /* C isspace() in the C locale: space, \t \n \v \f \r (scanner_isspace lacks \v) */
-static inline const char *
-skipSpace(const char *p)
+const char *
+VecSkipSpace(const char *p)
 {
 	while (*p == ' ' || (*p >= '\t' && *p <= '\r'))
 		p++;
@@ -104,14 +110,14 @@ skipSpace(const char *p)
 float *
 VecParseText(const char *str, const char *typname, VecFitsFn fits, int *dim)
 {
-	const char *p = skipSpace(str);
+	const char *p = VecSkipSpace(str);
 	const char *q;
 	float	   *values;
 	int			cap = 1;
 	int			n = 0;
 
 	if (*p != '[')
-		reportSyntax(typname, str);
+		VecReportSyntax(typname, str);
 
 	/* Size the array from the commas; the loop below checks everything. */
 	for (q = p; *q && cap <= VECTOR_MAX_DIM; q++)
@@ -119,54 +125,65 @@ VecParseText(const char *str, const char *typname, VecFitsFn fits, int *dim)
 			cap++;
 	values = palloc_array(float, cap);
 
-	p = skipSpace(p + 1);
+	p = VecSkipSpace(p + 1);
 	if (*p == ']')
 		VecCheckDim(0, typname);
 
 	for (;;)
 	{
-		char	   *end;
 		float		v;
 
 		if (n == VECTOR_MAX_DIM)
 			VecCheckDim(n + 1, typname);
 
-		p = skipSpace(p);
+		p = VecSkipSpace(p);
 		/* strtof would accept these after skipping its own whitespace */
 		if (*p == '\0' || *p == ',' || *p == ']')
-			reportSyntax(typname, str);
-		errno = 0;
-		v = strtof(p, &end);
-		if (end == p)
-			reportSyntax(typname, str);
-		if (errno == ERANGE && isinf(v))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("\"%s\" is out of range for type %s",
-							pnstrdup(p, end - p), typname)));
-		VecCheckElement(v, typname);
-		if (fits != NULL && !fits(v))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("\"%s\" is out of range for type %s",
-							pnstrdup(p, end - p), typname)));
+			VecReportSyntax(typname, str);
+		v = VecParseElement(&p, str, typname, fits);
 		Assert(n < cap);
 		values[n++] = v;
 
-		p = skipSpace(end);
+		p = VecSkipSpace(p);
 		if (*p == ',')
 			p++;
 		else if (*p == ']')
 			break;
 		else
-			reportSyntax(typname, str);
+			VecReportSyntax(typname, str);
 	}
 
-	if (*skipSpace(p + 1) != '\0')
-		reportSyntax(typname, str);
+	if (*VecSkipSpace(p + 1) != '\0')
+		VecReportSyntax(typname, str);
 
 	*dim = n;
 	return values;
+}
+
+float
+VecParseElement(const char **p, const char *str, const char *typname, VecFitsFn fits)
+{
+	const char *start = *p;
+	char	   *end;
+	float		v;
+
+	errno = 0;
+	v = strtof(start, &end);
+	if (end == start)
+		VecReportSyntax(typname, str);
+	if (errno == ERANGE && isinf(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("\"%s\" is out of range for type %s",
+						pnstrdup(start, end - start), typname)));
+	VecCheckElement(v, typname);
+	if (fits != NULL && !fits(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("\"%s\" is out of range for type %s",
+						pnstrdup(start, end - start), typname)));
+	*p = end;
+	return v;
 }
 
 void
@@ -189,6 +206,12 @@ VecCheckFits(float value, const char *typname, VecFitsFn fits)
 float *
 VecFromArray(ArrayType *array, const char *typname, VecFitsFn fits, int *dim)
 {
+	return VecFromArrayMax(array, typname, fits, VECTOR_MAX_DIM, dim);
+}
+
+float *
+VecFromArrayMax(ArrayType *array, const char *typname, VecFitsFn fits, int maxdim, int *dim)
+{
 	Oid			elemtype = ARR_ELEMTYPE(array);
 	int16		typlen;
 	bool		typbyval;
@@ -208,7 +231,7 @@ VecFromArray(ArrayType *array, const char *typname, VecFitsFn fits, int *dim)
 				 errmsg("array must not contain nulls")));
 
 	n = ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
-	VecCheckDim(n, typname);
+	VecCheckDimMax(n, typname, maxdim);
 
 	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
 	deconstruct_array(array, elemtype, typlen, typbyval, typalign, &elems, &nulls, &n);

@@ -17,6 +17,9 @@
 /* Error unless 1 <= dim <= VECTOR_MAX_DIM. */
 extern void VecCheckDim(int dim, const char *typname);
 
+/* Error unless 1 <= dim <= maxdim (sparsevec's dimensions go far past 16000). */
+extern void VecCheckDimMax(int64 dim, const char *typname, int maxdim);
+
 /* Error unless the value is finite. */
 extern void VecCheckElement(float value, const char *typname);
 
@@ -43,6 +46,16 @@ typedef bool (*VecFitsFn) (float value);
  */
 extern float *VecParseText(const char *str, const char *typname, VecFitsFn fits, int *dim);
 
+/*
+ * Pieces of the parse loop, for a type with another text form (sparsevec):
+ * skip C whitespace; report the whole input as malformed; and read one
+ * element at *p (strtof syntax, checked finite and, with fits, in range),
+ * leaving *p after it.  str is the whole input, for the message.
+ */
+extern const char *VecSkipSpace(const char *p);
+extern void VecReportSyntax(const char *typname, const char *str) pg_attribute_noreturn();
+extern float VecParseElement(const char **p, const char *str, const char *typname, VecFitsFn fits);
+
 /* Append the shortest text that reads back to the same float4. */
 extern void VecAppendFloat(StringInfo buf, float value);
 
@@ -51,6 +64,10 @@ extern void VecAppendFloat(StringInfo buf, float value);
  * palloc'd float4 array with every element checked (with fits as above).
  */
 extern float *VecFromArray(ArrayType *array, const char *typname, VecFitsFn fits, int *dim);
+
+/* The same with another dimension cap (sparsevec: up to 1e9 dimensions). */
+extern float *VecFromArrayMax(ArrayType *array, const char *typname, VecFitsFn fits,
+							  int maxdim, int *dim);
 
 /* Error "\"%g\" is out of range for type ..." unless fits(value). */
 extern void VecCheckFits(float value, const char *typname, VecFitsFn fits);

@@ -21,6 +21,10 @@ each one against a model of what the extension must do:
            strings of equal and of different lengths
   aggstate vector_avg (avg's final function, callable by anyone) on
            hand-made states: malformed, non-finite, more than 16000 sums
+  sparsevec sparsevec text input ({i:v,...}/dim: valid values in any
+           index order, with zeros, and mutations of them) and
+           sparsevec_recv through binary bind parameters (valid payloads
+           and mutations: counts, dims, order, duplicates, zero values)
 
 An input passes when the server accepts it exactly when the model does,
 with the value the model computes (float32 bits compared exactly; text
@@ -308,6 +312,100 @@ def model_binary(p, typmod=-1):
     if not all(f32_finite(b) for b in vals):
         return REJECT, None
     return 'accept', vals
+
+
+SP_MAX_DIM = 1000000000
+SP_MAX_NNZ = 16000
+SP_INT_RE = re.compile(r'[+-]?[0-9]+')
+
+
+def model_sparse_text(s, loose=None):
+    """The model of sparsevec text input: (REJECT, None) or ('accept',
+    (dim, [(0-based index, bits)] sorted, zeros dropped)).  With loose a
+    set, the indices whose value's last bit is up to the C library."""
+    i, n = 0, len(s)
+
+    def skip(i):
+        while i < n and s[i] in WS:
+            i += 1
+        return i
+
+    i = skip(i)
+    if i >= n or s[i] != '{':
+        return REJECT, None
+    i = skip(i + 1)
+    elems = []
+    bad = False
+    if i < n and s[i] == '}':
+        i += 1
+    else:
+        while True:
+            m = SP_INT_RE.match(s, i)
+            if not m:
+                return REJECT, None
+            idx = int(m.group())
+            i = skip(m.end())
+            if i >= n or s[i] != ':':
+                return REJECT, None
+            i = skip(i + 1)
+            m = NUM_RE.match(s, i)
+            if not m:
+                return REJECT, None
+            v = parse_f32(m.group())
+            if not isinstance(v, int):
+                bad = True
+            elif loose is not None and libc_loose(m.group(), v):
+                loose.add(idx - 1)
+            elems.append((idx, v))
+            i = skip(m.end())
+            if i < n and s[i] == ',':
+                i = skip(i + 1)
+            elif i < n and s[i] == '}':
+                i += 1
+                break
+            else:
+                return REJECT, None
+    i = skip(i)
+    if i >= n or s[i] != '/':
+        return REJECT, None
+    i = skip(i + 1)
+    m = SP_INT_RE.match(s, i)
+    if not m or skip(m.end()) != n or bad:
+        return REJECT, None
+    dim = int(m.group())
+    if dim < 1 or dim > SP_MAX_DIM:
+        return REJECT, None
+    idxs = sorted(e[0] for e in elems)
+    if any(x < 1 or x > dim for x in idxs) or len(set(idxs)) != len(idxs):
+        return REJECT, None
+    kept = sorted((x - 1, b) for x, b in elems if b & 0x7FFFFFFF)
+    if len(kept) > SP_MAX_NNZ:
+        return REJECT, None
+    return 'accept', (dim, kept)
+
+
+def model_sparse_binary(p):
+    if len(p) < 12:
+        return REJECT, None
+    dim, nnz, unused = struct.unpack('>iii', p[:12])
+    if dim < 1 or dim > SP_MAX_DIM or nnz < 0 or nnz > dim or nnz > SP_MAX_NNZ or unused != 0:
+        return REJECT, None
+    if len(p) - 12 != 8 * nnz:
+        return REJECT, None
+    idx = struct.unpack('>%di' % nnz, p[12:12 + 4 * nnz])
+    vals = struct.unpack('>%dI' % nnz, p[12 + 4 * nnz:])
+    if any(x < 0 or x >= dim for x in idx) or any(idx[k] <= idx[k - 1] for k in range(1, nnz)):
+        return REJECT, None
+    if not all(f32_finite(b) and b & 0x7FFFFFFF for b in vals):
+        return REJECT, None
+    return 'accept', (dim, list(zip(idx, vals)))
+
+
+def decode_sparse_send(b):
+    dim, nnz, unused = struct.unpack('>iii', b[:12])
+    idx = struct.unpack('>%di' % nnz, b[12:12 + 4 * nnz])
+    vals = struct.unpack('>%dI' % nnz, b[12 + 4 * nnz:])
+    return dim, unused, list(zip(idx, vals))
 
 
 def decode_send(b):
@@ -704,6 +802,35 @@ BEGIN
 		EXCEPTION WHEN others THEN
 			state := SQLSTATE; msg := SQLERRM;
 		END;
+		RETURN NEXT;
+	END LOOP;
+END $$;
+
+-- sparsevec_in on each input: the SQLSTATE of the error, or the send
+-- bytes, text, and whether the text reads back to the same value
+CREATE FUNCTION fuzz.sparse_in(inputs text[],
+	OUT ord int, OUT state text, OUT msg text, OUT outtext text, OUT sendhex text, OUT rt text)
+RETURNS SETOF record LANGUAGE plpgsql AS $$
+DECLARE v sparsevec; w sparsevec;
+BEGIN
+	FOR i IN 1 .. coalesce(array_length(inputs, 1), 0) LOOP
+		ord := i; msg := NULL; outtext := NULL; sendhex := NULL; rt := NULL;
+		BEGIN
+			v := inputs[i]::sparsevec;
+			state := '00000';
+		EXCEPTION WHEN others THEN
+			state := SQLSTATE; msg := SQLERRM;
+		END;
+		IF state = '00000' THEN
+			outtext := v::text;
+			sendhex := encode(sparsevec_send(v), 'hex');
+			BEGIN
+				w := outtext::sparsevec;
+				rt := CASE WHEN sparsevec_send(w) = sparsevec_send(v) THEN 'same' ELSE 'differs' END;
+			EXCEPTION WHEN others THEN
+				rt := 'error ' || SQLSTATE || ': ' || SQLERRM;
+			END;
+		END IF;
 		RETURN NEXT;
 	END LOOP;
 END $$;
@@ -1483,6 +1610,188 @@ class Fuzzer:
         else:
             self.res.accept(phase)
 
+    # ---------------------------------------------------------- sparsevec
+    def sparse_dim(self, rng):
+        r = rng.random()
+        if r < 0.5:
+            return rng.randint(1, 10)
+        if r < 0.8:
+            return rng.randint(1, 100000)
+        if r < 0.95:
+            return rng.randint(1, SP_MAX_DIM)
+        return rng.choice([SP_MAX_DIM, SP_MAX_DIM + 1, 0, -1, 2 ** 31 - 1, 2 ** 31, 10 ** 20])
+
+    def sparse_elems(self, rng, dim):
+        k = rng.randint(0, max(0, min(dim, 12)))
+        idx = set()
+        while len(idx) < k:
+            idx.add(rng.randint(1, dim))
+        return [(x, rand_bits(rng)) for x in idx]
+
+    def valid_sparse_text(self, rng):
+        dim = self.sparse_dim(rng)
+        elems = self.sparse_elems(rng, max(dim, 1))
+        if rng.random() < 0.6:
+            elems.sort()
+        parts = [rand_ws(rng) + str(x) + rand_ws(rng) + ':' + rand_ws(rng) + fmt_value(rng, b) + rand_ws(rng)
+                 for x, b in elems]
+        return (rand_ws(rng) + '{' + ','.join(parts) + '}' + rand_ws(rng) + '/' + rand_ws(rng)
+                + str(dim) + rand_ws(rng))
+
+    def sparse_payload(self, rng):
+        dim = self.sparse_dim(rng)
+        dim = max(1, min(dim, 2 ** 31 - 1))
+        elems = sorted((x - 1, b) for x, b in self.sparse_elems(rng, dim) if b & 0x7FFFFFFF)
+        p = struct.pack('>iii', dim, len(elems), 0)
+        p += b''.join(struct.pack('>i', x) for x, _ in elems)
+        p += b''.join(struct.pack('>I', b) for _, b in elems)
+        r = rng.random()
+        if r < 0.4:
+            return p
+        p = bytearray(p)
+        op = rng.randrange(8)
+        if op == 0 and len(p) > 12:          # swap two indices or values
+            a, b = rng.randrange(3, len(p) // 4), rng.randrange(3, len(p) // 4)
+            p[4 * a:4 * a + 4], p[4 * b:4 * b + 4] = p[4 * b:4 * b + 4], p[4 * a:4 * a + 4]
+        elif op == 1:                         # a header field
+            f = rng.randrange(3)
+            p[4 * f:4 * f + 4] = struct.pack('>i', rng.choice([0, -1, 1, 2, 16000, 16001, SP_MAX_DIM,
+                                                                SP_MAX_DIM + 1, 2 ** 31 - 1, -2 ** 31,
+                                                                rng.randint(-2 ** 31, 2 ** 31 - 1)]))
+        elif op == 2:                         # truncate or extend
+            p = p[:rng.randint(0, len(p))] if rng.random() < 0.5 else p + bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 9)))
+        elif op == 3 and len(p) > 12:         # a word: zero, -0, NaN, inf, random, a dup index
+            a = rng.randrange(3, len(p) // 4)
+            p[4 * a:4 * a + 4] = struct.pack('>I', rng.choice([0, 0x80000000, 0x7FC00000, 0x7F800000,
+                                                               0xFF800000, rng.getrandbits(32)]))
+        elif op == 4 and len(p) > 12:         # flip a bit
+            a = rng.randrange(len(p))
+            p[a] ^= 1 << rng.randrange(8)
+        elif op == 5:                         # random bytes
+            p = bytearray(rng.getrandbits(8) for _ in range(rng.randint(0, 40)))
+        elif op == 6 and len(p) >= 20:        # copy the previous index (a duplicate)
+            nnz = struct.unpack('>i', p[4:8])[0]
+            if 2 <= nnz <= (len(p) - 12) // 8:
+                k = rng.randint(1, nnz - 1)
+                p[12 + 4 * k:16 + 4 * k] = p[8 + 4 * k:12 + 4 * k]
+        else:                                 # claim more elements than there are
+            p[4:8] = struct.pack('>i', struct.unpack('>i', p[4:8])[0] + rng.randint(1, 3))
+        return bytes(p)
+
+    def phase_sparsevec(self, rng):
+        phase = 'sparsevec'
+        texts = ['', '{}', '{}/', '{}/1', '{}/0', '{1:1}/1', '{0:1}/1', '{2:1}/1', '{1:1,1:0}/2',
+                 '{1:1}/1000000000', '{1:1}/1000000001', '{1000000000:1}/1000000000',
+                 '{2147483648:1}/3', '{-1:1}/3', '{1:nan}/3', '{1:inf}/3', '{1:1e39}/3', '{1:0x1p-149}/2',
+                 '{1:-0}/1', '{ 1 : 2 , 3 : 4 } / 5', '{1:1}/3 x', '{1:1,}/3', '{,}/3', '{:}/3',
+                 '{' + ','.join('%d:1' % i for i in range(1, SP_MAX_NNZ + 1)) + '}/20000',
+                 '{' + ','.join('%d:1' % i for i in range(1, SP_MAX_NNZ + 2)) + '}/20000',
+                 '{' + ','.join('%d:%d' % (i, i % 2) for i in range(1, 2 * SP_MAX_NNZ + 3)) + '}/40000']
+        for _ in range(self.n(8000)):
+            texts.append(self.valid_sparse_text(rng))
+        for _ in range(self.n(12000)):
+            texts.append(mutate(rng, self.valid_sparse_text(rng)).replace('\x00', ''))
+        q = 'SELECT ord, state, msg, outtext, sendhex, rt FROM fuzz.sparse_in(%b) ORDER BY ord'
+        for k in range(0, len(texts), 1000):
+            batch = texts[k:k + 1000]
+            rows = self.run_batch(phase, q, [batch])
+            if rows is None:
+                continue
+            for s, row in zip(batch, rows):
+                self.check_sparse_text(phase, s, row)
+
+        c = self.ensure_conn()
+        oid = c.execute("SELECT 'sparsevec'::regtype::oid").fetchone()[0]
+        payloads = [self.sparse_payload(rng) for _ in range(self.n(8000))]
+        pg = pq.PGconn.connect(self.dsn.encode())
+        pg.enter_pipeline_mode()
+        qb = b'SELECT $1::sparsevec, ($1::sparsevec)::text'
+        for k in range(0, len(payloads), 500):
+            chunk = payloads[k:k + 500]
+            for p in chunk:
+                pg.send_query_params(qb, [p], [oid], [1], result_format=1)
+                pg.pipeline_sync()
+            results, cur, synced = [], None, 0
+            while synced < len(chunk):
+                r = pg.get_result()
+                if r is None:
+                    if pg.status != pq.ConnStatus.OK:
+                        break
+                    continue
+                if r.status == pq.ExecStatus.PIPELINE_SYNC:
+                    results.append(cur)
+                    cur = None
+                    synced += 1
+                else:
+                    cur = r
+            if synced < len(chunk):
+                self.res.fail(phase, 'connection lost (server crash?)',
+                              'binary chunk at payload %d: %s' % (k, pg.error_message.decode(errors='replace')))
+                self.res.total += len(chunk) - 1
+                pg.finish()
+                pg = pq.PGconn.connect(self.dsn.encode())
+                pg.enter_pipeline_mode()
+                continue
+            for p, r in zip(chunk, results):
+                self.check_sparse_binary(phase, p, r)
+        pg.exit_pipeline_mode()
+        pg.finish()
+        return len(texts) + len(payloads)
+
+    def check_sparse_text(self, phase, s, row):
+        _, state, msg, outtext, sendhex, rt = row
+        loose = set()
+        verdict, model = model_sparse_text(s, loose)
+        what = 'input %r' % short(s)
+        if state != '00000':
+            if verdict != REJECT:
+                self.res.fail(phase, 'valid input rejected', '%s: %s %s' % (what, state, msg))
+            else:
+                check_sqlstate(self.res, phase, state, ('22', '54'), '%s: %s %s' % (what, state, msg))
+            return
+        if verdict == REJECT:
+            self.res.fail(phase, 'invalid input accepted', '%s -> %s' % (what, short(outtext)))
+            return
+        dim, unused, got = decode_sparse_send(bytes.fromhex(sendhex))
+        mdim, melems = model
+        same = (dim == mdim and unused == 0 and len(got) == len(melems) and
+                all(g[0] == m[0] and (g[1] == m[1] or m[0] in loose) for g, m in zip(got, melems)))
+        if not same:
+            self.res.fail(phase, 'wrong value', '%s -> %s' % (what, short(outtext)))
+        elif rt != 'same':
+            self.res.fail(phase, 'output does not read back', '%s -> %s: %s' % (what, short(outtext), rt))
+        elif model_sparse_text(outtext)[1] != (dim, got):
+            self.res.fail(phase, 'output text is not exact', '%s -> %s' % (what, short(outtext)))
+        else:
+            self.res.accept(phase)
+
+    def check_sparse_binary(self, phase, p, r):
+        verdict, model = model_sparse_binary(p)
+        what = 'payload %s' % short(p.hex(), 120)
+        if r is None:
+            self.res.fail(phase, 'no result', what)
+            return
+        if r.status == pq.ExecStatus.FATAL_ERROR:
+            state = (r.error_field(pq.DiagnosticField.SQLSTATE) or b'').decode()
+            msg = (r.error_field(pq.DiagnosticField.MESSAGE_PRIMARY) or b'').decode(errors='replace')
+            if verdict != REJECT:
+                self.res.fail(phase, 'valid input rejected', '%s: %s %s' % (what, state, msg))
+            else:
+                check_sqlstate(self.res, phase, state, ('22', '54', '08'), '%s: %s %s' % (what, state, msg))
+            return
+        if r.status != pq.ExecStatus.TUPLES_OK:
+            self.res.fail(phase, 'unexpected result status %s' % r.status, what)
+        elif verdict == REJECT:
+            self.res.fail(phase, 'invalid input accepted', what)
+        elif r.get_value(0, 0) != p:
+            self.res.fail(phase, 'send(recv(x)) differs from x', what)
+        else:
+            verdict2, model2 = model_sparse_text(r.get_value(0, 1).decode())
+            if verdict2 == REJECT or model2 != model:
+                self.res.fail(phase, 'text output does not read back', '%s -> %s' % (what, short(r.get_value(0, 1).decode())))
+            else:
+                self.res.accept(phase)
+
     # ---------------------------------------------------------- main
     def run(self):
         print('fuzz_input: seed %d (set FUZZ_SEED to repeat or change it), scale %g' % (self.seed, self.scale))
@@ -1490,7 +1799,7 @@ class Fuzzer:
         phases = [('text', self.phase_text), ('typmod', self.phase_typmod),
                   ('binary', self.phase_binary_params), ('binary COPY', self.phase_binary_copy),
                   ('cast', self.phase_cast), ('bit', self.phase_bit),
-                  ('aggstate', self.phase_aggstate)]
+                  ('aggstate', self.phase_aggstate), ('sparsevec', self.phase_sparsevec)]
         t_all = time.time()
         for k, (name, fn) in enumerate(phases):
             rng = random.Random(self.seed * 100 + k)

@@ -1,7 +1,8 @@
 # Input fuzzing: test/fuzz/fuzz_input.py sends more than 100,000 generated
 # inputs to a fresh cluster (vector text input with and without typmods,
 # binary input through bind parameters and binary COPY, array casts, bit
-# distances, avg's final function on hand-made states) and checks each
+# distances, avg's final function on hand-made states, sparsevec text and
+# binary input) and checks each
 # against its model: accepted with the exact value (and a text output that
 # reads back to the same bits), or refused with a clean ERROR of an
 # expected SQLSTATE class.  Here: no failure in any phase (one test per
@@ -59,7 +60,7 @@ ok(defined $failures, 'the fuzzer ran to its summary');
 # one test per phase, so that each kind of failure shows on its own
 my %fails;
 $fails{$1} += $2 while $out =~ /^FAIL ([^:]+): .*: (\d+)$/mg;
-for my $phase ('text', 'typmod', 'binary', 'binary COPY', 'cast', 'bit', 'aggstate')
+for my $phase ('text', 'typmod', 'binary', 'binary COPY', 'cast', 'bit', 'aggstate', 'sparsevec')
 {
 	next if is($fails{$phase} // 0, 0, "fuzz phase $phase: no failure");
 	my ($in, @lines) = (0);
@@ -70,7 +71,7 @@ for my $phase ('text', 'typmod', 'binary', 'binary COPY', 'cast', 'bit', 'aggsta
 	}
 	diag(join "\n", @lines);
 }
-is(scalar(grep { !/^(text|typmod|binary|binary COPY|cast|bit|aggstate)$/ } keys %fails), 0, 'no failure elsewhere');
+is(scalar(grep { !/^(text|typmod|binary|binary COPY|cast|bit|aggstate|sparsevec)$/ } keys %fails), 0, 'no failure elsewhere');
 is($rc, 0, 'the fuzzer exited with status 0');
 cmp_ok($inputs // 0, '>=', 100000, 'at least 100,000 inputs (' . ($inputs // 0) . ')');
 diag(sprintf('fuzz: %d inputs in %.1f s, seed %s (FUZZ_SEED=%s repeats it)',
