@@ -31,7 +31,6 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 				 Selectivity *indexSelectivity, double *indexCorrelation,
 				 double *indexPages)
 {
-	GenericCosts costs;
 	double		ntuples;
 	double		m = HNSW_DEFAULT_M;
 	double		scored;
@@ -40,26 +39,15 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	double		spc_random_page_cost;
 	Relation	index;
 
-	if (path->indexorderbys == NIL)
-	{
-		*indexStartupCost = disable_cost;
-		*indexTotalCost = disable_cost;
-		*indexSelectivity = 0;
-		*indexCorrelation = 0;
-		*indexPages = 0;
+	if (!VecCostStart(root, path, loop_count, indexStartupCost, indexTotalCost,
+					  indexSelectivity, indexCorrelation, indexPages, &ntuples,
+					  &spc_random_page_cost))
 		return;
-	}
-
-	MemSet(&costs, 0, sizeof(costs));
-	genericcostestimate(root, path, loop_count, &costs);
 
 	index = index_open(path->indexinfo->indexoid, NoLock);
 	if (index->rd_options)
 		m = ((HnswOptions *) index->rd_options)->m;
 	index_close(index, NoLock);
-
-	ntuples = Max(path->indexinfo->tuples, 1);
-	get_tablespace_page_costs(path->indexinfo->reltablespace, &spc_random_page_cost, NULL);
 
 	levels = Max(1, log(ntuples) / log(m));
 	scored = Min(ntuples, hnsw_ef_search * 2 * m + levels * m);
@@ -68,7 +56,4 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 
 	*indexStartupCost = levels * spc_random_page_cost + scored * per_node;
 	*indexTotalCost = *indexStartupCost + ntuples * per_node * scored / Max(hnsw_ef_search, 1);
-	*indexSelectivity = 1;
-	*indexCorrelation = 0;
-	*indexPages = costs.numIndexPages;
 }

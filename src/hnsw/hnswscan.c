@@ -54,13 +54,7 @@ hnswbeginscan(Relation index, int nkeys, int norderbys)
 	HnswScanOpaque so = palloc0(sizeof(HnswScanOpaqueData));
 
 	HnswInitState(&so->st, index);
-	/* the AM provides the order-by value arrays (as GiST does) */
-	if (norderbys > 0)
-	{
-		scan->xs_orderbyvals = palloc0_array(Datum, norderbys);
-		scan->xs_orderbynulls = palloc_array(bool, norderbys);
-		memset(scan->xs_orderbynulls, true, sizeof(bool) * norderbys);
-	}
+	VecScanInitOrderBy(scan, norderbys);
 	/* small blocks: a scan keeps a few heaps and a hash, not many chunks */
 	so->cxt = AllocSetContextCreate(CurrentMemoryContext, "Hnsw scan temporary context",
 									ALLOCSET_DEFAULT_SIZES);
@@ -73,10 +67,7 @@ hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int no
 {
 	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
 
-	if (keys && scan->numberOfKeys > 0)
-		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
-	if (orderbys && scan->numberOfOrderBys > 0)
-		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+	VecScanSetKeys(scan, keys, orderbys);
 	MemoryContextReset(so->cxt);
 	so->started = false;
 	so->done = false;

@@ -11,6 +11,11 @@
 #include "catalog/pg_amproc.h"
 #include "catalog/pg_opclass.h"
 #include "catalog/pg_type.h"
+#include "access/relscan.h"
+#include "commands/vacuum.h"
+#include "optimizer/cost.h"
+#include "utils/selfuncs.h"
+#include "utils/spccache.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -60,6 +65,100 @@ VecIndexCheckValueDims(const VecTypeOps *ops, Datum value, int dim)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("expected %d dimensions, not %d", dim, got)));
+}
+
+/*
+ * The properties both access methods share: ordering by an operator, one
+ * key column, no uniqueness, no bitmap or parallel scans, builds that use
+ * maintenance_work_mem, parallel bulk-delete in VACUUM.  The caller sets
+ * the callbacks.
+ */
+IndexAmRoutine *
+VecIndexAmRoutine(void)
+{
+	IndexAmRoutine *am = makeNode(IndexAmRoutine);
+
+	am->amstrategies = 0;
+	am->amsupport = 3;
+	am->amoptsprocnum = 0;
+	am->amcanorder = false;
+	am->amcanorderbyop = true;
+	am->amcanbackward = false;
+	am->amcanunique = false;
+	am->amcanmulticol = false;
+	am->amoptionalkey = true;
+	am->amsearcharray = false;
+	am->amsearchnulls = false;
+	am->amstorage = false;
+	am->amclusterable = false;
+	am->ampredlocks = false;
+	am->amcanparallel = false;
+	am->amcaninclude = false;
+	am->amusemaintenanceworkmem = true;
+#if PG_VERSION_NUM >= 160000
+	am->amsummarizing = false;
+#endif
+#if PG_VERSION_NUM >= 170000
+	am->amcanbuildparallel = false;
+#endif
+	am->amparallelvacuumoptions = VACUUM_OPTION_PARALLEL_BULKDEL;
+	am->amkeytype = InvalidOid;
+	return am;
+}
+
+/*
+ * The start both cost estimates share.  A path without ORDER BY is priced
+ * out: returns false with every output set.  Else fills the index pages
+ * genericcostestimate counts, the table's rows (at least 1) and the
+ * tablespace's random page cost, and returns true.
+ */
+bool
+VecCostStart(PlannerInfo *root, IndexPath *path, double loop_count,
+			 Cost *indexStartupCost, Cost *indexTotalCost,
+			 Selectivity *indexSelectivity, double *indexCorrelation,
+			 double *indexPages, double *ntuples, double *random_page_cost)
+{
+	GenericCosts costs;
+
+	*indexSelectivity = 1;
+	*indexCorrelation = 0;
+	if (path->indexorderbys == NIL)
+	{
+		*indexStartupCost = disable_cost;
+		*indexTotalCost = disable_cost;
+		*indexSelectivity = 0;
+		*indexPages = 0;
+		return false;
+	}
+	MemSet(&costs, 0, sizeof(costs));
+	genericcostestimate(root, path, loop_count, &costs);
+	*indexPages = costs.numIndexPages;
+	*ntuples = Max(path->indexinfo->tuples, 1);
+	get_tablespace_page_costs(path->indexinfo->reltablespace, random_page_cost, NULL);
+	return true;
+}
+
+/* ambeginscan's part both AMs share: the order-by value arrays. */
+void
+VecScanInitOrderBy(IndexScanDesc scan, int norderbys)
+{
+	/* the AM provides the order-by value arrays (as GiST does) */
+	if (norderbys > 0)
+	{
+		scan->xs_orderbyvals = palloc0_array(Datum, norderbys);
+		scan->xs_orderbynulls = palloc_array(bool, norderbys);
+		memset(scan->xs_orderbynulls, true, sizeof(bool) * norderbys);
+	}
+}
+
+/* amrescan's part both AMs share: take the new keys. */
+void
+VecScanSetKeys(IndexScanDesc scan, ScanKey keys, ScanKey orderbys)
+{
+	if (keys && scan->numberOfKeys > 0)
+		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	if (orderbys && scan->numberOfOrderBys > 0)
+		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
 }
 
 Buffer

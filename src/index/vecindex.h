@@ -9,6 +9,7 @@
 
 #include "compat.h"
 
+#include "access/amapi.h"
 #include "storage/bufmgr.h"
 #include "utils/relcache.h"
 
@@ -30,6 +31,19 @@ extern int	VecIndexCheckDims(Relation index, const VecTypeOps *ops, const char *
 
 /* A datum's dimensions must be the index's: error otherwise. */
 extern void VecIndexCheckValueDims(const VecTypeOps *ops, Datum value, int dim);
+
+struct PlannerInfo;
+struct IndexPath;
+
+extern bool VecCostStart(struct PlannerInfo *root, struct IndexPath *path, double loop_count,
+						 Cost *indexStartupCost, Cost *indexTotalCost,
+						 Selectivity *indexSelectivity, double *indexCorrelation,
+						 double *indexPages, double *ntuples, double *random_page_cost);
+extern void VecScanInitOrderBy(IndexScanDesc scan, int norderbys);
+extern void VecScanSetKeys(IndexScanDesc scan, ScanKey keys, ScanKey orderbys);
+
+/* An IndexAmRoutine with the properties both AMs share; callbacks unset. */
+extern IndexAmRoutine *VecIndexAmRoutine(void);
 
 /* A new page at the end of the relation, pinned and exclusively locked. */
 extern Buffer VecIndexNewBuffer(Relation index, ForkNumber fork);

@@ -30,7 +30,6 @@ ivfcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 				Selectivity *indexSelectivity, double *indexCorrelation,
 				double *indexPages)
 {
-	GenericCosts costs;
 	double		ntuples;
 	double		lists = IVF_DEFAULT_LISTS;
 	double		ratio;
@@ -38,35 +37,23 @@ ivfcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	double		spc_random_page_cost;
 	Relation	index;
 
-	if (path->indexorderbys == NIL)
-	{
-		*indexStartupCost = disable_cost;
-		*indexTotalCost = disable_cost;
-		*indexSelectivity = 0;
-		*indexCorrelation = 0;
-		*indexPages = 0;
+	if (!VecCostStart(root, path, loop_count, indexStartupCost, indexTotalCost,
+					  indexSelectivity, indexCorrelation, indexPages, &ntuples,
+					  &spc_random_page_cost))
 		return;
-	}
-
-	MemSet(&costs, 0, sizeof(costs));
-	genericcostestimate(root, path, loop_count, &costs);
 
 	index = index_open(path->indexinfo->indexoid, NoLock);
 	if (index->rd_options)
 		lists = ((IvfOptions *) index->rd_options)->lists;
 	index_close(index, NoLock);
 
-	ntuples = Max(path->indexinfo->tuples, 1);
 	lists = Max(Min(lists, ntuples), 1);
 	ratio = Min((double) ivf_probes / lists, 1.0);
-	get_tablespace_page_costs(path->indexinfo->reltablespace, &spc_random_page_cost, NULL);
 
 	*indexStartupCost = lists * distance_cost +
 		ratio * ntuples * (distance_cost + cpu_index_tuple_cost) +
-		ratio * costs.numIndexPages * spc_random_page_cost;
+		ratio * *indexPages * spc_random_page_cost;
 	/* then handing out the rows, in heap order from a heap */
 	*indexTotalCost = *indexStartupCost + ratio * ntuples * cpu_operator_cost * log2(Max(ratio * ntuples, 2));
-	*indexSelectivity = 1;
-	*indexCorrelation = 0;
-	*indexPages = costs.numIndexPages * ratio;
+	*indexPages *= ratio;
 }

@@ -98,12 +98,7 @@ ivfbeginscan(Relation index, int nkeys, int norderbys)
 	IvfScanOpaque so = palloc0(sizeof(IvfScanOpaqueData));
 
 	IvfInitState(&so->st, index);
-	if (norderbys > 0)
-	{
-		scan->xs_orderbyvals = palloc0_array(Datum, norderbys);
-		scan->xs_orderbynulls = palloc_array(bool, norderbys);
-		memset(scan->xs_orderbynulls, true, sizeof(bool) * norderbys);
-	}
+	VecScanInitOrderBy(scan, norderbys);
 	so->cxt = AllocSetContextCreate(CurrentMemoryContext, "Ivfflat scan temporary context",
 									ALLOCSET_DEFAULT_SIZES);
 	scan->opaque = so;
@@ -115,10 +110,7 @@ ivfrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int nor
 {
 	IvfScanOpaque so = (IvfScanOpaque) scan->opaque;
 
-	if (keys && scan->numberOfKeys > 0)
-		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
-	if (orderbys && scan->numberOfOrderBys > 0)
-		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+	VecScanSetKeys(scan, keys, orderbys);
 	MemoryContextReset(so->cxt);
 	so->started = false;
 	so->nlists = so->ncands = so->capcands = so->probed = 0;

@@ -10,7 +10,8 @@ use Test::More ();
 
 our @EXPORT = qw(data_dir read_vecs vec_literal load_vectors random_vectors
   clustered_vectors exact_topk recall_at as_float4 as_float16 near_queries knn_sql
-  knn_rows knn_ids topk_ids knn_plan index_recall server_log_problems copy_vectors);
+  knn_rows knn_ids topk_ids knn_plan index_recall server_log_problems copy_vectors
+  psql_bg);
 
 # Where the shipped data sets are: $VECTOR_DATA_DIR, else ../shared/data
 # beside the checkout.  Returns undef when absent.
@@ -310,6 +311,26 @@ sub server_log_problems
 	} <$fh>;
 	close $fh;
 	return @bad;
+}
+
+# Start psql on $node in the background on a script file holding $sql;
+# returns the IPC::Run harness and refs to its stdout and stderr.
+sub psql_bg
+{
+	my ($node, $sql) = @_;
+	require IPC::Run;
+	require PostgreSQL::Test::Utils;
+	my $f = File::Temp->new(SUFFIX => '.sql', DIR => $PostgreSQL::Test::Utils::tmp_check, UNLINK => 0);
+	print $f $sql;
+	close $f;
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start(
+		[
+			$node->installed_command('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+			'-d', $node->connstr('postgres'), '-f', $f->filename
+		],
+		'>', \$out, '2>', \$err);
+	return ($h, \$out, \$err);
 }
 
 1;

@@ -31,23 +31,6 @@ $node->append_conf('postgresql.conf',
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION vector');
 
-# start psql in the background on a script file; returns the harness and
-# refs to its stdout and stderr
-sub psql_bg
-{
-	my ($sql) = @_;
-	my $f = File::Temp->new(SUFFIX => '.sql', DIR => $PostgreSQL::Test::Utils::tmp_check, UNLINK => 0);
-	print $f $sql;
-	close $f;
-	my ($out, $err) = ('', '');
-	my $h = IPC::Run::start(
-		[
-			$node->installed_command('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1',
-			'-d', $node->connstr('postgres'), '-f', $f->filename
-		],
-		'>', \$out, '2>', \$err);
-	return ($h, \$out, \$err);
-}
 
 # diagnosis of self-lookup misses: are they found at ef_search = 1000,
 # and after REINDEX (i.e. is the graph, not the search, at fault)?
@@ -96,7 +79,7 @@ for my $s (0, 1)
 	my $sql = join '',
 	  map { 'INSERT INTO items VALUES (' . ($first + $_) . ", '" . vec_literal($vecs->[$_]) . "');\n" }
 	  0 .. $#$vecs;
-	push @streams, [ psql_bg($sql) ];
+	push @streams, [ psql_bg($node, $sql) ];
 }
 
 # let at least 2,000 rows commit, then stop without a checkpoint
@@ -140,7 +123,7 @@ diagnose_misses('items', 'items_idx', $miss, 1) if @$miss;
 my $n = 50000;
 my $big = as_float4(clustered_vectors($n, 32, 100, $seed + 20));
 load_vectors($node, 'big', $big);
-my ($h, $out, $err) = psql_bg(
+my ($h, $out, $err) = psql_bg($node,
 	"SET maintenance_work_mem = '256MB';\n"
 	  . "CREATE INDEX big_idx ON big USING hnsw (embedding vector_l2_ops);\n");
 

@@ -90,28 +90,13 @@ $node->safe_psql('postgres',
 copy_vectors($node, 'crash', random_vectors(1000, 16, $seed + 2), 0);
 $node->safe_psql('postgres', 'CREATE INDEX crash_idx ON crash USING ivfflat (embedding) WITH (lists = 10)');
 
-sub psql_bg
-{
-	my ($sql) = @_;
-	my $f = File::Temp->new(SUFFIX => '.sql', DIR => $PostgreSQL::Test::Utils::tmp_check, UNLINK => 0);
-	print $f $sql;
-	close $f;
-	my ($out, $err) = ('', '');
-	my $h = IPC::Run::start(
-		[
-			$node->installed_command('psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1',
-			'-d', $node->connstr('postgres'), '-f', $f->filename
-		],
-		'>', \$out, '2>', \$err);
-	return ($h, \$out, \$err);
-}
 
 my @streams;
 for my $s (0, 1)
 {
 	my $v = random_vectors(8000, 16, $seed + 3 + $s);
 	my $first = 100000 * ($s + 1);
-	push @streams, [ psql_bg(join '',
+	push @streams, [ psql_bg($node, join '',
 		map { 'INSERT INTO crash VALUES (' . ($first + $_) . ", '" . vec_literal($v->[$_]) . "');\n" }
 		0 .. $#$v) ];
 }
