@@ -54,6 +54,17 @@ METRICS = {
     "cosine": ("<=>", "vector_cosine_ops"),
     "l1": ("<+>", "vector_l1_ops"),
 }
+# Operator class of a halfvec expression index, per metric (hnsw has all four,
+# ivfflat no l1: check_index_support says so).
+HALFVEC_OPCLASSES = {
+    "l2": "halfvec_l2_ops",
+    "ip": "halfvec_ip_ops",
+    "cosine": "halfvec_cosine_ops",
+    "l1": "halfvec_l1_ops",
+}
+BIT_OPCLASS, BIT_OPERATOR = "bit_hamming_ops", "<~>"
+DEFAULT_RERANK = [100]
+HNSW_MAX_EF_SEARCH = 1000          # upper bound of hnsw.ef_search
 # Default metric of the shipped data sets; anything else defaults to l2.
 DATASET_METRICS = {
     "sift-128": "l2",
@@ -286,6 +297,68 @@ def resolve_dataset(args):
         gt_source = f"file {gt_path}"
     return Dataset(name=name, source=source, metric=metric, base=np.ascontiguousarray(base),
                    queries=np.ascontiguousarray(queries), gt=gt, gt_source=gt_source)
+
+
+@dataclass
+class IndexMode:
+    """What is indexed and how the query reads it (--type, --quantize).
+
+    vector:   the column itself, `embedding <op> $1::vector`
+    halfvec:  expression index on `embedding::halfvec(D)`, the query orders by
+              `embedding::halfvec(D) <op> $1::halfvec(D)` (the table stays vector(D))
+    binary:   hnsw expression index on `binary_quantize(embedding)::bit(D)`
+              (bit_hamming_ops); the query takes the `rerank` nearest rows by
+              Hamming distance from the index and re-orders them by the exact
+              distance of the metric
+    """
+    column_type: str              # "vector" | "halfvec"
+    quantize: str | None          # None | "binary"
+    dim: int
+    metric: str
+
+    @property
+    def label(self):
+        """'vector', 'halfvec' or 'binary': part of file names and legends."""
+        return "binary" if self.quantize == "binary" else self.column_type
+
+    @property
+    def operator(self):
+        return METRICS[self.metric][0]
+
+    @property
+    def opclass(self):
+        if self.quantize == "binary":
+            return BIT_OPCLASS
+        if self.column_type == "halfvec":
+            return HALFVEC_OPCLASSES[self.metric]
+        return METRICS[self.metric][1]
+
+    @property
+    def expression(self):
+        """The indexed column or expression, as written in CREATE INDEX (parenthesized)."""
+        if self.quantize == "binary":
+            return f"(binary_quantize(embedding)::bit({self.dim}))"
+        if self.column_type == "halfvec":
+            return f"(embedding::halfvec({self.dim}))"
+        return "embedding"
+
+    def index_name(self, table, index):
+        infix = {"vector": "", "halfvec": "halfvec_", "binary": "bit_"}[self.label]
+        return f"{table}_embedding_{infix}{index}_idx"
+
+    def statement(self, conn, table, k, rerank=None):
+        """The benchmark query; every %s is the query vector as text."""
+        ident = sql.Identifier(table).as_string(conn)
+        op, dim = self.operator, self.dim
+        if self.quantize == "binary":
+            return (f"SELECT id FROM (SELECT id, embedding FROM {ident} "
+                    f"ORDER BY binary_quantize(embedding)::bit({dim}) {BIT_OPERATOR} "
+                    f"binary_quantize(%s::vector({dim})) LIMIT {int(rerank)}) c "
+                    f"ORDER BY embedding {op} %s::vector({dim}) LIMIT {int(k)}")
+        if self.column_type == "halfvec":
+            return (f"SELECT id FROM {ident} ORDER BY embedding::halfvec({dim}) {op} "
+                    f"%s::halfvec({dim}) LIMIT {int(k)}")
+        return query_statement(conn, table, self.metric, k)
 
 
 def vector_text(vec):
@@ -576,14 +649,16 @@ def index_params(args, n_base):
     return {}
 
 
-def build_index(conn, table, index, opclass, params, workers, maintenance_work_mem):
-    """CREATE INDEX; returns (index name, seconds, size in MiB)."""
-    name = f"{table}_embedding_{index}_idx"
+def build_index(conn, table, index, opclass, params, workers, maintenance_work_mem,
+                expression="embedding", name=None):
+    """CREATE INDEX on `expression` (the column, or a parenthesized expression);
+    returns (index name, seconds, size in MiB)."""
+    name = name or f"{table}_embedding_{index}_idx"
     with_clause = sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.SQL(k), sql.Literal(v))
                                       for k, v in params.items())
-    statement = sql.SQL("CREATE INDEX {} ON {} USING {} (embedding {}) WITH ({})").format(
+    statement = sql.SQL("CREATE INDEX {} ON {} USING {} ({} {}) WITH ({})").format(
         sql.Identifier(name), sql.Identifier(table), sql.Identifier(index),
-        sql.Identifier(opclass), with_clause)
+        sql.SQL(expression), sql.Identifier(opclass), with_clause)
     conn.execute(sql.SQL("SET max_parallel_maintenance_workers = {}").format(
         sql.Literal(workers)))
     if maintenance_work_mem:
@@ -635,7 +710,8 @@ def _plan_nodes(plan):
 def check_plan(conn, statement, query_text, index_name):
     """EXPLAIN the query once; returns (summary dict, uses_index)."""
     explain = "EXPLAIN (FORMAT JSON) " + statement.replace("%s", "{}")
-    rendered = sql.SQL(explain).format(sql.Literal(query_text)).as_string(conn)
+    literals = [sql.Literal(query_text)] * statement.count("%s")
+    rendered = sql.SQL(explain).format(*literals).as_string(conn)
     plan = conn.execute(rendered).fetchone()[0][0]["Plan"]
     nodes = [(n.get("Node Type"), n.get("Index Name")) for n in _plan_nodes(plan)]
     uses_index = any(t in ("Index Scan", "Index Only Scan") and name == index_name
@@ -653,10 +729,11 @@ def run_queries(cur, statement, query_texts):
     clock = time.perf_counter
     latencies = np.empty(len(query_texts))
     results = []
+    nparams = statement.count("%s")          # the re-rank query uses the vector twice
     wall_start = clock()
     for i, text in enumerate(query_texts):
         t0 = clock()
-        cur.execute(statement, (text,), prepare=True)
+        cur.execute(statement, (text,) * nparams, prepare=True)
         rows = cur.fetchall()
         latencies[i] = clock() - t0
         results.append(rows)
@@ -715,11 +792,24 @@ class RecallScorer:
                 "mean_rows": rows_returned / len(results)}
 
 
-def measure_setting(conn, guc, value, statement, query_texts, scorer):
-    """SET the GUC, do an untimed warm-up pass and a timed pass; returns metrics."""
+@dataclass
+class Setting:
+    """One point of the sweep: the value shown, the GUCs to SET, the query."""
+    value: object                 # ef_search, probes, rerank N; None = exact
+    gucs: dict                    # GUC name -> value
+    statement: str
+
+
+def set_gucs(conn, gucs):
+    for name, value in gucs.items():
+        conn.execute(sql.SQL("SET {} = {}").format(sql.SQL(name), sql.Literal(value)))
+
+
+def measure_setting(conn, setting, query_texts, scorer):
+    """SET the GUCs, do an untimed warm-up pass and a timed pass; returns metrics."""
+    statement = setting.statement
     with conn.cursor() as cur:
-        if guc:
-            cur.execute(sql.SQL("SET {} = {}").format(sql.SQL(guc), sql.Literal(value)))
+        set_gucs(cur, setting.gucs)
         run_queries(cur, statement, query_texts)                       # warm-up
         latencies, results, wall = run_queries(cur, statement, query_texts)
     return {
@@ -731,20 +821,22 @@ def measure_setting(conn, guc, value, statement, query_texts, scorer):
     }
 
 
-def run_sweep(conn, guc, values, statement, query_texts, scorer, repeat):
+def run_sweep(conn, param, settings, query_texts, scorer, repeat):
     """All settings, `repeat` times; per setting the medians and the raw runs."""
-    runs = {v: [] for v in values}
+    runs = [[] for _ in settings]
     for r in range(repeat):
-        for value in values:
-            label = f"{guc}={value}" if guc else "exact"
+        for i, setting in enumerate(settings):
+            label = "exact" if param is None else f"{param}={setting.value}"
+            extra = {g: v for g, v in setting.gucs.items() if g != param}
+            if extra:
+                label += " (" + ", ".join(f"{g}={v}" for g, v in extra.items()) + ")"
             log(f"sweep {r + 1}/{repeat}: {label}")
-            runs[value].append(measure_setting(conn, guc, value, statement,
-                                               query_texts, scorer))
+            runs[i].append(measure_setting(conn, setting, query_texts, scorer))
     summary = []
-    for value in values:
-        rs = runs[value]
+    for setting, rs in zip(settings, runs):
         summary.append({
-            "value": value,
+            "value": setting.value,
+            "gucs": setting.gucs,
             "recall": statistics.median(x["recall"] for x in rs),
             "recall_strict": statistics.median(x["recall_strict"] for x in rs),
             "qps": statistics.median(x["qps"] for x in rs),
@@ -800,7 +892,7 @@ REPORTED_SETTINGS = [
     "shared_buffers", "maintenance_work_mem", "work_mem", "effective_cache_size",
     "max_parallel_maintenance_workers", "max_parallel_workers",
     "max_parallel_workers_per_gather", "max_worker_processes", "jit", "fsync",
-    "synchronous_commit", "huge_pages", "hnsw.ef_search", "ivfflat.probes",
+    "synchronous_commit", "huge_pages", "hnsw.ef_search", "ivfflat.probes", "enable_seqscan",
 ]
 
 
@@ -854,7 +946,12 @@ def print_report(report):
     print()
     print(f"data set   {ds['name']}   N={ds['n']}  D={ds['dim']}  metric={ds['metric']}  "
           f"queries={ds['queries']}  k={k}")
-    print(f"index      {ix['type']}   {format_params(ix['params'])}")
+    mode = ix.get("mode", "vector")
+    print(f"index      {ix['type']}   {format_params(ix['params'])}   type={ix['column_type']}"
+          + (f"  quantize={ix['quantize']}  rerank={','.join(map(str, ix['rerank']))}"
+             if ix.get("quantize") else ""))
+    if ix["type"] != "none" and mode != "vector":
+        print(f"on         {ix['expression']} {ix['opclass']}")
     if ix["type"] == "none":
         print(f"load       {report['load_s']:.2f} s     (no index: exact search)")
     else:
@@ -862,7 +959,15 @@ def print_report(report):
               f"index {ix['size_mib']:.1f} MiB")
     plan = ix.get("plan") or {}
     flag = "" if ix["type"] == "none" or plan.get("uses_index") else "   <-- NOT USING THE INDEX"
-    print(f"plan       {plan.get('nodes', '?')}{flag}")
+    forced = "   (enable_seqscan = off)" if ix.get("force_index") else ""
+    print(f"plan       {plan.get('nodes', '?')}{flag}{forced}")
+    shown = {plan.get("nodes")}
+    for row in sw["results"]:
+        p = row.get("plan")
+        if p and (p["nodes"] not in shown or not p["uses_index"]):
+            shown.add(p["nodes"])
+            bad = "" if p["uses_index"] else "   <-- NOT USING THE INDEX"
+            print(f"  {sw['param']}={row['value']}: {p['nodes']}{bad}")
     srv = report["server"]
     print(f"server     PostgreSQL {srv['server_version']}, vector {srv['extension_version']}, "
           f"simd {srv['simd_level'] or '-'}, {report['machine']['nproc']} cores "
@@ -871,11 +976,17 @@ def print_report(report):
     print()
     param = sw["param"] or "setting"
     median = " (median of {} runs)".format(repeat) if repeat > 1 else ""
-    header = f"{param:>16}  {'recall@' + str(k):>9}  {'QPS':>9}  {'p50 ms':>8}  {'p99 ms':>8}"
+    # Extra GUCs set per setting besides the swept one (binary: hnsw.ef_search).
+    extra = [g for g in dict.fromkeys(g for row in sw["results"] for g in row.get("gucs") or {})
+             if g != sw["param"]]
+    header = f"{param:>16}  " + "".join(f"{g:>16}  " for g in extra) + \
+        f"{'recall@' + str(k):>9}  {'QPS':>9}  {'p50 ms':>8}  {'p99 ms':>8}"
     print(header + median)
     for row in sw["results"]:
         value = "exact" if row["value"] is None else str(row["value"])
-        print(f"{value:>16}  {row['recall']:9.4f}  {row['qps']:9.1f}  "
+        gucs = row.get("gucs") or {}
+        cols = "".join(f"{str(gucs.get(g, '-')):>16}  " for g in extra)
+        print(f"{value:>16}  {cols}{row['recall']:9.4f}  {row['qps']:9.1f}  "
               f"{row['p50_ms']:8.3f}  {row['p99_ms']:8.3f}")
     ins = report.get("inserts")
     if ins:
@@ -885,9 +996,10 @@ def print_report(report):
     print()
 
 
-def default_json_path(dataset_name, index):
+def default_json_path(dataset_name, index, mode_label="vector"):
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return DEFAULT_OUT_DIR / f"{dataset_name}-{index}-{stamp}.json"
+    mode = "" if mode_label == "vector" else f"-{mode_label}"
+    return DEFAULT_OUT_DIR / f"{dataset_name}-{index}{mode}-{stamp}.json"
 
 
 def write_json(report, path):
@@ -975,6 +1087,20 @@ def parse_args(argv=None):
                        help="hnsw.ef_search values to sweep (default 10,20,40,80,160,320)")
     index.add_argument("--probes", type=int_list, metavar="LIST",
                        help="ivfflat.probes values to sweep (default 1,2,4,8,16,32)")
+    index.add_argument("--type", choices=["vector", "halfvec"], default="vector",
+                       help="what the index holds: the vector(D) column, or halfvec(D) via an "
+                            "expression index on embedding::halfvec(D) (default: %(default)s)")
+    index.add_argument("--quantize", choices=["none", "binary"], default="none",
+                       help="binary: hnsw index on binary_quantize(embedding)::bit(D) "
+                            "(bit_hamming_ops), queries re-rank --rerank candidates by the exact "
+                            "distance (default: %(default)s)")
+    index.add_argument("--rerank", type=int_list, metavar="LIST",
+                       help="with --quantize binary: candidates taken from the bit index (the "
+                            "inner LIMIT), swept; hnsw.ef_search = max(rerank, --ef-search) "
+                            "(default 100)")
+    index.add_argument("--force-index", action="store_true",
+                       help="SET enable_seqscan = off for the plan check and the sweep, for "
+                            "settings where the planner prefers a Seq Scan to the index")
     index.add_argument("--repeat", type=positive_int, default=1,
                        help="run the sweep R times and report medians (default: %(default)s)")
     index.add_argument("--inserts", type=non_negative_int, default=1000,
@@ -999,11 +1125,29 @@ def parse_args(argv=None):
 
     out = p.add_argument_group("output")
     out.add_argument("--json", type=Path, metavar="PATH",
-                     help="result file (default bench/out/<dataset>-<index>-<timestamp>.json)")
+                     help="result file (default bench/out/<dataset>-<index>[-halfvec|-binary]-<timestamp>.json)")
     args = p.parse_args(argv)
 
     if args.ef_search and args.index != "hnsw":
         p.error("--ef-search applies to --index hnsw only")
+    args.quantize = None if args.quantize == "none" else args.quantize
+    if args.quantize:
+        if args.index != "hnsw":
+            p.error("--quantize binary needs --index hnsw")
+        if args.type != "vector":
+            p.error("--quantize binary quantizes the vector column; do not combine it "
+                    "with --type halfvec")
+        if args.ef_search and len(args.ef_search) > 1:
+            p.error("with --quantize binary the sweep is over --rerank; --ef-search takes one "
+                    "value, a floor: hnsw.ef_search = max(rerank, that value)")
+        args.rerank = args.rerank or list(DEFAULT_RERANK)
+        if max(args.rerank) > HNSW_MAX_EF_SEARCH:
+            p.error(f"--rerank above {HNSW_MAX_EF_SEARCH} would need hnsw.ef_search above its "
+                    f"maximum {HNSW_MAX_EF_SEARCH}: the inner LIMIT could not be filled")
+    elif args.rerank:
+        p.error("--rerank goes with --quantize binary")
+    if args.force_index and args.index == "none":
+        p.error("--force-index needs an index (--index hnsw or ivfflat)")
     if args.probes and args.index != "ivfflat":
         p.error("--probes applies to --index ivfflat only")
     if args.gt and not args.base:
@@ -1020,11 +1164,60 @@ def sweep_plan(args):
     return guc, chosen or defaults
 
 
+def sweep_settings(conn, args, mode):
+    """(name of the swept parameter or None, [Setting]) of the run.
+
+    vector / halfvec: the index's GUC (hnsw.ef_search, ivfflat.probes), one query.
+    binary: the inner LIMIT `rerank` (--rerank LIST), with hnsw.ef_search =
+    max(rerank, --ef-search) so that the index scan can fill the inner LIMIT.
+    """
+    if mode.quantize == "binary":
+        floor = args.ef_search[0] if args.ef_search else 1
+        return "rerank", [Setting(n, {"hnsw.ef_search": max(n, floor)},
+                                  mode.statement(conn, args.table, args.k, rerank=n))
+                          for n in args.rerank]
+    guc, values = sweep_plan(args)
+    statement = mode.statement(conn, args.table, args.k)
+    return guc, [Setting(v, {guc: v} if guc else {}, statement) for v in values]
+
+
+def check_plans(conn, settings, query_text, index_name):
+    """EXPLAIN each distinct query of the sweep (with its GUCs set); warn when one does
+    not use the index. Returns (summary of the first plan, per-setting summaries or None)."""
+    plans, seen = [], {}
+    for setting in settings:
+        if setting.statement not in seen:
+            set_gucs(conn, setting.gucs)
+            seen[setting.statement], _ = check_plan(conn, setting.statement, query_text,
+                                                    index_name)
+        plans.append(seen[setting.statement])
+    for setting, plan in zip(settings, plans):
+        if index_name and not plan["uses_index"]:
+            where = "" if len(seen) == 1 else f" (setting {setting.value})"
+            warn(f"the query plan{where} does not use {index_name}: {plan['nodes']}\n"
+                 "the numbers below measure something else than the index")
+            if len(seen) == 1:
+                break
+    return plans[0], (plans if len(seen) > 1 else None)
+
+
+def check_mode_support(conn, mode):
+    """The functions a quantized index needs (the opclass is checked with the AM)."""
+    if mode.quantize == "binary":
+        found = conn.execute("SELECT to_regprocedure('binary_quantize(vector)')").fetchone()[0]
+        if found is None:
+            raise BenchError("function binary_quantize(vector) does not exist in the "
+                             "installed vector extension (--quantize binary needs it)")
+
+
 def benchmark(conn, args, ds, mode):
     """Everything after connecting: load, build, prewarm, sweep, inserts; returns the report."""
-    op, opclass = METRICS[ds.metric]
+    imode = IndexMode(column_type=args.type, quantize=args.quantize,
+                      dim=int(ds.base.shape[1]), metric=ds.metric)
+    op, opclass = imode.operator, imode.opclass
     create_extensions(conn)
     check_index_support(conn, args.index, opclass)
+    check_mode_support(conn, imode)
     load_s = load_table(conn, args.table, ds.base)
 
     params = index_params(args, len(ds.base))
@@ -1032,21 +1225,22 @@ def benchmark(conn, args, ds, mode):
     if args.index != "none":
         index_name, build_s, size_mib = build_index(
             conn, args.table, args.index, opclass, params, args.workers,
-            args.maintenance_work_mem)
+            args.maintenance_work_mem, expression=imode.expression,
+            name=imode.index_name(args.table, args.index))
     prewarmed = prewarm(conn, args.table, index_name)
 
-    guc, values = sweep_plan(args)
-    statement = query_statement(conn, args.table, ds.metric, args.k)
+    guc, settings = sweep_settings(conn, args, imode)
+    if args.force_index:
+        conn.execute("SET enable_seqscan = off")
+    statement = settings[0].statement
     query_texts = [vector_text(q) for q in ds.queries]
-    if guc:
-        conn.execute(sql.SQL("SET {} = {}").format(sql.SQL(guc), sql.Literal(values[0])))
-    plan, uses_index = check_plan(conn, statement, query_texts[0], index_name)
-    if index_name and not uses_index:
-        warn(f"the query plan does not use {index_name}: {plan['nodes']}\n"
-             "the numbers below measure something else than the index")
+    plan, setting_plans = check_plans(conn, settings, query_texts[0], index_name)
 
     scorer = RecallScorer(ds, args.k)
-    results = run_sweep(conn, guc, values, statement, query_texts, scorer, args.repeat)
+    results = run_sweep(conn, guc, settings, query_texts, scorer, args.repeat)
+    if setting_plans:
+        for row, setting, p in zip(results, settings, setting_plans):
+            row["query"], row["plan"] = setting.statement, p
 
     inserts = None
     if args.inserts:
@@ -1065,8 +1259,13 @@ def benchmark(conn, args, ds, mode):
         "load_s": load_s,
         "index": {
             "type": args.index, "name": index_name, "opclass": opclass, "operator": op,
+            "column_type": imode.column_type, "quantize": imode.quantize,
+            "rerank": args.rerank if imode.quantize else None,
+            "expression": imode.expression if args.index != "none" else None,
+            "mode": imode.label,
             "params": params, "build_s": build_s, "size_mib": size_mib,
             "workers": args.workers, "plan": plan, "prewarmed_blocks": prewarmed,
+            "force_index": args.force_index,
         },
         "sweep": {"param": guc, "repeat": args.repeat, "query": statement, "results": results},
         "inserts": inserts,
@@ -1097,7 +1296,8 @@ def main(argv=None):
                 report["server"]["pgdata"] = str(server.pgdata)
                 report["server"]["flags"] = settings
         print_report(report)
-        write_json(report, args.json or default_json_path(ds.name, args.index))
+        write_json(report, args.json or default_json_path(ds.name, args.index,
+                                                         report["index"]["mode"]))
         return 0
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -4,7 +4,7 @@
     /usr/bin/python3 bench/plot.py out.svg run1.json run2.json ...
 
 One line per JSON file (one index configuration), one point per sweep setting
-(ef_search or probes, written next to the point). x is recall@k, y is QPS on a
+(ef_search, probes or rerank, written next to the point). x is recall@k, y is QPS on a
 log scale. The output format follows the extension of the output file (.svg,
 .png, .pdf).
 """
@@ -35,12 +35,20 @@ def load_run(path):
 
 
 def run_label(run):
-    """'sift-128 hnsw m=16 efc=64' style label of one run."""
+    """'sift-128 hnsw m=16 efc=64' style label of one run; runs that record the indexed
+    type (ann.py --type/--quantize) add it: 'glove-100 hnsw halfvec m=16 efc=64',
+    'fashion-mnist-784 hnsw binary+rerank m=16 efc=64'."""
     index = run["index"]
     params = " ".join(f"{INDEX_PARAM_SHORT.get(k, k)}={v}" for k, v in index["params"].items())
     label = f"{run['dataset']['name']} {index['type']}"
+    if index.get("quantize"):
+        label += f" {index['quantize']}+rerank"
+    elif index.get("column_type"):
+        label += f" {index['column_type']}"
     if index["type"] == "none":
         label += " (exact)"
+    if index.get("force_index"):
+        label += " (seqscan off)"
     return f"{label} {params}".strip()
 
 
