@@ -4,6 +4,7 @@
 #   make install              install into the PostgreSQL found by pg_config
 #   make installcheck         pg_regress + isolation + TAP against a running server
 #   make check-kernels        kernel test against the scalar reference (no server)
+#   make check-asan           the whole suite against an ASan+UBSan build (test/asan.sh)
 #   make bench-kernels        kernel micro-benchmark
 #   make format / format-check
 
@@ -77,13 +78,17 @@ PROVE_FLAGS += -I ./test/perl
 
 SOURCES = $(wildcard src/*.c src/*.h src/*/*.c src/*/*.h test/kernels/*.c bench/*.c)
 
+# the whole suite against a sanitizer build, in a private copy of PostgreSQL
+check-asan:
+	sh test/asan.sh
+
 format:
 	clang-format -i $(SOURCES)
 
 format-check:
 	clang-format --dry-run --Werror $(SOURCES)
 
-.PHONY: format format-check
+.PHONY: format format-check check-asan
 
 # PGXS tracks no header dependencies: rebuild everything when one changes
 $(OBJS): $(wildcard src/*.h src/*/*.h)

@@ -75,6 +75,8 @@ ivfbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 				}
 				((PageHeader) page)->pd_lower = IVF_REC_START + c->rec_size * n;
 				GenericXLogFinish(xlog);
+				/* the image registered in xlog is freed: read the buffer */
+				page = BufferGetPage(buf);
 				stats->tuples_removed += ndead;
 			}
 			stats->num_index_tuples += n;
