@@ -447,8 +447,8 @@ buildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 	ep = HnswGreedyDescend(&bs->src, item, entry, entry_level, level);
 	top = Min(level, entry_level);
 
-	w = palloc_array(HnswCand, st->ef_construction + 1);
-	witems = palloc_array(const char *, st->ef_construction + 1);
+	w = palloc_array(HnswCand, HnswEfConstruction(st, 1) + 1);
+	witems = palloc_array(const char *, HnswEfConstruction(st, 1) + 1);
 	bs->cands.n = 0;
 	bs->results.n = 0;
 	HnswHeapPush(&bs->cands, &ep);
@@ -462,7 +462,8 @@ buildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 		for (int i = 0; i < bs->cands.n; i++)
 			HnswVisitedAdd(&bs->visited, bs->cands.items[i].id);
 		HnswSearchLayer(&bs->src, item, &bs->cands, &bs->results,
-						st->ef_construction, lc, &bs->visited, NULL);
+						HnswEfConstruction(st, lc),
+						lc, &bs->visited, NULL);
 
 		nw = bs->results.n;
 		memcpy(w, bs->results.items, sizeof(HnswCand) * nw);

@@ -465,9 +465,9 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 	HnswCand	ep;
 	uint32		entry;
 	int			entry_level;
-	HnswCand   *w = palloc_array(HnswCand, st->ef_construction + 1);
-	const char **witems = palloc_array(const char *, st->ef_construction + 1);
-	char	   *wdata = palloc(st->item_size * (st->ef_construction + 1));
+	HnswCand   *w = palloc_array(HnswCand, HnswEfConstruction(st, 1) + 1);
+	const char **witems = palloc_array(const char *, HnswEfConstruction(st, 1) + 1);
+	char	   *wdata = palloc(st->item_size * (HnswEfConstruction(st, 1) + 1));
 
 	id = allocateNode(st, item, tid, level, &was_empty);
 	if (was_empty)
@@ -499,7 +499,7 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 		HnswVisitedAdd(&visited, id);
 		for (int i = 0; i < cands.n; i++)
 			HnswVisitedAdd(&visited, cands.items[i].id);
-		HnswSearchLayer(&src, item, &cands, &results, st->ef_construction, lc, &visited, NULL);
+		HnswSearchLayer(&src, item, &cands, &results, HnswEfConstruction(st, lc), lc, &visited, NULL);
 
 		nw = results.n;
 		memcpy(w, results.items, sizeof(HnswCand) * nw);
