@@ -2,8 +2,8 @@
 # test/run.sh: the whole test suite, one command, as root or as a user
 # with sudo.  Installs what is missing, builds, installs, starts a
 # throw-away cluster as an unprivileged user, runs every layer (kernel test,
-# pg_regress, isolation, TAP, client libraries), tears everything down and
-# prints a summary.
+# pg_regress, isolation, TAP, client libraries, and a sanitizer build),
+# tears everything down and prints a summary.
 # Exit status is non-zero when anything failed.
 set -eu
 
@@ -33,11 +33,27 @@ if [ "${1:-}" != "--inner" ]; then
 	status=0
 	as_server_user env PG_CONFIG="$PG_CONFIG" PG_BIN="$PG_BIN" VECTOR_DATA_DIR="$WORK/data" \
 		sh "$WORK/test/run.sh" --inner || status=$?
+
+	# The sanitizer layer: the extension built with ASan and UBSan, in a
+	# private copy of PostgreSQL, through the kernel test, pg_regress,
+	# isolation and the TAP tests of bad input, WAL replay and damaged
+	# indexes (every report fails it).  "make check-asan" runs every layer
+	# that way; VECTOR_ASAN=0 skips this one.
+	asan=""
+	if [ "${VECTOR_ASAN:-1}" != 0 ]; then
+		log "sanitizer build: kernels, pg_regress, isolation, TAP (input, WAL, damaged indexes)"
+		if ASAN_TAP="test/t/014_hnsw_input.pl test/t/021_ivfflat_wal.pl test/t/022_index_check.pl" \
+			ASAN_CLIENTS=0 sh "$SRC/test/asan.sh"; then
+			asan=", asan ok"
+		else
+			asan=", asan FAILED"; status=1
+		fi
+	fi
 	elapsed=$(( $(date +%s) - start ))
 	if [ $status = 0 ]; then
-		echo "vector tests: ALL PASSED ($(cat "$WORK/summary"), ${elapsed}s)"
+		echo "vector tests: ALL PASSED ($(cat "$WORK/summary")$asan, ${elapsed}s)"
 	else
-		echo "vector tests: FAILED ($(cat "$WORK/summary" 2>/dev/null || echo setup failed), ${elapsed}s)"
+		echo "vector tests: FAILED ($(cat "$WORK/summary" 2>/dev/null || echo setup failed)$asan, ${elapsed}s)"
 	fi
 	exit $status
 fi
