@@ -36,13 +36,15 @@ if [ "${1:-}" != "--inner" ]; then
 
 	# The sanitizer layer: the extension built with ASan and UBSan, in a
 	# private copy of PostgreSQL, through the kernel test, pg_regress,
-	# isolation and the TAP tests of bad input, WAL replay and damaged
-	# indexes (every report fails it).  "make check-asan" runs every layer
+	# isolation and the TAP tests of bad input, WAL replay, damaged indexes,
+	# concurrent churn, interrupts and the planner hook (every report fails
+	# it).  "make check-asan" runs every layer
 	# that way; VECTOR_ASAN=0 skips this one.
 	asan=""
 	if [ "${VECTOR_ASAN:-1}" != 0 ]; then
-		log "sanitizer build: kernels, pg_regress, isolation, TAP (input, WAL, damaged indexes)"
-		if ASAN_TAP="test/t/014_hnsw_input.pl test/t/021_ivfflat_wal.pl test/t/022_index_check.pl" \
+		log "sanitizer build: kernels, pg_regress, isolation, six TAP tests"
+		if ASAN_TAP="test/t/014_hnsw_input.pl test/t/021_ivfflat_wal.pl test/t/022_index_check.pl
+				test/t/044_churn_soak.pl test/t/045_interrupts.pl test/t/050_fdw_topk.pl" \
 			ASAN_CLIENTS=0 sh "$SRC/test/asan.sh"; then
 			asan=", asan ok"
 		else
