@@ -363,7 +363,7 @@ lap isolation
 
 log "TAP"
 # ASAN_TAP: the TAP files to run (default: all of them)
-tapfiles=${ASAN_TAP:-$(ls test/t/*.pl 2>/dev/null)}
+tapfiles=$(echo ${ASAN_TAP:-$(ls test/t/*.pl 2>/dev/null)})
 # shellcheck disable=SC2086
 make $MAKEVARS installcheck REGRESS= ISOLATION= PROVE_TESTS="$tapfiles" > "$WORK/tap.out" 2>&1 || true
 cat "$WORK/tap.out"
