@@ -800,16 +800,13 @@ buildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	HnswBuildState *bs = (HnswBuildState *) state;
 	HnswState  *st = &bs->st;
 	MemoryContext old;
-	Datum		value;
 
 	bs->reltuples++;
 	if (isnull[0])
 		return;
 
 	old = MemoryContextSwitchTo(bs->tmpCtx);
-	value = PointerGetDatum(PG_DETOAST_DATUM(values[0]));
-	VecIndexCheckValueDims(st->ops, value, st->dim);
-	if (st->ops->to_item(value, st->metric, bs->itembuf))
+	if (VecIndexValueToItem(st->ops, st->metric, st->dim, values[0], bs->itembuf))
 	{
 		if (bs->shared)
 		{

@@ -582,7 +582,6 @@ hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	MemoryContext cxt;
 	MemoryContext old;
 	HnswState  *st;
-	Datum		value;
 	char	   *item;
 
 	if (isnull[0])
@@ -593,10 +592,8 @@ hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	old = MemoryContextSwitchTo(cxt);
 	st = palloc(sizeof(HnswState));
 	HnswInitState(st, index);
-	value = PointerGetDatum(PG_DETOAST_DATUM(values[0]));
-	VecIndexCheckValueDims(st->ops, value, st->dim);
 	item = palloc0(st->item_size);
-	if (st->ops->to_item(value, st->metric, item))
+	if (VecIndexValueToItem(st->ops, st->metric, st->dim, values[0], item))
 	{
 		HnswLoadMeta(st);
 		HnswInsertItem(st, item, heap_tid, HnswRandomLevel(st->m, VecRandomDouble()));

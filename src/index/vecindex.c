@@ -56,6 +56,14 @@ VecIndexCheckDims(Relation index, const VecTypeOps *ops, const char *amname, int
 	return typmod;
 }
 
+bool
+VecIndexValueToItem(const VecTypeOps *ops, VecMetric metric, int dim, Datum value, void *dst)
+{
+	value = PointerGetDatum(PG_DETOAST_DATUM(value));
+	VecIndexCheckValueDims(ops, value, dim);
+	return ops->to_item(value, metric, dst);
+}
+
 void
 VecIndexCheckValueDims(const VecTypeOps *ops, Datum value, int dim)
 {

@@ -32,6 +32,14 @@ extern int	VecIndexCheckDims(Relation index, const VecTypeOps *ops, const char *
 /* A datum's dimensions must be the index's: error otherwise. */
 extern void VecIndexCheckValueDims(const VecTypeOps *ops, Datum value, int dim);
 
+/*
+ * A row's (non-NULL) value as a stored item in dst: detoasted, its
+ * dimensions checked against the index's.  False when the value is not
+ * indexed (a zero vector under cosine).
+ */
+extern bool VecIndexValueToItem(const VecTypeOps *ops, VecMetric metric, int dim, Datum value,
+								void *dst);
+
 struct PlannerInfo;
 struct IndexPath;
 

@@ -87,13 +87,10 @@ typedef struct IvfBuildState
 static bool
 rowItem(IvfState *st, Datum *values, bool *isnull, void *dst)
 {
-	Datum		value;
 
 	if (isnull[0])
 		return false;
-	value = PointerGetDatum(PG_DETOAST_DATUM(values[0]));
-	VecIndexCheckValueDims(st->ops, value, st->dim);
-	return st->ops->to_item(value, st->metric, dst);
+	return VecIndexValueToItem(st->ops, st->metric, st->dim, values[0], dst);
 }
 
 static void

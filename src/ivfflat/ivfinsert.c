@@ -86,7 +86,6 @@ ivfinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	IvfState	st;
 	MemoryContext tmp;
 	MemoryContext old;
-	Datum		value;
 	char	   *item;
 
 	if (isnull[0])
@@ -96,10 +95,8 @@ ivfinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(tmp);
 	IvfInitState(&st, index);
-	value = PointerGetDatum(PG_DETOAST_DATUM(values[0]));
-	VecIndexCheckValueDims(st.ops, value, st.dim);
 	item = palloc0(st.item_size);
-	if (st.ops->to_item(value, st.metric, item))
+	if (VecIndexValueToItem(st.ops, st.metric, st.dim, values[0], item))
 	{
 		float	   *dists;
 
