@@ -59,4 +59,19 @@ pg_prng_double(pg_prng_state *state)
 #define VEC_AMINSERT_UNCHANGED_ARG
 #endif
 
+/*
+ * ReadRecentBuffer (14+) pins a buffer we saw holding the block before,
+ * checking its tag instead of looking it up in the mapping table.  16
+ * renamed the relation's file identity.
+ */
+#if PG_VERSION_NUM >= 160000
+#define VEC_HAVE_RECENT_BUFFER 1
+#define VecReadRecentBuffer(rel, blk, buf) \
+	ReadRecentBuffer((rel)->rd_locator, MAIN_FORKNUM, (blk), (buf))
+#elif PG_VERSION_NUM >= 140000
+#define VEC_HAVE_RECENT_BUFFER 1
+#define VecReadRecentBuffer(rel, blk, buf) \
+	ReadRecentBuffer((rel)->rd_node, MAIN_FORKNUM, (blk), (buf))
+#endif
+
 #endif							/* VECTOR_COMPAT_H */

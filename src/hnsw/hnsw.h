@@ -319,6 +319,7 @@ extern int	HnswNodesPerPage(Size node_size);
 extern Size HnswNodeSize(Size item_size, int m);
 
 /* hnswdisk.c: graph access through the buffer manager */
+extern Buffer HnswReadBuffer(Relation index, BlockNumber blk);
 extern void HnswDiskSourceInit(HnswSource *src, HnswState *st);
 extern void HnswReadItem(HnswState *st, uint32 id, void *dst);
 extern void HnswReadHeader(HnswState *st, uint32 id, HnswNodeData *dst);

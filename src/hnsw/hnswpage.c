@@ -72,7 +72,7 @@ checkMeta(Relation index, HnswMetaPage meta)
 void
 HnswLoadMeta(HnswState *st)
 {
-	Buffer		buf = ReadBuffer(st->index, HNSW_METAPAGE_BLKNO);
+	Buffer		buf = HnswReadBuffer(st->index, HNSW_METAPAGE_BLKNO);
 	HnswMetaPage meta;
 
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
