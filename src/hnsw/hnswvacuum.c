@@ -61,7 +61,7 @@ markDeleted(HnswVacuumState *vs, IndexBulkDeleteResult *stats,
 			continue;
 		buf = ReadBuffer(st->index, blk);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		xlog = GenericXLogStart(st->index);
+		xlog = VecXLogStart(st->index);
 		page = GenericXLogRegisterBuffer(xlog, buf, 0);
 		for (uint32 s = 0; s < nslots; s++)
 		{
@@ -356,7 +356,7 @@ moveEntryPoint(HnswVacuumState *vs)
 			level = HnswPageNode(BufferGetPage(buf), st, slot)->level;
 			UnlockReleaseBuffer(buf);
 		}
-		xlog = GenericXLogStart(st->index);
+		xlog = VecXLogStart(st->index);
 		meta = HnswPageGetMeta(GenericXLogRegisterBuffer(xlog, metabuf, 0));
 		meta->entry_id = entry;
 		meta->entry_level = entry == HNSW_NO_NODE ? -1 : level;

@@ -10,6 +10,7 @@
 #include "compat.h"
 
 #include "access/amapi.h"
+#include "access/generic_xlog.h"
 #include "storage/bufmgr.h"
 #include "utils/relcache.h"
 
@@ -55,6 +56,9 @@ extern IndexAmRoutine *VecIndexAmRoutine(void);
 
 /* A new page at the end of the relation, pinned and exclusively locked. */
 extern Buffer VecIndexNewBuffer(Relation index, ForkNumber fork);
+
+/* GenericXLogStart, without a malloc and free per record (see vecindex.c). */
+extern GenericXLogState *VecXLogStart(Relation index);
 
 /* amvalidate for an opclass of either AM (see vecindex.c for the rules). */
 extern bool VecIndexValidate(Oid opclassoid, const char *amname);

@@ -45,7 +45,7 @@ insertIntoList(IvfState *st, uint32 list, ItemPointer tid, const void *item)
 		IvfCheckListPage(index, BufferGetPage(buf), tail, 0);
 		if (IvfPageCount(BufferGetPage(buf), c->rec_size) < c->recs_per_page)
 		{
-			xlog = GenericXLogStart(index);
+			xlog = VecXLogStart(index);
 			page = GenericXLogRegisterBuffer(xlog, buf, 0);
 			IvfPageAppend(page, c->rec_size, c->recs_per_page, tid, item, c->item_size);
 			GenericXLogFinish(xlog);
@@ -64,7 +64,7 @@ insertIntoList(IvfState *st, uint32 list, ItemPointer tid, const void *item)
 			continue;
 		}
 		nbuf = VecIndexNewBuffer(index, MAIN_FORKNUM);
-		xlog = GenericXLogStart(index);
+		xlog = VecXLogStart(index);
 		page = GenericXLogRegisterBuffer(xlog, dbuf, 0);
 		npage = GenericXLogRegisterBuffer(xlog, nbuf, GENERIC_XLOG_FULL_IMAGE);
 		IvfInitPage(npage, IVF_PAGE_LIST);

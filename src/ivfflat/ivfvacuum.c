@@ -60,7 +60,7 @@ ivfbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			}
 			if (ndead > 0)
 			{
-				GenericXLogState *xlog = GenericXLogStart(index);
+				GenericXLogState *xlog = VecXLogStart(index);
 
 				page = GenericXLogRegisterBuffer(xlog, buf, 0);
 				/* downwards: the record moved in was already found alive */
