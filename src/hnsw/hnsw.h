@@ -264,6 +264,8 @@ struct HnswSource
 	/* score ids[0..n) against query into cands[0..n) */
 	void		(*score) (HnswSource *src, const void *query, const uint32 *ids,
 						  int n, HnswCand *cands);
+	/* optional: start loading the links of id on level (a cache hint) */
+	void		(*prefetch) (HnswSource *src, uint32 id, int level);
 	HnswState  *state;
 };
 

@@ -287,6 +287,20 @@ memScore(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCand 
 	}
 }
 
+static void
+memPrefetch(HnswSource *src, uint32 id, int level)
+{
+	HnswBuildState *bs = (HnswBuildState *) src->state;
+
+	if (level == 0)
+	{
+		const char *l = (const char *) BuildLinks0(bs, id);
+
+		for (Size off = 0; off < sizeof(uint32) * 2 * bs->st.m; off += 64)
+			__builtin_prefetch(l + off);
+	}
+}
+
 /* ---------------------------------------------------------------- insert */
 
 /* The list of id on level, as (pointer to links, pointer to count). */
@@ -640,6 +654,118 @@ repairReachability(HnswBuildState *bs)
 /* ---------------------------------------------------------------- write */
 
 /*
+ * The order nodes are written in, so that nodes near each other share
+ * pages: a search scores a node's unvisited neighbours page by page
+ * (diskScore), and pins and locks fewer pages when they sit together.
+ * Seeds come in breadth-first order over layer 0 from the entry point
+ * (then the nodes the walk does not reach); each seed opens a group that
+ * takes its nearest unplaced neighbours, then theirs, until the page is
+ * full.  A duplicate chain follows its head.  Returns order[new id] =
+ * build id; newid is the inverse.
+ */
+static uint32 *
+layoutOrder(HnswBuildState *bs, uint32 *newid)
+{
+	uint32		n = bs->n;
+	uint32	   *order = palloc_extended(sizeof(uint32) * Max(n, 1), MCXT_ALLOC_HUGE);
+	uint32	   *seeds = palloc_extended(sizeof(uint32) * Max(n, 1), MCXT_ALLOC_HUGE);
+	uint8	   *seen = palloc_extended(Max(n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	uint32	   *group = palloc_extended(sizeof(uint32) * Max(n, 1), MCXT_ALLOC_HUGE);
+	uint32		nseeds = 0,
+				head = 0,
+				tail = 0;
+	int			npp = bs->st.nodes_per_page;
+
+	/* seeds: breadth-first over layer 0 from the entry point, then from each node missed */
+	for (uint32 next = 0; nseeds < n;)
+	{
+		uint32		s;
+
+		if (nseeds == 0 && bs->entry != HNSW_NO_NODE)
+			s = bs->entry;
+		else
+		{
+			while (seen[next])
+				next++;
+			s = next;
+		}
+		seen[s] = 1;
+		seeds[nseeds++] = s;
+		while (head < nseeds)
+		{
+			uint32		id = seeds[head++];
+			uint32		count;
+			uint32	   *links;
+
+			if (bs->levels[id] == HNSW_BUILD_DUP)
+				continue;
+			links = linkList(bs, id, 0, &count);
+			for (uint32 i = 0; i < count; i++)
+				if (!seen[links[i]])
+				{
+					seen[links[i]] = 1;
+					seeds[nseeds++] = links[i];
+				}
+		}
+	}
+	Assert(nseeds == n);
+
+	for (uint32 id = 0; id < n; id++)
+		newid[id] = HNSW_NO_NODE;
+
+#define PLACE(x) \
+	do { \
+		for (uint32 d_ = (x); d_ != HNSW_NO_NODE && newid[d_] == HNSW_NO_NODE; d_ = bs->dup_next[d_]) \
+		{ \
+			newid[d_] = tail; \
+			order[tail++] = d_; \
+		} \
+	} while (0)
+
+	tail = 0;
+	for (uint32 i = 0; i < n; i++)
+	{
+		uint32		ghead = 0,
+					gtail = 0;
+
+		if (newid[seeds[i]] != HNSW_NO_NODE)
+			continue;
+		PLACE(seeds[i]);
+		group[gtail++] = seeds[i];
+		while (ghead < gtail && tail % npp != 0)
+		{
+			uint32		id = group[ghead++];
+			uint32		count;
+			uint32	   *links;
+
+			if (bs->levels[id] == HNSW_BUILD_DUP)
+				continue;
+			links = linkList(bs, id, 0, &count);
+			for (uint32 k = 0; k < count && tail % npp != 0; k++)
+				if (newid[links[k]] == HNSW_NO_NODE)
+				{
+					PLACE(links[k]);
+					group[gtail++] = links[k];
+				}
+		}
+	}
+#undef PLACE
+	Assert(tail == n);
+	pfree(seeds);
+	pfree(seen);
+	pfree(group);
+	return order;
+}
+
+/* Renumber links[0..n) through newid into out. */
+static void
+mapLinks(const uint32 *newid, const uint32 *links, int n, uint32 *out)
+{
+	for (int i = 0; i < n; i++)
+		out[i] = newid[links[i]];
+}
+
+/*
  * Write the in-memory graph: node pages from block 1 in id order (one
  * run), then the upper pages, then the metapage; then WAL-log every page
  * as a full image, the way GiST and GIN builds do.
@@ -658,21 +784,24 @@ writeGraph(HnswBuildState *bs)
 	Buffer		buf;
 	HnswMetaPage meta;
 	ListCell   *lc;
+	uint32	   *newid = palloc_extended(sizeof(uint32) * Max(bs->n, 1), MCXT_ALLOC_HUGE);
+	uint32	   *order = layoutOrder(bs, newid);
 
 	/* lay out the upper records first: node headers point at them */
-	for (uint32 id = 0; id < bs->n; id++)
+	for (uint32 nid = 0; nid < bs->n; nid++)
 	{
+		uint32		id = order[nid];
 		int			level = bs->levels[id];
 		Size		size;
 		HnswUpperData *rec;
 
-		upper_blk[id] = InvalidBlockNumber;
-		upper_off[id] = InvalidOffsetNumber;
+		upper_blk[nid] = InvalidBlockNumber;
+		upper_off[nid] = InvalidOffsetNumber;
 		if (level == 0 || level == HNSW_BUILD_DUP)
 			continue;
 		size = HnswUpperSize(st->m, level);
 		rec = palloc0(size);
-		rec->node_id = id;
+		rec->node_id = nid;
 		rec->nlevels = level;
 		for (int l = 1; l <= level; l++)
 		{
@@ -680,7 +809,7 @@ writeGraph(HnswBuildState *bs)
 			uint32	   *up = BuildUpper(bs, id, l);
 
 			lv->count = up[0];
-			memcpy(lv->links, up + 1, sizeof(uint32) * up[0]);
+			mapLinks(newid, up + 1, up[0], lv->links);
 		}
 		if (upage == NULL || PageGetFreeSpace(upage) < MAXALIGN(size))
 		{
@@ -690,10 +819,10 @@ writeGraph(HnswBuildState *bs)
 			if (list_length(upper_pages) > 1)
 				next_upper++;
 		}
-		upper_off[id] = PageAddItem(upage, (Item) rec, size, InvalidOffsetNumber, false, false);
-		if (upper_off[id] == InvalidOffsetNumber)
+		upper_off[nid] = PageAddItem(upage, (Item) rec, size, InvalidOffsetNumber, false, false);
+		if (upper_off[nid] == InvalidOffsetNumber)
 			elog(ERROR, "could not add hnsw upper record of %zu bytes", size);
-		upper_blk[id] = next_upper;
+		upper_blk[nid] = next_upper;
 		pfree(rec);
 	}
 
@@ -709,19 +838,21 @@ writeGraph(HnswBuildState *bs)
 		((PageHeader) page)->pd_lower = HNSW_NODE_START + st->node_size * st->nodes_per_page;
 		for (int s = 0; s < nslots; s++)
 		{
-			uint32		id = p * st->nodes_per_page + s;
+			uint32		nid = p * st->nodes_per_page + s;
+			uint32		id = order[nid];
 			HnswNode	node = HnswPageNode(page, st, s);
 
 			node->heaptid = bs->tids[id];
 			node->level = bs->levels[id] == HNSW_BUILD_DUP ? 0 : bs->levels[id];
 			node->flags = bs->levels[id] == HNSW_BUILD_DUP ? HNSW_NODE_DUP : 0;
-			node->dup_next = bs->dup_next[id];
+			node->dup_next = bs->dup_next[id] == HNSW_NO_NODE ? HNSW_NO_NODE :
+				newid[bs->dup_next[id]];
 			node->nlinks = bs->nlinks0[id];
-			node->upper_blk = upper_blk[id];
-			node->upper_off = upper_off[id];
+			node->upper_blk = upper_blk[nid];
+			node->upper_off = upper_off[nid];
 			memcpy(HnswNodeItem(node), BuildItem(bs, id), st->item_size);
-			memcpy(HnswNodeLinks(node, st->item_size), BuildLinks0(bs, id),
-				   sizeof(uint32) * bs->nlinks0[id]);
+			mapLinks(newid, BuildLinks0(bs, id), bs->nlinks0[id],
+					 HnswNodeLinks(node, st->item_size));
 		}
 		MarkBufferDirty(buf);
 		UnlockReleaseBuffer(buf);
@@ -736,7 +867,7 @@ writeGraph(HnswBuildState *bs)
 		UnlockReleaseBuffer(buf);
 	}
 
-	st->entry_id = bs->entry;
+	st->entry_id = bs->entry == HNSW_NO_NODE ? HNSW_NO_NODE : newid[bs->entry];
 	st->entry_level = bs->entry_level;
 	st->node_count = bs->n;
 	st->node_capacity = npages * st->nodes_per_page;
@@ -845,6 +976,7 @@ initParticipant(HnswBuildState *bs, uint32 nodes)
 	HnswHeapInit(&bs->results, st->ef_construction + 1, true);
 	bs->src.links = memLinks;
 	bs->src.score = memScore;
+	bs->src.prefetch = memPrefetch;
 	bs->src.state = (HnswState *) bs;
 }
 

@@ -233,6 +233,7 @@ HnswDiskSourceInit(HnswSource *src, HnswState *st)
 {
 	src->links = diskLinks;
 	src->score = diskScore;
+	src->prefetch = NULL;
 	src->state = st;
 }
 

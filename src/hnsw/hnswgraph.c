@@ -280,7 +280,14 @@ HnswSearchLayer(HnswSource *src, const void *query, HnswHeap *cands,
 			break;
 		}
 
+		/* the next candidate's links, while this one's are worked on */
+		if (src->prefetch && cands->n > 0)
+			src->prefetch(src, HnswHeapTop(cands)->id, level);
 		nlinks = src->links(src, c.id, level, links);
+		if (visited->stamps)
+			for (int i = 0; i < nlinks; i++)
+				if (links[i] < visited->nstamps)
+					__builtin_prefetch(&visited->stamps[links[i]]);
 		for (int i = 0; i < nlinks; i++)
 			if (HnswVisitedAdd(visited, links[i]))
 				fresh[nfresh++] = links[i];
