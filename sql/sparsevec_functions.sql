@@ -119,6 +119,6 @@ SELECT p.oid::regprocedure, p.provolatile, p.proisstrict, p.proparallel FROM pg_
 WHERE p.oid IN ('l2_distance(sparsevec,sparsevec)'::regprocedure, 'sparsevec_in(cstring,oid,integer)'::regprocedure,
                 'array_to_sparsevec(numeric[],integer,boolean)'::regprocedure)
 ORDER BY 1::text;
--- no index access method takes sparsevec yet
+-- the access methods that take sparsevec: btree, and hnsw (no ivfflat)
 SELECT opcname, amname FROM pg_opclass c JOIN pg_am a ON a.oid = c.opcmethod
 WHERE opcintype = 'sparsevec'::regtype ORDER BY 1;

@@ -46,11 +46,12 @@
 #define HNSW_PAGE_META				1
 #define HNSW_PAGE_NODE				2
 #define HNSW_PAGE_UPPER				3
+#define HNSW_PAGE_ITEM				4
 
 typedef struct HnswPageOpaqueData
 {
 	uint16		type;			/* HNSW_PAGE_* */
-	uint16		flags;			/* none yet */
+	uint16		flags;			/* metapage: HNSW_META_*; others: none */
 	uint16		unused;
 	uint16		page_id;		/* HNSW_PAGE_ID */
 } HnswPageOpaqueData;
@@ -104,6 +105,50 @@ typedef struct HnswMetaPageData
 typedef HnswMetaPageData *HnswMetaPage;
 
 #define HnswPageGetMeta(page)	((HnswMetaPage) PageGetContents(page))
+
+/*
+ * Metapage flag (in its HnswPageOpaqueData): the type's items are of
+ * variable length (sparsevec), so a node record holds an HnswItemRef to
+ * its item, which lives out of line on an item page.  Then the metapage
+ * carries HnswMetaItemsData after the room for the whole run table, and
+ * pd_lower covers it.  Without the flag the metapage is exactly the
+ * format vector, halfvec and bit indexes always had.
+ */
+#define HNSW_META_ITEM_REFS			0x0001
+
+typedef struct HnswMetaItemsData
+{
+	BlockNumber item_blk;		/* item page new items go to */
+	uint32		item_max;		/* most bytes one item takes */
+} HnswMetaItemsData;
+
+#define HNSW_META_ITEMS_OFFSET \
+	MAXALIGN(offsetof(HnswMetaPageData, runs) + sizeof(HnswRun) * HNSW_MAX_RUNS)
+#define HnswMetaItems(meta) \
+	((HnswMetaItemsData *) ((char *) (meta) + HNSW_META_ITEMS_OFFSET))
+
+StaticAssertDecl(MAXALIGN(SizeOfPageHeaderData) + HNSW_META_ITEMS_OFFSET + sizeof(HnswMetaItemsData) <=
+				 BLCKSZ - MAXALIGN(sizeof(HnswPageOpaqueData)),
+				 "hnsw metapage does not fit in a page");
+
+/*
+ * Where a variable-length item lives: one tuple on an item page, whose
+ * first 4 bytes are the node id (readers check it) and the rest the item,
+ * len bytes.  It takes the item's place in the node record (8 bytes).
+ */
+typedef struct HnswItemRef
+{
+	BlockNumber blk;
+	OffsetNumber off;
+	uint16		len;			/* bytes of the item, without the node id */
+} HnswItemRef;
+
+#define HNSW_ITEM_TUPLE_HDR			sizeof(uint32)
+#define HnswItemTupleSize(len)		(HNSW_ITEM_TUPLE_HDR + (len))
+
+/* Room for tuples on an empty item page, line pointer included. */
+#define HNSW_ITEM_PAGE_SPACE \
+	(BLCKSZ - SizeOfPageHeaderData - MAXALIGN(sizeof(HnswPageOpaqueData)))
 
 /*
  * A node record, at a fixed offset in a node page: header, the stored item
@@ -180,7 +225,9 @@ typedef struct HnswState
 	int			dim;
 	int			m;
 	int			ef_construction;
-	Size		item_size;
+	Size		item_size;		/* bytes of the item field of a node record */
+	Size		item_max;		/* most bytes one item takes (buffer size) */
+	bool		item_refs;		/* items out of line: item_size is an HnswItemRef */
 	Size		node_size;
 	int			nodes_per_page;
 
@@ -316,7 +363,26 @@ typedef struct HnswPageIter
 extern bool HnswNextNodePage(const HnswState *st, HnswPageIter *it, BlockNumber *blk,
 							 uint32 *first, uint32 *nslots);
 extern void HnswCopySnapshot(HnswState *st, HnswMetaPage meta);
-extern void HnswFillMeta(HnswState *st, HnswMetaPage meta);
+extern void HnswFillMeta(HnswState *st, Page page);
+extern void HnswSetMetaLower(Page page);
+extern const char *HnswItemTupleData(const HnswState *st, Page page, uint32 id,
+									 const HnswItemRef *ref);
+
+/* Bytes of one item: the fixed size, or what the item says it has. */
+static inline Size
+HnswItemLen(const HnswState *st, const void *item)
+{
+	return st->item_refs ? st->ops->item_len(item) : st->item_size;
+}
+
+/* Are two items the same bytes (a duplicate)? */
+static inline bool
+HnswSameItem(const HnswState *st, const void *a, const void *b)
+{
+	Size		len = HnswItemLen(st, a);
+
+	return (!st->item_refs || HnswItemLen(st, b) == len) && memcmp(a, b, len) == 0;
+}
 extern int	HnswNodesPerPage(Size node_size);
 extern Size HnswNodeSize(Size item_size, int m);
 
@@ -324,6 +390,7 @@ extern Size HnswNodeSize(Size item_size, int m);
 extern Buffer HnswReadBuffer(Relation index, BlockNumber blk);
 extern void HnswDiskSourceInit(HnswSource *src, HnswState *st);
 extern void HnswReadItem(HnswState *st, uint32 id, void *dst);
+extern void HnswReadItemRef(HnswState *st, uint32 id, const HnswItemRef *ref, void *dst);
 extern void HnswReadHeader(HnswState *st, uint32 id, HnswNodeData *dst);
 
 /* hnswinsert.c */

@@ -85,11 +85,21 @@ typedef struct HnswBuildState
 	pg_prng_state prng;			/* levels: fixed seed, repeatable builds */
 	bool		spilled;		/* graph written; inserting on disk */
 
-	/* the in-memory graph; node i's item at items + i * item_size */
+	/*
+	 * The in-memory graph.  Node i's item is at items + i * item_size; for
+	 * variable-length items (st.item_refs, serial builds only) at vitems +
+	 * item_off[i] instead, packed in an arena of vitems_used bytes.
+	 */
 	uint32		n;
 	uint32		cap;
 	uint32		limit;			/* most nodes maintenance_work_mem holds */
 	char	   *items;
+	uint64	   *item_off;
+	char	   *vitems;
+	Size		vitems_used;
+	Size		vitems_cap;
+	Size		budget;			/* maintenance_work_mem, in bytes */
+	double		node_cost;		/* bytes per node besides its item */
 	uint32	   *links0;			/* 2m per node */
 	uint16	   *nlinks0;
 	uint8	   *levels;
@@ -138,7 +148,11 @@ growGraph(HnswBuildState *bs)
 	uint32		newcap = Min(bs->limit, Max(1024, bs->cap * 2));
 	HnswState  *st = &bs->st;
 
-	bs->items = growArray(bs->items, st->item_size, newcap);
+	/* with variable-length items, item_size is that of an offset */
+	if (st->item_refs)
+		bs->item_off = growArray(bs->item_off, sizeof(uint64), newcap);
+	else
+		bs->items = growArray(bs->items, st->item_size, newcap);
 	bs->links0 = growArray(bs->links0, sizeof(uint32) * 2 * st->m, newcap);
 	bs->nlinks0 = growArray(bs->nlinks0, sizeof(uint16), newcap);
 	bs->levels = growArray(bs->levels, sizeof(uint8), newcap);
@@ -151,7 +165,9 @@ growGraph(HnswBuildState *bs)
 /* levels[] value of a chained duplicate: written as level 0, flag DUP */
 #define HNSW_BUILD_DUP		0xFF
 
-#define BuildItem(bs, id)	((bs)->items + (Size) (id) * (bs)->st.item_size)
+#define FixedItem(bs, id)	((bs)->items + (Size) (id) * (bs)->st.item_size)
+#define VarItem(bs, id)		((bs)->vitems + (bs)->item_off[id])
+#define BuildItem(bs, id)	((bs)->item_off ? VarItem(bs, id) : FixedItem(bs, id))
 #define BuildLinks0(bs, id) ((bs)->links0 + (Size) (id) * 2 * (bs)->st.m)
 #define BuildUpper(bs, id, level) \
 	((bs)->arena + (bs)->upper[id] + ((level) - 1) * ((bs)->st.m + 1))
@@ -272,7 +288,7 @@ memScore(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCand 
 	/* the graph is far larger than the caches: overlap the batch's misses */
 	for (int i = 0; i < n; i++)
 	{
-		const char *item = BuildItem(bs, ids[i]);
+		const char *item = FixedItem(bs, ids[i]);
 
 		for (Size off = 0; off < bs->st.item_size; off += 64)
 			__builtin_prefetch(item + off);
@@ -280,7 +296,25 @@ memScore(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCand 
 	for (int i = 0; i < n; i++)
 	{
 		cands[i].id = ids[i];
-		cands[i].dist = bs->st.dist(query, BuildItem(bs, ids[i]), bs->st.dim);
+		cands[i].dist = bs->st.dist(query, FixedItem(bs, ids[i]), bs->st.dim);
+		cands[i].dup_next = bs->dup_next[ids[i]];
+		cands[i].deleted = 0;
+		cands[i].self_dead = 0;
+	}
+}
+
+/* memScore for variable-length items, chosen once in initParticipant */
+static void
+memScoreVar(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCand *cands)
+{
+	HnswBuildState *bs = (HnswBuildState *) src->state;
+
+	for (int i = 0; i < n; i++)
+		__builtin_prefetch(VarItem(bs, ids[i]));
+	for (int i = 0; i < n; i++)
+	{
+		cands[i].id = ids[i];
+		cands[i].dist = bs->st.dist(query, VarItem(bs, ids[i]), bs->st.dim);
 		cands[i].dup_next = bs->dup_next[ids[i]];
 		cands[i].deleted = 0;
 		cands[i].self_dead = 0;
@@ -302,6 +336,32 @@ memPrefetch(HnswSource *src, uint32 id, int level)
 }
 
 /* ---------------------------------------------------------------- insert */
+
+/*
+ * Copy a variable-length item into the arena as node id's (serial builds
+ * only); false when it would take the graph past maintenance_work_mem.
+ */
+static bool
+storeVarItem(HnswBuildState *bs, uint32 id, const char *item)
+{
+	Size		len = bs->st.ops->item_len(item);
+	Size		need = bs->vitems_used + MAXALIGN(len);
+
+	if ((double) bs->n * bs->node_cost + need > bs->budget)
+		return false;
+	if (need > bs->vitems_cap)
+	{
+		Size		cap = Max(need, Min(bs->vitems_cap * 2, bs->budget));
+
+		/* (repalloc keeps the graph's context; we run in the tuple's) */
+		bs->vitems = repalloc_huge(bs->vitems, cap);
+		bs->vitems_cap = cap;
+	}
+	memcpy(bs->vitems + bs->vitems_used, item, len);
+	bs->item_off[id] = bs->vitems_used;
+	bs->vitems_used = need;
+	return true;
+}
 
 /* The list of id on level, as (pointer to links, pointer to count). */
 static uint32 *
@@ -443,7 +503,16 @@ buildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 
 	if (!allocNodeId(bs, &id))
 		return false;
-	memcpy(BuildItem(bs, id), item, st->item_size);
+	if (bs->item_off)
+	{
+		if (!storeVarItem(bs, id, item))
+		{
+			bs->n--;			/* the id was the last one taken (serial) */
+			return false;
+		}
+	}
+	else
+		memcpy(FixedItem(bs, id), item, st->item_size);
 	bs->tids[id] = *tid;
 	bs->levels[id] = level;
 	bs->nlinks0[id] = 0;
@@ -485,8 +554,7 @@ buildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 		for (int i = 0; i < nw; i++)
 			witems[i] = BuildItem(bs, w[i].id);
 		/* an exact duplicate joins a chain, as in HnswInsertItem */
-		if (level == 0 && nw > 0 && w[0].dist == 0 &&
-			memcmp(witems[0], item, st->item_size) == 0)
+		if (level == 0 && nw > 0 && w[0].dist == 0 && HnswSameItem(st, witems[0], item))
 		{
 			lockNode(bs, w[0].id, LW_EXCLUSIVE);
 			bs->dup_next[id] = bs->dup_next[w[0].id];
@@ -766,9 +834,87 @@ mapLinks(const uint32 *newid, const uint32 *links, int n, uint32 *out)
 }
 
 /*
+ * Where each variable-length item goes: item pages from block first, in the
+ * layout order (refs[] is indexed by the new id), each filled as far as PageAddItem would fill it.  Fills refs[]
+ * and returns the number of item pages.
+ */
+static BlockNumber
+layoutItems(HnswBuildState *bs, const uint32 *order, BlockNumber first, HnswItemRef *refs)
+{
+	BlockNumber npages = 0;
+	Size		avail = 0;
+	OffsetNumber off = InvalidOffsetNumber;
+
+	for (uint32 nid = 0; nid < bs->n; nid++)
+	{
+		Size		len = bs->st.ops->item_len(VarItem(bs, order[nid]));
+		Size		need = MAXALIGN(HnswItemTupleSize(len)) + sizeof(ItemIdData);
+
+		if (npages == 0 || need > avail)
+		{
+			npages++;
+			avail = HNSW_ITEM_PAGE_SPACE;
+			off = InvalidOffsetNumber;
+		}
+		avail -= need;
+		off = OffsetNumberNext(off);
+		refs[nid].blk = first + npages - 1;
+		refs[nid].off = off;
+		refs[nid].len = len;
+	}
+	return npages;
+}
+
+/* Write the item pages layoutItems planned, after the pages so far. */
+static void
+writeItems(HnswBuildState *bs, const uint32 *order, const HnswItemRef *refs)
+{
+	Buffer		buf = InvalidBuffer;
+	char	   *tup = palloc(HnswItemTupleSize(bs->st.item_max));
+
+	for (uint32 id = 0; id < bs->n; id++)
+	{
+		Page		page;
+		OffsetNumber off;
+		const char *item = VarItem(bs, order[id]);
+
+		if (!BufferIsValid(buf) || BufferGetBlockNumber(buf) != refs[id].blk)
+		{
+			if (BufferIsValid(buf))
+			{
+				MarkBufferDirty(buf);
+				UnlockReleaseBuffer(buf);
+			}
+			buf = VecIndexNewBuffer(bs->st.index, MAIN_FORKNUM);
+			if (BufferGetBlockNumber(buf) != refs[id].blk)
+				elog(ERROR, "hnsw item page is block %u, expected %u",
+					 BufferGetBlockNumber(buf), refs[id].blk);
+			HnswInitPage(BufferGetPage(buf), HNSW_PAGE_ITEM);
+			CHECK_FOR_INTERRUPTS();
+		}
+		page = BufferGetPage(buf);
+		*(uint32 *) tup = id;
+		memcpy(tup + HNSW_ITEM_TUPLE_HDR, item, refs[id].len);
+		off = PageAddItem(page, (Item) tup, HnswItemTupleSize(refs[id].len),
+						  InvalidOffsetNumber, false, false);
+		if (off != refs[id].off)
+			elog(ERROR, "hnsw item of node %u went to offset %u, expected %u",
+				 id, off, refs[id].off);
+	}
+	if (BufferIsValid(buf))
+	{
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+	}
+	pfree(tup);
+}
+
+/*
  * Write the in-memory graph: node pages from block 1 in id order (one
- * run), then the upper pages, then the metapage; then WAL-log every page
- * as a full image, the way GiST and GIN builds do.
+ * run), then the upper pages, then (out-of-line items) the item pages,
+ * then the metapage; then WAL-log every page as a full image, the way
+ * GiST and GIN builds do.  Node records point at upper records and items,
+ * so both are laid out before the first node page is written.
  */
 static void
 writeGraph(HnswBuildState *bs)
@@ -786,6 +932,8 @@ writeGraph(HnswBuildState *bs)
 	ListCell   *lc;
 	uint32	   *newid = palloc_extended(sizeof(uint32) * Max(bs->n, 1), MCXT_ALLOC_HUGE);
 	uint32	   *order = layoutOrder(bs, newid);
+	HnswItemRef *refs = NULL;
+	BlockNumber nitem_pages = 0;
 
 	/* lay out the upper records first: node headers point at them */
 	for (uint32 nid = 0; nid < bs->n; nid++)
@@ -826,6 +974,13 @@ writeGraph(HnswBuildState *bs)
 		pfree(rec);
 	}
 
+	/* the item pages follow the upper pages */
+	if (st->item_refs)
+	{
+		refs = palloc_extended(sizeof(HnswItemRef) * Max(bs->n, 1), MCXT_ALLOC_HUGE);
+		nitem_pages = layoutItems(bs, order, 1 + npages + list_length(upper_pages), refs);
+	}
+
 	for (uint32 p = 0; p < npages; p++)
 	{
 		Page		page;
@@ -850,7 +1005,10 @@ writeGraph(HnswBuildState *bs)
 			node->nlinks = bs->nlinks0[id];
 			node->upper_blk = upper_blk[nid];
 			node->upper_off = upper_off[nid];
-			memcpy(HnswNodeItem(node), BuildItem(bs, id), st->item_size);
+			if (st->item_refs)
+				memcpy(HnswNodeItem(node), &refs[nid], sizeof(HnswItemRef));
+			else
+				memcpy(HnswNodeItem(node), FixedItem(bs, id), st->item_size);
 			mapLinks(newid, BuildLinks0(bs, id), bs->nlinks0[id],
 					 HnswNodeLinks(node, st->item_size));
 		}
@@ -866,6 +1024,8 @@ writeGraph(HnswBuildState *bs)
 		MarkBufferDirty(buf);
 		UnlockReleaseBuffer(buf);
 	}
+	if (st->item_refs)
+		writeItems(bs, order, refs);
 
 	st->entry_id = bs->entry == HNSW_NO_NODE ? HNSW_NO_NODE : newid[bs->entry];
 	st->entry_level = bs->entry_level;
@@ -879,10 +1039,12 @@ writeGraph(HnswBuildState *bs)
 	buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	meta = HnswPageGetMeta(BufferGetPage(buf));
-	HnswFillMeta(st, meta);
+	HnswFillMeta(st, BufferGetPage(buf));
 	meta->upper_blk = upper_pages != NIL ? next_upper : InvalidBlockNumber;
-	((PageHeader) BufferGetPage(buf))->pd_lower =
-		((char *) &meta->runs[meta->nruns]) - (char *) BufferGetPage(buf);
+	if (st->item_refs)
+		HnswMetaItems(meta)->item_blk = nitem_pages > 0 ?
+			refs[bs->n - 1].blk : InvalidBlockNumber;
+	HnswSetMetaLower(BufferGetPage(buf));
 	MarkBufferDirty(buf);
 	UnlockReleaseBuffer(buf);
 
@@ -905,9 +1067,11 @@ initMetaPage(HnswState *st, ForkNumber fork)
 	page = BufferGetPage(buf);
 	HnswInitPage(page, HNSW_PAGE_META);
 	meta = HnswPageGetMeta(page);
-	HnswFillMeta(st, meta);
+	HnswFillMeta(st, page);
 	meta->upper_blk = InvalidBlockNumber;
-	((PageHeader) page)->pd_lower = ((char *) &meta->runs[meta->nruns]) - (char *) page;
+	if (st->item_refs)
+		HnswMetaItems(meta)->item_blk = InvalidBlockNumber;
+	HnswSetMetaLower(page);
 	MarkBufferDirty(buf);
 	return buf;
 }
@@ -970,12 +1134,12 @@ initParticipant(HnswBuildState *bs, uint32 nodes)
 
 	bs->tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "Hnsw build temporary context",
 									   ALLOCSET_DEFAULT_SIZES);
-	bs->itembuf = palloc0(st->item_size);
+	bs->itembuf = palloc0(st->item_max);
 	HnswVisitedInitDense(&bs->visited, nodes);
 	HnswHeapInit(&bs->cands, st->ef_construction * 4, false);
 	HnswHeapInit(&bs->results, st->ef_construction + 1, true);
 	bs->src.links = memLinks;
-	bs->src.score = memScore;
+	bs->src.score = st->item_refs ? memScoreVar : memScore;
 	bs->src.prefetch = memPrefetch;
 	bs->src.state = (HnswState *) bs;
 }
@@ -1206,6 +1370,12 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 				 errdetail("A node holds a %d-dimensional %s and %d neighbour links.",
 						   st->dim, st->ops->name, 2 * st->m),
 				 errhint("Reduce m or the number of dimensions.")));
+	/* an out-of-line item must fit on one item page */
+	if (st->item_refs &&
+		MAXALIGN(HnswItemTupleSize(st->item_max)) + sizeof(ItemIdData) > HNSW_ITEM_PAGE_SPACE)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("hnsw item of %zu bytes does not fit in a page", st->item_max)));
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE);
 	UnlockReleaseBuffer(initMetaPage(st, MAIN_FORKNUM));
@@ -1214,8 +1384,9 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs->entry = HNSW_NO_NODE;
 	bs->entry_level = -1;
 	/* a node costs nodeBytes plus about 1/(m-1) upper levels */
-	bs->limit = (uint32) Min((double) PG_UINT32_MAX - 1,
-							 budget / (nodeBytes(st) + (sizeof(uint32) * (st->m + 1)) / (st->m - 1) + 1));
+	bs->node_cost = nodeBytes(st) + (sizeof(uint32) * (st->m + 1)) / (st->m - 1) + 1;
+	bs->budget = budget;
+	bs->limit = (uint32) Min((double) PG_UINT32_MAX - 1, budget / bs->node_cost);
 	bs->limit = Max(bs->limit, 1);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_LOAD);
@@ -1225,9 +1396,10 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	/*
 	 * PostgreSQL 15 plans parallel workers for btree builds only, so ask the
 	 * planner's rule (max_parallel_maintenance_workers, table size,
-	 * parallel_workers) ourselves.
+	 * parallel_workers) ourselves.  Variable-length items are built
+	 * serially: the shared graph has no arena for them.
 	 */
-	nworkers = IsNormalProcessingMode() && RelationNeedsWAL(index) ?
+	nworkers = IsNormalProcessingMode() && RelationNeedsWAL(index) && !st->item_refs ?
 		plan_create_index_workers(RelationGetRelid(heap), RelationGetRelid(index)) : 0;
 	graphCtx = AllocSetContextCreate(CurrentMemoryContext, "Hnsw build graph",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -1239,6 +1411,11 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		bs->arena_cap = 1024;
 		bs->arena_used = 1;		/* offset 0 means "none" */
 		bs->arena = palloc_extended(sizeof(uint32) * bs->arena_cap, MCXT_ALLOC_HUGE);
+		if (st->item_refs)
+		{
+			bs->vitems_cap = 65536;
+			bs->vitems = palloc_extended(bs->vitems_cap, MCXT_ALLOC_HUGE);
+		}
 		initParticipant(bs, bs->cap);
 		bs->reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
 											   buildCallback, bs, NULL);

@@ -1,8 +1,9 @@
 /*
  * hnswcheck.c
  *	  The hnsw part of vector_index_check(): node headers, neighbour lists,
- *	  the entry point, heap TIDs, and that every live node can be reached
- *	  from the entry point (a node no list points to is never returned).
+ *	  the entry point, heap TIDs, out-of-line item references, and that
+ *	  every live node can be reached from the entry point (a node no list
+ *	  points to is never returned).
  */
 #include "compat.h"
 
@@ -11,6 +12,46 @@
 #include "utils/rel.h"
 
 #include "hnsw.h"
+
+/*
+ * Every node's item reference must lead to an item tuple of that node and
+ * length.  The references were copied from the node pages, which are not
+ * held now: an item page is never locked while holding a node page.
+ */
+static void
+checkItemRefs(HnswState *st, VecCheck *c, const HnswItemRef *refs)
+{
+	BlockNumber nblocks = RelationGetNumberOfBlocks(st->index);
+	Buffer		buf = InvalidBuffer;
+
+	for (uint32 id = 0; id < st->node_count; id++)
+	{
+		const HnswItemRef *ref = &refs[id];
+
+		if ((id & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (ref->blk == InvalidBlockNumber && ref->off == 0 && ref->len == 0)
+			continue;			/* its node page was reported */
+		if (ref->blk == HNSW_METAPAGE_BLKNO || ref->blk >= nblocks)
+		{
+			VecCheckProblem(c, "node %u has item reference (%u,%u) outside the index",
+							id, ref->blk, ref->off);
+			continue;
+		}
+		if (!BufferIsValid(buf) || BufferGetBlockNumber(buf) != ref->blk)
+		{
+			if (BufferIsValid(buf))
+				UnlockReleaseBuffer(buf);
+			buf = ReadBuffer(st->index, ref->blk);
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+		}
+		if (HnswItemTupleData(st, BufferGetPage(buf), id, ref) == NULL)
+			VecCheckProblem(c, "node %u has a dangling item reference (%u,%u)",
+							id, ref->blk, ref->off);
+	}
+	if (BufferIsValid(buf))
+		UnlockReleaseBuffer(buf);
+}
 
 void
 HnswCheckIndex(Relation index, VecCheck *c)
@@ -31,6 +72,7 @@ HnswCheckIndex(Relation index, VecCheck *c)
 	uint32	   *links;
 	uint32		live = 0,
 				unreachable = 0;
+	HnswItemRef *refs = NULL;
 
 	HnswInitState(st, index);
 	HnswLoadMeta(st);
@@ -48,6 +90,16 @@ HnswCheckIndex(Relation index, VecCheck *c)
 	reached = palloc_extended(st->node_count, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	queue = palloc_extended(sizeof(uint32) * st->node_count, MCXT_ALLOC_HUGE);
 	links = palloc_array(uint32, 2 * st->m);
+	if (st->item_refs)
+	{
+		refs = palloc_extended(sizeof(HnswItemRef) * st->node_count, MCXT_ALLOC_HUGE);
+		for (uint32 id = 0; id < st->node_count; id++)
+		{
+			refs[id].blk = InvalidBlockNumber;
+			refs[id].off = 0;
+			refs[id].len = 0;
+		}
+	}
 
 	/* headers and level-0 lists, page by page */
 	while (HnswNextNodePage(st, &it, &blk, &first, &nslots))
@@ -76,6 +128,8 @@ HnswCheckIndex(Relation index, VecCheck *c)
 
 			levels[id] = node->level;
 			flags[id] = node->flags;
+			if (refs)
+				memcpy(&refs[id], HnswNodeItem(node), sizeof(HnswItemRef));
 			dup_next[id] = node->dup_next;
 			if (node->level > HNSW_MAX_LEVEL)
 				VecCheckProblem(c, "node %u has level %d", id, node->level);
@@ -102,6 +156,8 @@ HnswCheckIndex(Relation index, VecCheck *c)
 		}
 		UnlockReleaseBuffer(buf);
 	}
+	if (refs)
+		checkItemRefs(st, c, refs);
 
 	/* the entry point */
 	if (st->entry_id == HNSW_NO_NODE || st->entry_id >= st->node_count)

@@ -228,11 +228,113 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 	}
 }
 
+static void
+corruptItem(HnswState *st, uint32 id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("index \"%s\" node %u has an invalid item reference",
+					RelationGetRelationName(st->index), id)));
+}
+
+/*
+ * Insert entry k into order[0..k), which sorts blks[] ascending (insertion
+ * sort: batches are at most 2m long).
+ */
+static inline void
+orderByBlock(const BlockNumber *blks, int *order, int k)
+{
+	int			j;
+
+	for (j = k; j > 0 && blks[order[j - 1]] > blks[k]; j--)
+		order[j] = order[j - 1];
+	order[j] = k;
+}
+
+/*
+ * diskScore for out-of-line items (HNSW_META_ITEM_REFS), chosen once when
+ * the source is set up, so the fixed-size path above stays as it is.  Two
+ * passes, each locking one page at a time: the node pages, for the
+ * headers and the item references; then the item pages, scoring the items
+ * where they lie.  A reference never changes once the node is written, so
+ * it stays good after the node page is released.
+ */
+static void
+diskScoreRefs(HnswSource *src, const void *query, const uint32 *ids, int n,
+			  HnswCand *cands)
+{
+	HnswState  *st = src->state;
+	BlockNumber blks[2 * HNSW_MAX_M];
+	int			slots[2 * HNSW_MAX_M];
+	int			order[2 * HNSW_MAX_M];
+	HnswItemRef refs[2 * HNSW_MAX_M];
+	int			j;
+
+	Assert(n <= 2 * HNSW_MAX_M);
+	for (int k = 0; k < n; k++)
+	{
+		HnswLocateNode(st, ids[k], &blks[k], &slots[k]);
+		orderByBlock(blks, order, k);
+	}
+
+	for (j = 0; j < n;)
+	{
+		BlockNumber blk = blks[order[j]];
+		Buffer		buf = HnswReadBuffer(st->index, blk);
+		Page		page = BufferGetPage(buf);
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		for (; j < n && blks[order[j]] == blk; j++)
+		{
+			int			k = order[j];
+			HnswNode	node = HnswPageNode(page, st, slots[k]);
+			HnswCand   *c = &cands[k];
+
+			c->id = ids[k];
+			c->tid = node->heaptid;
+			c->dup_next = node->dup_next;
+			c->self_dead = (node->flags & HNSW_NODE_DELETED) != 0;
+			c->deleted = c->self_dead && node->dup_next == HNSW_NO_NODE;
+			memcpy(&refs[k], HnswNodeItem(node), sizeof(HnswItemRef));
+		}
+		UnlockReleaseBuffer(buf);
+	}
+
+	for (int k = 0; k < n; k++)
+	{
+		blks[k] = refs[k].blk;
+		orderByBlock(blks, order, k);
+	}
+	for (j = 0; j < n;)
+	{
+		BlockNumber blk = blks[order[j]];
+		Buffer		buf;
+		Page		page;
+
+		/* (a block past the end is an error in ReadBuffer) */
+		if (blk == InvalidBlockNumber || blk == HNSW_METAPAGE_BLKNO)
+			corruptItem(st, ids[order[j]]);
+		buf = HnswReadBuffer(st->index, blk);
+		page = BufferGetPage(buf);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		for (; j < n && blks[order[j]] == blk; j++)
+		{
+			int			k = order[j];
+			const char *item = HnswItemTupleData(st, page, ids[k], &refs[k]);
+
+			if (item == NULL)
+				corruptItem(st, ids[k]);
+			cands[k].dist = st->dist(query, item, st->dim);
+		}
+		UnlockReleaseBuffer(buf);
+	}
+}
+
 void
 HnswDiskSourceInit(HnswSource *src, HnswState *st)
 {
 	src->links = diskLinks;
-	src->score = diskScore;
+	src->score = st->item_refs ? diskScoreRefs : diskScore;
 	src->prefetch = NULL;
 	src->state = st;
 }
@@ -252,11 +354,44 @@ copyFromNode(HnswState *st, uint32 id, Size off, Size len, void *dst)
 	UnlockReleaseBuffer(buf);
 }
 
-/* Copy the stored item of node id into dst (item_size bytes). */
+/*
+ * Copy the item that ref (copied from node id's record) points to into dst,
+ * which has room for item_max bytes.
+ */
+void
+HnswReadItemRef(HnswState *st, uint32 id, const HnswItemRef *ref, void *dst)
+{
+	Buffer		buf;
+	const char *item;
+
+	if (ref->blk == InvalidBlockNumber || ref->blk == HNSW_METAPAGE_BLKNO)
+		corruptItem(st, id);
+	buf = HnswReadBuffer(st->index, ref->blk);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	item = HnswItemTupleData(st, BufferGetPage(buf), id, ref);
+	if (item == NULL)
+		corruptItem(st, id);
+	memcpy(dst, item, ref->len);
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * Copy the stored item of node id into dst (item_max bytes of room): from
+ * the record, or for out-of-line items through the reference, the node
+ * page released before the item page is locked.
+ */
 void
 HnswReadItem(HnswState *st, uint32 id, void *dst)
 {
-	copyFromNode(st, id, sizeof(HnswNodeData), st->item_size, dst);
+	HnswItemRef ref;
+
+	if (!st->item_refs)
+	{
+		copyFromNode(st, id, sizeof(HnswNodeData), st->item_size, dst);
+		return;
+	}
+	copyFromNode(st, id, sizeof(HnswNodeData), sizeof(HnswItemRef), &ref);
+	HnswReadItemRef(st, id, &ref, dst);
 }
 
 /* Copy the header of node id into dst. */

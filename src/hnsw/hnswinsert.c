@@ -76,7 +76,7 @@ extendNodePages(HnswState *st, Buffer metabuf)
 			last->npages = 1;
 		}
 		meta->node_capacity += st->nodes_per_page;
-		((PageHeader) metapage)->pd_lower = ((char *) &meta->runs[meta->nruns]) - (char *) metapage;
+		HnswSetMetaLower(metapage);
 		GenericXLogFinish(xlog);
 		UnlockReleaseBuffer(buf);
 	}
@@ -86,6 +86,12 @@ extendNodePages(HnswState *st, Buffer metabuf)
  * Allocate a node for item and write its record with empty lists.  Returns
  * its id; st's metapage snapshot is refreshed.  *was_empty is set when the
  * index had no entry point, in which case the node became it.
+ *
+ * An out-of-line item goes as a tuple onto the current item page, or a new
+ * one, in the same WAL record as the node that points to it (metapage,
+ * node page, upper page, item page: at most MAX_GENERIC_XLOG_PAGES), so no
+ * node is ever without its item.  Lock order: metapage, current upper
+ * page, current item page, node page, new upper page, new item page.
  */
 static uint32
 allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *was_empty)
@@ -103,6 +109,10 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 	int			slot;
 	OffsetNumber upper_off = InvalidOffsetNumber;
 	Size		upper_size = level > 0 ? HnswUpperSize(st->m, level) : 0;
+	Buffer		itembuf = InvalidBuffer;
+	Size		item_len = st->item_refs ? st->ops->item_len(item) : 0;
+	Size		tuple_size = HnswItemTupleSize(item_len);
+	HnswItemRef ref;
 
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 	meta = HnswPageGetMeta(BufferGetPage(metabuf));
@@ -130,10 +140,24 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 		}
 	}
 
+	/* an out-of-line item goes to the current item page, or a new one */
+	if (st->item_refs && HnswMetaItems(meta)->item_blk != InvalidBlockNumber)
+	{
+		itembuf = ReadBuffer(st->index, HnswMetaItems(meta)->item_blk);
+		LockBuffer(itembuf, BUFFER_LOCK_EXCLUSIVE);
+		if (PageGetFreeSpace(BufferGetPage(itembuf)) < MAXALIGN(tuple_size))
+		{
+			UnlockReleaseBuffer(itembuf);
+			itembuf = InvalidBuffer;
+		}
+	}
+
 	nodebuf = ReadBuffer(st->index, blk);
 	LockBuffer(nodebuf, BUFFER_LOCK_EXCLUSIVE);
 	if (level > 0 && upperbuf == InvalidBuffer)
 		upperbuf = VecIndexNewBuffer(st->index, MAIN_FORKNUM);
+	if (st->item_refs && itembuf == InvalidBuffer)
+		itembuf = VecIndexNewBuffer(st->index, MAIN_FORKNUM);
 
 	xlog = VecXLogStart(st->index);
 	metapage = GenericXLogRegisterBuffer(xlog, metabuf, 0);
@@ -156,6 +180,25 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 		meta->upper_blk = BufferGetBlockNumber(upperbuf);
 		pfree(rec);
 	}
+	if (st->item_refs)
+	{
+		bool		fresh = PageIsNew(BufferGetPage(itembuf));
+		Page		ipage = GenericXLogRegisterBuffer(xlog, itembuf,
+													  fresh ? GENERIC_XLOG_FULL_IMAGE : 0);
+		char	   *tup = palloc(tuple_size);
+
+		if (fresh)
+			HnswInitPage(ipage, HNSW_PAGE_ITEM);
+		*(uint32 *) tup = id;
+		memcpy(tup + HNSW_ITEM_TUPLE_HDR, item, item_len);
+		ref.blk = BufferGetBlockNumber(itembuf);
+		ref.off = PageAddItem(ipage, (Item) tup, tuple_size, InvalidOffsetNumber, false, false);
+		ref.len = item_len;
+		if (ref.off == InvalidOffsetNumber)
+			elog(ERROR, "could not add hnsw item of %zu bytes", tuple_size);
+		HnswMetaItems(meta)->item_blk = ref.blk;
+		pfree(tup);
+	}
 
 	node = HnswPageNode(page, st, slot);
 	memset(node, 0, st->node_size);
@@ -164,7 +207,10 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 	node->level = level;
 	node->upper_blk = level > 0 ? BufferGetBlockNumber(upperbuf) : InvalidBlockNumber;
 	node->upper_off = upper_off;
-	memcpy(HnswNodeItem(node), item, st->item_size);
+	if (st->item_refs)
+		memcpy(HnswNodeItem(node), &ref, sizeof(HnswItemRef));
+	else
+		memcpy(HnswNodeItem(node), item, st->item_size);
 
 	meta->node_count = id + 1;
 	*was_empty = meta->entry_id == HNSW_NO_NODE;
@@ -179,6 +225,8 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 
 	if (upperbuf != InvalidBuffer)
 		UnlockReleaseBuffer(upperbuf);
+	if (itembuf != InvalidBuffer)
+		UnlockReleaseBuffer(itembuf);
 	UnlockReleaseBuffer(nodebuf);
 	UnlockReleaseBuffer(metabuf);
 	return id;
@@ -326,8 +374,8 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 	int			maxlinks = HnswMaxLinks(st->m, level);
 	uint32		seen[2 * HNSW_MAX_M];
 	int			nseen;
-	char	   *baseitem = backLinkScratch(st->item_size * (maxlinks + 2));
-	char	   *items = baseitem + st->item_size;
+	char	   *baseitem = backLinkScratch(st->item_max * (maxlinks + 2));
+	char	   *items = baseitem + st->item_max;
 
 	HnswReadItem(st, base, baseitem);
 	for (int attempt = 0; attempt < 3; attempt++)
@@ -362,10 +410,10 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 			HnswSortCands(cands, ncand, base);
 			for (int i = 0; i < ncand; i++)
 			{
-				char	   *dst = items + st->item_size * i;
+				char	   *dst = items + st->item_max * i;
 
 				if (cands[i].id == id)
-					memcpy(dst, newitem, st->item_size);
+					memcpy(dst, newitem, HnswItemLen(st, newitem));
 				else
 					HnswReadItem(st, cands[i].id, dst);
 				itemptr[i] = dst;
@@ -489,7 +537,7 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 	int			entry_level;
 	HnswCand   *w = palloc_array(HnswCand, HnswEfConstruction(st, 1) + 1);
 	const char **witems = palloc_array(const char *, HnswEfConstruction(st, 1) + 1);
-	char	   *wdata = palloc(st->item_size * (HnswEfConstruction(st, 1) + 1));
+	char	   *wdata = palloc(st->item_max * (HnswEfConstruction(st, 1) + 1));
 
 	id = allocateNode(st, item, tid, level, &was_empty);
 	if (was_empty)
@@ -528,8 +576,8 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 		HnswSortCands(w, nw, id);
 		for (int i = 0; i < nw; i++)
 		{
-			witems[i] = wdata + st->item_size * i;
-			HnswReadItem(st, w[i].id, wdata + st->item_size * i);
+			witems[i] = wdata + st->item_max * i;
+			HnswReadItem(st, w[i].id, wdata + st->item_max * i);
 		}
 		/*
 		 * An exact duplicate of a live node joins that node's chain instead
@@ -538,7 +586,7 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 		 * incoming link.  Only level-0 nodes, which no level above needs.
 		 */
 		if (level == 0 && nw > 0 && w[0].dist == 0 && !w[0].self_dead &&
-			memcmp(witems[0], item, st->item_size) == 0)
+			HnswSameItem(st, witems[0], item))
 		{
 			chainDuplicate(st, w[0].id, id);
 			return;
@@ -639,7 +687,7 @@ hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	old = MemoryContextSwitchTo(cxt);
 	st = palloc(sizeof(HnswState));
 	HnswInitState(st, index);
-	item = palloc0(st->item_size);
+	item = palloc0(st->item_max);
 	if (VecIndexValueToItem(st->ops, st->metric, st->dim, values[0], item))
 	{
 		HnswLoadMeta(st);

@@ -42,9 +42,12 @@ HnswInitState(HnswState *st, Relation index)
 	st->m = opts ? opts->m : HNSW_DEFAULT_M;
 	st->ef_construction = opts ? opts->ef_construction : HNSW_DEFAULT_EF_CONSTRUCTION;
 	st->dim = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
+	st->item_refs = st->ops->item_len != NULL;
 	if (st->dim > 0)
 	{
-		st->item_size = MAXALIGN(st->ops->item_size(st->dim));
+		st->item_max = MAXALIGN(st->ops->item_size(st->dim));
+		/* a variable-length item is out of line: the record holds a ref */
+		st->item_size = st->item_refs ? sizeof(HnswItemRef) : st->item_max;
 		st->node_size = HnswNodeSize(st->item_size, st->m);
 		st->nodes_per_page = HnswNodesPerPage(st->node_size);
 	}
@@ -78,6 +81,13 @@ HnswLoadMeta(HnswState *st)
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	meta = HnswPageGetMeta(BufferGetPage(buf));
 	checkMeta(st->index, meta);
+	if (((HnswPageGetOpaque(BufferGetPage(buf))->flags & HNSW_META_ITEM_REFS) != 0) != st->item_refs ||
+		(st->item_refs && (meta->item_size != sizeof(HnswItemRef) ||
+						   HnswMetaItems(meta)->item_max != st->item_max)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" metapage does not match its definition",
+						RelationGetRelationName(st->index))));
 	/*
 	 * The graph's geometry is what the build wrote, whatever ALTER INDEX
 	 * SET (m = ...) did to the options since.
@@ -85,6 +95,8 @@ HnswLoadMeta(HnswState *st)
 	st->m = meta->m;
 	st->ef_construction = meta->ef_construction;
 	st->item_size = meta->item_size;
+	if (!st->item_refs)
+		st->item_max = meta->item_size;
 	st->node_size = meta->node_size;
 	st->nodes_per_page = meta->nodes_per_page;
 	if (meta->dim != (uint32) st->dim || meta->m < HNSW_MIN_M || meta->m > HNSW_MAX_M ||
@@ -115,10 +127,21 @@ HnswCopySnapshot(HnswState *st, HnswMetaPage meta)
 	memcpy(st->runs, meta->runs, sizeof(HnswRun) * meta->nruns);
 }
 
-/* Write the state's geometry and snapshot into a metapage. */
+/*
+ * Write the state's geometry and snapshot into a metapage (and the flag and
+ * item geometry of out-of-line items; the caller sets upper_blk and
+ * item_blk, then pd_lower through HnswSetMetaLower).
+ */
 void
-HnswFillMeta(HnswState *st, HnswMetaPage meta)
+HnswFillMeta(HnswState *st, Page page)
 {
+	HnswMetaPage meta = HnswPageGetMeta(page);
+
+	if (st->item_refs)
+	{
+		HnswPageGetOpaque(page)->flags |= HNSW_META_ITEM_REFS;
+		HnswMetaItems(meta)->item_max = st->item_max;
+	}
 	meta->magic = HNSW_MAGIC;
 	meta->version = HNSW_FORMAT_VERSION;
 	meta->dim = st->dim;
@@ -134,6 +157,48 @@ HnswFillMeta(HnswState *st, HnswMetaPage meta)
 	meta->node_capacity = st->node_capacity;
 	meta->nruns = st->nruns;
 	memcpy(meta->runs, st->runs, sizeof(HnswRun) * st->nruns);
+}
+
+/*
+ * pd_lower of a metapage: past the run table in use, or, with out-of-line
+ * items, past HnswMetaItemsData.  Generic WAL and full-page images skip
+ * everything between pd_lower and pd_upper.
+ */
+void
+HnswSetMetaLower(Page page)
+{
+	HnswMetaPage meta = HnswPageGetMeta(page);
+	char	   *end;
+
+	if (HnswPageGetOpaque(page)->flags & HNSW_META_ITEM_REFS)
+		end = (char *) (HnswMetaItems(meta) + 1);
+	else
+		end = (char *) &meta->runs[meta->nruns];
+	((PageHeader) page)->pd_lower = end - (char *) page;
+}
+
+/*
+ * The item of node id on item page page, where ref says it is: NULL when
+ * the reference does not lead to an item tuple of that node and length.
+ */
+const char *
+HnswItemTupleData(const HnswState *st, Page page, uint32 id, const HnswItemRef *ref)
+{
+	ItemId		iid;
+	const char *tup;
+
+	if (PageIsNew(page) || HnswPageGetOpaque(page)->type != HNSW_PAGE_ITEM ||
+		ref->off < FirstOffsetNumber || ref->off > PageGetMaxOffsetNumber(page))
+		return NULL;
+	iid = PageGetItemId(page, ref->off);
+	if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) != HnswItemTupleSize(ref->len) ||
+		ref->len > st->item_max)
+		return NULL;
+	tup = (const char *) PageGetItem(page, iid);
+	if (*(const uint32 *) tup != id ||
+		st->ops->item_len(tup + HNSW_ITEM_TUPLE_HDR) != ref->len)
+		return NULL;
+	return tup + HNSW_ITEM_TUPLE_HDR;
 }
 
 void

@@ -112,7 +112,8 @@ startScan(IndexScanDesc scan)
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("different vector dimensions %d and %d",
 						st->dim, st->ops->datum_dim(value))));
-	so->query = palloc0(st->item_size);
+	/* a query is never stored: it may have more elements than an item */
+	so->query = palloc0(st->item_refs ? MAXALIGN(st->ops->datum_item_len(value)) : st->item_max);
 	/* a zero query under cosine has no direction: every item is as near */
 	if (!st->ops->to_item(value, st->metric, so->query))
 		st->ops->to_item(value, VEC_METRIC_L2, so->query);

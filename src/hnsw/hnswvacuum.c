@@ -226,11 +226,11 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 		/* the nearest few are enough for the heuristic to pick from */
 		ncand = Min(ncand, Max(st->ef_construction, maxlinks));
 		itemptr = palloc_array(const char *, Max(ncand, 1));
-		vs->items = repalloc(vs->items, st->item_size * Max(ncand, 1));
+		vs->items = repalloc(vs->items, st->item_max * Max(ncand, 1));
 		for (int i = 0; i < ncand; i++)
 		{
-			itemptr[i] = vs->items + st->item_size * i;
-			HnswReadItem(st, cands[i].id, vs->items + st->item_size * i);
+			itemptr[i] = vs->items + st->item_max * i;
+			HnswReadItem(st, cands[i].id, vs->items + st->item_max * i);
 		}
 		nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, true, kept);
 
@@ -304,12 +304,19 @@ repairGraph(HnswVacuumState *vs, MemoryContext tmp)
 			{
 				Buffer		buf = ReadBuffer(st->index, blk);
 				HnswNode	node;
+				HnswItemRef ref;
 
 				LockBuffer(buf, BUFFER_LOCK_SHARE);
 				node = HnswPageNode(BufferGetPage(buf), st, s);
 				level = node->level;
-				memcpy(vs->baseitem, HnswNodeItem(node), st->item_size);
+				/* an out-of-line item is read after the node page is let go */
+				if (st->item_refs)
+					memcpy(&ref, HnswNodeItem(node), sizeof(HnswItemRef));
+				else
+					memcpy(vs->baseitem, HnswNodeItem(node), st->item_size);
 				UnlockReleaseBuffer(buf);
+				if (st->item_refs)
+					HnswReadItemRef(st, id, &ref, vs->baseitem);
 			}
 			for (int l = level; l >= 0; l--)
 				repairList(vs, id, l);
@@ -342,7 +349,7 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp)
 	uint8	   *reached;
 	uint32	   *queue;
 	uint32	   *links = palloc_array(uint32, 2 * HNSW_MAX_M);
-	char	   *item = palloc(st->item_size);
+	char	   *item = palloc(st->item_max);
 	HnswPageIter it = {0};
 	BlockNumber blk;
 	uint32		first;
@@ -554,8 +561,8 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	vs->deleted = palloc_extended(vs->st.node_count / 8 + 1, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	vs->best = HNSW_NO_NODE;
 	vs->best_level = -1;
-	vs->baseitem = palloc(vs->st.item_size);
-	vs->items = palloc(vs->st.item_size);
+	vs->baseitem = palloc(vs->st.item_max);
+	vs->items = palloc(vs->st.item_max);
 
 	markDeleted(vs, stats, callback, callback_state);
 	if (vs->ndeleted > 0)

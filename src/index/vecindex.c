@@ -62,6 +62,9 @@ VecIndexValueToItem(const VecTypeOps *ops, VecMetric metric, int dim, Datum valu
 {
 	value = PointerGetDatum(PG_DETOAST_DATUM(value));
 	VecIndexCheckValueDims(ops, value, dim);
+	/* a variable-length item must fit the room the index has for one */
+	if (ops->check_value)
+		ops->check_value(value);
 	return ops->to_item(value, metric, dst);
 }
 

@@ -71,6 +71,11 @@ IvfInitState(IvfState *st, Relation index)
 	memset(st, 0, sizeof(IvfState));
 	st->index = index;
 	st->ops = VecIndexTypeOps(index, &st->metric);
+	/* lists hold fixed-size records, and k-means needs dense floats */
+	if (st->ops->item_len != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("type not supported for ivfflat index")));
 	st->list_metric = IvfListMetric(st->metric);
 	st->dist = st->ops->distance(st->metric);
 	st->batch = st->ops->batch_distance(st->metric);

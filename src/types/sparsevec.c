@@ -464,20 +464,18 @@ getPair(FunctionCallInfo fcinfo, SparseVector **a, SparseVector **b)
 	VecCheckSameDim((*a)->dim, (*b)->dim);
 }
 
-static double
-sparseDot(const SparseVector *a, const SparseVector *b)
+double
+SparseMergeDot(int an, const int32 *ai, const float *ax, int bn, const int32 *bi, const float *bx)
 {
-	const float *ax = SPARSEVEC_VALUES(a);
-	const float *bx = SPARSEVEC_VALUES(b);
 	double		dot = 0.0;
 	int			i = 0;
 	int			j = 0;
 
-	while (i < a->nnz && j < b->nnz)
+	while (i < an && j < bn)
 	{
-		if (a->indices[i] < b->indices[j])
+		if (ai[i] < bi[j])
 			i++;
-		else if (a->indices[i] > b->indices[j])
+		else if (ai[i] > bi[j])
 			j++;
 		else
 			dot += (double) ax[i++] * (double) bx[j++];
@@ -489,28 +487,41 @@ sparseDot(const SparseVector *a, const SparseVector *b)
  * Sum over every index of either of |a_i - b_i|^2 (squared L2) or
  * |a_i - b_i| (L1); an index stored in one only contributes its value.
  */
-static double
-sparseDiff(const SparseVector *a, const SparseVector *b, bool l1)
+double
+SparseMergeDiff(int an, const int32 *ai, const float *ax, int bn, const int32 *bi,
+				const float *bx, bool l1)
 {
-	const float *ax = SPARSEVEC_VALUES(a);
-	const float *bx = SPARSEVEC_VALUES(b);
 	double		sum = 0.0;
 	int			i = 0;
 	int			j = 0;
 
-	while (i < a->nnz || j < b->nnz)
+	while (i < an || j < bn)
 	{
 		double		d;
 
-		if (j == b->nnz || (i < a->nnz && a->indices[i] < b->indices[j]))
+		if (j == bn || (i < an && ai[i] < bi[j]))
 			d = ax[i++];
-		else if (i == a->nnz || a->indices[i] > b->indices[j])
+		else if (i == an || ai[i] > bi[j])
 			d = -(double) bx[j++];
 		else
 			d = (double) ax[i++] - (double) bx[j++];
 		sum += l1 ? fabs(d) : d * d;
 	}
 	return sum;
+}
+
+static double
+sparseDot(const SparseVector *a, const SparseVector *b)
+{
+	return SparseMergeDot(a->nnz, a->indices, SPARSEVEC_VALUES(a),
+						  b->nnz, b->indices, SPARSEVEC_VALUES(b));
+}
+
+static double
+sparseDiff(const SparseVector *a, const SparseVector *b, bool l1)
+{
+	return SparseMergeDiff(a->nnz, a->indices, SPARSEVEC_VALUES(a),
+						   b->nnz, b->indices, SPARSEVEC_VALUES(b), l1);
 }
 
 static double

@@ -35,6 +35,32 @@ typedef struct SparseVector
 #define PG_RETURN_SPARSEVEC_P(x) PG_RETURN_POINTER(x)
 
 /*
+ * Most non-zero elements of a value an hnsw index takes: its item, stored
+ * out of line, must fit on one index page (src/hnsw/README.md).
+ */
+#define SPARSEVEC_HNSW_MAX_NNZ	1000
+
+/*
+ * The stored item of an index (the form VecTypeOps.to_item writes): int32
+ * nnz, then nnz int32 indices (0-based, ascending) and nnz float4 values;
+ * the dimension is the index's.  4-byte aligned, 4 + 8 * nnz bytes.
+ */
+#define SPARSE_ITEM_SIZE(nnz)	(sizeof(int32) * (1 + 2 * (Size) (nnz)))
+#define SparseItemNnz(item)		(*(const int32 *) (item))
+#define SparseItemIndices(item) ((const int32 *) (item) + 1)
+#define SparseItemValues(item)	((const float *) ((const int32 *) (item) + 1 + SparseItemNnz(item)))
+
+/*
+ * Merges of two sorted index lists, accumulated in double: the dot
+ * product, and the sum of squared (l1: absolute) differences.  Used by the
+ * SQL functions and by the index kernels.
+ */
+extern double SparseMergeDot(int an, const int32 *ai, const float *ax,
+							 int bn, const int32 *bi, const float *bx);
+extern double SparseMergeDiff(int an, const int32 *ai, const float *ax,
+							  int bn, const int32 *bi, const float *bx, bool l1);
+
+/*
  * A sparsevec of dim dimensions with room for nnz elements (indices and
  * values zeroed); dim and nnz must already be checked.
  */

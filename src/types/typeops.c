@@ -13,6 +13,7 @@
 
 #include "halfvec.h"
 #include "kernels.h"
+#include "sparsevec.h"
 #include "typeops.h"
 #include "vector.h"
 
@@ -241,32 +242,13 @@ const VecTypeOps vector_type_ops = {
 	.nmetrics = lengthof(vector_metrics),
 };
 
-/* Defined in sparsevec.c */
-extern Datum sparsevec_l2_distance(PG_FUNCTION_ARGS);
-extern Datum sparsevec_l2_squared_distance(PG_FUNCTION_ARGS);
-extern Datum sparsevec_negative_inner_product(PG_FUNCTION_ARGS);
-extern Datum sparsevec_cosine_distance(PG_FUNCTION_ARGS);
-extern Datum sparsevec_l1_distance(PG_FUNCTION_ARGS);
-
-/*
- * Distance functions of the types without a VecTypeOps (sparsevec): no
- * index serves them, but the planner's top-k rewrite still does.
- */
-static const PGFunction unindexed_distance_fns[] = {
-	sparsevec_l2_distance, sparsevec_l2_squared_distance,
-	sparsevec_negative_inner_product, sparsevec_cosine_distance, sparsevec_l1_distance,
-};
-
 /* Every type the index access methods know. */
 static const VecTypeOps *const all_type_ops[] = {&vector_type_ops, &halfvec_type_ops,
-&bit_type_ops};
+&bit_type_ops, &sparsevec_type_ops};
 
 bool
 VecIsDistanceFunction(PGFunction fn)
 {
-	for (int i = 0; i < lengthof(unindexed_distance_fns); i++)
-		if (unindexed_distance_fns[i] == fn)
-			return true;
 	for (int t = 0; t < lengthof(all_type_ops); t++)
 		for (int i = 0; i < all_type_ops[t]->nmetrics; i++)
 			if (all_type_ops[t]->metrics[i].sqlfn == fn)
@@ -619,4 +601,206 @@ Datum
 bit_index_support(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_POINTER(&bit_type_ops);
+}
+
+/* ---------- sparsevec ---------- */
+
+/* Defined in sparsevec.c */
+extern Datum sparsevec_l2_distance(PG_FUNCTION_ARGS);
+extern Datum sparsevec_l2_squared_distance(PG_FUNCTION_ARGS);
+extern Datum sparsevec_negative_inner_product(PG_FUNCTION_ARGS);
+extern Datum sparsevec_cosine_distance(PG_FUNCTION_ARGS);
+extern Datum sparsevec_l1_distance(PG_FUNCTION_ARGS);
+
+/*
+ * Items are variable-length (SPARSE_ITEM_SIZE in sparsevec.h): the index
+ * stores them out of line, and they need no dimension.  The kernels merge
+ * the two sorted index lists, scalar and in double like the SQL functions;
+ * the kernel table has no sparse entries, since a merge does not vectorise.
+ */
+static float
+sparseL2(const void *a, const void *b, int dim)
+{
+	return (float) SparseMergeDiff(SparseItemNnz(a), SparseItemIndices(a), SparseItemValues(a),
+								   SparseItemNnz(b), SparseItemIndices(b), SparseItemValues(b),
+								   false);
+}
+
+static float
+sparseNegDot(const void *a, const void *b, int dim)
+{
+	return (float) -SparseMergeDot(SparseItemNnz(a), SparseItemIndices(a), SparseItemValues(a),
+								   SparseItemNnz(b), SparseItemIndices(b), SparseItemValues(b));
+}
+
+/* Items and queries are unit vectors: cosine distance is 1 - dot. */
+static float
+sparseCosine(const void *a, const void *b, int dim)
+{
+	return (float) (1.0 - SparseMergeDot(SparseItemNnz(a), SparseItemIndices(a),
+										 SparseItemValues(a), SparseItemNnz(b),
+										 SparseItemIndices(b), SparseItemValues(b)));
+}
+
+static float
+sparseL1(const void *a, const void *b, int dim)
+{
+	return (float) SparseMergeDiff(SparseItemNnz(a), SparseItemIndices(a), SparseItemValues(a),
+								   SparseItemNnz(b), SparseItemIndices(b), SparseItemValues(b),
+								   true);
+}
+
+#define SPARSE_BATCH(name, fn) \
+static void \
+name(const void *q, const void *const *items, int count, int dim, float *out) \
+{ \
+	for (int i = 0; i < count; i++) \
+		out[i] = fn(q, items[i], dim); \
+}
+
+SPARSE_BATCH(sparseL2Batch, sparseL2)
+SPARSE_BATCH(sparseNegDotBatch, sparseNegDot)
+SPARSE_BATCH(sparseCosineBatch, sparseCosine)
+SPARSE_BATCH(sparseL1Batch, sparseL1)
+
+/* The most an indexed item takes: no more elements than dimensions. */
+static Size
+sparsevecItemSize(int dim)
+{
+	return SPARSE_ITEM_SIZE(Min(dim, SPARSEVEC_HNSW_MAX_NNZ));
+}
+
+static Size
+sparsevecItemLen(const void *item)
+{
+	return SPARSE_ITEM_SIZE(SparseItemNnz(item));
+}
+
+static Size
+sparsevecDatumItemLen(Datum value)
+{
+	return SPARSE_ITEM_SIZE(DatumGetSparseVector(value)->nnz);
+}
+
+static void
+sparsevecCheckValue(Datum value)
+{
+	if (DatumGetSparseVector(value)->nnz > SPARSEVEC_HNSW_MAX_NNZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("sparsevec cannot have more than %d non-zero elements for hnsw index",
+						SPARSEVEC_HNSW_MAX_NNZ)));
+}
+
+static int
+sparsevecDatumDim(Datum value)
+{
+	return DatumGetSparseVector(value)->dim;
+}
+
+/*
+ * The stored elements; under cosine divided by the norm (in double), and
+ * a zero vector, which has no direction, is not indexed.  An element far
+ * below the norm may become zero: it stays, harmless to every kernel.
+ */
+static bool
+sparsevecToItem(Datum value, VecMetric metric, void *dst)
+{
+	SparseVector *v = DatumGetSparseVector(value);
+	const float *x = SPARSEVEC_VALUES(v);
+	int32	   *out = (int32 *) dst;
+	float	   *values = (float *) (out + 1 + v->nnz);
+
+	out[0] = v->nnz;
+	memcpy(out + 1, v->indices, sizeof(int32) * v->nnz);
+	if (metric == VEC_METRIC_COSINE)
+	{
+		double		norm = 0.0;
+
+		for (int i = 0; i < v->nnz; i++)
+			norm += (double) x[i] * (double) x[i];
+		norm = sqrt(norm);
+		if (norm == 0.0)
+			return false;
+		for (int i = 0; i < v->nnz; i++)
+			values[i] = (float) ((double) x[i] / norm);
+		return true;
+	}
+	memcpy(values, x, sizeof(float) * v->nnz);
+	return true;
+}
+
+static VecDistanceFn
+sparsevecDistance(VecMetric metric)
+{
+	switch (metric)
+	{
+		case VEC_METRIC_L2:
+			return sparseL2;
+		case VEC_METRIC_IP:
+			return sparseNegDot;
+		case VEC_METRIC_COSINE:
+			return sparseCosine;
+		case VEC_METRIC_L1:
+			return sparseL1;
+		default:
+			elog(ERROR, "metric %d not supported for type sparsevec", (int) metric);
+	}
+	pg_unreachable();
+}
+
+static VecBatchDistanceFn
+sparsevecBatchDistance(VecMetric metric)
+{
+	switch (metric)
+	{
+		case VEC_METRIC_L2:
+			return sparseL2Batch;
+		case VEC_METRIC_IP:
+			return sparseNegDotBatch;
+		case VEC_METRIC_COSINE:
+			return sparseCosineBatch;
+		case VEC_METRIC_L1:
+			return sparseL1Batch;
+		default:
+			elog(ERROR, "metric %d not supported for type sparsevec", (int) metric);
+	}
+	pg_unreachable();
+}
+
+static const VecMetricEntry sparsevec_metrics[] = {
+	{sparsevec_l2_squared_distance, VEC_METRIC_L2},
+	{sparsevec_l2_distance, VEC_METRIC_L2},
+	{sparsevec_negative_inner_product, VEC_METRIC_IP},
+	{sparsevec_cosine_distance, VEC_METRIC_COSINE},
+	{sparsevec_l1_distance, VEC_METRIC_L1},
+};
+
+/*
+ * hnsw only: ivfflat's lists hold fixed-size records and its k-means works
+ * on dense floats, so the float views stay NULL (ivfflat refuses the type).
+ */
+const VecTypeOps sparsevec_type_ops = {
+	.name = "sparsevec",
+	.hnsw_max_dim = SPARSEVEC_MAX_DIM,
+	.ivf_max_dim = 0,
+	.item_size = sparsevecItemSize,
+	.item_len = sparsevecItemLen,
+	.datum_item_len = sparsevecDatumItemLen,
+	.check_value = sparsevecCheckValue,
+	.datum_dim = sparsevecDatumDim,
+	.to_item = sparsevecToItem,
+	.unit_cosine_items = true,
+	.distance = sparsevecDistance,
+	.batch_distance = sparsevecBatchDistance,
+	.metrics = sparsevec_metrics,
+	.nmetrics = lengthof(sparsevec_metrics),
+};
+
+/* The opclass support function: FUNCTION 3 of every sparsevec opclass. */
+PG_FUNCTION_INFO_V1(sparsevec_index_support);
+Datum
+sparsevec_index_support(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(&sparsevec_type_ops);
 }

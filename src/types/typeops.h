@@ -44,8 +44,22 @@ typedef struct VecTypeOps
 	int			hnsw_max_dim;	/* most dimensions an hnsw index takes */
 	int			ivf_max_dim;
 
-	/* bytes one stored item of dim dimensions takes (4-byte aligned) */
+	/*
+	 * Bytes one stored item of dim dimensions takes (4-byte aligned); for a
+	 * type with variable-length items, the most an indexed item may take.
+	 */
 	Size		(*item_size) (int dim);
+
+	/*
+	 * Variable-length items (sparsevec); all three NULL for a fixed-size
+	 * type.  item_len: the bytes of one stored item.  datum_item_len: the
+	 * bytes the (detoasted) datum's item takes, which for a query may
+	 * exceed item_size, since a query is never stored.  check_value: an
+	 * error for a datum too large to be indexed (item_len > item_size).
+	 */
+	Size		(*item_len) (const void *item);
+	Size		(*datum_item_len) (Datum value);
+	void		(*check_value) (Datum value);
 
 	/* dimensions of a (detoasted) datum */
 	int			(*datum_dim) (Datum value);
@@ -108,6 +122,7 @@ extern double VecSqlDistance(VecMetric metric, float d);
 extern const VecTypeOps vector_type_ops;
 extern const VecTypeOps halfvec_type_ops;
 extern const VecTypeOps bit_type_ops;
+extern const VecTypeOps sparsevec_type_ops;
 
 /*
  * Is fn the C function of one of the extension's distance operators (the
