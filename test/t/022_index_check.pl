@@ -38,8 +38,22 @@ sub poke
 	close $fh;
 }
 
-# hnsw: node 0 sits at block 1, offset 24 (page header); its first
-# level-0 link follows the 20-byte header and the 4 floats
+sub peek
+{
+	my ($file, $offset, $len) = @_;
+	open my $fh, '<:raw', $file or die "cannot open $file: $!";
+	seek $fh, $offset, 0;
+	read $fh, my $bytes, $len;
+	close $fh;
+	return $bytes;
+}
+
+# hnsw: node 0 sits at block 1, offset 24 (page header), and starts with
+# its heap TID; its first level-0 link follows the 20-byte header and the
+# 4 floats.  (The build numbers nodes in its own order: node 0 need not be
+# row 0.)
+my ($tid_hi, $tid_lo, $tid_off) = unpack('S<S<S<', peek($path{items_h}, 8192 + 24, 6));
+my $node0_tid = sprintf('(%d,%d)', ($tid_hi << 16) | $tid_lo, $tid_off);
 poke($path{items_h}, 8192 + 24 + 20 + 16, pack('L<', 0xFFFFFFF0));
 # ivfflat, lists = 2: metapage, one directory page, then list 0's first
 # page at block 2; record 0 at offset 24 starts with its heap TID
@@ -61,7 +75,7 @@ like($node->safe_psql('postgres', "SELECT string_agg(p, E'\\n') FROM vector_inde
 
 # queries on the damaged indexes stop with an error naming the damage
 # (each with the other index dropped, in a transaction rolled back); the
-# hnsw query looks up row 0, so that the search expands node 0
+# query looks up node 0's own row, so that the hnsw search expands node 0
 for my $c (
 	[ 'items_h', 'items_i', 'SET hnsw.ef_search = 400', qr/refers to node 4294967280, which does not exist/ ],
 	[ 'items_i', 'items_h', 'SET ivfflat.probes = 2', qr/has a bad list page at block 1/ ])
@@ -69,7 +83,8 @@ for my $c (
 	my ($idx, $other, $set, $want) = @$c;
 	my ($ret, $out, $err) = $node->psql('postgres',
 		"BEGIN; DROP INDEX $other; SET LOCAL enable_seqscan = off; $set; SELECT count(*) FROM "
-		  . "(SELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = 0) "
+		  . "(SELECT id FROM items ORDER BY embedding <-> "
+		  . "(SELECT embedding FROM items WHERE ctid = '$node0_tid') "
 		  . "LIMIT 500) s; ROLLBACK");
 	like($err, $want, "$idx: a query on the damaged index fails cleanly");
 }
