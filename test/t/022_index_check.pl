@@ -43,7 +43,8 @@ sub peek
 	my ($file, $offset, $len) = @_;
 	open my $fh, '<:raw', $file or die "cannot open $file: $!";
 	seek $fh, $offset, 0;
-	read $fh, my $bytes, $len;
+	my $bytes;
+	read($fh, $bytes, $len) == $len or die "cannot read $file: $!";
 	close $fh;
 	return $bytes;
 }
