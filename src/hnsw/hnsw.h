@@ -336,7 +336,7 @@ extern void HnswSearchLayer(HnswSource *src, const void *query, HnswHeap *cands,
 extern HnswCand HnswGreedyDescend(HnswSource *src, const void *query, uint32 entry,
 								  int from_level, int to_level);
 extern int	HnswSelectNeighbours(HnswState *st, HnswCand *cands, int n,
-								 const char *const *items, int maxlinks, bool fill, uint32 *out);
+								 const char *const *items, int maxlinks, int fill, uint32 *out);
 extern bool HnswHasLink(const uint32 *links, int n, uint32 id);
 extern int	HnswKeepLink(uint32 *links, int n, int maxlinks, uint32 id, bool force);
 extern int	HnswRandomLevel(int m, double r);

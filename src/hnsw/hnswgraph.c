@@ -364,8 +364,8 @@ HnswGreedyDescend(HnswSource *src, const void *query, uint32 entry,
 
 /*
  * The paper's neighbour-selection heuristic (SELECT-NEIGHBORS-HEURISTIC,
- * without extending candidates; with fill, keeping pruned ones, nearest
- * first, until the list is full): walk the candidates from
+ * without extending candidates; keeping pruned ones, nearest first, until
+ * the list holds fill links, when it holds fewer): walk the candidates from
  * nearest to farthest and keep one unless it is closer to an already kept
  * neighbour than to the base.  That keeps links pointing in diverse
  * directions, which is what lets the greedy search cross between clusters.
@@ -375,7 +375,7 @@ HnswGreedyDescend(HnswSource *src, const void *query, uint32 entry,
  */
 int
 HnswSelectNeighbours(HnswState *st, HnswCand *cands, int n,
-					 const char *const *items, int maxlinks, bool fill, uint32 *out)
+					 const char *const *items, int maxlinks, int fill, uint32 *out)
 {
 	int			kept[2 * HNSW_MAX_M];
 	int			nkept = 0;
@@ -396,7 +396,8 @@ HnswSelectNeighbours(HnswState *st, HnswCand *cands, int n,
 			kept[nkept++] = i;
 	}
 	/* fill the list up with the nearest pruned candidates */
-	if (fill && nkept < maxlinks)
+	fill = Min(fill, maxlinks);
+	if (nkept < fill)
 	{
 		bool		taken[4 * HNSW_MAX_M * HNSW_MAX_M];
 		int			nfill = nkept;
@@ -404,7 +405,7 @@ HnswSelectNeighbours(HnswState *st, HnswCand *cands, int n,
 		memset(taken, 0, sizeof(bool) * Min(n, (int) lengthof(taken)));
 		for (int j = 0; j < nkept; j++)
 			taken[kept[j]] = true;
-		for (int i = 0; i < n && i < (int) lengthof(taken) && nfill < maxlinks; i++)
+		for (int i = 0; i < n && i < (int) lengthof(taken) && nfill < fill; i++)
 			if (!taken[i])
 				kept[nfill++] = i;
 		nkept = nfill;

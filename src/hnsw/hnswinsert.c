@@ -418,7 +418,7 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 					HnswReadItem(st, cands[i].id, dst);
 				itemptr[i] = dst;
 			}
-			nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, true, kept);
+			nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, maxlinks, kept);
 			nkept = HnswKeepLink(kept, nkept, maxlinks, id, force);
 		}
 
@@ -592,7 +592,8 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 			return;
 		}
 		sel[lc] = palloc_array(uint32, HnswMaxLinks(st->m, lc));
-		nsel[lc] = HnswSelectNeighbours(st, w, nw, witems, HnswMaxLinks(st->m, lc), true, sel[lc]);
+		nsel[lc] = HnswSelectNeighbours(st, w, nw, witems, HnswMaxLinks(st->m, lc),
+										 HnswMaxLinks(st->m, lc), sel[lc]);
 
 		cands.n = 0;
 		for (int i = 0; i < nw; i++)

@@ -232,7 +232,7 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 			itemptr[i] = vs->items + st->item_max * i;
 			HnswReadItem(st, cands[i].id, vs->items + st->item_max * i);
 		}
-		nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, true, kept);
+		nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, maxlinks, kept);
 
 		/*
 		 * Keep every live member: dropping one could take away its last way
