@@ -119,9 +119,10 @@ SELECT count(*) FROM (SELECT id FROM hs WHERE id % 50 = 0 ORDER BY v <-> sv_row(
 RESET hnsw.iterative_scan;
 SET hnsw.ef_search = 100;
 
--- inserts after the build (new item pages), then each row finds itself
+-- inserts after the build (new item pages), then (nearly) each row finds
+-- itself: insert levels are random, so one miss in 100 can happen
 INSERT INTO hs SELECT i, sv_row(i) FROM generate_series(3003, 3500) i;
-SELECT count(*) AS self_found FROM hs s
+SELECT count(*) >= 98 AS nearly_all_self_found FROM hs s
 WHERE s.id BETWEEN 3003 AND 3500 AND s.id % 5 = 0
   AND (SELECT t.id FROM hs t ORDER BY t.v <-> s.v LIMIT 1) = s.id;
 SELECT * FROM vector_index_check('hs_l2');
