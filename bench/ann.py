@@ -29,6 +29,7 @@ import shlex
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -364,6 +365,31 @@ class IndexMode:
 def vector_text(vec):
     """pgvector text form '[x,y,...]'; %.9g round-trips every float32."""
     return "[" + ",".join("%.9g" % x for x in vec.tolist()) + "]"
+
+
+class VectorParam:
+    """A query vector already in the vector type's binary wire format."""
+    __slots__ = ("data",)
+
+    def __init__(self, data):
+        self.data = data
+
+
+def binary_params(conn, vectors):
+    """The query vectors as binary `vector` parameters (int16 dim, int16 0,
+    big-endian float4s), the way client libraries send them; the server then
+    skips parsing hundreds of floats from text per query."""
+    oid = conn.execute("SELECT 'vector'::regtype::oid").fetchone()[0]
+
+    class Dumper(psycopg.adapt.Dumper):
+        format = psycopg.pq.Format.BINARY
+
+        def dump(self, obj):
+            return obj.data
+
+    Dumper.oid = oid
+    conn.adapters.register_dumper(VectorParam, Dumper)
+    return [VectorParam(struct.pack(">HH%df" % len(v), len(v), 0, *v.tolist())) for v in vectors]
 
 
 # --------------------------------------------------------------------------
@@ -973,6 +999,7 @@ def print_report(report):
           f"simd {srv['simd_level'] or '-'}, {report['machine']['nproc']} cores "
           f"({report['machine']['cpu_model']})")
     repeat = sw["repeat"]
+    print(f"queries    one connection, one at a time, prepared, vector sent as {sw.get('wire', 'text')}")
     print()
     param = sw["param"] or "setting"
     median = " (median of {} runs)".format(repeat) if repeat > 1 else ""
@@ -1101,6 +1128,9 @@ def parse_args(argv=None):
     index.add_argument("--force-index", action="store_true",
                        help="SET enable_seqscan = off for the plan check and the sweep, for "
                             "settings where the planner prefers a Seq Scan to the index")
+    index.add_argument("--wire", choices=("binary", "text"), default="binary",
+                       help="how query vectors are sent: the binary wire format, as client "
+                            "libraries do, or text (default: %(default)s)")
     index.add_argument("--repeat", type=positive_int, default=1,
                        help="run the sweep R times and report medians (default: %(default)s)")
     index.add_argument("--inserts", type=non_negative_int, default=1000,
@@ -1235,9 +1265,10 @@ def benchmark(conn, args, ds, mode):
     statement = settings[0].statement
     query_texts = [vector_text(q) for q in ds.queries]
     plan, setting_plans = check_plans(conn, settings, query_texts[0], index_name)
+    query_params = binary_params(conn, ds.queries) if args.wire == "binary" else query_texts
 
     scorer = RecallScorer(ds, args.k)
-    results = run_sweep(conn, guc, settings, query_texts, scorer, args.repeat)
+    results = run_sweep(conn, guc, settings, query_params, scorer, args.repeat)
     if setting_plans:
         for row, setting, p in zip(results, settings, setting_plans):
             row["query"], row["plan"] = setting.statement, p
@@ -1267,7 +1298,8 @@ def benchmark(conn, args, ds, mode):
             "workers": args.workers, "plan": plan, "prewarmed_blocks": prewarmed,
             "force_index": args.force_index,
         },
-        "sweep": {"param": guc, "repeat": args.repeat, "query": statement, "results": results},
+        "sweep": {"param": guc, "repeat": args.repeat, "query": statement, "wire": args.wire,
+                  "results": results},
         "inserts": inserts,
         "server": server_info(conn, mode),
         "machine": machine_info(),

@@ -328,7 +328,8 @@ repairGraph(HnswVacuumState *vs, MemoryContext tmp)
 }
 
 /*
- * Pass 4, also run by every VACUUM that deletes nothing: link back every
+ * Pass 4, also run by every VACUUM that deletes nothing (which uses the
+ * count of live nodes it returns): link back every
  * node the entry point cannot reach.  An insert's back-link into a full
  * list can push out another node's last incoming link, and a repaired list
  * can drop one; such a node is never returned again (it was about 1 in
@@ -339,7 +340,7 @@ repairGraph(HnswVacuumState *vs, MemoryContext tmp)
  * three rounds at most.  Nodes added after the walk began are left to the
  * next VACUUM.
  */
-static void
+static double
 repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp)
 {
 	uint32		n;
@@ -355,11 +356,10 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp)
 	uint32		first;
 	uint32		nslots;
 	uint32		linked = 0;
+	double		live = 0;
 
 	HnswLoadMeta(st);
 	n = st->node_count;
-	if (n < 2 || st->entry_id == HNSW_NO_NODE)
-		return;
 	levels = palloc_extended(n, MCXT_ALLOC_HUGE);
 	flags = palloc_extended(n, MCXT_ALLOC_HUGE);
 	dup_next = palloc_extended(sizeof(uint32) * n, MCXT_ALLOC_HUGE);
@@ -383,12 +383,13 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp)
 			levels[first + s] = node->level;
 			flags[first + s] = node->flags;
 			dup_next[first + s] = node->dup_next;
+			live += !(node->flags & HNSW_NODE_DELETED);
 		}
 		UnlockReleaseBuffer(buf);
 		vacuum_delay_point();
 	}
 
-	for (int round = 0; round < 3; round++)
+	for (int round = 0; round < 3 && n >= 2 && st->entry_id != HNSW_NO_NODE; round++)
 	{
 		uint32		head = 0,
 					tail = 0,
@@ -492,6 +493,7 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp)
 	pfree(dup_next);
 	pfree(reached);
 	pfree(queue);
+	return live;
 }
 
 /* Pass 3: a deleted entry point gives way to the highest live node. */
@@ -570,7 +572,7 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		repairGraph(vs, tmp);
 		moveEntryPoint(vs);
 	}
-	repairReachability(&vs->st, &vs->src, tmp);
+	(void) repairReachability(&vs->st, &vs->src, tmp);
 	stats->num_pages = RelationGetNumberOfBlocks(info->index);
 
 	MemoryContextSwitchTo(old);
@@ -578,15 +580,14 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	return stats;
 }
 
-/* Count what is left when no bulk delete ran (e.g. VACUUM of an insert-only table). */
+/*
+ * When no bulk delete ran (e.g. VACUUM of an insert-only table): repair
+ * reachability, and count the live nodes on the way.
+ */
 IndexBulkDeleteResult *
 hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 {
 	HnswState	st;
-	HnswPageIter it = {0};
-	BlockNumber blk;
-	uint32		first;
-	uint32		nslots;
 
 	if (info->analyze_only)
 		return stats;
@@ -600,25 +601,8 @@ hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		stats = palloc0(sizeof(IndexBulkDeleteResult));
 		HnswInitState(&st, info->index);
 		HnswDiskSourceInit(&src, &st);
-		repairReachability(&st, &src, tmp);
+		stats->num_index_tuples = repairReachability(&st, &src, tmp);
 		MemoryContextDelete(tmp);
-		HnswLoadMeta(&st);
-		while (HnswNextNodePage(&st, &it, &blk, &first, &nslots))
-		{
-			Buffer		buf;
-			Page		page;
-
-			if (nslots == 0)
-				continue;
-			buf = ReadBuffer(info->index, blk);
-			LockBuffer(buf, BUFFER_LOCK_SHARE);
-			page = BufferGetPage(buf);
-			for (uint32 s = 0; s < nslots; s++)
-				if (!(HnswPageNode(page, &st, s)->flags & HNSW_NODE_DELETED))
-					stats->num_index_tuples++;
-			UnlockReleaseBuffer(buf);
-			vacuum_delay_point();
-		}
 	}
 	stats->num_pages = RelationGetNumberOfBlocks(info->index);
 	stats->estimated_count = false;
