@@ -7,9 +7,11 @@
  */
 #include "compat.h"
 
+#include "access/tableam.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "hnsw.h"
 
@@ -53,6 +55,24 @@ checkItemRefs(HnswState *st, VecCheck *c, const HnswItemRef *refs)
 		UnlockReleaseBuffer(buf);
 }
 
+/*
+ * Is the heap row of an unreachable node visible to the check's snapshot?
+ * A node whose insert was cut short (an error or a crash between its
+ * allocation and its first incoming link) is unreachable, but its row
+ * never committed: the next VACUUM flags it, and it is no problem.
+ */
+static bool
+rowVisible(VecCheck *c, ItemPointer tid)
+{
+	bool		all_dead = false;
+	ItemPointerData t = *tid;
+
+	if (c->heap == NULL || !ItemPointerIsValid(&t) ||
+		ItemPointerGetBlockNumberNoCheck(&t) >= c->heap_blocks)
+		return true;			/* reported above, or no table to ask */
+	return table_index_fetch_tuple_check(c->heap, &t, GetActiveSnapshot(), &all_dead);
+}
+
 void
 HnswCheckIndex(Relation index, VecCheck *c)
 {
@@ -65,6 +85,7 @@ HnswCheckIndex(Relation index, VecCheck *c)
 	uint8	   *levels;
 	uint8	   *flags;
 	uint32	   *dup_next;
+	ItemPointerData *tids;
 	uint8	   *reached;
 	uint32	   *queue;
 	uint32		qhead = 0,
@@ -87,6 +108,7 @@ HnswCheckIndex(Relation index, VecCheck *c)
 	levels = palloc_extended(st->node_count, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	flags = palloc_extended(st->node_count, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	dup_next = palloc_extended(sizeof(uint32) * st->node_count, MCXT_ALLOC_HUGE);
+	tids = palloc_extended(sizeof(ItemPointerData) * st->node_count, MCXT_ALLOC_HUGE);
 	reached = palloc_extended(st->node_count, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	queue = palloc_extended(sizeof(uint32) * st->node_count, MCXT_ALLOC_HUGE);
 	links = palloc_array(uint32, 2 * st->m);
@@ -131,6 +153,7 @@ HnswCheckIndex(Relation index, VecCheck *c)
 			if (refs)
 				memcpy(&refs[id], HnswNodeItem(node), sizeof(HnswItemRef));
 			dup_next[id] = node->dup_next;
+			tids[id] = node->heaptid;
 			if (node->level > HNSW_MAX_LEVEL)
 				VecCheckProblem(c, "node %u has level %d", id, node->level);
 			if (node->nlinks > 2 * st->m)
@@ -214,7 +237,7 @@ HnswCheckIndex(Relation index, VecCheck *c)
 		if (flags[id] & HNSW_NODE_DELETED)
 			continue;
 		live++;
-		if (!reached[id])
+		if (!reached[id] && rowVisible(c, &tids[id]))
 		{
 			unreachable++;
 			if (unreachable <= 10)

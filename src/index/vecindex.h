@@ -70,6 +70,7 @@ typedef struct VecCheck
 	struct TupleDescData *desc;
 	int			nproblems;
 	BlockNumber heap_blocks;	/* heap TIDs must point below this */
+	Relation	heap;			/* the indexed table */
 } VecCheck;
 
 extern void VecCheckProblem(VecCheck *c, const char *fmt,...) pg_attribute_printf(2, 3);

@@ -92,6 +92,7 @@ vector_index_check(PG_FUNCTION_ARGS)
 
 	amname = get_am_name(index->rd_rel->relam);
 	c.heap_blocks = RelationGetNumberOfBlocks(heap);
+	c.heap = heap;
 	if (amname != NULL && strcmp(amname, "hnsw") == 0)
 		HnswCheckIndex(index, &c);
 	else if (amname != NULL && strcmp(amname, "ivfflat") == 0)

@@ -107,9 +107,10 @@ my $miss = self_misses('items', 'items_idx');
 is_deeply($miss, [], "after recovery every one of the $after rows is found by its own vector")
   or diag("missed (id|found): @$miss[0 .. ($#$miss < 19 ? $#$miss : 19)]");
 # An insert the crash cut between writing its node and linking it leaves a
-# node no list points to; its heap row never committed.  The check cannot
-# tell such a node from a live one without the heap, so VACUUM first: it
-# flags the nodes of those dead rows, and every node left must be reachable.
+# node no list points to; its heap row never committed, so the check does
+# not count it.  Checked after VACUUM, which flags the nodes of those dead
+# rows and links back any live node a later insert left unreachable (rare,
+# but it would make a check right after recovery flaky).
 $node->safe_psql('postgres', 'VACUUM items');
 is($node->safe_psql('postgres', "SELECT string_agg(p, '; ') FROM vector_index_check('items_idx') p"),
 	'', 'after recovery and VACUUM, vector_index_check finds nothing wrong');
