@@ -11,7 +11,7 @@ use Test::More ();
 our @EXPORT = qw(data_dir read_vecs vec_literal load_vectors random_vectors
   clustered_vectors exact_topk recall_at as_float4 as_float16 near_queries knn_sql
   knn_rows knn_ids topk_ids knn_plan index_recall server_log_problems copy_vectors
-  psql_bg);
+  psql_bg standby_same_answers);
 
 # Where the shipped data sets are: $VECTOR_DATA_DIR, else ../shared/data
 # beside the checkout.  Returns undef when absent.
@@ -311,6 +311,31 @@ sub server_log_problems
 	} <$fh>;
 	close $fh;
 	return @bad;
+}
+
+# Once $standby has replayed everything $primary wrote: for each
+# [ index suffix, operator ] in $ops on $table, the standby's query is an
+# index scan on "${table}_$suffix", the primary returns 10 rows per query,
+# and the standby returns exactly the primary's top 10 for every query;
+# then the standby's log shows no redo failure.  $when names the moment.
+sub standby_same_answers
+{
+	my ($primary, $standby, $table, $ops, $queries, $settings, $when) = @_;
+	$primary->wait_for_catchup($standby);
+	for my $c (@$ops)
+	{
+		my ($m, $op) = @$c;
+		Test::More::like(knn_plan($standby, $table, $op, $queries->[0], 10, settings => $settings),
+			qr/Index Scan using ${table}_$m /, "$when: $m query on the standby is an index scan");
+		my $p = knn_ids($primary, $table, $op, $queries, 10, settings => $settings);
+		my $s = knn_ids($standby, $table, $op, $queries, 10, settings => $settings);
+		Test::More::is(scalar(grep { @$_ == 10 } @$p), scalar @$queries,
+			"$when: $m: 10 rows per query on the primary");
+		Test::More::is_deeply($s, $p, "$when: $m: the standby returns the primary's top 10 for every query");
+	}
+	Test::More::is_deeply([ server_log_problems($standby) ], [],
+		"$when: the standby log has no redo failure");
+	return;
 }
 
 # Start psql on $node in the background on a script file holding $sql;

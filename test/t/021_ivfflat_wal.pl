@@ -44,18 +44,8 @@ $standby->start;
 sub same_answers
 {
 	my ($when) = @_;
-	$primary->wait_for_catchup($standby);
-	for my $c ([ 'l2', '<->' ], [ 'cosine', '<=>' ])
-	{
-		my ($m, $op) = @$c;
-		like(knn_plan($standby, 'items', $op, $queries->[0], 10, settings => $settings),
-			qr/Index Scan using items_$m /, "$when: $m query on the standby is an index scan");
-		my $p = knn_ids($primary, 'items', $op, $queries, 10, settings => $settings);
-		my $s = knn_ids($standby, 'items', $op, $queries, 10, settings => $settings);
-		is(scalar(grep { @$_ == 10 } @$p), scalar @$queries, "$when: $m: 10 rows per query on the primary");
-		is_deeply($s, $p, "$when: $m: the standby returns the primary's top 10 for every query");
-	}
-	is_deeply([ server_log_problems($standby) ], [], "$when: the standby log has no redo failure");
+	standby_same_answers($primary, $standby, 'items', [ [ 'l2', '<->' ], [ 'cosine', '<=>' ] ], $queries, $settings, $when);
+	return;
 }
 
 $primary->safe_psql('postgres',

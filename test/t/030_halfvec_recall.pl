@@ -100,14 +100,8 @@ my $settings = 'SET enable_seqscan = off; SET hnsw.ef_search = 100';
 sub same_answers
 {
 	my ($when) = @_;
-	$primary->wait_for_catchup($standby);
-	like(knn_plan($standby, 'rep', '<->', $smallq->[0], 10, settings => $settings),
-		qr/Index Scan using rep_l2 /, "$when: the standby query is an index scan");
-	my $p = knn_ids($primary, 'rep', '<->', $smallq, 10, settings => $settings);
-	my $s = knn_ids($standby, 'rep', '<->', $smallq, 10, settings => $settings);
-	is(scalar(grep { @$_ == 10 } @$p), scalar @$smallq, "$when: 10 rows per query on the primary");
-	is_deeply($s, $p, "$when: the standby returns the primary's top 10 for every query");
-	is_deeply([ server_log_problems($standby) ], [], "$when: the standby log has no redo failure");
+	standby_same_answers($primary, $standby, 'rep', [ [ 'l2', '<->' ] ], $smallq, $settings, $when);
+	return;
 }
 
 $primary->safe_psql('postgres', 'CREATE INDEX rep_l2 ON rep USING hnsw (embedding halfvec_l2_ops)');
