@@ -147,6 +147,31 @@ diskLinks(HnswSource *src, uint32 id, int level, uint32 *out)
 }
 
 /*
+ * Insert entry k into order[0..k), which sorts blks[] ascending (insertion
+ * sort: batches are at most 2m long).
+ */
+static inline void
+orderByBlock(const BlockNumber *blks, int *order, int k)
+{
+	int			j;
+
+	for (j = k; j > 0 && blks[order[j - 1]] > blks[k]; j--)
+		order[j] = order[j - 1];
+	order[j] = k;
+}
+
+/* A scored candidate's header fields, from its node record. */
+static inline void
+fillCand(HnswCand *c, uint32 id, HnswNode node)
+{
+	c->id = id;
+	c->tid = node->heaptid;
+	c->dup_next = node->dup_next;
+	c->self_dead = (node->flags & HNSW_NODE_DELETED) != 0;
+	c->deleted = c->self_dead && node->dup_next == HNSW_NO_NODE;
+}
+
+/*
  * Score a batch of nodes.  Their pages are pinned first (a group at a time)
  * and the items prefetched, so that the cache misses of the group overlap
  * instead of stalling one distance at a time; then each page is locked once and
@@ -167,13 +192,8 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 	Assert(n <= 2 * HNSW_MAX_M);
 	for (int k = 0; k < n; k++)
 	{
-		int			j;
-
 		HnswLocateNode(st, ids[k], &blks[k], &slots[k]);
-		/* insertion sort by block; batches are at most 2m long */
-		for (j = k; j > 0 && blks[order[j - 1]] > blks[k]; j--)
-			order[j] = order[j - 1];
-		order[j] = k;
+		orderByBlock(blks, order, k);
 	}
 
 	/*
@@ -216,12 +236,8 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 				HnswNode	node = HnswPageNode(page, st, slots[k]);
 				HnswCand   *c = &cands[k];
 
-				c->id = ids[k];
+				fillCand(c, ids[k], node);
 				c->dist = st->dist(query, HnswNodeItem(node), st->dim);
-				c->tid = node->heaptid;
-				c->dup_next = node->dup_next;
-				c->self_dead = (node->flags & HNSW_NODE_DELETED) != 0;
-				c->deleted = c->self_dead && node->dup_next == HNSW_NO_NODE;
 			}
 			UnlockReleaseBuffer(bufs[b]);
 		}
@@ -235,20 +251,6 @@ corruptItem(HnswState *st, uint32 id)
 			(errcode(ERRCODE_INDEX_CORRUPTED),
 			 errmsg("index \"%s\" node %u has an invalid item reference",
 					RelationGetRelationName(st->index), id)));
-}
-
-/*
- * Insert entry k into order[0..k), which sorts blks[] ascending (insertion
- * sort: batches are at most 2m long).
- */
-static inline void
-orderByBlock(const BlockNumber *blks, int *order, int k)
-{
-	int			j;
-
-	for (j = k; j > 0 && blks[order[j - 1]] > blks[k]; j--)
-		order[j] = order[j - 1];
-	order[j] = k;
 }
 
 /*
@@ -290,11 +292,7 @@ diskScoreRefs(HnswSource *src, const void *query, const uint32 *ids, int n,
 			HnswNode	node = HnswPageNode(page, st, slots[k]);
 			HnswCand   *c = &cands[k];
 
-			c->id = ids[k];
-			c->tid = node->heaptid;
-			c->dup_next = node->dup_next;
-			c->self_dead = (node->flags & HNSW_NODE_DELETED) != 0;
-			c->deleted = c->self_dead && node->dup_next == HNSW_NO_NODE;
+			fillCand(c, ids[k], node);
 			memcpy(&refs[k], HnswNodeItem(node), sizeof(HnswItemRef));
 		}
 		UnlockReleaseBuffer(buf);

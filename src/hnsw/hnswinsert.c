@@ -83,6 +83,48 @@ extendNodePages(HnswState *st, Buffer metabuf)
 }
 
 /*
+ * Page blk (an upper or item page new records go to), exclusively locked,
+ * if it has room for a record of size bytes; else InvalidBuffer.
+ */
+static Buffer
+lockIfRoom(HnswState *st, BlockNumber blk, Size size)
+{
+	Buffer		buf;
+
+	if (blk == InvalidBlockNumber)
+		return InvalidBuffer;
+	buf = ReadBuffer(st->index, blk);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	if (PageGetFreeSpace(BufferGetPage(buf)) < MAXALIGN(size))
+	{
+		UnlockReleaseBuffer(buf);
+		return InvalidBuffer;
+	}
+	return buf;
+}
+
+/*
+ * Add a record of size bytes to buf's page within xlog; a new page is
+ * initialised as the given type and logged as a full image.  Returns the
+ * record's offset.
+ */
+static OffsetNumber
+addRecord(GenericXLogState *xlog, Buffer buf, uint16 type, const void *rec, Size size,
+		  const char *what)
+{
+	bool		fresh = PageIsNew(BufferGetPage(buf));
+	Page		page = GenericXLogRegisterBuffer(xlog, buf, fresh ? GENERIC_XLOG_FULL_IMAGE : 0);
+	OffsetNumber off;
+
+	if (fresh)
+		HnswInitPage(page, type);
+	off = PageAddItem(page, (Item) rec, size, InvalidOffsetNumber, false, false);
+	if (off == InvalidOffsetNumber)
+		elog(ERROR, "could not add hnsw %s of %zu bytes", what, size);
+	return off;
+}
+
+/*
  * Allocate a node for item and write its record with empty lists.  Returns
  * its id; st's metapage snapshot is refreshed.  *was_empty is set when the
  * index had no entry point, in which case the node became it.
@@ -125,32 +167,14 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 	if (!HnswFindNode(st, id, &blk, &slot))
 		elog(ERROR, "hnsw node %u has no page after extension", id);
 
-	/* an upper record goes to the current upper page, or a new one */
+	/*
+	 * An upper record goes to the current upper page, an out-of-line item
+	 * to the current item page; to new ones (below) when they are full.
+	 */
 	if (level > 0)
-	{
-		if (meta->upper_blk != InvalidBlockNumber)
-		{
-			upperbuf = ReadBuffer(st->index, meta->upper_blk);
-			LockBuffer(upperbuf, BUFFER_LOCK_EXCLUSIVE);
-			if (PageGetFreeSpace(BufferGetPage(upperbuf)) < MAXALIGN(upper_size))
-			{
-				UnlockReleaseBuffer(upperbuf);
-				upperbuf = InvalidBuffer;
-			}
-		}
-	}
-
-	/* an out-of-line item goes to the current item page, or a new one */
-	if (st->item_refs && HnswMetaItems(meta)->item_blk != InvalidBlockNumber)
-	{
-		itembuf = ReadBuffer(st->index, HnswMetaItems(meta)->item_blk);
-		LockBuffer(itembuf, BUFFER_LOCK_EXCLUSIVE);
-		if (PageGetFreeSpace(BufferGetPage(itembuf)) < MAXALIGN(tuple_size))
-		{
-			UnlockReleaseBuffer(itembuf);
-			itembuf = InvalidBuffer;
-		}
-	}
+		upperbuf = lockIfRoom(st, meta->upper_blk, upper_size);
+	if (st->item_refs)
+		itembuf = lockIfRoom(st, HnswMetaItems(meta)->item_blk, tuple_size);
 
 	nodebuf = ReadBuffer(st->index, blk);
 	LockBuffer(nodebuf, BUFFER_LOCK_EXCLUSIVE);
@@ -165,37 +189,23 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 	page = GenericXLogRegisterBuffer(xlog, nodebuf, 0);
 	if (level > 0)
 	{
-		bool		fresh = PageIsNew(BufferGetPage(upperbuf));
-		Page		upage = GenericXLogRegisterBuffer(xlog, upperbuf,
-													  fresh ? GENERIC_XLOG_FULL_IMAGE : 0);
 		HnswUpperData *rec = palloc0(upper_size);
 
-		if (fresh)
-			HnswInitPage(upage, HNSW_PAGE_UPPER);
 		rec->node_id = id;
 		rec->nlevels = level;
-		upper_off = PageAddItem(upage, (Item) rec, upper_size, InvalidOffsetNumber, false, false);
-		if (upper_off == InvalidOffsetNumber)
-			elog(ERROR, "could not add hnsw upper record of %zu bytes", upper_size);
+		upper_off = addRecord(xlog, upperbuf, HNSW_PAGE_UPPER, rec, upper_size, "upper record");
 		meta->upper_blk = BufferGetBlockNumber(upperbuf);
 		pfree(rec);
 	}
 	if (st->item_refs)
 	{
-		bool		fresh = PageIsNew(BufferGetPage(itembuf));
-		Page		ipage = GenericXLogRegisterBuffer(xlog, itembuf,
-													  fresh ? GENERIC_XLOG_FULL_IMAGE : 0);
 		char	   *tup = palloc(tuple_size);
 
-		if (fresh)
-			HnswInitPage(ipage, HNSW_PAGE_ITEM);
 		*(uint32 *) tup = id;
 		memcpy(tup + HNSW_ITEM_TUPLE_HDR, item, item_len);
 		ref.blk = BufferGetBlockNumber(itembuf);
-		ref.off = PageAddItem(ipage, (Item) tup, tuple_size, InvalidOffsetNumber, false, false);
+		ref.off = addRecord(xlog, itembuf, HNSW_PAGE_ITEM, tup, tuple_size, "item");
 		ref.len = item_len;
-		if (ref.off == InvalidOffsetNumber)
-			elog(ERROR, "could not add hnsw item of %zu bytes", tuple_size);
 		HnswMetaItems(meta)->item_blk = ref.blk;
 		pfree(tup);
 	}
