@@ -30,6 +30,7 @@ typedef struct HnswScanOpaqueData
 	bool		started;
 	bool		done;
 	char	   *query;			/* the query as a stored item */
+	bool		query_null;		/* ORDER BY col <op> NULL: distances are NULL */
 	HnswSource	src;
 	HnswVisited visited;
 	HnswHeap	cands;			/* unexpanded frontier (min-first) */
@@ -102,21 +103,35 @@ startScan(IndexScanDesc scan)
 	iterative = so->mode != HNSW_ITERATIVE_OFF;
 	so->started = true;
 	so->done = true;
-	if (scan->numberOfOrderBys == 0 || (key->sk_flags & SK_ISNULL))
-		return;
+	VecScanCheckOrderBy(scan, "hnsw");
 
 	HnswLoadMeta(st);
-	value = PointerGetDatum(PG_DETOAST_DATUM(key->sk_argument));
-	if (st->ops->datum_dim(value) != st->dim)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("different vector dimensions %d and %d",
-						st->dim, st->ops->datum_dim(value))));
-	/* a query is never stored: it may have more elements than an item */
-	so->query = palloc0(st->item_refs ? MAXALIGN(st->ops->datum_item_len(value)) : st->item_max);
-	/* a zero query under cosine has no direction: every item is as near */
-	if (!st->ops->to_item(value, st->metric, so->query))
-		st->ops->to_item(value, VEC_METRIC_L2, so->query);
+	so->query_null = (key->sk_flags & SK_ISNULL) != 0;
+	if (so->query_null)
+	{
+		/*
+		 * ORDER BY col <-> NULL: every distance is NULL, and a sequential
+		 * scan returns the rows in any order.  The index must return them
+		 * too (it would otherwise return none, and a LIMIT query would come
+		 * back short), so it walks as if the query were the zero vector: a
+		 * zero-filled item is that for every type.
+		 */
+		so->query = palloc0(st->item_max);
+	}
+	else
+	{
+		value = PointerGetDatum(PG_DETOAST_DATUM(key->sk_argument));
+		if (st->ops->datum_dim(value) != st->dim)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("different vector dimensions %d and %d",
+							st->dim, st->ops->datum_dim(value))));
+		/* a query is never stored: it may have more elements than an item */
+		so->query = palloc0(st->item_refs ? MAXALIGN(st->ops->datum_item_len(value)) : st->item_max);
+		/* a zero query under cosine has no direction: every item is as near */
+		if (!st->ops->to_item(value, st->metric, so->query))
+			st->ops->to_item(value, VEC_METRIC_L2, so->query);
+	}
 	if (st->entry_id == HNSW_NO_NODE)
 		return;
 
@@ -185,11 +200,8 @@ returnTuple(IndexScanDesc scan, ItemPointer tid, float dist)
 	scan->xs_heaptid = *tid;
 	scan->xs_recheck = false;
 	scan->xs_recheckorderby = false;
-	if (scan->numberOfOrderBys > 0)
-	{
-		scan->xs_orderbyvals[0] = Float8GetDatum(VecSqlDistance(so->st.metric, dist));
-		scan->xs_orderbynulls[0] = false;
-	}
+	scan->xs_orderbyvals[0] = Float8GetDatum(VecSqlDistance(so->st.metric, dist));
+	scan->xs_orderbynulls[0] = so->query_null;
 }
 
 /*

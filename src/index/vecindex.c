@@ -18,6 +18,7 @@
 #include "utils/spccache.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/memutils.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
@@ -120,7 +121,13 @@ VecIndexAmRoutine(void)
 
 /*
  * The start both cost estimates share.  A path without ORDER BY is priced
- * out: returns false with every output set.  Else fills the index pages
+ * out at an infinite cost: returns false with every output set.  Both AMs
+ * can only produce rows in distance order, from a search that returns the
+ * nearest ones and stops, so a scan without ORDER BY (SELECT count(*)
+ * WHERE <the partial index's predicate>) would return a few rows or none.
+ * disable_cost is not enough: with enable_seqscan off, a sequential scan
+ * costs as much, and an index-only scan of a partial index beat it.
+ * Else fills the index pages
  * genericcostestimate counts, the table's rows (at least 1) and the
  * tablespace's random page cost, and returns true.
  */
@@ -136,8 +143,8 @@ VecCostStart(PlannerInfo *root, IndexPath *path, double loop_count,
 	*indexCorrelation = 0;
 	if (path->indexorderbys == NIL)
 	{
-		*indexStartupCost = disable_cost;
-		*indexTotalCost = disable_cost;
+		*indexStartupCost = get_float8_infinity();
+		*indexTotalCost = get_float8_infinity();
 		*indexSelectivity = 0;
 		*indexPages = 0;
 		return false;
@@ -161,6 +168,21 @@ VecScanInitOrderBy(IndexScanDesc scan, int norderbys)
 		scan->xs_orderbynulls = palloc_array(bool, norderbys);
 		memset(scan->xs_orderbynulls, true, sizeof(bool) * norderbys);
 	}
+}
+
+/*
+ * A scan without an ORDER BY distance: the planner never chooses one (see
+ * VecCostStart), but should one run, an error is the only right answer.
+ * Returning the rows the search finds would silently drop the others.
+ */
+void
+VecScanCheckOrderBy(IndexScanDesc scan, const char *amname)
+{
+	if (scan->numberOfOrderBys == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot scan %s index without order", amname),
+				 errhint("Use the index with ORDER BY column <operator> value.")));
 }
 
 /* amrescan's part both AMs share: take the new keys. */

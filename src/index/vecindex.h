@@ -50,6 +50,7 @@ extern bool VecCostStart(struct PlannerInfo *root, struct IndexPath *path, doubl
 						 double *indexPages, double *ntuples, double *random_page_cost);
 extern void VecScanInitOrderBy(IndexScanDesc scan, int norderbys);
 extern void VecScanSetKeys(IndexScanDesc scan, ScanKey keys, ScanKey orderbys);
+extern void VecScanCheckOrderBy(IndexScanDesc scan, const char *amname);
 
 /* An IndexAmRoutine with the properties both AMs share; callbacks unset. */
 extern IndexAmRoutine *VecIndexAmRoutine(void);

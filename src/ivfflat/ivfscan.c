@@ -40,6 +40,7 @@ typedef struct IvfScanOpaqueData
 	MemoryContext cxt;			/* everything below; reset by rescan */
 	bool		started;
 	char	   *query;			/* the query as a stored item */
+	bool		query_null;		/* ORDER BY col <op> NULL: distances are NULL */
 	IvfListDist *lists;			/* min-heap of the lists not read yet */
 	int			nlists;
 	int			probed;			/* lists read so far */
@@ -194,22 +195,30 @@ startScan(IndexScanDesc scan)
 	float	   *cdists;
 
 	so->started = true;
-	if (scan->numberOfOrderBys == 0 || (key->sk_flags & SK_ISNULL))
-		return;
+	VecScanCheckOrderBy(scan, "ivfflat");
 
 	old = MemoryContextSwitchTo(so->cxt);
 	IvfLoadCache(st);
 	c = st->cache;
-	value = PointerGetDatum(PG_DETOAST_DATUM(key->sk_argument));
-	if (st->ops->datum_dim(value) != st->dim)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("different vector dimensions %d and %d",
-						st->dim, st->ops->datum_dim(value))));
 	so->query = palloc0(st->item_size);
-	/* a zero query under cosine has no direction: every item is as near */
-	if (!st->ops->to_item(value, st->metric, so->query))
-		st->ops->to_item(value, VEC_METRIC_L2, so->query);
+	/*
+	 * ORDER BY col <-> NULL: every distance is NULL, and a sequential scan
+	 * returns the rows in any order.  The index returns them too, probing
+	 * as if the query were the zero vector (a zero-filled item).
+	 */
+	so->query_null = (key->sk_flags & SK_ISNULL) != 0;
+	if (!so->query_null)
+	{
+		value = PointerGetDatum(PG_DETOAST_DATUM(key->sk_argument));
+		if (st->ops->datum_dim(value) != st->dim)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("different vector dimensions %d and %d",
+							st->dim, st->ops->datum_dim(value))));
+		/* a zero query under cosine has no direction: every item is as near */
+		if (!st->ops->to_item(value, st->metric, so->query))
+			st->ops->to_item(value, VEC_METRIC_L2, so->query);
+	}
 
 	/* fixed for the scan: a cursor must not see the settings change */
 	so->probes = Min(ivf_probes, (int) c->nlists);
@@ -253,7 +262,7 @@ ivfgettuple(IndexScanDesc scan, ScanDirection dir)
 			scan->xs_recheck = false;
 			scan->xs_recheckorderby = false;
 			scan->xs_orderbyvals[0] = Float8GetDatum(VecSqlDistance(so->st.metric, top.dist));
-			scan->xs_orderbynulls[0] = false;
+			scan->xs_orderbynulls[0] = so->query_null;
 			return true;
 		}
 		if (so->query == NULL || !probeMore(so))
