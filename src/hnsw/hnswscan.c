@@ -8,7 +8,9 @@
  * them), the search resumes from those nodes and the unexpanded frontier
  * to produce the next batch of ef_search, until hnsw.max_scan_tuples nodes
  * were scored or the scan's memory passes work_mem times
- * hnsw.scan_mem_multiplier.  Batches are each in distance order; under
+ * hnsw.scan_mem_multiplier.  From then on the search stops, and the nodes
+ * already scored but not yet returned come out, nearest first, until none
+ * is left.  Batches are each in distance order; under
  * strict_order a row nearer than one already returned is dropped, so the
  * whole output is in order, and under relaxed_order it is returned.
  */
@@ -29,6 +31,7 @@ typedef struct HnswScanOpaqueData
 	MemoryContext cxt;			/* everything below; reset by rescan */
 	bool		started;
 	bool		done;
+	bool		limited;		/* a scan limit was reached: only drain pending */
 	char	   *query;			/* the query as a stored item */
 	bool		query_null;		/* ORDER BY col <op> NULL: distances are NULL */
 	HnswSource	src;
@@ -72,6 +75,7 @@ hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int no
 	MemoryContextReset(so->cxt);
 	so->started = false;
 	so->done = false;
+	so->limited = false;
 	so->chain = HNSW_NO_NODE;
 	so->nbatch = so->ibatch = 0;
 }
@@ -156,25 +160,48 @@ startScan(IndexScanDesc scan)
 	so->done = false;
 }
 
-/*
- * Resume the search for another batch: the ef nearest pending nodes seed
- * it, together with what is left of the frontier.  Returns false when the
- * scan's limits are reached or the graph is exhausted.
- */
+/* Has the scan scored or allocated as much as it may? */
 static bool
-nextBatch(HnswScanOpaque so)
+scanLimitReached(HnswScanOpaque so)
 {
 	Size		mem;
 	double		memlimit = (double) work_mem * 1024.0 * hnsw_scan_mem_multiplier;
 
-	if (so->mode == HNSW_ITERATIVE_OFF)
-		return false;
 	if (so->visited.used >= (uint32) hnsw_max_scan_tuples)
-		return false;
+		return true;
 	mem = HnswVisitedMemory(&so->visited) +
 		sizeof(HnswCand) * (so->cands.cap + so->pending.cap + so->results.cap);
-	if ((double) mem > memlimit)
+	return (double) mem > memlimit;
+}
+
+/*
+ * Resume the search for another batch: the ef nearest pending nodes seed
+ * it, together with what is left of the frontier.  Once a scan limit is
+ * reached, no more nodes are scored, but the pending ones are still handed
+ * out, nearest first: they were paid for, and each search scores several
+ * times more nodes than it returns (ef expansions of up to 2m links each),
+ * so ending the scan there would return only a fraction of the
+ * hnsw.max_scan_tuples nodes it scored, and a selective filter would get
+ * far fewer rows than the limit allows.  Returns false when nothing is left.
+ */
+static bool
+nextBatch(HnswScanOpaque so)
+{
+	if (so->mode == HNSW_ITERATIVE_OFF)
 		return false;
+	if (!so->limited && scanLimitReached(so))
+		so->limited = true;
+
+	if (so->limited)
+	{
+		/* popped from a min-heap: already in distance order */
+		so->nbatch = 0;
+		so->ibatch = 0;
+		while (so->pending.n > 0 && so->nbatch < so->ef)
+			so->batch[so->nbatch++] = HnswHeapPop(&so->pending);
+		return so->nbatch > 0;
+	}
+
 	if (so->pending.n == 0 && so->cands.n == 0)
 		return false;
 
