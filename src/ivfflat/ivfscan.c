@@ -174,6 +174,8 @@ probeMore(IvfScanOpaque so)
 	{
 		uint32		list = so->lists[0].list;
 
+		/* readList checks per page; an empty list has none */
+		CHECK_FOR_INTERRUPTS();
 		so->lists[0] = so->lists[--so->nlists];
 		HEAP_SIFT_DOWN(IvfListDist, so->lists, so->nlists, 0);
 		readList(so, list);
