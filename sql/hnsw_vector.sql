@@ -159,6 +159,25 @@ RESET enable_seqscan;
 SELECT * FROM vector_index_check('grown_idx');
 DROP TABLE grown;
 
+-- running out of node ids is a clean error, on insert and in a build
+-- (hnsw.test_max_nodes lowers the limit of 2^32 - 2 for the test)
+CREATE TABLE few (id int, v vector(2));
+INSERT INTO few SELECT i, ARRAY[i, i % 7]::real[] FROM generate_series(1, 20) i;
+CREATE INDEX few_idx ON few USING hnsw (v vector_l2_ops);
+SET hnsw.test_max_nodes = 21;
+INSERT INTO few VALUES (21, '[100,1]');
+INSERT INTO few VALUES (22, '[101,1]');
+SET hnsw.test_max_nodes = 10;
+REINDEX INDEX few_idx;
+RESET hnsw.test_max_nodes;
+INSERT INTO few VALUES (22, '[101,1]');
+SET enable_seqscan = off;
+SELECT count(*) AS self_found FROM few s
+WHERE (SELECT t.id FROM few t ORDER BY t.v <-> s.v LIMIT 1) = s.id;
+RESET enable_seqscan;
+SELECT * FROM vector_index_check('few_idx');
+DROP TABLE few;
+
 -- empty and unlogged tables
 CREATE TABLE empty (v vector(2));
 CREATE INDEX ON empty USING hnsw (v vector_l2_ops);

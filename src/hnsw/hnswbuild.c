@@ -930,7 +930,8 @@ writeGraph(HnswBuildState *bs)
 {
 	HnswState  *st = &bs->st;
 	Relation	index = st->index;
-	uint32		npages = (bs->n + st->nodes_per_page - 1) / st->nodes_per_page;
+	/* (rounded up without overflowing: n may be near HnswMaxNodes) */
+	uint32		npages = bs->n / st->nodes_per_page + (bs->n % st->nodes_per_page != 0);
 	BlockNumber *upper_blk = palloc_extended(sizeof(BlockNumber) * Max(bs->n, 1), MCXT_ALLOC_HUGE);
 	OffsetNumber *upper_off = palloc_extended(sizeof(OffsetNumber) * Max(bs->n, 1), MCXT_ALLOC_HUGE);
 	List	   *upper_pages = NIL;
@@ -1088,6 +1089,9 @@ initMetaPage(HnswState *st, ForkNumber fork)
 static void
 spill(HnswBuildState *bs)
 {
+	/* full because the index may not have more nodes, not for memory */
+	if (bs->n >= HnswMaxNodes(&bs->st))
+		HnswTooManyNodes(&bs->st);
 	ereport(NOTICE,
 			(errmsg("hnsw graph no longer fits into maintenance_work_mem after %.0f tuples",
 					bs->indtuples),
@@ -1430,7 +1434,7 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	/* a node costs nodeBytes plus about 1/(m-1) upper levels */
 	bs->node_cost = nodeBytes(st) + (sizeof(uint32) * (st->m + 1)) / (st->m - 1) + 1;
 	bs->budget = budget;
-	bs->limit = (uint32) Min((double) PG_UINT32_MAX - 1, budget / bs->node_cost);
+	bs->limit = (uint32) Min((double) HnswMaxNodes(st), budget / bs->node_cost);
 	bs->limit = Max(bs->limit, 1);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_LOAD);
