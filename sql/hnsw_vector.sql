@@ -135,6 +135,49 @@ RESET enable_seqscan;
 DROP VIEW self_found;
 DROP TABLE built;
 
+-- a parallel build whose estimate is stale (ANALYZE saw 50 rows, the table
+-- has 3000) outgrows its shared graph and starts again serially: within
+-- maintenance_work_mem (no spill notice), and every row found by its own
+-- vector; this used to grow arrays of the unmapped segment and crash
+CREATE TABLE grown (id int, v vector(64)) WITH (autovacuum_enabled = off);
+INSERT INTO grown SELECT i, ARRAY(SELECT sin(i * 0.37 + j * 1.3) FROM generate_series(1, 64) j)::real[]
+FROM generate_series(1, 50) i;
+ANALYZE grown;
+INSERT INTO grown SELECT i, ARRAY(SELECT sin(i * 0.37 + j * 1.3) FROM generate_series(1, 64) j)::real[]
+FROM generate_series(51, 3000) i;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_maintenance_workers = 1;
+SET client_min_messages = debug1;
+CREATE INDEX grown_idx ON grown USING hnsw (v vector_l2_ops);
+RESET client_min_messages;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_maintenance_workers;
+SET enable_seqscan = off;
+SELECT count(*) AS self_found FROM grown s
+WHERE s.id % 10 = 0 AND (SELECT t.id FROM grown t ORDER BY t.v <-> s.v LIMIT 1) = s.id;
+RESET enable_seqscan;
+SELECT * FROM vector_index_check('grown_idx');
+DROP TABLE grown;
+
+-- running out of node ids is a clean error, on insert and in a build
+-- (hnsw.test_max_nodes lowers the limit of 2^32 - 2 for the test)
+CREATE TABLE few (id int, v vector(2));
+INSERT INTO few SELECT i, ARRAY[i, i % 7]::real[] FROM generate_series(1, 20) i;
+CREATE INDEX few_idx ON few USING hnsw (v vector_l2_ops);
+SET hnsw.test_max_nodes = 21;
+INSERT INTO few VALUES (21, '[100,1]');
+INSERT INTO few VALUES (22, '[101,1]');
+SET hnsw.test_max_nodes = 10;
+REINDEX INDEX few_idx;
+RESET hnsw.test_max_nodes;
+INSERT INTO few VALUES (22, '[101,1]');
+SET enable_seqscan = off;
+SELECT count(*) AS self_found FROM few s
+WHERE (SELECT t.id FROM few t ORDER BY t.v <-> s.v LIMIT 1) = s.id;
+RESET enable_seqscan;
+SELECT * FROM vector_index_check('few_idx');
+DROP TABLE few;
+
 -- empty and unlogged tables
 CREATE TABLE empty (v vector(2));
 CREATE INDEX ON empty USING hnsw (v vector_l2_ops);

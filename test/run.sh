@@ -37,14 +37,16 @@ if [ "${1:-}" != "--inner" ]; then
 	# The sanitizer layer: the extension built with ASan and UBSan, in a
 	# private copy of PostgreSQL, through the kernel test, pg_regress,
 	# isolation and the TAP tests of bad input, WAL replay, damaged indexes,
-	# concurrent churn, interrupts and the planner hook (every report fails
+	# concurrent churn, interrupts, hnsw VACUUM and page extension under
+	# concurrency, and the planner hook (every report fails
 	# it).  "make check-asan" runs every layer
 	# that way; VECTOR_ASAN=0 skips this one.
 	asan=""
 	if [ "${VECTOR_ASAN:-1}" != 0 ]; then
-		log "sanitizer build: kernels, pg_regress, isolation, six TAP tests"
+		log "sanitizer build: kernels, pg_regress, isolation, seven TAP tests"
 		tap="test/t/014_hnsw_input.pl test/t/021_ivfflat_wal.pl test/t/022_index_check.pl"
-		tap="$tap test/t/044_churn_soak.pl test/t/045_interrupts.pl test/t/050_fdw_topk.pl"
+		tap="$tap test/t/044_churn_soak.pl test/t/045_interrupts.pl test/t/046_hnsw_concurrency.pl"
+		tap="$tap test/t/050_fdw_topk.pl"
 		if ASAN_TAP="$tap" \
 			ASAN_CLIENTS=0 sh "$SRC/test/asan.sh"; then
 			asan=", asan ok"

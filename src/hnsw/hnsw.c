@@ -19,6 +19,8 @@ int			hnsw_ef_search = HNSW_DEFAULT_EF_SEARCH;
 int			hnsw_iterative_scan = HNSW_ITERATIVE_OFF;
 int			hnsw_max_scan_tuples = 20000;
 double		hnsw_scan_mem_multiplier = 1;
+int			hnsw_test_max_nodes = 0;
+int			hnsw_test_extend_delay = 0;
 
 static relopt_kind hnsw_relopt_kind;
 
@@ -54,6 +56,24 @@ HnswInitGUCs(void)
 							 "Sets the multiple of work_mem to use for iterative scans",
 							 NULL, &hnsw_scan_mem_multiplier, 1, 1, 1000,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+
+	/*
+	 * For tests only (hidden): a lower limit on the nodes of an index, so
+	 * that running out of node ids can be tried; and a pause in an insert
+	 * that extends the node pages, after making them and before publishing
+	 * them, so that a test can act while an extension is under way.
+	 */
+	DefineCustomIntVariable("hnsw.test_max_nodes",
+							"For testing: lowers the most nodes an hnsw index may allocate.",
+							"0 keeps the real limit.", &hnsw_test_max_nodes,
+							0, 0, INT_MAX, PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("hnsw.test_extend_delay",
+							"For testing: pauses an hnsw insert that adds node pages before it publishes them.",
+							NULL, &hnsw_test_extend_delay,
+							0, 0, INT_MAX, PGC_SUSET,
+							GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL | GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("hnsw");
 }
 

@@ -930,7 +930,8 @@ writeGraph(HnswBuildState *bs)
 {
 	HnswState  *st = &bs->st;
 	Relation	index = st->index;
-	uint32		npages = (bs->n + st->nodes_per_page - 1) / st->nodes_per_page;
+	/* (rounded up without overflowing: n may be near HnswMaxNodes) */
+	uint32		npages = bs->n / st->nodes_per_page + (bs->n % st->nodes_per_page != 0);
 	BlockNumber *upper_blk = palloc_extended(sizeof(BlockNumber) * Max(bs->n, 1), MCXT_ALLOC_HUGE);
 	OffsetNumber *upper_off = palloc_extended(sizeof(OffsetNumber) * Max(bs->n, 1), MCXT_ALLOC_HUGE);
 	List	   *upper_pages = NIL;
@@ -1088,6 +1089,9 @@ initMetaPage(HnswState *st, ForkNumber fork)
 static void
 spill(HnswBuildState *bs)
 {
+	/* full because the index may not have more nodes, not for memory */
+	if (bs->n >= HnswMaxNodes(&bs->st))
+		HnswTooManyNodes(&bs->st);
 	ereport(NOTICE,
 			(errmsg("hnsw graph no longer fits into maintenance_work_mem after %.0f tuples",
 					bs->indtuples),
@@ -1197,6 +1201,42 @@ participate(HnswBuildState *bs, IndexInfo *indexInfo, shm_toc *toc, bool progres
 	SpinLockRelease(&bs->shared->mutex);
 }
 
+/*
+ * Forget the shared graph of a parallel build that outgrew its segment, so
+ * that the leader can start again serially.  The segment is unmapped by
+ * now: every array pointer into it goes, so that the serial build
+ * allocates its own instead of growing (repalloc) memory that is gone, and
+ * the node limit returns to what maintenance_work_mem holds, not the
+ * estimate that proved wrong.  Nothing of the shared graph is kept; the
+ * serial build scans the heap again from the start.
+ */
+static void
+detachShared(HnswBuildState *bs, uint32 limit)
+{
+	bs->shared = NULL;
+	bs->locks = NULL;
+	bs->items = NULL;
+	bs->links0 = NULL;
+	bs->nlinks0 = NULL;
+	bs->levels = NULL;
+	bs->tids = NULL;
+	bs->upper = NULL;
+	bs->dup_next = NULL;
+	bs->arena = NULL;
+	bs->n = 0;
+	bs->cap = 0;
+	bs->limit = limit;
+	bs->entry = HNSW_NO_NODE;
+	bs->entry_level = -1;
+	bs->indtuples = 0;
+	bs->reltuples = 0;
+	MemoryContextDelete(bs->tmpCtx);
+	bs->tmpCtx = NULL;
+	/* sized for the shared graph; the serial build makes its own */
+	pfree(bs->visited.stamps);
+	bs->visited.stamps = NULL;
+}
+
 /* Entry point of a parallel build worker. */
 void
 HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc)
@@ -1235,6 +1275,7 @@ buildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *inde
 	HnswShared *sh;
 	shm_toc    *toc;
 	bool		ok;
+	uint32		limit;
 	struct
 	{
 		uint64		key;
@@ -1318,6 +1359,8 @@ buildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *inde
 	LaunchParallelWorkers(pcxt);
 	ereport(DEBUG1,
 			(errmsg("hnsw parallel build planned with %d workers and the leader", nworkers)));
+	/* attachShared makes the segment's size the limit; a fallback needs ours */
+	limit = bs->limit;
 	attachShared(bs, heap, index, toc);
 	participate(bs, indexInfo, toc, true);
 	WaitForParallelWorkersToFinish(pcxt);
@@ -1344,11 +1387,7 @@ buildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *inde
 	{
 		ereport(DEBUG1,
 				(errmsg("hnsw parallel build outgrew its estimate of %u nodes; building serially", cap)));
-		bs->shared = NULL;
-		bs->locks = NULL;
-		bs->indtuples = 0;
-		bs->reltuples = 0;
-		MemoryContextDelete(bs->tmpCtx);
+		detachShared(bs, limit);
 	}
 	return ok;
 }
@@ -1395,7 +1434,7 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	/* a node costs nodeBytes plus about 1/(m-1) upper levels */
 	bs->node_cost = nodeBytes(st) + (sizeof(uint32) * (st->m + 1)) / (st->m - 1) + 1;
 	bs->budget = budget;
-	bs->limit = (uint32) Min((double) PG_UINT32_MAX - 1, budget / bs->node_cost);
+	bs->limit = (uint32) Min((double) HnswMaxNodes(st), budget / bs->node_cost);
 	bs->limit = Max(bs->limit, 1);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_LOAD);

@@ -20,6 +20,7 @@
 
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -27,59 +28,142 @@
 
 /* ---------------------------------------------------------------- alloc */
 
+static void tooManyRuns(HnswState *st) pg_attribute_noreturn();
+
+static void
+tooManyRuns(HnswState *st)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("index \"%s\" has too many node page runs",
+					RelationGetRelationName(st->index)),
+			 errhint("REINDEX the index.")));
+}
+
 /*
- * Add node pages at the end of the relation: a chunk that grows with the
- * index, so that the run table stays small.  Caller holds the metapage
- * buffer exclusively; each new page is one WAL record together with the
- * metapage change that makes it known.
+ * Make room for more nodes: add a chunk of node pages at the end of the
+ * relation, then publish them in the run table.  The chunk grows with the
+ * index, so that the run table stays small.
+ *
+ * Called without the metapage lock, and it takes that lock only briefly:
+ * to read the capacity, and at the end to publish the chunk (README.md,
+ * "Extending").  Scans and VACUUM go on while the pages are made; they
+ * cannot reach a page before it is published, because ids map to blocks
+ * only through the run table, and no id past node_capacity is handed out.
+ * Extenders are serialised by a heavyweight lock on the metapage's block
+ * number (not a buffer lock), so concurrent inserts that find the index
+ * full wait for one chunk instead of each adding their own; when they get
+ * the lock, the capacity is there and they return at once.  A crash or an
+ * error before the chunk is published leaves initialised node pages that
+ * the run table does not know: never read, unused until REINDEX.
  */
 static void
-extendNodePages(HnswState *st, Buffer metabuf)
+extendNodePages(HnswState *st)
 {
-	/* node pages so far: every one holds nodes_per_page slots */
-	uint32		total = HnswPageGetMeta(BufferGetPage(metabuf))->node_capacity / st->nodes_per_page;
+	Buffer		metabuf;
+	HnswMetaPage meta;
+	uint32		capacity;
+	uint32		max_capacity;
 	uint32		chunk;
+	BlockNumber *blks;
+	GenericXLogState *xlog;
+	Page		metapage;
+
+	LockPage(st->index, HNSW_METAPAGE_BLKNO, ExclusiveLock);
+
+	metabuf = ReadBuffer(st->index, HNSW_METAPAGE_BLKNO);
+	LockBuffer(metabuf, BUFFER_LOCK_SHARE);
+	meta = HnswPageGetMeta(BufferGetPage(metabuf));
+	if (meta->node_count < meta->node_capacity)
+	{
+		/* another extender published a chunk while we waited */
+		UnlockReleaseBuffer(metabuf);
+		UnlockPage(st->index, HNSW_METAPAGE_BLKNO, ExclusiveLock);
+		return;
+	}
+	capacity = meta->node_capacity;
+	/* a full run table, which this chunk cannot continue: fail before extending */
+	if (meta->nruns >= HNSW_MAX_RUNS &&
+		meta->runs[meta->nruns - 1].start + meta->runs[meta->nruns - 1].npages !=
+		RelationGetNumberOfBlocks(st->index))
+		tooManyRuns(st);
+	LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
 
 	/*
 	 * An upper page appended since the last chunk starts a new run, so the
 	 * chunks grow with the index (to 16 MB) to keep runs few: HNSW_MAX_RUNS
-	 * then lasts for millions of inserted nodes.
+	 * then lasts for millions of inserted nodes.  The capacity must fit a
+	 * uint32 (allocateNode stops at HnswMaxNodes, below it).
 	 */
-	chunk = Max(1, Min(total / 8, 2048));
+	chunk = Max(1, Min(capacity / st->nodes_per_page / 8, 2048));
+	max_capacity = (PG_UINT32_MAX / st->nodes_per_page) * st->nodes_per_page;
+	chunk = Min(chunk, (max_capacity - capacity) / st->nodes_per_page);
+	if (chunk == 0)
+		HnswTooManyNodes(st);
 
+	/* each new page is one WAL record: a full image of the empty page */
+	blks = palloc_array(BlockNumber, chunk);
 	for (uint32 i = 0; i < chunk; i++)
 	{
-		Buffer		buf = VecIndexNewBuffer(st->index, MAIN_FORKNUM);
-		BlockNumber blk = BufferGetBlockNumber(buf);
-		GenericXLogState *xlog = VecXLogStart(st->index);
-		Page		metapage = GenericXLogRegisterBuffer(xlog, metabuf, 0);
-		Page		page = GenericXLogRegisterBuffer(xlog, buf, GENERIC_XLOG_FULL_IMAGE);
-		HnswMetaPage meta = HnswPageGetMeta(metapage);
-		HnswRun    *last = meta->nruns > 0 ? &meta->runs[meta->nruns - 1] : NULL;
+		Buffer		buf;
+		Page		page;
 
+		CHECK_FOR_INTERRUPTS();
+		buf = VecIndexNewBuffer(st->index, MAIN_FORKNUM);
+		blks[i] = BufferGetBlockNumber(buf);
+		xlog = VecXLogStart(st->index);
+		page = GenericXLogRegisterBuffer(xlog, buf, GENERIC_XLOG_FULL_IMAGE);
 		HnswInitPage(page, HNSW_PAGE_NODE);
 		((PageHeader) page)->pd_lower = HNSW_NODE_START + st->node_size * st->nodes_per_page;
-
-		if (last != NULL && last->start + last->npages == blk)
-			last->npages++;
-		else
-		{
-			if (meta->nruns >= HNSW_MAX_RUNS)
-				ereport(ERROR,
-						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						 errmsg("index \"%s\" has too many node page runs",
-								RelationGetRelationName(st->index)),
-						 errhint("REINDEX the index.")));
-			last = &meta->runs[meta->nruns++];
-			last->first_id = meta->node_capacity;
-			last->start = blk;
-			last->npages = 1;
-		}
-		meta->node_capacity += st->nodes_per_page;
-		HnswSetMetaLower(metapage);
 		GenericXLogFinish(xlog);
 		UnlockReleaseBuffer(buf);
 	}
+	HnswTestDelay(hnsw_test_extend_delay);
+
+	/*
+	 * Publish: one WAL record of the metapage.  A block that continues the
+	 * last run extends it; any other starts a new run.
+	 */
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	meta = HnswPageGetMeta(BufferGetPage(metabuf));
+	{
+		uint32		nruns = meta->nruns;
+		BlockNumber end = nruns > 0 ? meta->runs[nruns - 1].start + meta->runs[nruns - 1].npages :
+			InvalidBlockNumber;
+
+		for (uint32 i = 0; i < chunk; i++)
+		{
+			if (blks[i] != end)
+				nruns++;
+			end = blks[i] + 1;
+		}
+		if (nruns > HNSW_MAX_RUNS)
+			tooManyRuns(st);
+	}
+	Assert(meta->node_capacity == capacity);
+	xlog = VecXLogStart(st->index);
+	metapage = GenericXLogRegisterBuffer(xlog, metabuf, 0);
+	meta = HnswPageGetMeta(metapage);
+	for (uint32 i = 0; i < chunk; i++)
+	{
+		HnswRun    *last = meta->nruns > 0 ? &meta->runs[meta->nruns - 1] : NULL;
+
+		if (last != NULL && last->start + last->npages == blks[i])
+			last->npages++;
+		else
+		{
+			last = &meta->runs[meta->nruns++];
+			last->first_id = meta->node_capacity;
+			last->start = blks[i];
+			last->npages = 1;
+		}
+		meta->node_capacity += st->nodes_per_page;
+	}
+	HnswSetMetaLower(metapage);
+	GenericXLogFinish(xlog);
+	UnlockReleaseBuffer(metabuf);
+	UnlockPage(st->index, HNSW_METAPAGE_BLKNO, ExclusiveLock);
+	pfree(blks);
 }
 
 /*
@@ -156,10 +240,22 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 	Size		tuple_size = HnswItemTupleSize(item_len);
 	HnswItemRef ref;
 
-	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-	meta = HnswPageGetMeta(BufferGetPage(metabuf));
-	if (meta->node_count >= meta->node_capacity)
-		extendNodePages(st, metabuf);
+	/*
+	 * Take the next id, once there is room for it.  The metapage lock is
+	 * not held while pages are added (extendNodePages), so that scans need
+	 * not wait for a whole chunk of extensions and WAL records.
+	 */
+	for (;;)
+	{
+		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+		meta = HnswPageGetMeta(BufferGetPage(metabuf));
+		if (meta->node_count >= HnswMaxNodes(st))
+			HnswTooManyNodes(st);
+		if (meta->node_count < meta->node_capacity)
+			break;
+		LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
+		extendNodePages(st);
+	}
 	/* refresh the snapshot: locating our node needs the current runs */
 	HnswCopySnapshot(st, meta);
 	id = meta->node_count;

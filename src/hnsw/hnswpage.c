@@ -5,9 +5,13 @@
 #include "compat.h"
 
 #include "access/relscan.h"
+#include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/bufmgr.h"
+#include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 
 #include "hnsw.h"
 
@@ -23,6 +27,61 @@ HnswNodesPerPage(Size node_size)
 	Size		avail = BLCKSZ - HNSW_NODE_START - MAXALIGN(sizeof(HnswPageOpaqueData));
 
 	return (int) (avail / node_size);
+}
+
+/*
+ * The most nodes an index may allocate: ids stay below HNSW_NO_NODE, and
+ * the slots of whole node pages (node_capacity) fit a uint32.  Flagged
+ * nodes keep their ids, so this counts every node since the last build.
+ * hnsw.test_max_nodes lowers it for tests.
+ */
+uint32
+HnswMaxNodes(const HnswState *st)
+{
+	uint32		max_capacity = (PG_UINT32_MAX / st->nodes_per_page) * st->nodes_per_page;
+	uint32		max = Min(max_capacity, HNSW_NO_NODE - 1);
+
+	if (hnsw_test_max_nodes > 0)
+		max = Min(max, (uint32) hnsw_test_max_nodes);
+	return max;
+}
+
+void
+HnswTooManyNodes(const HnswState *st)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("hnsw index \"%s\" has too many nodes",
+					RelationGetRelationName(st->index)),
+			 errdetail("An hnsw index can allocate at most %u nodes, deleted rows' nodes included, until it is rebuilt.",
+					   HnswMaxNodes(st)),
+			 errhint("REINDEX the index.")));
+}
+
+/*
+ * A pause of ms milliseconds that a cancel or shutdown interrupts, for the
+ * test settings (hnsw.test_extend_delay).
+ */
+void
+HnswTestDelay(int ms)
+{
+	TimestampTz end;
+
+	if (ms <= 0)
+		return;
+	end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+	for (;;)
+	{
+		long		left;
+
+		CHECK_FOR_INTERRUPTS();
+		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), end);
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min(left, 1000), WAIT_EVENT_PG_SLEEP);
+		ResetLatch(MyLatch);
+	}
 }
 
 /*

@@ -27,7 +27,8 @@ typedef struct HnswVacuumState
 {
 	HnswState	st;
 	HnswSource	src;
-	uint8	   *deleted;		/* bitmap over node ids */
+	uint8	   *deleted;		/* bitmap over node ids 0 .. nbits - 1 */
+	uint32		nbits;			/* node_count when VACUUM began; frozen */
 	uint32		ndeleted;
 	uint32		best;			/* a live node of the highest level */
 	int			best_level;
@@ -35,8 +36,15 @@ typedef struct HnswVacuumState
 	char	   *items;			/* scratch for candidate items */
 } HnswVacuumState;
 
+/*
+ * Was id flagged (or found a chained duplicate) by this VACUUM?  The bitmap
+ * covers the nodes there were when VACUUM began.  st.node_count cannot
+ * bound it: every HnswLoadMeta (a search meeting a node added since)
+ * raises it while concurrent inserts go on.  Nodes added after the start
+ * are never deleted-by-this-VACUUM.
+ */
 #define IsDeleted(vs, id) \
-	((id) < (vs)->st.node_count && ((vs)->deleted[(id) / 8] & (1 << ((id) % 8))))
+	((id) < (vs)->nbits && ((vs)->deleted[(id) / 8] & (1 << ((id) % 8))))
 
 /* Pass 1: flag dead nodes, count live ones, remember the highest live. */
 static void
@@ -63,7 +71,7 @@ markDeleted(HnswVacuumState *vs, IndexBulkDeleteResult *stats,
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		xlog = VecXLogStart(st->index);
 		page = GenericXLogRegisterBuffer(xlog, buf, 0);
-		for (uint32 s = 0; s < nslots; s++)
+		for (uint32 s = 0; s < nslots && first + s < vs->nbits; s++)
 		{
 			HnswNode	node = HnswPageNode(page, st, s);
 			uint32		id = first + s;
@@ -290,9 +298,14 @@ repairGraph(HnswVacuumState *vs, MemoryContext tmp)
 	uint32		first;
 	uint32		nslots;
 
-	while (HnswNextNodePage(st, &it, &blk, &first, &nslots))
+	/*
+	 * Only the nodes there were at the start: node_count (and so the walk)
+	 * grows as searches meet newer nodes, and those are left to the next
+	 * VACUUM, like everything inserted after the start.
+	 */
+	while (HnswNextNodePage(st, &it, &blk, &first, &nslots) && first < vs->nbits)
 	{
-		for (uint32 s = 0; s < nslots; s++)
+		for (uint32 s = 0; s < nslots && first + s < vs->nbits; s++)
 		{
 			uint32		id = first + s;
 			int			level;
@@ -517,7 +530,7 @@ moveEntryPoint(HnswVacuumState *vs)
 		 * since: the newest one can serve (the metapage lock keeps more
 		 * from arriving; taking its node page after it is the lock order).
 		 */
-		if (entry == HNSW_NO_NODE && meta->node_count > st->node_count)
+		if (entry == HNSW_NO_NODE && meta->node_count > vs->nbits)
 		{
 			BlockNumber blk;
 			int			slot;
@@ -560,7 +573,8 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	HnswInitState(&vs->st, info->index);
 	HnswLoadMeta(&vs->st);
 	HnswDiskSourceInit(&vs->src, &vs->st);
-	vs->deleted = palloc_extended(vs->st.node_count / 8 + 1, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	vs->nbits = vs->st.node_count;
+	vs->deleted = palloc_extended(vs->nbits / 8 + 1, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	vs->best = HNSW_NO_NODE;
 	vs->best_level = -1;
 	vs->baseitem = palloc(vs->st.item_max);
