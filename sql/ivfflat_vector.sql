@@ -185,6 +185,45 @@ RESET enable_seqscan;
 DROP VIEW self_found;
 DROP TABLE built;
 
+-- more lists than distinct values: k-means leaves identical centroids, and
+-- Hamming distances tie often.  For each seed, every distinct value must find
+-- all rows equal to it at probes = 1 (counts how many values do not).
+CREATE FUNCTION equal_rows_missed(typ text, opclass text, op text, vals text, lists int) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+  missed int := 0;
+  m int;
+BEGIN
+  FOR s IN 1..10 LOOP
+    CREATE TEMP TABLE dup (i int, v text);
+    PERFORM setseed(s / 11.0);
+    EXECUTE format('INSERT INTO dup SELECT i, (%s)[1 + floor(random() * cardinality(%s))::int] FROM generate_series(1, 100) i',
+                   vals, vals);
+    EXECUTE format('ALTER TABLE dup ALTER v TYPE %s USING v::%s', typ, typ);
+    EXECUTE format('CREATE INDEX ON dup USING ivfflat (v %s) WITH (lists = %s)', opclass, lists);
+    SET LOCAL enable_seqscan = off;
+    EXECUTE format('SELECT count(*) FROM (SELECT DISTINCT v FROM dup) d
+                    WHERE (SELECT count(*) FROM dup t WHERE t.v = d.v) <>
+                          (SELECT count(*) FROM (SELECT v FROM dup ORDER BY v %s d.v LIMIT 100) s WHERE s.v = d.v)', op)
+      INTO m;
+    missed := missed + m;
+    RESET enable_seqscan;
+    DROP TABLE dup;
+  END LOOP;
+  RETURN missed;
+END $$;
+SELECT equal_rows_missed('bit(3)', 'bit_hamming_ops', '<~>',
+         $$ARRAY['000', '001', '010', '011', '100', '101', '110', '111']$$, 100) AS bit3,
+       equal_rows_missed('bit(8)', 'bit_hamming_ops', '<~>',
+         $$ARRAY(SELECT (j * 37 % 256)::bit(8)::text FROM generate_series(1, 40) j)$$, 20) AS bit8,
+       equal_rows_missed('vector(3)', 'vector_l2_ops', '<->',
+         $$ARRAY['[1,2,3]', '[3,1,2]', '[-1,0,4]', '[2,2,-5]', '[0.5,7,1]']$$, 100) AS vector_l2,
+       equal_rows_missed('vector(3)', 'vector_cosine_ops', '<=>',
+         $$ARRAY['[1,2,3]', '[3,1,2]', '[-1,0,4]', '[2,2,-5]', '[0.5,7,1]']$$, 100) AS vector_cosine,
+       equal_rows_missed('halfvec(3)', 'halfvec_l2_ops', '<->',
+         $$ARRAY['[1,2,3]', '[3,1,2]', '[-1,0,4]', '[2,2,-5]', '[0.5,7,1]']$$, 100) AS halfvec_l2;
+DROP FUNCTION equal_rows_missed;
+
 -- empty, unlogged, truncated and reindexed tables
 CREATE TABLE empty (v vector(2));
 CREATE INDEX empty_idx ON empty USING ivfflat (v);

@@ -423,6 +423,57 @@ loadParallel(IvfBuildState *bs, Relation heap, Relation index, IndexInfo *indexI
 
 /* ---------------------------------------------------------------- build */
 
+/* for dedupeCentroids' sort */
+static const char *dedupeItems;
+static Size dedupeItemSize;
+
+static int
+cmpCentroid(const void *a, const void *b)
+{
+	uint32		i = *(const uint32 *) a;
+	uint32		j = *(const uint32 *) b;
+	int			r = memcmp(dedupeItems + dedupeItemSize * i, dedupeItems + dedupeItemSize * j,
+						   dedupeItemSize);
+
+	return r != 0 ? r : (i < j ? -1 : i > j);
+}
+
+/*
+ * Keep one of each set of identical centroids, in their order; returns how
+ * many are left.  k-means leaves copies when the sample has fewer distinct
+ * rows than lists (it seeds the spare centroids on points already taken),
+ * and distinct float centroids can become one item (bits, halves).  A copy
+ * could never take a row (rows go to the lowest-numbered of equal
+ * centroids), so it would only be an empty list for a query to probe
+ * instead of the full one.
+ */
+static uint32
+dedupeCentroids(char *items, Size item_size, uint32 n)
+{
+	uint32	   *order = palloc_array(uint32, n);
+	bool	   *drop = palloc0_array(bool, n);
+	uint32		kept = 0;
+
+	for (uint32 i = 0; i < n; i++)
+		order[i] = i;
+	dedupeItems = items;
+	dedupeItemSize = item_size;
+	qsort(order, n, sizeof(uint32), cmpCentroid);
+	for (uint32 i = 1; i < n; i++)
+		if (memcmp(items + item_size * order[i - 1], items + item_size * order[i], item_size) == 0)
+			drop[order[i]] = true;
+	for (uint32 i = 0; i < n; i++)
+		if (!drop[i])
+		{
+			if (kept != i)
+				memcpy(items + item_size * kept, items + item_size * i, item_size);
+			kept++;
+		}
+	pfree(order);
+	pfree(drop);
+	return kept;
+}
+
 /* Draw the sample and run k-means; sets bs->cache. */
 static void
 train(IvfBuildState *bs, Relation heap, Relation index, IndexInfo *indexInfo, int lists)
@@ -486,6 +537,7 @@ train(IvfBuildState *bs, Relation heap, Relation index, IndexInfo *indexInfo, in
 									bs->cache.centroids + st->item_size * j);
 		pfree(data);
 		pfree(cents);
+		bs->cache.nlists = dedupeCentroids(bs->cache.centroids, st->item_size, nlists);
 	}
 	IvfCentroidNorms(st, &bs->cache);
 	st->cache = &bs->cache;

@@ -171,6 +171,7 @@ extern Size IvfEntrySize(Size item_size);
 extern int	IvfEntriesPerPage(Size entry_size);
 extern void IvfInitPage(Page page, uint16 type);
 extern VecMetric IvfListMetric(VecMetric metric);
+extern void IvfListScores(IvfState *st, const void *item, float *dists);
 extern uint32 IvfNearestList(IvfState *st, const void *item, float *dists);
 extern void IvfCentroidNorms(IvfState *st, IvfCache *c);
 extern void IvfDirLocate(const IvfCache *c, uint32 list, BlockNumber *blk, Size *off);

@@ -57,7 +57,7 @@ typedef IvfScanOpaqueData *IvfScanOpaque;
 
 /* ---------------------------------------------------------------- heaps */
 
-#define HEAP_SIFT_DOWN(TYPE, a, n, i) \
+#define HEAP_SIFT_DOWN(TYPE, LESS, a, n, i) \
 	do { \
 		int			_i = (i); \
 		TYPE		_x = (a)[_i]; \
@@ -66,9 +66,9 @@ typedef IvfScanOpaqueData *IvfScanOpaque;
 			int			_c = 2 * _i + 1; \
 			if (_c >= (n)) \
 				break; \
-			if (_c + 1 < (n) && (a)[_c + 1].dist < (a)[_c].dist) \
+			if (_c + 1 < (n) && LESS((a)[_c + 1], (a)[_c])) \
 				_c++; \
-			if (!((a)[_c].dist < _x.dist)) \
+			if (!LESS((a)[_c], _x)) \
 				break; \
 			(a)[_i] = (a)[_c]; \
 			_i = _c; \
@@ -76,18 +76,27 @@ typedef IvfScanOpaqueData *IvfScanOpaque;
 		(a)[_i] = _x; \
 	} while (0)
 
+#define CAND_LESS(x, y) ((x).dist < (y).dist)
+
+/*
+ * Lists of equal score come out lowest number first, the one a row of that
+ * score went to (IvfNearestList): with duplicate or equidistant centroids,
+ * the first list probed is the one holding the rows equal to the query.
+ */
+#define LIST_LESS(x, y) ((x).dist < (y).dist || ((x).dist == (y).dist && (x).list < (y).list))
+
 static void
 heapifyCands(IvfCand *a, int n)
 {
 	for (int i = n / 2 - 1; i >= 0; i--)
-		HEAP_SIFT_DOWN(IvfCand, a, n, i);
+		HEAP_SIFT_DOWN(IvfCand, CAND_LESS, a, n, i);
 }
 
 static void
 heapifyLists(IvfListDist *a, int n)
 {
 	for (int i = n / 2 - 1; i >= 0; i--)
-		HEAP_SIFT_DOWN(IvfListDist, a, n, i);
+		HEAP_SIFT_DOWN(IvfListDist, LIST_LESS, a, n, i);
 }
 
 /* ---------------------------------------------------------------- scan */
@@ -119,14 +128,18 @@ ivfrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int nor
 	so->cands = NULL;
 }
 
-/* Read one list: every record of every page into the candidates. */
-static void
+/*
+ * Read one list: every record of every page into the candidates.  Returns
+ * how many there were.
+ */
+static int
 readList(IvfScanOpaque so, uint32 list)
 {
 	IvfState   *st = &so->st;
 	IvfCache   *c = st->cache;
 	BlockNumber blk = IvfReadTail(st, list);
 	uint32		steps = 0;
+	int			nread = 0;
 
 	while (BlockNumberIsValid(blk))
 	{
@@ -155,31 +168,42 @@ readList(IvfScanOpaque so, uint32 list)
 			cand->dist = so->dists[i];
 			cand->tid = IvfPageRec(page, c->rec_size, i)->heaptid;
 		}
+		nread += n;
 		blk = IvfPageGetOpaque(page)->prev;
 		UnlockReleaseBuffer(buf);
 		CHECK_FOR_INTERRUPTS();
 	}
+	return nread;
 }
 
-/* Read the next batch of lists; false when there are none left to read. */
+/*
+ * Read the next batch of lists; false when there are none left to read.
+ * A list with no rows does not count as a probe: the scan reads on to the
+ * next nearest, so that probes = 1 never answers from an empty list while
+ * rows sit in others (an empty list costs one page read).
+ */
 static bool
 probeMore(IvfScanOpaque so)
 {
 	int			n = Min(so->probes, so->maxprobes - so->probed);
+	int			got = 0;
 
 	if (n <= 0 || so->nlists == 0)
 		return false;
 	so->ncands = 0;
-	for (int i = 0; i < n && so->nlists > 0; i++)
+	while (got < n && so->nlists > 0)
 	{
 		uint32		list = so->lists[0].list;
 
 		/* readList checks per page; an empty list has none */
 		CHECK_FOR_INTERRUPTS();
 		so->lists[0] = so->lists[--so->nlists];
-		HEAP_SIFT_DOWN(IvfListDist, so->lists, so->nlists, 0);
-		readList(so, list);
-		so->probed++;
+		HEAP_SIFT_DOWN(IvfListDist, LIST_LESS, so->lists, so->nlists, 0);
+		if (readList(so, list) > 0)
+		{
+			got++;
+			so->probed++;
+		}
 	}
 	heapifyCands(so->cands, so->ncands);
 	return true;
@@ -227,8 +251,16 @@ startScan(IndexScanDesc scan)
 	so->maxprobes = ivf_iterative_scan == IVF_ITERATIVE_OFF ? so->probes :
 		Max(so->probes, Min(ivf_max_probes, (int) c->nlists));
 
+	/*
+	 * Rank the lists by the very scores rows were assigned by (so a query
+	 * equal to a row probes that row's list first); only inner product,
+	 * whose lists are formed by L2, ranks them by its own metric.
+	 */
 	cdists = palloc_array(float, c->nlists);
-	st->batch(so->query, c->centroid_ptrs, c->nlists, c->dim, cdists);
+	if (st->list_metric == st->metric)
+		IvfListScores(st, so->query, cdists);
+	else
+		st->batch(so->query, c->centroid_ptrs, c->nlists, c->dim, cdists);
 	so->lists = palloc_array(IvfListDist, c->nlists);
 	for (uint32 i = 0; i < c->nlists; i++)
 	{
@@ -259,7 +291,7 @@ ivfgettuple(IndexScanDesc scan, ScanDirection dir)
 			IvfCand		top = so->cands[0];
 
 			so->cands[0] = so->cands[--so->ncands];
-			HEAP_SIFT_DOWN(IvfCand, so->cands, so->ncands, 0);
+			HEAP_SIFT_DOWN(IvfCand, CAND_LESS, so->cands, so->ncands, 0);
 			scan->xs_heaptid = top.tid;
 			scan->xs_recheck = false;
 			scan->xs_recheckorderby = false;

@@ -235,17 +235,17 @@ IvfCentroidNorms(IvfState *st, IvfCache *c)
 }
 
 /*
- * The list nearest to an item (in the list metric).  dists: nlists floats
- * of scratch space.  With the type's rows_dot, the scores are |c|^2 - 2 q.c
- * for L2 and -q.c for cosine (same order as the distances, at half the
- * work); else the list metric's distances.
+ * Each list's score for an item (in the list metric), into dists (nlists
+ * floats).  With the type's rows_dot, the scores are |c|^2 - 2 q.c for L2
+ * and -q.c for cosine (same order as the distances, at half the work);
+ * else the list metric's distances.  Build, insert and scan all rank lists
+ * through this one function, so a row and a query equal to it see the very
+ * same scores, to the last bit.
  */
-uint32
-IvfNearestList(IvfState *st, const void *item, float *dists)
+void
+IvfListScores(IvfState *st, const void *item, float *dists)
 {
 	IvfCache   *c = st->cache;
-	uint32		best = 0;
-	float		bestd = FLT_MAX;
 
 	if (st->ops->rows_dot != NULL &&
 		(st->list_metric == VEC_METRIC_L2 || st->list_metric == VEC_METRIC_COSINE))
@@ -260,12 +260,23 @@ IvfNearestList(IvfState *st, const void *item, float *dists)
 	}
 	else
 		st->list_batch(item, c->centroid_ptrs, c->nlists, c->dim, dists);
-	for (uint32 i = 0; i < c->nlists; i++)
-		if (dists[i] < bestd)
-		{
-			bestd = dists[i];
+}
+
+/*
+ * The list a row goes to: the least score, and of equal scores the lowest
+ * list number (the scan breaks ties the same way).  dists: nlists floats of
+ * scratch space.
+ */
+uint32
+IvfNearestList(IvfState *st, const void *item, float *dists)
+{
+	IvfCache   *c = st->cache;
+	uint32		best = 0;
+
+	IvfListScores(st, item, dists);
+	for (uint32 i = 1; i < c->nlists; i++)
+		if (dists[i] < dists[best])
 			best = i;
-		}
 	return best;
 }
 
