@@ -31,13 +31,20 @@
 /* most problems reported one by one; the rest are only counted */
 #define VEC_CHECK_MAX_REPORTED	100
 
+static void
+putRow(VecCheck *c, const char *text)
+{
+	Datum		value = CStringGetTextDatum(text);
+	bool		isnull = false;
+
+	tuplestore_putvalues(c->store, c->desc, &value, &isnull);
+}
+
 void
 VecCheckProblem(VecCheck *c, const char *fmt,...)
 {
 	char		buf[512];
 	va_list		args;
-	Datum		value;
-	bool		isnull = false;
 
 	c->nproblems++;
 	if (c->nproblems > VEC_CHECK_MAX_REPORTED)
@@ -45,8 +52,7 @@ VecCheckProblem(VecCheck *c, const char *fmt,...)
 	va_start(args, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, args);
 	va_end(args);
-	value = CStringGetTextDatum(buf);
-	tuplestore_putvalues(c->store, c->desc, &value, &isnull);
+	putRow(c, buf);
 }
 
 PG_FUNCTION_INFO_V1(vector_index_check);
@@ -101,8 +107,9 @@ vector_index_check(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not an hnsw or ivfflat index", RelationGetRelationName(index))));
+	/* straight into the result: VecCheckProblem would count it and drop it */
 	if (c.nproblems > VEC_CHECK_MAX_REPORTED)
-		VecCheckProblem(&c, "%d more problems not shown", c.nproblems - VEC_CHECK_MAX_REPORTED);
+		putRow(&c, psprintf("%d more problems not shown", c.nproblems - VEC_CHECK_MAX_REPORTED));
 
 	index_close(index, AccessShareLock);
 	table_close(heap, AccessShareLock);

@@ -17,7 +17,8 @@ $node->safe_psql('postgres', 'CREATE EXTENSION vector');
 load_vectors($node, 'items', random_vectors(2000, 4, 2022));
 $node->safe_psql('postgres',
 	    'CREATE INDEX items_h ON items USING hnsw (embedding vector_l2_ops);'
-	  . 'CREATE INDEX items_i ON items USING ivfflat (embedding) WITH (lists = 2)');
+	  . 'CREATE INDEX items_i ON items USING ivfflat (embedding) WITH (lists = 2);'
+	  . 'CREATE INDEX items_c ON items USING ivfflat (embedding) WITH (lists = 1)');
 for my $idx (qw(items_h items_i))
 {
 	is($node->safe_psql('postgres', "SELECT count(*) FROM vector_index_check('$idx')"),
@@ -26,7 +27,7 @@ for my $idx (qw(items_h items_i))
 
 my %path = map {
 	$_ => $node->data_dir . '/' . $node->safe_psql('postgres', "SELECT pg_relation_filepath('$_')")
-} qw(items_h items_i);
+} qw(items_h items_i items_c);
 $node->stop;
 
 sub poke
@@ -59,7 +60,15 @@ poke($path{items_h}, 8192 + 24 + 20 + 16, pack('L<', 0xFFFFFFF0));
 # ivfflat, lists = 2: metapage, one directory page, then list 0's first
 # page at block 2; record 0 at offset 24 starts with its heap TID
 poke($path{items_i}, 2 * 8192 + 24, pack('S<S<S<', 0x7FFF, 0xFFFF, 1));
+# more problems than vector_index_check() lists (100): 150 bad heap TIDs on
+# items_c's first list page (block 2; 24-byte records of 4 dimensions)
+poke($path{items_c}, 2 * 8192 + 24 + 24 * $_, pack('S<S<S<', 0x7FFF, 0xFFFF, 1)) for 0 .. 149;
 $node->start;
+
+my @rows = split /\n/, $node->safe_psql('postgres', "SELECT * FROM vector_index_check('items_c')");
+is(scalar @rows, 101, 'the first 100 problems and a summary row');
+is($rows[-1], '50 more problems not shown', 'the summary row counts the problems not shown');
+$node->safe_psql('postgres', 'DROP INDEX items_c');
 
 like($node->safe_psql('postgres', "SELECT string_agg(p, E'\\n') FROM vector_index_check('items_h') p"),
 	qr/node 0 links to node 4294967280, past the last node/, 'hnsw: the bad link is reported');
