@@ -60,6 +60,34 @@ typedef HnswPageOpaqueData *HnswPageOpaque;
 
 #define HnswPageGetOpaque(page) ((HnswPageOpaque) PageGetSpecialPointer(page))
 
+/*
+ * Is page one of ours, of this type?  pd_special is checked first: on a
+ * page of another layout (a zeroed page, another AM's, random bytes) the
+ * special space may be of any size or anywhere.  A few compares, done once
+ * per page read, before any field of the page is trusted.
+ */
+static inline bool
+HnswPageIs(Page page, uint16 type)
+{
+	PageHeader	ph = (PageHeader) page;
+
+	return ph->pd_special == BLCKSZ - MAXALIGN(sizeof(HnswPageOpaqueData)) &&
+		ph->pd_lower >= SizeOfPageHeaderData && ph->pd_lower <= ph->pd_upper &&
+		ph->pd_upper <= ph->pd_special &&
+		HnswPageGetOpaque(page)->page_id == HNSW_PAGE_ID &&
+		HnswPageGetOpaque(page)->type == type;
+}
+
+extern void HnswBadPage(Relation index, BlockNumber blk, uint16 type) pg_attribute_noreturn();
+
+/* Error out (XX002) unless block blk's page is an hnsw page of this type. */
+static inline void
+HnswCheckPage(Relation index, Page page, BlockNumber blk, uint16 type)
+{
+	if (unlikely(!HnswPageIs(page, type)))
+		HnswBadPage(index, blk, type);
+}
+
 #define HNSW_METAPAGE_BLKNO			0
 #define HNSW_MAGIC					0x484E5357	/* "HNSW" */
 #define HNSW_FORMAT_VERSION			1
@@ -365,6 +393,8 @@ extern bool HnswNextNodePage(const HnswState *st, HnswPageIter *it, BlockNumber 
 extern void HnswCopySnapshot(HnswState *st, HnswMetaPage meta);
 extern void HnswFillMeta(HnswState *st, Page page);
 extern void HnswSetMetaLower(Page page);
+extern HnswUpperData *HnswUpperRecord(HnswState *st, Page page, BlockNumber blk,
+									  OffsetNumber off, uint32 id);
 extern const char *HnswItemTupleData(const HnswState *st, Page page, uint32 id,
 									 const HnswItemRef *ref);
 

@@ -135,8 +135,7 @@ HnswCheckIndex(Relation index, VecCheck *c)
 		buf = ReadBuffer(index, blk);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		if (HnswPageGetOpaque(page)->page_id != HNSW_PAGE_ID ||
-			HnswPageGetOpaque(page)->type != HNSW_PAGE_NODE)
+		if (!HnswPageIs(page, HNSW_PAGE_NODE))
 		{
 			VecCheckProblem(c, "block %u holds nodes %u.. but is not a node page", blk, first);
 			UnlockReleaseBuffer(buf);

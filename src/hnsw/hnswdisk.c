@@ -78,7 +78,8 @@ corruptLinks(HnswState *st, uint32 id)
 	ereport(ERROR,
 			(errcode(ERRCODE_INDEX_CORRUPTED),
 			 errmsg("index \"%s\" node %u has an invalid neighbour list",
-					RelationGetRelationName(st->index), id)));
+					RelationGetRelationName(st->index), id),
+			 errhint("REINDEX the index.")));
 }
 
 /* Copy the upper-level links of id (level >= 1) from its upper record. */
@@ -94,11 +95,7 @@ readUpperLinks(HnswState *st, uint32 id, BlockNumber blk, OffsetNumber off,
 
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buf);
-	if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
-		corruptLinks(st, id);
-	rec = (HnswUpperData *) PageGetItem(page, PageGetItemId(page, off));
-	if (rec->node_id != id)
-		corruptLinks(st, id);
+	rec = HnswUpperRecord(st, page, blk, off, id);
 	if (level <= rec->nlevels)
 	{
 		lv = HnswUpperGetLevel(rec, st->m, level);
@@ -126,6 +123,7 @@ diskLinks(HnswSource *src, uint32 id, int level, uint32 *out)
 	HnswLocateNode(st, id, &blk, &slot);
 	buf = HnswReadBuffer(st->index, blk);
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
 	node = HnswPageNode(BufferGetPage(buf), st, slot);
 	if (level == 0)
 	{
@@ -230,6 +228,7 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 			Page		page = BufferGetPage(bufs[b]);
 
 			LockBuffer(bufs[b], BUFFER_LOCK_SHARE);
+			HnswCheckPage(st->index, page, blk, HNSW_PAGE_NODE);
 			for (; j < i && blks[order[j]] == blk; j++)
 			{
 				int			k = order[j];
@@ -250,7 +249,8 @@ corruptItem(HnswState *st, uint32 id)
 	ereport(ERROR,
 			(errcode(ERRCODE_INDEX_CORRUPTED),
 			 errmsg("index \"%s\" node %u has an invalid item reference",
-					RelationGetRelationName(st->index), id)));
+					RelationGetRelationName(st->index), id),
+			 errhint("REINDEX the index.")));
 }
 
 /*
@@ -286,6 +286,7 @@ diskScoreRefs(HnswSource *src, const void *query, const uint32 *ids, int n,
 		Page		page = BufferGetPage(buf);
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		HnswCheckPage(st->index, page, blk, HNSW_PAGE_NODE);
 		for (; j < n && blks[order[j]] == blk; j++)
 		{
 			int			k = order[j];
@@ -348,6 +349,7 @@ copyFromNode(HnswState *st, uint32 id, Size off, Size len, void *dst)
 	HnswLocateNode(st, id, &blk, &slot);
 	buf = HnswReadBuffer(st->index, blk);
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
 	memcpy(dst, (char *) HnswPageNode(BufferGetPage(buf), st, slot) + off, len);
 	UnlockReleaseBuffer(buf);
 }

@@ -179,6 +179,10 @@ lockIfRoom(HnswState *st, BlockNumber blk, Size size)
 		return InvalidBuffer;
 	buf = ReadBuffer(st->index, blk);
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	/* PageAddItem PANICs on a page whose header is not sane */
+	if (!HnswPageIs(BufferGetPage(buf), HNSW_PAGE_UPPER) &&
+		!HnswPageIs(BufferGetPage(buf), HNSW_PAGE_ITEM))
+		HnswBadPage(st->index, blk, HNSW_PAGE_UPPER);
 	if (PageGetFreeSpace(BufferGetPage(buf)) < MAXALIGN(size))
 	{
 		UnlockReleaseBuffer(buf);
@@ -274,6 +278,7 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 
 	nodebuf = ReadBuffer(st->index, blk);
 	LockBuffer(nodebuf, BUFFER_LOCK_EXCLUSIVE);
+	HnswCheckPage(st->index, BufferGetPage(nodebuf), blk, HNSW_PAGE_NODE);
 	if (level > 0 && upperbuf == InvalidBuffer)
 		upperbuf = VecIndexNewBuffer(st->index, MAIN_FORKNUM);
 	if (st->item_refs && itembuf == InvalidBuffer)
@@ -358,6 +363,7 @@ lockList(HnswState *st, uint32 id, int level, Buffer *buf, GenericXLogState **xl
 	{
 		*buf = HnswReadBuffer(st->index, blk);
 		LockBuffer(*buf, BUFFER_LOCK_EXCLUSIVE);
+		HnswCheckPage(st->index, BufferGetPage(*buf), blk, HNSW_PAGE_NODE);
 		*xlog = VecXLogStart(st->index);
 		page = GenericXLogRegisterBuffer(*xlog, *buf, 0);
 		node = HnswPageNode(page, st, slot);
@@ -373,6 +379,7 @@ lockList(HnswState *st, uint32 id, int level, Buffer *buf, GenericXLogState **xl
 
 		*buf = HnswReadBuffer(st->index, blk);
 		LockBuffer(*buf, BUFFER_LOCK_SHARE);
+		HnswCheckPage(st->index, BufferGetPage(*buf), blk, HNSW_PAGE_NODE);
 		node = HnswPageNode(BufferGetPage(*buf), st, slot);
 		ublk = node->upper_blk;
 		uoff = node->upper_off;
@@ -384,8 +391,8 @@ lockList(HnswState *st, uint32 id, int level, Buffer *buf, GenericXLogState **xl
 		LockBuffer(*buf, BUFFER_LOCK_EXCLUSIVE);
 		*xlog = VecXLogStart(st->index);
 		page = GenericXLogRegisterBuffer(*xlog, *buf, 0);
-		rec = (HnswUpperData *) PageGetItem(page, PageGetItemId(page, uoff));
-		if (rec->node_id != id || rec->nlevels < level)
+		rec = HnswUpperRecord(st, page, ublk, uoff, id);
+		if (rec->nlevels < level)
 			ereport(ERROR,
 					(errcode(ERRCODE_INDEX_CORRUPTED),
 					 errmsg("index \"%s\" node %u has an invalid upper record",
@@ -596,6 +603,9 @@ chainDuplicate(HnswState *st, uint32 head, uint32 id)
 		buf = ReadBuffer(st->index, blk);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	}
+	HnswCheckPage(st->index, BufferGetPage(hbuf), hblk, HNSW_PAGE_NODE);
+	if (blk != hblk)
+		HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
 	xlog = VecXLogStart(st->index);
 	hpage = GenericXLogRegisterBuffer(xlog, hbuf, 0);
 	page = blk == hblk ? hpage : GenericXLogRegisterBuffer(xlog, buf, 0);

@@ -115,18 +115,62 @@ HnswInitState(HnswState *st, Relation index)
 }
 
 static void
-checkMeta(Relation index, HnswMetaPage meta)
+notHnsw(Relation index, const char *detail)
 {
-	if (meta->magic != HNSW_MAGIC)
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("index \"%s\" is not an hnsw index",
-						RelationGetRelationName(index))));
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("index \"%s\" is not a valid hnsw index", RelationGetRelationName(index)),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 errhint("REINDEX the index.")));
+}
+
+/*
+ * Is the metapage ours, of our format, and of a geometry the rest of the
+ * code may index by?  Everything the snapshot hands out (entry point, run
+ * table, counts) is range-checked here, once per snapshot.
+ */
+static void
+checkMeta(HnswState *st, Page page)
+{
+	Relation	index = st->index;
+	HnswMetaPage meta = HnswPageGetMeta(page);
+	bool		runs_ok = true;
+
+	if (!HnswPageIs(page, HNSW_PAGE_META) || meta->magic != HNSW_MAGIC)
+		notHnsw(index, NULL);
 	if (meta->version != HNSW_FORMAT_VERSION)
+		notHnsw(index, psprintf("It has hnsw format version %u, but this library reads version %d.",
+								meta->version, HNSW_FORMAT_VERSION));
+	if (((HnswPageGetOpaque(page)->flags & HNSW_META_ITEM_REFS) != 0) != st->item_refs ||
+		(st->item_refs && (meta->item_size != sizeof(HnswItemRef) ||
+						   HnswMetaItems(meta)->item_max != st->item_max)) ||
+		meta->dim != (uint32) st->dim || meta->m < HNSW_MIN_M || meta->m > HNSW_MAX_M ||
+		meta->nodes_per_page < 1 ||
+		meta->node_size != HnswNodeSize(meta->item_size, meta->m) ||
+		meta->nodes_per_page != HnswNodesPerPage(meta->node_size) ||
+		meta->nruns > HNSW_MAX_RUNS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("index \"%s\" has hnsw format version %u, but this library reads version %d",
-						RelationGetRelationName(index), meta->version, HNSW_FORMAT_VERSION),
+				 errmsg("index \"%s\" metapage does not match its definition",
+						RelationGetRelationName(index)),
+				 errhint("REINDEX the index.")));
+	/* node id -> block must land past the metapage, and the search is binary */
+	for (uint32 r = 0; r < meta->nruns; r++)
+	{
+		const HnswRun *run = &meta->runs[r];
+
+		if (run->start == HNSW_METAPAGE_BLKNO || run->npages == 0 ||
+			(uint64) run->start + run->npages > MaxBlockNumber ||
+			(r > 0 && run->first_id <= meta->runs[r - 1].first_id))
+			runs_ok = false;
+	}
+	if (!runs_ok || meta->node_count > meta->node_capacity ||
+		meta->entry_level < -1 || meta->entry_level > HNSW_MAX_LEVEL ||
+		(meta->entry_id == HNSW_NO_NODE) != (meta->entry_level < 0) ||
+		(meta->entry_id != HNSW_NO_NODE && meta->entry_id >= meta->node_count))
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" has a damaged metapage", RelationGetRelationName(index)),
 				 errhint("REINDEX the index.")));
 }
 
@@ -135,18 +179,14 @@ void
 HnswLoadMeta(HnswState *st)
 {
 	Buffer		buf = HnswReadBuffer(st->index, HNSW_METAPAGE_BLKNO);
+	Page		page;
 	HnswMetaPage meta;
 
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	meta = HnswPageGetMeta(BufferGetPage(buf));
-	checkMeta(st->index, meta);
-	if (((HnswPageGetOpaque(BufferGetPage(buf))->flags & HNSW_META_ITEM_REFS) != 0) != st->item_refs ||
-		(st->item_refs && (meta->item_size != sizeof(HnswItemRef) ||
-						   HnswMetaItems(meta)->item_max != st->item_max)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("index \"%s\" metapage does not match its definition",
-						RelationGetRelationName(st->index))));
+	page = BufferGetPage(buf);
+	checkMeta(st, page);
+	meta = HnswPageGetMeta(page);
+
 	/*
 	 * The graph's geometry is what the build wrote, whatever ALTER INDEX
 	 * SET (m = ...) did to the options since.
@@ -158,17 +198,71 @@ HnswLoadMeta(HnswState *st)
 		st->item_max = meta->item_size;
 	st->node_size = meta->node_size;
 	st->nodes_per_page = meta->nodes_per_page;
-	if (meta->dim != (uint32) st->dim || meta->m < HNSW_MIN_M || meta->m > HNSW_MAX_M ||
-		meta->nodes_per_page < 1 ||
-		meta->node_size != HnswNodeSize(meta->item_size, meta->m) ||
-		meta->nodes_per_page != HnswNodesPerPage(meta->node_size) ||
-		meta->nruns > HNSW_MAX_RUNS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("index \"%s\" metapage does not match its definition",
-						RelationGetRelationName(st->index))));
 	HnswCopySnapshot(st, meta);
 	UnlockReleaseBuffer(buf);
+}
+
+static const char *
+pageTypeName(uint16 type)
+{
+	switch (type)
+	{
+		case HNSW_PAGE_META:
+			return "metapage";
+		case HNSW_PAGE_NODE:
+			return "node page";
+		case HNSW_PAGE_UPPER:
+			return "upper page";
+		default:
+			return "item page";
+	}
+}
+
+/* The error of HnswCheckPage, out of line. */
+void
+HnswBadPage(Relation index, BlockNumber blk, uint16 type)
+{
+	if (blk == HNSW_METAPAGE_BLKNO)
+		notHnsw(index, NULL);
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("index \"%s\" block %u is not a valid hnsw %s",
+					RelationGetRelationName(index), blk, pageTypeName(type)),
+			 errhint("REINDEX the index.")));
+}
+
+/*
+ * The upper record of node id at (blk, off), on page (locked): checked to
+ * be an upper page, the line pointer to lie within it, and the record to
+ * be id's and as long as its level count says.  Errors out otherwise.
+ */
+HnswUpperData *
+HnswUpperRecord(HnswState *st, Page page, BlockNumber blk, OffsetNumber off, uint32 id)
+{
+	ItemId		iid;
+	HnswUpperData *rec;
+
+	HnswCheckPage(st->index, page, blk, HNSW_PAGE_UPPER);
+	if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
+		rec = NULL;
+	else
+	{
+		iid = PageGetItemId(page, off);
+		rec = (HnswUpperData *) PageGetItem(page, iid);
+		if (!ItemIdIsNormal(iid) || ItemIdGetOffset(iid) < ((PageHeader) page)->pd_upper ||
+			ItemIdGetOffset(iid) + ItemIdGetLength(iid) > ((PageHeader) page)->pd_special ||
+			ItemIdGetLength(iid) < sizeof(HnswUpperData) ||
+			rec->node_id != id || rec->nlevels > HNSW_MAX_LEVEL ||
+			ItemIdGetLength(iid) < HnswUpperSize(st->m, rec->nlevels))
+			rec = NULL;
+	}
+	if (rec == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" node %u has an invalid upper record",
+						RelationGetRelationName(st->index), id),
+				 errhint("REINDEX the index.")));
+	return rec;
 }
 
 /*
@@ -246,12 +340,13 @@ HnswItemTupleData(const HnswState *st, Page page, uint32 id, const HnswItemRef *
 	ItemId		iid;
 	const char *tup;
 
-	if (PageIsNew(page) || HnswPageGetOpaque(page)->type != HNSW_PAGE_ITEM ||
+	if (!HnswPageIs(page, HNSW_PAGE_ITEM) ||
 		ref->off < FirstOffsetNumber || ref->off > PageGetMaxOffsetNumber(page))
 		return NULL;
 	iid = PageGetItemId(page, ref->off);
 	if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) != HnswItemTupleSize(ref->len) ||
-		ref->len > st->item_max)
+		ref->len > st->item_max || ItemIdGetOffset(iid) < ((PageHeader) page)->pd_upper ||
+		ItemIdGetOffset(iid) + ItemIdGetLength(iid) > ((PageHeader) page)->pd_special)
 		return NULL;
 	tup = (const char *) PageGetItem(page, iid);
 	if (*(const uint32 *) tup != id ||

@@ -45,6 +45,7 @@ typedef struct HnswScanOpaqueData
 	float		last_dist;		/* for strict_order */
 	uint32		chain;			/* next duplicate to return, or HNSW_NO_NODE */
 	float		chain_dist;
+	uint32		chain_len;		/* duplicates returned from this chain */
 	int			ef;
 	int			mode;			/* hnsw.iterative_scan when the scan began */
 } HnswScanOpaqueData;
@@ -252,6 +253,13 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 		{
 			HnswNodeData hdr;
 
+			/* a chain longer than the index has nodes loops: damage */
+			if (++so->chain_len > so->st.node_count)
+				ereport(ERROR,
+						(errcode(ERRCODE_INDEX_CORRUPTED),
+						 errmsg("index \"%s\" has a duplicate chain that loops",
+								RelationGetRelationName(scan->indexRelation)),
+						 errhint("REINDEX the index.")));
 			HnswReadHeader(&so->st, so->chain, &hdr);
 			so->chain = hdr.dup_next;
 			if (!(hdr.flags & HNSW_NODE_DELETED))
@@ -268,6 +276,7 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 				continue;
 			so->last_dist = Max(so->last_dist, c->dist);
 			so->chain = c->dup_next;
+			so->chain_len = 0;
 			so->chain_dist = c->dist;
 			if (!c->self_dead)
 			{

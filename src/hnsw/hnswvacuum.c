@@ -69,6 +69,7 @@ markDeleted(HnswVacuumState *vs, IndexBulkDeleteResult *stats,
 			continue;
 		buf = ReadBuffer(st->index, blk);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
 		xlog = VecXLogStart(st->index);
 		page = GenericXLogRegisterBuffer(xlog, buf, 0);
 		for (uint32 s = 0; s < nslots && first + s < vs->nbits; s++)
@@ -320,6 +321,7 @@ repairGraph(HnswVacuumState *vs, MemoryContext tmp)
 				HnswItemRef ref;
 
 				LockBuffer(buf, BUFFER_LOCK_SHARE);
+				HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
 				node = HnswPageNode(BufferGetPage(buf), st, s);
 				level = node->level;
 				/* an out-of-line item is read after the node page is let go */
@@ -389,6 +391,7 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp)
 		buf = HnswReadBuffer(st->index, blk);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
+		HnswCheckPage(st->index, page, blk, HNSW_PAGE_NODE);
 		for (uint32 s = 0; s < nslots && first + s < n; s++)
 		{
 			HnswNode	node = HnswPageNode(page, st, s);
@@ -542,6 +545,7 @@ moveEntryPoint(HnswVacuumState *vs)
 				elog(ERROR, "hnsw node %u has no page", entry);
 			buf = ReadBuffer(st->index, blk);
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
 			level = HnswPageNode(BufferGetPage(buf), st, slot)->level;
 			UnlockReleaseBuffer(buf);
 		}

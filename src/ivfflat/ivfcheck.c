@@ -55,8 +55,7 @@ IvfCheckIndex(Relation index, VecCheck *c)
 			buf = ReadBuffer(index, blk);
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
 			page = BufferGetPage(buf);
-			if (PageIsNew(page) || IvfPageGetOpaque(page)->page_id != IVF_PAGE_ID ||
-				IvfPageGetOpaque(page)->type != IVF_PAGE_LIST)
+			if (!IvfPageIs(page, IVF_PAGE_LIST))
 			{
 				VecCheckProblem(c, "list %u reaches block %u, which is not a list page", list, blk);
 				UnlockReleaseBuffer(buf);
@@ -94,7 +93,7 @@ IvfCheckIndex(Relation index, VecCheck *c)
 		buf = ReadBuffer(index, blk);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		if (!PageIsNew(page) && IvfPageGetOpaque(page)->type == IVF_PAGE_LIST &&
+		if (IvfPageIs(page, IVF_PAGE_LIST) &&
 			IvfPageCount(page, cache->rec_size) > 0)
 			VecCheckProblem(c, "list page %u with %d records is in no list", blk,
 							IvfPageCount(page, cache->rec_size));

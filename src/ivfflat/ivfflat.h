@@ -61,6 +61,23 @@ typedef IvfPageOpaqueData *IvfPageOpaque;
 
 #define IvfPageGetOpaque(page) ((IvfPageOpaque) PageGetSpecialPointer(page))
 
+/*
+ * Is page one of ours, of this type, with sane header bounds?  pd_special
+ * first: on a page of another layout the special space may be anywhere.
+ * Checked once per page read, before anything on the page is trusted.
+ */
+static inline bool
+IvfPageIs(Page page, uint16 type)
+{
+	PageHeader	ph = (PageHeader) page;
+
+	return ph->pd_special == BLCKSZ - MAXALIGN(sizeof(IvfPageOpaqueData)) &&
+		ph->pd_lower >= SizeOfPageHeaderData && ph->pd_lower <= ph->pd_upper &&
+		ph->pd_upper <= ph->pd_special &&
+		IvfPageGetOpaque(page)->page_id == IVF_PAGE_ID &&
+		IvfPageGetOpaque(page)->type == type;
+}
+
 #define IVF_METAPAGE_BLKNO			0
 #define IVF_MAGIC					0x49564646	/* "IVFF" */
 #define IVF_FORMAT_VERSION			1
@@ -178,6 +195,7 @@ extern void IvfDirLocate(const IvfCache *c, uint32 list, BlockNumber *blk, Size 
 extern BlockNumber IvfReadTail(IvfState *st, uint32 list);
 extern int	IvfPageCount(Page page, Size rec_size);
 extern void IvfCheckListPage(Relation index, Page page, BlockNumber blk, uint32 steps);
+extern void IvfCheckBlock(Relation index, BlockNumber blk, BlockNumber *nblocks);
 static inline IvfRec
 IvfPageRec(Page page, Size rec_size, int i)
 {

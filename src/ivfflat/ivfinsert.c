@@ -26,6 +26,7 @@ insertIntoList(IvfState *st, uint32 list, ItemPointer tid, const void *item)
 	for (;;)
 	{
 		BlockNumber tail = IvfReadTail(st, list);
+		BlockNumber nblocks = 0;
 		BlockNumber dblk;
 		Size		off;
 		Buffer		buf;
@@ -40,6 +41,7 @@ insertIntoList(IvfState *st, uint32 list, ItemPointer tid, const void *item)
 					(errcode(ERRCODE_INDEX_CORRUPTED),
 					 errmsg("index \"%s\" list %u has no pages", RelationGetRelationName(index), list),
 					 errhint("REINDEX the index.")));
+		IvfCheckBlock(index, tail, &nblocks);
 		buf = ReadBuffer(index, tail);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		IvfCheckListPage(index, BufferGetPage(buf), tail, 0);

@@ -43,6 +43,7 @@ typedef struct IvfScanOpaqueData
 	bool		query_null;		/* ORDER BY col <op> NULL: distances are NULL */
 	IvfListDist *lists;			/* min-heap of the lists not read yet */
 	int			nlists;
+	BlockNumber nblocks;		/* index size, as far as IvfCheckBlock knows */
 	int			probed;			/* lists read so far */
 	int			maxprobes;		/* lists this scan may read */
 	int			probes;			/* lists a batch reads */
@@ -143,10 +144,12 @@ readList(IvfScanOpaque so, uint32 list)
 
 	while (BlockNumberIsValid(blk))
 	{
-		Buffer		buf = ReadBuffer(st->index, blk);
+		Buffer		buf;
 		Page		page;
 		int			n;
 
+		IvfCheckBlock(st->index, blk, &so->nblocks);
+		buf = ReadBuffer(st->index, blk);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		IvfCheckListPage(st->index, page, blk, steps++);

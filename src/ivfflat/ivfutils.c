@@ -130,6 +130,16 @@ corrupt(Relation index, const char *what)
 			 errhint("REINDEX the index.")));
 }
 
+static void
+notIvfflat(Relation index, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("index \"%s\" is not a valid ivfflat index", RelationGetRelationName(index)),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 errhint("REINDEX the index.")));
+}
+
 /*
  * Read the metapage and the centroids into the relcache entry, once.
  */
@@ -155,21 +165,20 @@ IvfLoadCache(IvfState *st)
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buf);
 	meta = IvfPageGetMeta(page);
-	if (meta->magic != IVF_MAGIC)
-		corrupt(index, "is not an ivfflat index");
+	if (!IvfPageIs(page, IVF_PAGE_META) || meta->magic != IVF_MAGIC)
+		notIvfflat(index, NULL);
 	if (meta->version != IVF_FORMAT_VERSION)
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("index \"%s\" has ivfflat format version %u, but this library reads version %d",
-						RelationGetRelationName(index), meta->version, IVF_FORMAT_VERSION),
-				 errhint("REINDEX the index.")));
-	if (meta->dim != (uint32) st->dim || meta->item_size != st->item_size ||
+		notIvfflat(index, psprintf("It has ivfflat format version %u, but this library reads version %d.",
+								   meta->version, IVF_FORMAT_VERSION));
+	if (meta->metric != st->metric || meta->dir_start != IVF_METAPAGE_BLKNO + 1 ||
+		meta->dim != (uint32) st->dim || meta->item_size != st->item_size ||
 		meta->rec_size != IvfRecSize(meta->item_size) ||
 		meta->recs_per_page != (uint32) IvfRecsPerPage(meta->rec_size) ||
 		meta->entry_size != IvfEntrySize(meta->item_size) ||
 		meta->entries_per_page != (uint32) IvfEntriesPerPage(meta->entry_size) ||
 		meta->nlists < 1 || meta->nlists > IVF_MAX_LISTS || meta->recs_per_page < 1 ||
-		meta->dir_pages != (meta->nlists + meta->entries_per_page - 1) / meta->entries_per_page)
+		meta->dir_pages != (meta->nlists + meta->entries_per_page - 1) / meta->entries_per_page ||
+		RelationGetNumberOfBlocks(index) < meta->dir_start + meta->dir_pages + meta->nlists)
 		corrupt(index, "metapage does not match its definition");
 
 	/*
@@ -207,8 +216,8 @@ IvfLoadCache(IvfState *st)
 			buf = ReadBuffer(index, blk);
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
 			page = BufferGetPage(buf);
-			if (IvfPageGetOpaque(page)->page_id != IVF_PAGE_ID ||
-				IvfPageGetOpaque(page)->type != IVF_PAGE_DIR)
+			if (!IvfPageIs(page, IVF_PAGE_DIR) ||
+				((PageHeader) page)->pd_lower < off + c->entry_size * Min(c->entries_per_page, c->nlists - i))
 				corrupt(index, "has a bad directory page");
 		}
 		memcpy(c->centroids + c->item_size * i,
@@ -306,10 +315,7 @@ IvfReadTail(IvfState *st, uint32 list)
 void
 IvfCheckListPage(Relation index, Page page, BlockNumber blk, uint32 steps)
 {
-	if (PageIsNew(page) || IvfPageGetOpaque(page)->page_id != IVF_PAGE_ID ||
-		IvfPageGetOpaque(page)->type != IVF_PAGE_LIST ||
-		((PageHeader) page)->pd_lower < IVF_REC_START ||
-		((PageHeader) page)->pd_lower > ((PageHeader) page)->pd_upper)
+	if (!IvfPageIs(page, IVF_PAGE_LIST) || ((PageHeader) page)->pd_lower < IVF_REC_START)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
 				 errmsg("index \"%s\" has a bad list page at block %u",
@@ -319,5 +325,25 @@ IvfCheckListPage(Relation index, Page page, BlockNumber blk, uint32 steps)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
 				 errmsg("index \"%s\" has a list that loops", RelationGetRelationName(index)),
+				 errhint("REINDEX the index.")));
+}
+
+/*
+ * A block number read from a page (a list's tail or prev), about to be
+ * read: one past the end of the index is damage.  *nblocks caches the
+ * relation's size for the caller (0 until first needed); it is refreshed
+ * before giving up, as inserts may have extended the index meanwhile.
+ */
+void
+IvfCheckBlock(Relation index, BlockNumber blk, BlockNumber *nblocks)
+{
+	if (blk < *nblocks)
+		return;
+	*nblocks = RelationGetNumberOfBlocks(index);
+	if (blk >= *nblocks)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" refers to block %u, past its end",
+						RelationGetRelationName(index), blk),
 				 errhint("REINDEX the index.")));
 }

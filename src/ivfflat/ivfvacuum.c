@@ -27,6 +27,7 @@ ivfbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	IvfState	st;
 	IvfCache   *c;
 	bool	   *dead;
+	BlockNumber nblocks;
 
 	if (stats == NULL)
 		stats = palloc0(sizeof(IndexBulkDeleteResult));
@@ -34,6 +35,7 @@ ivfbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	IvfLoadCache(&st);
 	c = st.cache;
 	dead = palloc_array(bool, c->recs_per_page);
+	nblocks = 0;
 
 	for (uint32 list = 0; list < c->nlists; list++)
 	{
@@ -48,6 +50,7 @@ ivfbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			int			ndead = 0;
 
 			vacuum_delay_point();
+			IvfCheckBlock(index, blk, &nblocks);
 			buf = ReadBufferExtended(index, MAIN_FORKNUM, blk, RBM_NORMAL, info->strategy);
 			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 			page = BufferGetPage(buf);
@@ -115,7 +118,7 @@ ivfvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 			buf = ReadBufferExtended(index, MAIN_FORKNUM, blk, RBM_NORMAL, info->strategy);
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
 			page = BufferGetPage(buf);
-			if (!PageIsNew(page) && IvfPageGetOpaque(page)->type == IVF_PAGE_LIST)
+			if (IvfPageIs(page, IVF_PAGE_LIST))
 				stats->num_index_tuples += IvfPageCount(page, st.cache->rec_size);
 			UnlockReleaseBuffer(buf);
 		}
