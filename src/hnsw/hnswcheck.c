@@ -1,7 +1,8 @@
 /*
  * hnswcheck.c
  *	  The hnsw part of vector_index_check(): node headers, neighbour lists,
- *	  the entry point, heap TIDs, out-of-line item references, and that
+ *	  the entry point, heap TIDs (and that a node whose heap slot VACUUM
+ *	  freed is flagged deleted), out-of-line item references, and that
  *	  every live node can be reached from the entry point (a node no list
  *	  points to is never returned).
  */
@@ -71,6 +72,79 @@ rowVisible(VecCheck *c, ItemPointer tid)
 		ItemPointerGetBlockNumberNoCheck(&t) >= c->heap_blocks)
 		return true;			/* reported above, or no table to ask */
 	return table_index_fetch_tuple_check(c->heap, &t, GetActiveSnapshot(), &all_dead);
+}
+
+/*
+ * A node VACUUM did not flag must still have its heap slot.  VACUUM frees
+ * a dead row's slot only after ambulkdelete has seen its TID, and pass 1
+ * flags every node whose TID it reports; a live node on a freed slot means
+ * a scan can return that TID, and once an insert reuses the slot, another
+ * row.  A slot that pruning left dead (not yet vacuumed) is still in use.
+ * A node that looks wrong is read again, since a VACUUM running now may
+ * have flagged it after its header was copied.
+ */
+static void
+checkHeapSlots(HnswState *st, VecCheck *c, const uint8 *flags, const ItemPointerData *tids)
+{
+	Buffer		hbuf = InvalidBuffer;
+	uint32	   *gone = NULL;
+	uint32		ngone = 0;
+	uint32		reported = 0;
+
+	if (c->heap == NULL)
+		return;
+	for (uint32 id = 0; id < st->node_count; id++)
+	{
+		BlockNumber hblk = ItemPointerGetBlockNumberNoCheck(&tids[id]);
+		OffsetNumber off = ItemPointerGetOffsetNumberNoCheck(&tids[id]);
+		Page		page;
+
+		if ((id & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if ((flags[id] & HNSW_NODE_DELETED) || !ItemPointerIsValid(&tids[id]) ||
+			hblk >= c->heap_blocks)
+			continue;			/* flagged, or reported above */
+		if (!BufferIsValid(hbuf) || BufferGetBlockNumber(hbuf) != hblk)
+		{
+			if (BufferIsValid(hbuf))
+				UnlockReleaseBuffer(hbuf);
+			hbuf = ReadBufferExtended(c->heap, MAIN_FORKNUM, hblk, RBM_NORMAL, NULL);
+			LockBuffer(hbuf, BUFFER_LOCK_SHARE);
+		}
+		page = BufferGetPage(hbuf);
+		if (off > PageGetMaxOffsetNumber(page) || !ItemIdIsUsed(PageGetItemId(page, off)))
+		{
+			if (gone == NULL)
+				gone = palloc_extended(sizeof(uint32) * st->node_count, MCXT_ALLOC_HUGE);
+			gone[ngone++] = id;
+		}
+	}
+	if (BufferIsValid(hbuf))
+		UnlockReleaseBuffer(hbuf);
+
+	/* no heap page is held while an index page is read */
+	for (uint32 i = 0; i < ngone; i++)
+	{
+		BlockNumber blk;
+		int			slot;
+		Buffer		buf;
+		HnswNode	node;
+		bool		flagged;
+
+		HnswLocateNode(st, gone[i], &blk, &slot);
+		buf = HnswReadBuffer(st->index, blk);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		node = HnswPageNode(BufferGetPage(buf), st, slot);
+		flagged = (node->flags & HNSW_NODE_DELETED) != 0;
+		UnlockReleaseBuffer(buf);
+		if (!flagged && ++reported <= 10)
+			VecCheckProblem(c, "node %u is not flagged deleted, but its heap tuple (%u,%u) was removed",
+							gone[i], ItemPointerGetBlockNumberNoCheck(&tids[gone[i]]),
+							ItemPointerGetOffsetNumberNoCheck(&tids[gone[i]]));
+	}
+	if (reported > 10)
+		VecCheckProblem(c, "%u nodes are not flagged deleted, but their heap tuples were removed",
+						reported);
 }
 
 void
@@ -180,6 +254,7 @@ HnswCheckIndex(Relation index, VecCheck *c)
 	}
 	if (refs)
 		checkItemRefs(st, c, refs);
+	checkHeapSlots(st, c, flags, tids);
 
 	/* the entry point */
 	if (st->entry_id == HNSW_NO_NODE || st->entry_id >= st->node_count)

@@ -3,9 +3,12 @@
 # with and without a filter, and VACUUM, against one table with an hnsw
 # index and one with an ivfflat index.  Then:
 #   - no query returned a row that does not exist (each query checks its
-#     own results against the table inside its transaction and raises);
+#     own results against the table inside its transaction and raises;
+#     the executor's heap check already hides such rows, so the index
+#     itself is checked below);
 #   - every live row is found through the index by its own vector at k = 1;
-#   - vector_index_check() finds nothing wrong;
+#   - after a last VACUUM, vector_index_check() finds nothing wrong: for
+#     hnsw that includes no live node on a heap slot VACUUM freed;
 #   - the server log shows no crash.
 # The operation counts and duration are reported (diag) for the issue note.
 use strict;
@@ -101,8 +104,14 @@ for my $c ([ 'h', 'SET hnsw.ef_search = 400' ], [ 'i', 'SET ivfflat.probes = 20'
 		qr/Index Scan using items_${t}_idx/, "items_$t: the self-lookup is an index scan");
 	is($node->safe_psql('postgres', "SET enable_seqscan = off; $set; $q"), 0,
 		"items_$t: every one of the $live live rows is found by its own vector");
+	# a last VACUUM frees the slots of the rows deleted since the one
+	# before, and no insert reuses them before the check: a node VACUUM
+	# left unflagged on a freed slot is reported (a scan would return its
+	# TID; the ghost check above cannot see that, since the executor skips
+	# TIDs that lead to no visible row)
+	$node->safe_psql('postgres', "VACUUM items_$t");
 	is($node->safe_psql('postgres', "SELECT string_agg(p, '; ') FROM vector_index_check('items_${t}_idx') p"),
-		'', "items_$t: vector_index_check finds nothing wrong");
+		'', "items_$t: vector_index_check finds nothing wrong after a last VACUUM");
 	diag("items_$t: $live live rows after the soak");
 }
 
