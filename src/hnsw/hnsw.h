@@ -432,10 +432,7 @@ extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer 
 					   struct IndexInfo *indexInfo);
 extern void HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level);
 extern bool HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id,
-							int level, const void *newitem, bool force, uint32 *evicted);
-extern void HnswAdoptEvicted(HnswState *st, HnswSource *src, uint32 id, int level,
-							 const void *item, const uint32 *sel, int nsel,
-							 const uint32 *evicted, int nevicted);
+							int level, const void *newitem, bool force);
 extern bool HnswReplaceList(HnswState *st, uint32 id, int level, const uint32 *expected,
 							int nexpected, const uint32 *links, int n);
 

@@ -471,6 +471,42 @@ backLinkScratch(Size size)
 }
 
 /*
+ * Whether node e has a way in on level other than base's list: a live
+ * member of e's own list that links back to e (or e is the entry point).
+ * Links are mostly mutual, so the nearest members usually answer at once.
+ * A link from elsewhere is not looked for, so the answer may be a false
+ * "no", which only costs a back-link; probe is any item, only to learn
+ * whether a member is deleted.
+ */
+static bool
+hasOtherWayIn(HnswState *st, HnswSource *src, uint32 e, uint32 base, int level,
+			  const void *probe)
+{
+	uint32		out[2 * HNSW_MAX_M];
+	int			nout;
+
+	if (e == st->entry_id)
+		return true;
+	nout = src->links(src, e, level, out);
+	for (int i = 0; i < nout; i++)
+	{
+		uint32		back[2 * HNSW_MAX_M];
+		int			nback;
+		HnswCand	c;
+
+		if (out[i] == base)
+			continue;
+		nback = src->links(src, out[i], level, back);
+		if (!HnswHasLink(back, nback, e))
+			continue;
+		src->score(src, probe, &out[i], 1, &c);
+		if (!c.deleted)
+			return true;
+	}
+	return false;
+}
+
+/*
  * Add the link base -> id on level.  A full list drops its deleted
  * members and is shrunk with the selection heuristic over its links plus
  * id, filled back up with the nearest pruned ones: unlike the build,
@@ -479,10 +515,15 @@ backLinkScratch(Size size)
  * ef_search 100: 0.95-1.0 across runs without, 1.0 with); that needs the
  * items of all of them, read without holding base's page, so the list is re-checked
  * under the lock and the work redone if another backend changed it.
+ *
+ * A shrink never pushes out a live member's last way in (README.md,
+ * section 1, item 8): when the member the heuristic drops has no other
+ * incoming link, the newcomer is left out instead, or, with force, a
+ * member that has another way in makes room for it.
  */
 bool
 HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int level,
-				const void *newitem, bool force, uint32 *evicted)
+				const void *newitem, bool force)
 {
 	int			maxlinks = HnswMaxLinks(st->m, level);
 	uint32		seen[2 * HNSW_MAX_M];
@@ -491,7 +532,8 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 	char	   *items = baseitem + st->item_max;
 
 	HnswReadItem(st, base, baseitem);
-	for (int attempt = 0; attempt < 3; attempt++)
+	/* a forced link is a node's only way in: worth more tries */
+	for (int attempt = 0; attempt < (force ? 10 : 3); attempt++)
 	{
 		uint32		kept[2 * HNSW_MAX_M + 1];
 		int			nkept;
@@ -512,6 +554,8 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 		}
 		else
 		{
+			uint32		dropped = HNSW_NO_NODE;
+
 			/* deleted neighbours are dropped first: they are dead weight */
 			src->score(src, baseitem, seen, nseen, scored);
 			for (int i = 0; i < nseen; i++)
@@ -549,21 +593,38 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 				if (same)
 					return false;
 			}
+
+			/*
+			 * The live member pushed out (at most one: the list held
+			 * maxlinks and gains one) must keep a way in.  Without this, a
+			 * node grown in by inserts lost its last incoming link to later
+			 * shrinks: a few in a thousand after heavy churn, and recall
+			 * fell with them.
+			 */
+			for (int i = 0; i < ncand && dropped == HNSW_NO_NODE; i++)
+				if (cands[i].id != id && !HnswHasLink(kept, nkept, cands[i].id))
+					dropped = cands[i].id;
+			if (dropped != HNSW_NO_NODE &&
+				!hasOtherWayIn(st, src, dropped, base, level, baseitem))
+			{
+				int			victim = -1;
+
+				if (!force)
+					return false;
+				/* the farthest member that can spare this link gives way */
+				for (int i = nkept - 1; i >= 0 && victim < 0; i--)
+					if (kept[i] != id &&
+						hasOtherWayIn(st, src, kept[i], base, level, baseitem))
+						victim = i;
+				if (victim >= 0)
+					kept[victim] = dropped;
+			}
 		}
 
 		if (HnswReplaceList(st, base, level, seen, nseen, kept, nkept))
-		{
-			/* report a live member the shrink pushed out */
-			for (int i = 0; evicted && i < ncand; i++)
-				if (cands[i].id != id && !HnswHasLink(kept, nkept, cands[i].id))
-				{
-					*evicted = cands[i].id;
-					break;
-				}
 			return HnswHasLink(kept, nkept, id);
-		}
 	}
-	/* XXX: lost the race three times; the link is left out, as if pruned */
+	/* XXX: lost the race every time; the link is left out, as if pruned */
 	return false;
 }
 
@@ -618,33 +679,6 @@ chainDuplicate(HnswState *st, uint32 head, uint32 id)
 	UnlockReleaseBuffer(hbuf);
 	if (BufferIsValid(buf))
 		UnlockReleaseBuffer(buf);
-}
-
-/*
- * Each back-link into a full list pushed a member out of it, and that may
- * have been the member's last way in: nodes grown in by inserts were lost
- * that way (a few in a thousand after heavy churn).  The new node, being
- * near the list's owner, adopts them: its list becomes the evicted nodes,
- * nearest first, then its own choices, up to the limit.  If another backend
- * changed the list meanwhile, the adoption is skipped.
- */
-void
-HnswAdoptEvicted(HnswState *st, HnswSource *src, uint32 id, int level, const void *item,
-				 const uint32 *sel, int nsel, const uint32 *evicted, int nevicted)
-{
-	int			maxlinks = HnswMaxLinks(st->m, level);
-	HnswCand	scored[2 * HNSW_MAX_M + 1];
-	uint32		links[2 * HNSW_MAX_M];
-	int			n = 0;
-
-	src->score(src, item, evicted, nevicted, scored);
-	qsort(scored, nevicted, sizeof(HnswCand), HnswCandCompare);
-	for (int i = 0; i < nevicted && n < maxlinks; i++)
-		if (!scored[i].deleted)
-			links[n++] = scored[i].id;
-	for (int i = 0; i < nsel && n < maxlinks; i++)
-		links[n++] = sel[i];
-	HnswReplaceList(st, id, level, sel, nsel, links, n);
 }
 
 /*
@@ -737,24 +771,12 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 	for (int lc = top; lc >= 0; lc--)
 	{
 		bool		linked = nsel[lc] == 0;
-		uint32		evicted[2 * HNSW_MAX_M + 1];
-		int			nevicted = 0;
 
-		for (int i = 0; i <= nsel[lc]; i++)
-		{
-			uint32		e = HNSW_NO_NODE;
-
-			/* never leave the node without an incoming link (HnswKeepLink) */
-			if (i < nsel[lc])
-				linked |= HnswAddBackLink(st, &src, sel[lc][i], id, lc, item, false, &e);
-			else if (!linked)
-				HnswAddBackLink(st, &src, sel[lc][0], id, lc, item, true, &e);
-			if (e != HNSW_NO_NODE && !HnswHasLink(evicted, nevicted, e) &&
-				!HnswHasLink(sel[lc], nsel[lc], e))
-				evicted[nevicted++] = e;
-		}
-		if (nevicted > 0)
-			HnswAdoptEvicted(st, &src, id, lc, item, sel[lc], nsel[lc], evicted, nevicted);
+		for (int i = 0; i < nsel[lc]; i++)
+			linked |= HnswAddBackLink(st, &src, sel[lc][i], id, lc, item, false);
+		/* never leave the node without an incoming link (HnswKeepLink) */
+		if (!linked)
+			HnswAddBackLink(st, &src, sel[lc][0], id, lc, item, true);
 	}
 
 	if (level > entry_level)

@@ -267,23 +267,9 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 			 * back from its new neighbours, as an insert does, so that it
 			 * does not drop out of reach.
 			 */
-			uint32		evicted[2 * HNSW_MAX_M];
-			int			nevicted = 0;
-
 			for (int i = 0; i < nkept; i++)
-			{
-				uint32		e = HNSW_NO_NODE;
-
 				if (!HnswHasLink(cur, ncur, kept[i]))
-					HnswAddBackLink(st, &vs->src, kept[i], id, level, vs->baseitem, false, &e);
-				if (e != HNSW_NO_NODE && !HnswHasLink(evicted, nevicted, e) &&
-					!HnswHasLink(kept, nkept, e))
-					evicted[nevicted++] = e;
-			}
-			/* and re-home what those back-links pushed out, as inserts do */
-			if (nevicted > 0)
-				HnswAdoptEvicted(st, &vs->src, id, level, vs->baseitem, kept, nkept,
-								 evicted, nevicted);
+					HnswAddBackLink(st, &vs->src, kept[i], id, level, vs->baseitem, false);
 			return;
 		}
 	}
@@ -485,9 +471,7 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp)
 				}
 				if (best.id != HNSW_NO_NODE)
 				{
-					uint32		e = HNSW_NO_NODE;
-
-					HnswAddBackLink(st, src, best.id, u, 0, item, true, &e);
+					HnswAddBackLink(st, src, best.id, u, 0, item, true);
 					linked++;
 				}
 				MemoryContextSwitchTo(old);
