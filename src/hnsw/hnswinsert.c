@@ -517,9 +517,8 @@ hasOtherWayIn(HnswState *st, HnswSource *src, uint32 e, uint32 base, int level,
  * under the lock and the work redone if another backend changed it.
  *
  * A shrink never pushes out a live member's last way in (README.md,
- * section 1, item 8): when the member the heuristic drops has no other
- * incoming link, the newcomer is left out instead, or, with force, a
- * member that has another way in makes room for it.
+ * section 1, item 8): a member that would lose it is kept, and the
+ * heuristic chooses another to drop (perhaps the newcomer).
  */
 bool
 HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int level,
@@ -554,7 +553,9 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 		}
 		else
 		{
-			uint32		dropped = HNSW_NO_NODE;
+			uint32		dropped;
+			uint32		prot[4];
+			int			nprot = 0;
 
 			/* deleted neighbours are dropped first: they are dead weight */
 			src->score(src, baseitem, seen, nseen, scored);
@@ -575,8 +576,41 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 					HnswReadItem(st, cands[i].id, dst);
 				itemptr[i] = dst;
 			}
-			nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, maxlinks, kept);
-			nkept = HnswKeepLink(kept, nkept, maxlinks, id, force);
+			/*
+			 * The live member the shrink pushes out (at most one: the list
+			 * held maxlinks and gains one) must keep a way in.  Without
+			 * this, nodes grown in by inserts lost their last incoming link
+			 * to later shrinks: a few in a thousand after heavy churn.  A
+			 * member that would lose it is put first and the heuristic
+			 * runs again, so that it drops whichever other link the kept
+			 * ones cover best, not simply the farthest (the long links
+			 * between clusters).
+			 */
+			for (;;)
+			{
+				HnswCand	ord[2 * HNSW_MAX_M + 1];
+				const char *ordptr[2 * HNSW_MAX_M + 1];
+				int			nord = 0;
+
+				for (int pass = 0; pass < 2; pass++)
+					for (int i = 0; i < ncand; i++)
+						if (HnswHasLink(prot, nprot, cands[i].id) == (pass == 0))
+						{
+							ord[nord] = cands[i];
+							ordptr[nord++] = itemptr[i];
+						}
+				nkept = HnswSelectNeighbours(st, ord, nord, ordptr, maxlinks, maxlinks, kept);
+				nkept = HnswKeepLink(kept, nkept, maxlinks, id, force);
+
+				dropped = HNSW_NO_NODE;
+				for (int i = 0; i < ncand && dropped == HNSW_NO_NODE; i++)
+					if (cands[i].id != id && !HnswHasLink(kept, nkept, cands[i].id))
+						dropped = cands[i].id;
+				if (dropped == HNSW_NO_NODE || nprot == lengthof(prot) ||
+					hasOtherWayIn(st, src, dropped, base, level, baseitem))
+					break;
+				prot[nprot++] = dropped;
+			}
 
 			/*
 			 * The newcomer lost to the members it would have joined, and
@@ -592,32 +626,6 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 					same = HnswHasLink(seen, nseen, kept[i]);
 				if (same)
 					return false;
-			}
-
-			/*
-			 * The live member pushed out (at most one: the list held
-			 * maxlinks and gains one) must keep a way in.  Without this, a
-			 * node grown in by inserts lost its last incoming link to later
-			 * shrinks: a few in a thousand after heavy churn, and recall
-			 * fell with them.
-			 */
-			for (int i = 0; i < ncand && dropped == HNSW_NO_NODE; i++)
-				if (cands[i].id != id && !HnswHasLink(kept, nkept, cands[i].id))
-					dropped = cands[i].id;
-			if (dropped != HNSW_NO_NODE &&
-				!hasOtherWayIn(st, src, dropped, base, level, baseitem))
-			{
-				int			victim = -1;
-
-				if (!force)
-					return false;
-				/* the farthest member that can spare this link gives way */
-				for (int i = nkept - 1; i >= 0 && victim < 0; i--)
-					if (kept[i] != id &&
-						hasOtherWayIn(st, src, kept[i], base, level, baseitem))
-						victim = i;
-				if (victim >= 0)
-					kept[victim] = dropped;
 			}
 		}
 

@@ -92,6 +92,7 @@ my $found = $standby->safe_psql('postgres', "$settings; $selfq");
 # a shrink of a full list never pushes out a node's last incoming link
 # (src/hnsw/README.md, section 1, item 8), so every new row is reachable
 is($found, 500, 'after promotion, each row inserted on the new primary is found by its own vector');
+my $problems_before = $standby->safe_psql('postgres', "SELECT string_agg(p, '; ') FROM vector_index_check('items_l2') p");
 # VACUUM links back every node the entry point cannot reach (a node that
 # is reachable can still be missed at this ef_search: "Known problems")
 $standby->safe_psql('postgres', 'VACUUM items');
@@ -106,6 +107,7 @@ if ($found != 500)
 	my $big = $standby->safe_psql('postgres', "SET enable_seqscan = off; SET hnsw.ef_search = 1000; $selfq");
 	$standby->safe_psql('postgres', 'REINDEX INDEX items_l2');
 	my $re = $standby->safe_psql('postgres', "$settings; $selfq");
+	diag("before VACUUM, vector_index_check said: '$problems_before'");
 	diag("self-lookups found: $old/500 on the old primary (no replay), "
 		  . "$big/500 on the promoted node at ef_search = 1000, $re/500 there after REINDEX");
 }
