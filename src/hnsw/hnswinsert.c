@@ -606,9 +606,16 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 				for (int i = 0; i < ncand && dropped == HNSW_NO_NODE; i++)
 					if (cands[i].id != id && !HnswHasLink(kept, nkept, cands[i].id))
 						dropped = cands[i].id;
-				if (dropped == HNSW_NO_NODE || nprot == lengthof(prot) ||
+				if (dropped == HNSW_NO_NODE ||
 					hasOtherWayIn(st, src, dropped, base, level, baseitem))
 					break;
+				/* out of rounds: the list stays, the newcomer is left out */
+				if (nprot == lengthof(prot))
+				{
+					if (!force)
+						return false;
+					break;
+				}
 				prot[nprot++] = dropped;
 			}
 
