@@ -432,7 +432,7 @@ extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer 
 					   struct IndexInfo *indexInfo);
 extern void HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level);
 extern bool HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id,
-							int level, const void *newitem, bool force);
+							int level, const void *newitem, bool force, uint32 *evicted);
 extern bool HnswReplaceList(HnswState *st, uint32 id, int level, const uint32 *expected,
 							int nexpected, const uint32 *links, int n);
 

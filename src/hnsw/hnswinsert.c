@@ -522,11 +522,12 @@ hasOtherWayIn(HnswState *st, HnswSource *src, uint32 e, uint32 base, int level,
  */
 bool
 HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int level,
-				const void *newitem, bool force)
+				const void *newitem, bool force, uint32 *evicted)
 {
 	int			maxlinks = HnswMaxLinks(st->m, level);
 	uint32		seen[2 * HNSW_MAX_M];
 	int			nseen;
+	uint32		dropped = HNSW_NO_NODE;
 	char	   *baseitem = backLinkScratch(st->item_max * (maxlinks + 2));
 	char	   *items = baseitem + st->item_max;
 
@@ -541,6 +542,7 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 		HnswCand	scored[2 * HNSW_MAX_M];
 		int			ncand = 0;
 
+		dropped = HNSW_NO_NODE;
 		nseen = src->links(src, base, level, seen);
 		if (HnswHasLink(seen, nseen, id))
 			return true;
@@ -553,7 +555,6 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 		}
 		else
 		{
-			uint32		dropped;
 			uint32		prot[4];
 			int			nprot = 0;
 
@@ -637,7 +638,11 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 		}
 
 		if (HnswReplaceList(st, base, level, seen, nseen, kept, nkept))
+		{
+			if (evicted && dropped != HNSW_NO_NODE && dropped != id)
+				*evicted = dropped;
 			return HnswHasLink(kept, nkept, id);
+		}
 	}
 	/* XXX: lost the race every time; the link is left out, as if pruned */
 	return false;
@@ -697,6 +702,35 @@ chainDuplicate(HnswState *st, uint32 head, uint32 id)
 }
 
 /*
+ * The members the back-links pushed out of full lists were often their
+ * lists' long links, the ones between clusters; without a new home those
+ * are lost, and on clustered data a search no longer finds its way into
+ * some clusters.  The new node, near those lists' owners, takes them in
+ * place of its fill (the nearest candidates the heuristic pruned, which
+ * its kept neighbours already cover), nearest first; its heuristic choices
+ * stay.  If another backend changed the list meanwhile, this is skipped.
+ */
+static void
+takeEvicted(HnswState *st, HnswSource *src, uint32 id, int level, const void *item,
+			const uint32 *sel, int nheur, int nsel, const uint32 *evicted, int nevicted)
+{
+	HnswCand	scored[2 * HNSW_MAX_M];
+	uint32		links[2 * HNSW_MAX_M];
+	int			n = nheur;
+	int			room = nsel - nheur;
+
+	memcpy(links, sel, sizeof(uint32) * nheur);
+	src->score(src, item, evicted, nevicted, scored);
+	qsort(scored, nevicted, sizeof(HnswCand), HnswCandCompare);
+	for (int i = 0; i < nevicted && n < nheur + room; i++)
+		if (!scored[i].deleted)
+			links[n++] = scored[i].id;
+	for (int i = nheur; i < nsel && n < nsel; i++)
+		links[n++] = sel[i];
+	HnswReplaceList(st, id, level, sel, nsel, links, n);
+}
+
+/*
  * Insert one prepared item (the form to_item gives) for heap row tid, as
  * a node of the given level.
  * Runs in the caller's memory context, which it may fill.
@@ -708,6 +742,7 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 	int			top;
 	uint32	   *sel[HNSW_MAX_LEVEL + 1];
 	int			nsel[HNSW_MAX_LEVEL + 1];
+	int			nheur[HNSW_MAX_LEVEL + 1];
 	uint32		id;
 	HnswSource	src;
 	HnswVisited visited;
@@ -773,8 +808,12 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 			return;
 		}
 		sel[lc] = palloc_array(uint32, HnswMaxLinks(st->m, lc));
-		nsel[lc] = HnswSelectNeighbours(st, w, nw, witems, HnswMaxLinks(st->m, lc),
-										 HnswMaxLinks(st->m, lc), sel[lc]);
+		nheur[lc] = HnswSelectNeighbours(st, w, nw, witems, HnswMaxLinks(st->m, lc), 0, sel[lc]);
+		/* filled up with the nearest pruned ones, as HnswSelectNeighbours would */
+		nsel[lc] = nheur[lc];
+		for (int i = 0; i < nw && nsel[lc] < HnswMaxLinks(st->m, lc); i++)
+			if (!HnswHasLink(sel[lc], nheur[lc], w[i].id))
+				sel[lc][nsel[lc]++] = w[i].id;
 
 		cands.n = 0;
 		for (int i = 0; i < nw; i++)
@@ -787,11 +826,24 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 	{
 		bool		linked = nsel[lc] == 0;
 
-		for (int i = 0; i < nsel[lc]; i++)
-			linked |= HnswAddBackLink(st, &src, sel[lc][i], id, lc, item, false);
-		/* never leave the node without an incoming link (HnswKeepLink) */
-		if (!linked)
-			HnswAddBackLink(st, &src, sel[lc][0], id, lc, item, true);
+		uint32		evicted[2 * HNSW_MAX_M];
+		int			nevicted = 0;
+
+		for (int i = 0; i <= nsel[lc]; i++)
+		{
+			uint32		e = HNSW_NO_NODE;
+
+			if (i < nsel[lc])
+				linked |= HnswAddBackLink(st, &src, sel[lc][i], id, lc, item, false, &e);
+			/* never leave the node without an incoming link (HnswKeepLink) */
+			else if (!linked)
+				HnswAddBackLink(st, &src, sel[lc][0], id, lc, item, true, &e);
+			if (e != HNSW_NO_NODE && !HnswHasLink(evicted, nevicted, e) &&
+				!HnswHasLink(sel[lc], nsel[lc], e))
+				evicted[nevicted++] = e;
+		}
+		if (nevicted > 0 && nheur[lc] < nsel[lc])
+			takeEvicted(st, &src, id, lc, item, sel[lc], nheur[lc], nsel[lc], evicted, nevicted);
 	}
 
 	if (level > entry_level)

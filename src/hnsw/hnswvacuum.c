@@ -269,7 +269,7 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 			 */
 			for (int i = 0; i < nkept; i++)
 				if (!HnswHasLink(cur, ncur, kept[i]))
-					HnswAddBackLink(st, &vs->src, kept[i], id, level, vs->baseitem, false);
+					HnswAddBackLink(st, &vs->src, kept[i], id, level, vs->baseitem, false, NULL);
 			return;
 		}
 	}
@@ -471,7 +471,7 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp)
 				}
 				if (best.id != HNSW_NO_NODE)
 				{
-					HnswAddBackLink(st, src, best.id, u, 0, item, true);
+					HnswAddBackLink(st, src, best.id, u, 0, item, true, NULL);
 					linked++;
 				}
 				MemoryContextSwitchTo(old);
