@@ -471,42 +471,6 @@ backLinkScratch(Size size)
 }
 
 /*
- * Whether node e has a way in on level other than base's list: a live
- * member of e's own list that links back to e (or e is the entry point).
- * Links are mostly mutual, so the nearest members usually answer at once.
- * A link from elsewhere is not looked for, so the answer may be a false
- * "no", which only costs a back-link; probe is any item, only to learn
- * whether a member is deleted.
- */
-static bool
-hasOtherWayIn(HnswState *st, HnswSource *src, uint32 e, uint32 base, int level,
-			  const void *probe)
-{
-	uint32		out[2 * HNSW_MAX_M];
-	int			nout;
-
-	if (e == st->entry_id)
-		return true;
-	nout = src->links(src, e, level, out);
-	for (int i = 0; i < nout; i++)
-	{
-		uint32		back[2 * HNSW_MAX_M];
-		int			nback;
-		HnswCand	c;
-
-		if (out[i] == base)
-			continue;
-		nback = src->links(src, out[i], level, back);
-		if (!HnswHasLink(back, nback, e))
-			continue;
-		src->score(src, probe, &out[i], 1, &c);
-		if (!c.deleted)
-			return true;
-	}
-	return false;
-}
-
-/*
  * Add the link base -> id on level.  A full list drops its deleted
  * members and is shrunk with the selection heuristic over its links plus
  * id, filled back up with the nearest pruned ones: unlike the build,
@@ -516,9 +480,8 @@ hasOtherWayIn(HnswState *st, HnswSource *src, uint32 e, uint32 base, int level,
  * items of all of them, read without holding base's page, so the list is re-checked
  * under the lock and the work redone if another backend changed it.
  *
- * A shrink never pushes out a live member's last way in (README.md,
- * section 1, item 8): a member that would lose it is kept, and the
- * heuristic chooses another to drop (perhaps the newcomer).
+ * The live member a shrink pushes out is reported in *evicted: the new
+ * node takes it in (takeEvicted).
  */
 bool
 HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int level,
@@ -532,8 +495,7 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 	char	   *items = baseitem + st->item_max;
 
 	HnswReadItem(st, base, baseitem);
-	/* a forced link is a node's only way in: worth more tries */
-	for (int attempt = 0; attempt < (force ? 10 : 3); attempt++)
+	for (int attempt = 0; attempt < 3; attempt++)
 	{
 		uint32		kept[2 * HNSW_MAX_M + 1];
 		int			nkept;
@@ -555,9 +517,6 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 		}
 		else
 		{
-			uint32		prot[4];
-			int			nprot = 0;
-
 			/* deleted neighbours are dropped first: they are dead weight */
 			src->score(src, baseitem, seen, nseen, scored);
 			for (int i = 0; i < nseen; i++)
@@ -577,48 +536,12 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 					HnswReadItem(st, cands[i].id, dst);
 				itemptr[i] = dst;
 			}
-			/*
-			 * The live member the shrink pushes out (at most one: the list
-			 * held maxlinks and gains one) must keep a way in.  Without
-			 * this, nodes grown in by inserts lost their last incoming link
-			 * to later shrinks: a few in a thousand after heavy churn.  A
-			 * member that would lose it is put first and the heuristic
-			 * runs again, so that it drops whichever other link the kept
-			 * ones cover best, not simply the farthest (the long links
-			 * between clusters).
-			 */
-			for (;;)
-			{
-				HnswCand	ord[2 * HNSW_MAX_M + 1];
-				const char *ordptr[2 * HNSW_MAX_M + 1];
-				int			nord = 0;
-
-				for (int pass = 0; pass < 2; pass++)
-					for (int i = 0; i < ncand; i++)
-						if (HnswHasLink(prot, nprot, cands[i].id) == (pass == 0))
-						{
-							ord[nord] = cands[i];
-							ordptr[nord++] = itemptr[i];
-						}
-				nkept = HnswSelectNeighbours(st, ord, nord, ordptr, maxlinks, maxlinks, kept);
-				nkept = HnswKeepLink(kept, nkept, maxlinks, id, force);
-
-				dropped = HNSW_NO_NODE;
-				for (int i = 0; i < ncand && dropped == HNSW_NO_NODE; i++)
-					if (cands[i].id != id && !HnswHasLink(kept, nkept, cands[i].id))
-						dropped = cands[i].id;
-				if (dropped == HNSW_NO_NODE ||
-					hasOtherWayIn(st, src, dropped, base, level, baseitem))
-					break;
-				/* out of rounds: the list stays, the newcomer is left out */
-				if (nprot == lengthof(prot))
-				{
-					if (!force)
-						return false;
-					break;
-				}
-				prot[nprot++] = dropped;
-			}
+			nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, maxlinks, kept);
+			nkept = HnswKeepLink(kept, nkept, maxlinks, id, force);
+			/* the live member the shrink pushes out, if any (at most one) */
+			for (int i = 0; i < ncand && dropped == HNSW_NO_NODE; i++)
+				if (cands[i].id != id && !HnswHasLink(kept, nkept, cands[i].id))
+					dropped = cands[i].id;
 
 			/*
 			 * The newcomer lost to the members it would have joined, and

@@ -3,7 +3,7 @@
 # random(), so most lie near zero) into a table with one hnsw index per
 # halfvec operator class.  For 100 query vectors from the same
 # distribution, ORDER BY ... LIMIT 20 through each index at the default
-# hnsw.ef_search must find at least 99.5% of the exact 20 nearest rows
+# hnsw.ef_search must find at least 99% of the exact 20 nearest rows
 # (98% under inner product, which is no metric: its recall here varies
 # 0.987-0.999 from run to run, before and after the fix alike), which a
 # sequential scan gives.  A row counts as found when its distance is within
@@ -11,8 +11,10 @@
 #
 # Under L1, re-homing the nodes a back-link pushed out (the new node's
 # list became those nodes, then its own choices) cost this index its
-# nearest links: 0.988-0.994 before, where l2 gave 0.998-0.9995.  The
-# brief's 0.98 does not fail on this machine before the fix, hence 0.995.
+# nearest links: 0.988-0.994 before, 0.996-0.998 after, where l2 gave
+# 0.998-0.9995.  The brief's 0.98 does not fail on this machine before the
+# fix; 0.99 fails some runs of it and leaves the fixed code room (0.995 left
+# it 0.001 in one run).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -69,7 +71,7 @@ for my $m (sort keys %ops)
 		SELECT count(*) FROM got g
 		WHERE g.dist <= (SELECT max(e.dist) FROM exact e WHERE e.n = g.n);});
 	my $recall = $found / ($nq * $k);
-	my $min = $m eq 'ip' ? 0.98 : 0.995;
+	my $min = $m eq 'ip' ? 0.98 : 0.99;
 	cmp_ok($recall, '>=', $min, sprintf('%s recall@%d after concurrent inserts is at least %g (%.4f)', $m, $k, $min, $recall));
 }
 # every node can be reached (not asserted for ip: under inner product a
