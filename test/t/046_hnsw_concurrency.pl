@@ -60,6 +60,19 @@ sub not_found
 	return $node->safe_psql('postgres', "$found_settings $q");
 }
 
+# Every row of $table found by its own vector, but for a few: a node that
+# is reachable only from far off is missed now and then at this ef_search
+# whatever the locking (issue 13, item 12; seen here under ASan: 1 of 880
+# and 1 of 5,050).  A broken extension protocol loses far more: with the
+# publication unserialised, 355 of 5,050 rows were not found.
+sub few_not_found
+{
+	my ($table, $name) = @_;
+	my $rows = $node->safe_psql('postgres', "SELECT count(*) FROM $table");
+	my $missed = not_found($table, 'true');
+	cmp_ok($missed, '<=', int($rows / 200) + 1, "$name ($missed of $rows missed)");
+}
+
 sub check_clean
 {
 	my ($table, $when) = @_;
@@ -160,7 +173,7 @@ my ($h1, $out1, $err1) = start_psql('extender', sprintf($paused_insert, 201, 400
 $node->poll_query_until('postgres', sprintf($holds, 'extender', 'true'))
   or die 'the insert did not reach its extension';
 
-is(not_found('ext', 'true'), 0, 'while an insert extends: scans find every row');
+few_not_found('ext', 'while an insert extends: scans find every row but a few');
 my ($ret) = $node->psql('postgres', 'VACUUM ext');
 is($ret, 0, 'while an insert extends: VACUUM completes');
 my ($h2, $out2, $err2) = start_psql('waiter',
@@ -179,7 +192,7 @@ $h2->finish;
 is($$err2, '', 'the waiting insert then extends the index itself and completes');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM ext'), 280, 'ext: 180 old rows and 100 new ones');
 check_clean('ext', 'after a cancelled extension');
-is(not_found('ext', 'true'), 0, 'ext: every row is found after a cancelled extension');
+few_not_found('ext', 'ext: every row but a few is found after a cancelled extension');
 
 # an immediate shutdown while an extension is paused
 my ($h3, $out3, $err3) = start_psql('extender', sprintf($paused_insert, 2001, 2300));
@@ -193,7 +206,7 @@ $node->safe_psql('postgres',
 	  . "FROM generate_series(3001, 3600) i");
 is($node->safe_psql('postgres', 'SELECT count(*) FROM ext'), 880, 'ext: 600 more rows after the crash');
 check_clean('ext', 'after a crash in an extension and more inserts');
-is(not_found('ext', 'true'), 0, 'ext: every row is found after the crash');
+few_not_found('ext', 'ext: every row but a few is found after the crash');
 
 # ---- (c) stress: inserts that extend, with concurrent scans
 
@@ -233,7 +246,7 @@ for my $r (@runs)
 my $pages = $node->safe_psql('postgres', "SELECT pg_relation_size('st_idx') / 8192");
 is($node->safe_psql('postgres', 'SELECT count(*) FROM st'), 50 + 4 * 250 * 5, 'st: every inserted row is there');
 check_clean('st', 'after the stress run');
-is(not_found('st', 'true'), 0, 'st: every row is found by its own vector after the stress run');
+few_not_found('st', 'st: every row but a few is found by its own vector after the stress run');
 diag("(c) index of " . (50 + 4 * 250 * 5) . " rows on $pages pages");
 
 is_deeply([ server_log_problems($node) ], [], 'no crash in the server log');
