@@ -114,16 +114,6 @@ HnswInitState(HnswState *st, Relation index)
 	st->entry_level = -1;
 }
 
-static void
-notHnsw(Relation index, const char *detail)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INDEX_CORRUPTED),
-			 errmsg("index \"%s\" is not a valid hnsw index", RelationGetRelationName(index)),
-			 detail ? errdetail_internal("%s", detail) : 0,
-			 errhint("REINDEX the index.")));
-}
-
 /*
  * Is the metapage ours, of our format, and of a geometry the rest of the
  * code may index by?  Everything the snapshot hands out (entry point, run
@@ -137,9 +127,9 @@ checkMeta(HnswState *st, Page page)
 	bool		runs_ok = true;
 
 	if (!HnswPageIs(page, HNSW_PAGE_META) || meta->magic != HNSW_MAGIC)
-		notHnsw(index, NULL);
+		VecIndexNotValid(index, "hnsw", NULL);
 	if (meta->version != HNSW_FORMAT_VERSION)
-		notHnsw(index, psprintf("It has hnsw format version %u, but this library reads version %d.",
+		VecIndexNotValid(index, "hnsw", psprintf("It has hnsw format version %u, but this library reads version %d.",
 								meta->version, HNSW_FORMAT_VERSION));
 	if (((HnswPageGetOpaque(page)->flags & HNSW_META_ITEM_REFS) != 0) != st->item_refs ||
 		(st->item_refs && (meta->item_size != sizeof(HnswItemRef) ||
@@ -223,7 +213,7 @@ void
 HnswBadPage(Relation index, BlockNumber blk, uint16 type)
 {
 	if (blk == HNSW_METAPAGE_BLKNO)
-		notHnsw(index, NULL);
+		VecIndexNotValid(index, "hnsw", NULL);
 	ereport(ERROR,
 			(errcode(ERRCODE_INDEX_CORRUPTED),
 			 errmsg("index \"%s\" block %u is not a valid hnsw %s",

@@ -125,17 +125,10 @@ startScan(IndexScanDesc scan)
 	}
 	else
 	{
-		value = PointerGetDatum(PG_DETOAST_DATUM(key->sk_argument));
-		if (st->ops->datum_dim(value) != st->dim)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("different vector dimensions %d and %d",
-							st->dim, st->ops->datum_dim(value))));
+		value = VecScanQueryValue(st->ops, st->dim, key->sk_argument);
 		/* a query is never stored: it may have more elements than an item */
 		so->query = palloc0(st->item_refs ? MAXALIGN(st->ops->datum_item_len(value)) : st->item_max);
-		/* a zero query under cosine has no direction: every item is as near */
-		if (!st->ops->to_item(value, st->metric, so->query))
-			st->ops->to_item(value, VEC_METRIC_L2, so->query);
+		VecScanQueryItem(st->ops, st->metric, value, so->query);
 	}
 	if (st->entry_id == HNSW_NO_NODE)
 		return;

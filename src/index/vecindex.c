@@ -195,6 +195,35 @@ VecScanSetKeys(IndexScanDesc scan, ScanKey keys, ScanKey orderbys)
 		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
 }
 
+void
+VecIndexNotValid(Relation index, const char *amname, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("index \"%s\" is not a valid %s index", RelationGetRelationName(index), amname),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 errhint("REINDEX the index.")));
+}
+
+Datum
+VecScanQueryValue(const VecTypeOps *ops, int dim, Datum arg)
+{
+	Datum		value = PointerGetDatum(PG_DETOAST_DATUM(arg));
+
+	if (ops->datum_dim(value) != dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("different vector dimensions %d and %d", dim, ops->datum_dim(value))));
+	return value;
+}
+
+void
+VecScanQueryItem(const VecTypeOps *ops, VecMetric metric, Datum value, void *dst)
+{
+	if (!ops->to_item(value, metric, dst))
+		ops->to_item(value, VEC_METRIC_L2, dst);
+}
+
 Buffer
 VecIndexNewBuffer(Relation index, ForkNumber fork)
 {

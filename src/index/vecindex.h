@@ -55,6 +55,20 @@ extern void VecScanCheckOrderBy(IndexScanDesc scan, const char *amname);
 /* An IndexAmRoutine with the properties both AMs share; callbacks unset. */
 extern IndexAmRoutine *VecIndexAmRoutine(void);
 
+/*
+ * The error for an index file that is not in the AM's format (another
+ * layout, a damaged metapage, another format version): XX002, REINDEX hint.
+ */
+extern void VecIndexNotValid(Relation index, const char *amname, const char *detail) pg_attribute_noreturn();
+
+/*
+ * A scan's query (the ORDER BY argument), detoasted, with the index's
+ * dimensions; and written as a stored item (a zero query under cosine,
+ * which has no direction, as an L2 item: every item is then as near).
+ */
+extern Datum VecScanQueryValue(const VecTypeOps *ops, int dim, Datum arg);
+extern void VecScanQueryItem(const VecTypeOps *ops, VecMetric metric, Datum value, void *dst);
+
 /* A new page at the end of the relation, pinned and exclusively locked. */
 extern Buffer VecIndexNewBuffer(Relation index, ForkNumber fork);
 

@@ -238,15 +238,8 @@ startScan(IndexScanDesc scan)
 	so->query_null = (key->sk_flags & SK_ISNULL) != 0;
 	if (!so->query_null)
 	{
-		value = PointerGetDatum(PG_DETOAST_DATUM(key->sk_argument));
-		if (st->ops->datum_dim(value) != st->dim)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("different vector dimensions %d and %d",
-							st->dim, st->ops->datum_dim(value))));
-		/* a zero query under cosine has no direction: every item is as near */
-		if (!st->ops->to_item(value, st->metric, so->query))
-			st->ops->to_item(value, VEC_METRIC_L2, so->query);
+		value = VecScanQueryValue(st->ops, st->dim, key->sk_argument);
+		VecScanQueryItem(st->ops, st->metric, value, so->query);
 	}
 
 	/* fixed for the scan: a cursor must not see the settings change */

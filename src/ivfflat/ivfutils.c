@@ -130,16 +130,6 @@ corrupt(Relation index, const char *what)
 			 errhint("REINDEX the index.")));
 }
 
-static void
-notIvfflat(Relation index, const char *detail)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INDEX_CORRUPTED),
-			 errmsg("index \"%s\" is not a valid ivfflat index", RelationGetRelationName(index)),
-			 detail ? errdetail_internal("%s", detail) : 0,
-			 errhint("REINDEX the index.")));
-}
-
 /*
  * Read the metapage and the centroids into the relcache entry, once.
  */
@@ -166,9 +156,9 @@ IvfLoadCache(IvfState *st)
 	page = BufferGetPage(buf);
 	meta = IvfPageGetMeta(page);
 	if (!IvfPageIs(page, IVF_PAGE_META) || meta->magic != IVF_MAGIC)
-		notIvfflat(index, NULL);
+		VecIndexNotValid(index, "ivfflat", NULL);
 	if (meta->version != IVF_FORMAT_VERSION)
-		notIvfflat(index, psprintf("It has ivfflat format version %u, but this library reads version %d.",
+		VecIndexNotValid(index, "ivfflat", psprintf("It has ivfflat format version %u, but this library reads version %d.",
 								   meta->version, IVF_FORMAT_VERSION));
 	if (meta->metric != st->metric || meta->dir_start != IVF_METAPAGE_BLKNO + 1 ||
 		meta->dim != (uint32) st->dim || meta->item_size != st->item_size ||
