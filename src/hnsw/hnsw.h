@@ -60,20 +60,11 @@ typedef HnswPageOpaqueData *HnswPageOpaque;
 
 #define HnswPageGetOpaque(page) ((HnswPageOpaque) PageGetSpecialPointer(page))
 
-/*
- * Is page one of ours, of this type?  pd_special is checked first: on a
- * page of another layout (a zeroed page, another AM's, random bytes) the
- * special space may be of any size or anywhere.  A few compares, done once
- * per page read, before any field of the page is trusted.
- */
+/* Is page one of ours, of this type?  (The layout first: VecPageLayoutIs.) */
 static inline bool
 HnswPageIs(Page page, uint16 type)
 {
-	PageHeader	ph = (PageHeader) page;
-
-	return ph->pd_special == BLCKSZ - MAXALIGN(sizeof(HnswPageOpaqueData)) &&
-		ph->pd_lower >= SizeOfPageHeaderData && ph->pd_lower <= ph->pd_upper &&
-		ph->pd_upper <= ph->pd_special &&
+	return VecPageLayoutIs(page, sizeof(HnswPageOpaqueData)) &&
 		HnswPageGetOpaque(page)->page_id == HNSW_PAGE_ID &&
 		HnswPageGetOpaque(page)->type == type;
 }

@@ -16,6 +16,23 @@
 
 #include "typeops.h"
 
+/*
+ * Does page have our layout: a special space of exactly opaque_size bytes
+ * (MAXALIGNed) at the end, and sane pd_lower/pd_upper?  Checked first, before
+ * the special space is read: on a page of another layout (a zeroed page,
+ * another AM's, random bytes) pd_special may point anywhere.  Each AM then
+ * checks its page id and type.  A few compares, once per page read.
+ */
+static inline bool
+VecPageLayoutIs(Page page, Size opaque_size)
+{
+	PageHeader	ph = (PageHeader) page;
+
+	return ph->pd_special == BLCKSZ - MAXALIGN(opaque_size) &&
+		ph->pd_lower >= SizeOfPageHeaderData && ph->pd_lower <= ph->pd_upper &&
+		ph->pd_upper <= ph->pd_special;
+}
+
 /* Support function numbers, the same in every opclass of both AMs. */
 #define VEC_DISTANCE_PROC			1	/* the SQL distance function */
 #define VEC_TYPE_SUPPORT_PROC		3	/* returns the VecTypeOps */

@@ -61,19 +61,11 @@ typedef IvfPageOpaqueData *IvfPageOpaque;
 
 #define IvfPageGetOpaque(page) ((IvfPageOpaque) PageGetSpecialPointer(page))
 
-/*
- * Is page one of ours, of this type, with sane header bounds?  pd_special
- * first: on a page of another layout the special space may be anywhere.
- * Checked once per page read, before anything on the page is trusted.
- */
+/* Is page one of ours, of this type?  (The layout first: VecPageLayoutIs.) */
 static inline bool
 IvfPageIs(Page page, uint16 type)
 {
-	PageHeader	ph = (PageHeader) page;
-
-	return ph->pd_special == BLCKSZ - MAXALIGN(sizeof(IvfPageOpaqueData)) &&
-		ph->pd_lower >= SizeOfPageHeaderData && ph->pd_lower <= ph->pd_upper &&
-		ph->pd_upper <= ph->pd_special &&
+	return VecPageLayoutIs(page, sizeof(IvfPageOpaqueData)) &&
 		IvfPageGetOpaque(page)->page_id == IVF_PAGE_ID &&
 		IvfPageGetOpaque(page)->type == type;
 }
