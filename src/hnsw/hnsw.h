@@ -422,8 +422,22 @@ extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer 
 					   Relation heap, IndexUniqueCheck checkUnique VEC_AMINSERT_UNCHANGED_ARG,
 					   struct IndexInfo *indexInfo);
 extern void HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level);
+/*
+ * The node back-links are being added for, as the new home of the members
+ * they push out of full lists (HnswAddBackLink): its list on the level as
+ * last written, of which the first nfixed stay (its heuristic choices and
+ * the members it took in); the rest, its fill, make room.
+ */
+typedef struct HnswHome
+{
+	uint32		id;
+	int			n;
+	int			nfixed;
+	uint32		links[2 * HNSW_MAX_M];
+} HnswHome;
+
 extern bool HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id,
-							int level, const void *newitem, bool force, uint32 *evicted);
+							int level, const void *newitem, bool force, HnswHome *home);
 extern bool HnswReplaceList(HnswState *st, uint32 id, int level, const uint32 *expected,
 							int nexpected, const uint32 *links, int n);
 

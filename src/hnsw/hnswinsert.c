@@ -346,52 +346,55 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 /* ---------------------------------------------------------------- links */
 
 /*
- * Lock the page holding id's list on level exclusively and return where
- * the list and its count live.  *buf is set to the locked buffer.
+ * Where id's list on level lives: the node's page and slot on level 0,
+ * the upper record's page and line pointer above (read under a share lock
+ * on the node page, released again: a node's upper record never moves).
  */
-static void
-lockList(HnswState *st, uint32 id, int level, Buffer *buf, GenericXLogState **xlog,
-		 uint32 **links, uint16 **count)
+typedef struct ListLoc
 {
 	BlockNumber blk;
-	int			slot;
-	Page		page;
+	int			slot;			/* level 0: node slot; else the upper line pointer */
+} ListLoc;
+
+static ListLoc
+locateList(HnswState *st, uint32 id, int level)
+{
+	ListLoc		loc;
+	Buffer		buf;
 	HnswNode	node;
 
-	HnswLocateNode(st, id, &blk, &slot);
+	HnswLocateNode(st, id, &loc.blk, &loc.slot);
+	if (level == 0)
+		return loc;
+	buf = HnswReadBuffer(st->index, loc.blk);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	HnswCheckPage(st->index, BufferGetPage(buf), loc.blk, HNSW_PAGE_NODE);
+	node = HnswPageNode(BufferGetPage(buf), st, loc.slot);
+	if (node->level < level)
+		elog(ERROR, "hnsw node %u has no level %d", id, level);
+	loc.blk = node->upper_blk;
+	loc.slot = node->upper_off;
+	UnlockReleaseBuffer(buf);
+	return loc;
+}
+
+/* The list and its count in page, which holds id's list on level at loc. */
+static void
+listInPage(HnswState *st, Page page, uint32 id, int level, ListLoc loc,
+		   uint32 **links, uint16 **count)
+{
 	if (level == 0)
 	{
-		*buf = HnswReadBuffer(st->index, blk);
-		LockBuffer(*buf, BUFFER_LOCK_EXCLUSIVE);
-		HnswCheckPage(st->index, BufferGetPage(*buf), blk, HNSW_PAGE_NODE);
-		*xlog = VecXLogStart(st->index);
-		page = GenericXLogRegisterBuffer(*xlog, *buf, 0);
-		node = HnswPageNode(page, st, slot);
+		HnswNode	node = HnswPageNode(page, st, loc.slot);
+
 		*links = HnswNodeLinks(node, st->item_size);
 		*count = &node->nlinks;
 	}
 	else
 	{
-		BlockNumber ublk;
-		OffsetNumber uoff;
-		HnswUpperData *rec;
+		HnswUpperData *rec = HnswUpperRecord(st, page, loc.blk, loc.slot, id);
 		HnswUpperLevel *lv;
 
-		*buf = HnswReadBuffer(st->index, blk);
-		LockBuffer(*buf, BUFFER_LOCK_SHARE);
-		HnswCheckPage(st->index, BufferGetPage(*buf), blk, HNSW_PAGE_NODE);
-		node = HnswPageNode(BufferGetPage(*buf), st, slot);
-		ublk = node->upper_blk;
-		uoff = node->upper_off;
-		if (node->level < level)
-			elog(ERROR, "hnsw node %u has no level %d", id, level);
-		UnlockReleaseBuffer(*buf);
-
-		*buf = HnswReadBuffer(st->index, ublk);
-		LockBuffer(*buf, BUFFER_LOCK_EXCLUSIVE);
-		*xlog = VecXLogStart(st->index);
-		page = GenericXLogRegisterBuffer(*xlog, *buf, 0);
-		rec = HnswUpperRecord(st, page, ublk, uoff, id);
 		if (rec->nlevels < level)
 			ereport(ERROR,
 					(errcode(ERRCODE_INDEX_CORRUPTED),
@@ -403,16 +406,98 @@ lockList(HnswState *st, uint32 id, int level, Buffer *buf, GenericXLogState **xl
 	}
 }
 
+/*
+ * Replace the lists of nlists (one or two) nodes on level, each only if it
+ * still is what the caller read: the new lists were computed without
+ * holding the pages.  Both change in one WAL record, or neither: a member
+ * one list pushes out, the other takes in, and no crash or concurrent
+ * reader can see it in neither.  Two pages are locked in block order (see
+ * README.md, "Locking").  Returns whether the lists were replaced.
+ */
+static bool
+replaceLists(HnswState *st, int level, int nlists, const uint32 *ids,
+			 const uint32 *const *expected, const int *nexpected,
+			 const uint32 *const *links, const int *n)
+{
+	ListLoc		loc[2];
+	Buffer		buf[2] = {InvalidBuffer, InvalidBuffer};
+	Page		page[2] = {NULL, NULL};
+	int			order[2] = {0, 1};
+	GenericXLogState *xlog;
+	bool		same = true;
+	uint16		type = level == 0 ? HNSW_PAGE_NODE : HNSW_PAGE_UPPER;
+
+	Assert(nlists == 1 || nlists == 2);
+	for (int i = 0; i < nlists; i++)
+		loc[i] = locateList(st, ids[i], level);
+	if (nlists == 2 && loc[1].blk < loc[0].blk)
+	{
+		order[0] = 1;
+		order[1] = 0;
+	}
+	for (int k = 0; k < nlists; k++)
+	{
+		int			i = order[k];
+
+		if (k == 1 && loc[i].blk == loc[order[0]].blk)
+			continue;			/* the same page: locked already */
+		buf[i] = HnswReadBuffer(st->index, loc[i].blk);
+		LockBuffer(buf[i], BUFFER_LOCK_EXCLUSIVE);
+		HnswCheckPage(st->index, BufferGetPage(buf[i]), loc[i].blk, type);
+	}
+	xlog = VecXLogStart(st->index);
+	for (int i = 0; i < nlists; i++)
+	{
+		if (BufferIsValid(buf[i]))
+			page[i] = GenericXLogRegisterBuffer(xlog, buf[i], 0);
+	}
+	for (int i = 0; i < nlists; i++)
+	{
+		uint32	   *dst;
+		uint16	   *count;
+
+		if (!BufferIsValid(buf[i]))
+			page[i] = page[1 - i];
+		listInPage(st, page[i], ids[i], level, loc[i], &dst, &count);
+		same &= *count == nexpected[i] &&
+			memcmp(dst, expected[i], sizeof(uint32) * nexpected[i]) == 0;
+	}
+	if (same)
+	{
+		for (int i = 0; i < nlists; i++)
+		{
+			uint32	   *dst;
+			uint16	   *count;
+
+			listInPage(st, page[i], ids[i], level, loc[i], &dst, &count);
+			memcpy(dst, links[i], sizeof(uint32) * n[i]);
+			*count = n[i];
+		}
+		GenericXLogFinish(xlog);
+	}
+	else
+		GenericXLogAbort(xlog);
+	for (int i = 0; i < nlists; i++)
+		if (BufferIsValid(buf[i]))
+			UnlockReleaseBuffer(buf[i]);
+	return same;
+}
+
 /* Replace id's list on level with links[0..n). */
 static void
 writeList(HnswState *st, uint32 id, int level, const uint32 *links, int n)
 {
-	Buffer		buf;
+	ListLoc		loc = locateList(st, id, level);
+	Buffer		buf = HnswReadBuffer(st->index, loc.blk);
 	GenericXLogState *xlog;
 	uint32	   *dst;
 	uint16	   *count;
 
-	lockList(st, id, level, &buf, &xlog, &dst, &count);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	HnswCheckPage(st->index, BufferGetPage(buf), loc.blk,
+				  level == 0 ? HNSW_PAGE_NODE : HNSW_PAGE_UPPER);
+	xlog = VecXLogStart(st->index);
+	listInPage(st, GenericXLogRegisterBuffer(xlog, buf, 0), id, level, loc, &dst, &count);
 	memcpy(dst, links, sizeof(uint32) * n);
 	*count = n;
 	GenericXLogFinish(xlog);
@@ -428,24 +513,7 @@ bool
 HnswReplaceList(HnswState *st, uint32 id, int level, const uint32 *expected,
 				int nexpected, const uint32 *links, int n)
 {
-	Buffer		buf;
-	GenericXLogState *xlog;
-	uint32	   *dst;
-	uint16	   *count;
-	bool		same;
-
-	lockList(st, id, level, &buf, &xlog, &dst, &count);
-	same = *count == nexpected && memcmp(dst, expected, sizeof(uint32) * nexpected) == 0;
-	if (same)
-	{
-		memcpy(dst, links, sizeof(uint32) * n);
-		*count = n;
-		GenericXLogFinish(xlog);
-	}
-	else
-		GenericXLogAbort(xlog);
-	UnlockReleaseBuffer(buf);
-	return same;
+	return replaceLists(st, level, 1, &id, &expected, &nexpected, &links, &n);
 }
 
 /*
@@ -471,26 +539,64 @@ backLinkScratch(Size size)
 }
 
 /*
+ * The list home->id would have on level after taking in member e, pushed
+ * out of another list: e goes after the fixed part, in place of the
+ * farthest fill member when the list is full.  With force, the last member
+ * makes room when nothing else can.  False when there is no room.
+ */
+static bool
+homeTake(const HnswHome *home, int maxlinks, uint32 e, bool force, uint32 *out, int *n)
+{
+	int			k = 0;
+	int			keep = home->n;
+
+	if (HnswHasLink(home->links, home->n, e))
+	{
+		memcpy(out, home->links, sizeof(uint32) * home->n);
+		*n = home->n;
+		return true;
+	}
+	if (home->n >= maxlinks)
+	{
+		if (home->nfixed >= home->n && !force)
+			return false;
+		keep = home->n - 1;
+	}
+	for (int i = 0; i < Min(home->nfixed, keep); i++)
+		out[k++] = home->links[i];
+	out[k++] = e;
+	for (int i = Min(home->nfixed, keep); i < keep; i++)
+		out[k++] = home->links[i];
+	*n = k;
+	return true;
+}
+
+/*
  * Add the link base -> id on level.  A full list drops its deleted
  * members and is shrunk with the selection heuristic over its links plus
  * id, filled back up with the nearest pruned ones: unlike the build,
  * which sees lists shrink and refill, a graph grown by inserts needs its
  * lists full to stay well connected (recall on 10k x 64 clustered data, L1,
  * ef_search 100: 0.95-1.0 across runs without, 1.0 with); that needs the
- * items of all of them, read without holding base's page, so the list is re-checked
- * under the lock and the work redone if another backend changed it.
+ * items of all of them, read without holding base's page, so the list is
+ * re-checked under the lock and the work redone if another backend changed
+ * it.
  *
- * The live member a shrink pushes out is reported in *evicted: the new
- * node takes it in (takeEvicted).
+ * A shrink pushes out at most one live member, and that may have been its
+ * last way in.  With a home (the node being linked in, which base now
+ * reaches), the member moves to the home's list in the same WAL record
+ * (replaceLists): no crash, race or reader ever sees it in neither list.
+ * When the home has no room for it, the back-link is left out (as if the
+ * heuristic had pruned it), unless force.  VACUUM passes no home and
+ * relies on its reachability pass.
  */
 bool
 HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int level,
-				const void *newitem, bool force, uint32 *evicted)
+				const void *newitem, bool force, HnswHome *home)
 {
 	int			maxlinks = HnswMaxLinks(st->m, level);
 	uint32		seen[2 * HNSW_MAX_M];
 	int			nseen;
-	uint32		dropped = HNSW_NO_NODE;
 	char	   *baseitem = backLinkScratch(st->item_max * (maxlinks + 2));
 	char	   *items = baseitem + st->item_max;
 
@@ -503,8 +609,8 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 		const char *itemptr[2 * HNSW_MAX_M + 1];
 		HnswCand	scored[2 * HNSW_MAX_M];
 		int			ncand = 0;
+		uint32		dropped = HNSW_NO_NODE;
 
-		dropped = HNSW_NO_NODE;
 		nseen = src->links(src, base, level, seen);
 		if (HnswHasLink(seen, nseen, id))
 			return true;
@@ -560,12 +666,53 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 			}
 		}
 
-		if (HnswReplaceList(st, base, level, seen, nseen, kept, nkept))
+		if (home != NULL && dropped != HNSW_NO_NODE && home->id != base)
 		{
-			if (evicted && dropped != HNSW_NO_NODE && dropped != id)
-				*evicted = dropped;
-			return HnswHasLink(kept, nkept, id);
+			uint32		hl[2 * HNSW_MAX_M];
+			int			hn;
+			uint32		ids[2] = {base, home->id};
+			const uint32 *exp[2] = {seen, home->links};
+			int			nexp[2] = {nseen, home->n};
+			const uint32 *lists[2] = {kept, hl};
+			int			n[2] = {nkept, 0};
+
+			if (!homeTake(home, maxlinks, dropped, force, hl, &hn))
+				return false;
+			if (hn == home->n && memcmp(hl, home->links, sizeof(uint32) * hn) == 0)
+			{
+				/* the home links to it already */
+				if (HnswReplaceList(st, base, level, seen, nseen, kept, nkept))
+					return HnswHasLink(kept, nkept, id);
+				continue;
+			}
+			n[1] = hn;
+			if (replaceLists(st, level, 2, ids, exp, nexp, lists, n))
+			{
+				home->nfixed = Min(home->nfixed + 1, hn);
+				memcpy(home->links, hl, sizeof(uint32) * hn);
+				home->n = hn;
+				return HnswHasLink(kept, nkept, id);
+			}
+
+			/*
+			 * Either list changed.  If the home's did (another backend
+			 * linked to it), take it as it is now, all of it fixed.
+			 */
+			{
+				uint32		cur[2 * HNSW_MAX_M];
+				int			ncur = src->links(src, home->id, level, cur);
+
+				if (ncur != home->n || memcmp(cur, home->links, sizeof(uint32) * ncur) != 0)
+				{
+					memcpy(home->links, cur, sizeof(uint32) * ncur);
+					home->n = ncur;
+					home->nfixed = ncur;
+				}
+			}
+			continue;
 		}
+		if (HnswReplaceList(st, base, level, seen, nseen, kept, nkept))
+			return HnswHasLink(kept, nkept, id);
 	}
 	/* XXX: lost the race every time; the link is left out, as if pruned */
 	return false;
@@ -622,35 +769,6 @@ chainDuplicate(HnswState *st, uint32 head, uint32 id)
 	UnlockReleaseBuffer(hbuf);
 	if (BufferIsValid(buf))
 		UnlockReleaseBuffer(buf);
-}
-
-/*
- * The members the back-links pushed out of full lists were often their
- * lists' long links, the ones between clusters; without a new home those
- * are lost, and on clustered data a search no longer finds its way into
- * some clusters.  The new node, near those lists' owners, takes them in
- * place of its fill (the nearest candidates the heuristic pruned, which
- * its kept neighbours already cover), nearest first; its heuristic choices
- * stay.  If another backend changed the list meanwhile, this is skipped.
- */
-static void
-takeEvicted(HnswState *st, HnswSource *src, uint32 id, int level, const void *item,
-			const uint32 *sel, int nheur, int nsel, const uint32 *evicted, int nevicted)
-{
-	HnswCand	scored[2 * HNSW_MAX_M];
-	uint32		links[2 * HNSW_MAX_M];
-	int			n = nheur;
-	int			room = nsel - nheur;
-
-	memcpy(links, sel, sizeof(uint32) * nheur);
-	src->score(src, item, evicted, nevicted, scored);
-	qsort(scored, nevicted, sizeof(HnswCand), HnswCandCompare);
-	for (int i = 0; i < nevicted && n < nheur + room; i++)
-		if (!scored[i].deleted)
-			links[n++] = scored[i].id;
-	for (int i = nheur; i < nsel && n < nsel; i++)
-		links[n++] = sel[i];
-	HnswReplaceList(st, id, level, sel, nsel, links, n);
 }
 
 /*
@@ -748,25 +866,18 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 	for (int lc = top; lc >= 0; lc--)
 	{
 		bool		linked = nsel[lc] == 0;
+		HnswHome   *home = palloc(sizeof(HnswHome));
 
-		uint32		evicted[2 * HNSW_MAX_M];
-		int			nevicted = 0;
-
-		for (int i = 0; i <= nsel[lc]; i++)
-		{
-			uint32		e = HNSW_NO_NODE;
-
-			if (i < nsel[lc])
-				linked |= HnswAddBackLink(st, &src, sel[lc][i], id, lc, item, false, &e);
-			/* never leave the node without an incoming link (HnswKeepLink) */
-			else if (!linked)
-				HnswAddBackLink(st, &src, sel[lc][0], id, lc, item, true, &e);
-			if (e != HNSW_NO_NODE && !HnswHasLink(evicted, nevicted, e) &&
-				!HnswHasLink(sel[lc], nsel[lc], e))
-				evicted[nevicted++] = e;
-		}
-		if (nevicted > 0 && nheur[lc] < nsel[lc])
-			takeEvicted(st, &src, id, lc, item, sel[lc], nheur[lc], nsel[lc], evicted, nevicted);
+		/* members pushed out by the back-links move into our list */
+		home->id = id;
+		home->n = nsel[lc];
+		home->nfixed = nheur[lc];
+		memcpy(home->links, sel[lc], sizeof(uint32) * nsel[lc]);
+		for (int i = 0; i < nsel[lc]; i++)
+			linked |= HnswAddBackLink(st, &src, sel[lc][i], id, lc, item, false, home);
+		/* never leave the node without an incoming link (HnswKeepLink) */
+		if (!linked)
+			HnswAddBackLink(st, &src, sel[lc][0], id, lc, item, true, home);
 	}
 
 	if (level > entry_level)
