@@ -9,7 +9,7 @@
 #   make format / format-check
 
 EXTENSION = vector
-EXTVERSION = 0.1.0
+EXTVERSION = 0.1.1
 
 MODULE_big = vector
 OBJS = \

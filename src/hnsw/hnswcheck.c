@@ -4,7 +4,8 @@
  *	  the entry point, heap TIDs (and that a node whose heap slot VACUUM
  *	  freed is flagged deleted), out-of-line item references, and that
  *	  every live node can be reached from the entry point (a node no list
- *	  points to is never returned).
+ *	  points to is never returned); on request, that a search for each live
+ *	  node's own vector finds it.
  */
 #include "compat.h"
 
@@ -145,6 +146,62 @@ checkHeapSlots(HnswState *st, VecCheck *c, const uint8 *flags, const ItemPointer
 	if (reported > 10)
 		VecCheckProblem(c, "%u nodes are not flagged deleted, but their heap tuples were removed",
 						reported);
+}
+
+/*
+ * The deeper mode: look every live graph node up by its own item, as a
+ * scan with hnsw.ef_search = ef does (greedy descent from the entry point,
+ * then a search of layer 0), and report the nodes it does not return.  A
+ * node every walk reaches can still be missed, when the paths to it lead
+ * away from it first; the reachability walk above cannot see that.  A
+ * search whose results are all at distance 0 (more equal vectors than ef)
+ * counts as finding it.
+ */
+static void
+checkSelfLookups(HnswState *st, HnswSource *src, VecCheck *c, const uint8 *flags,
+				 ItemPointerData *tids)
+{
+	int			ef = c->search_ef;
+	char	   *item = palloc(st->item_max);
+	HnswVisited visited;
+	HnswHeap	cands;
+	HnswHeap	results;
+	uint32		missed = 0,
+				tried = 0;
+
+	HnswVisitedInitHash(&visited, ef * 2 * st->m);
+	HnswHeapInit(&cands, ef * 4, false);
+	HnswHeapInit(&results, ef + 1, true);
+	for (uint32 id = 0; id < st->node_count; id++)
+	{
+		HnswCand	ep;
+		bool		found = false;
+
+		if ((flags[id] & (HNSW_NODE_DELETED | HNSW_NODE_DUP)) || !rowVisible(c, &tids[id]))
+			continue;
+		HnswReadItem(st, id, item);
+		ep = HnswGreedyDescend(src, item, st->entry_id, st->entry_level, 0);
+		HnswVisitedReset(&visited);
+		cands.n = 0;
+		results.n = 0;
+		HnswVisitedAdd(&visited, ep.id);
+		HnswHeapPush(&cands, &ep);
+		if (!ep.deleted)
+			HnswHeapPush(&results, &ep);
+		HnswSearchLayer(src, item, &cands, &results, ef, 0, &visited, NULL);
+		for (int i = 0; i < results.n && !found; i++)
+			found = results.items[i].id == id;
+		if (!found && results.n >= ef && HnswHeapTop(&results)->dist == 0)
+			found = true;
+		tried++;
+		if (!found && ++missed <= 10)
+			VecCheckProblem(c, "node %u (heap tuple (%u,%u)) is not found by a search for its own vector at ef %d",
+							id, ItemPointerGetBlockNumberNoCheck(&tids[id]),
+							ItemPointerGetOffsetNumberNoCheck(&tids[id]), ef);
+	}
+	if (missed > 0)
+		VecCheckProblem(c, "%u of %u live nodes are not found by a search for their own vectors at ef %d",
+						missed, tried, ef);
 }
 
 void
@@ -321,4 +378,6 @@ HnswCheckIndex(Relation index, VecCheck *c)
 	if (unreachable > 0)
 		VecCheckProblem(c, "%u of %u live nodes cannot be reached from the entry point",
 						unreachable, live);
+	if (c->search_ef > 0)
+		checkSelfLookups(st, &src, c, flags, tids);
 }

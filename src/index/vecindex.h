@@ -103,6 +103,7 @@ typedef struct VecCheck
 	int			nproblems;
 	BlockNumber heap_blocks;	/* heap TIDs must point below this */
 	Relation	heap;			/* the indexed table */
+	int			search_ef;		/* hnsw: look each live node up at this ef; 0: no */
 } VecCheck;
 
 extern void VecCheckProblem(VecCheck *c, const char *fmt,...) pg_attribute_printf(2, 3);

@@ -96,6 +96,14 @@ vector_index_check(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for table %s", RelationGetRelationName(heap))));
 
+	if (PG_NARGS() > 1)
+	{
+		c.search_ef = PG_GETARG_INT32(1);
+		if (c.search_ef < 0 || c.search_ef > 1000)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("search_ef must be between 0 and 1000")));
+	}
 	amname = get_am_name(index->rd_rel->relam);
 	c.heap_blocks = RelationGetNumberOfBlocks(heap);
 	c.heap = heap;
