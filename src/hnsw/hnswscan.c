@@ -20,6 +20,7 @@
 
 #include "access/relscan.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -109,6 +110,8 @@ startScan(IndexScanDesc scan)
 	so->started = true;
 	so->done = true;
 	VecScanCheckOrderBy(scan, "hnsw");
+	/* idx_scan in pg_stat_user_indexes, as every index counts its scans */
+	pgstat_count_index_scan(scan->indexRelation);
 
 	HnswLoadMeta(st);
 	so->query_null = (key->sk_flags & SK_ISNULL) != 0;

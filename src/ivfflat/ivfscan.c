@@ -17,6 +17,7 @@
 
 #include "access/relscan.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -225,6 +226,8 @@ startScan(IndexScanDesc scan)
 
 	so->started = true;
 	VecScanCheckOrderBy(scan, "ivfflat");
+	/* idx_scan in pg_stat_user_indexes, as every index counts its scans */
+	pgstat_count_index_scan(scan->indexRelation);
 
 	old = MemoryContextSwitchTo(so->cxt);
 	IvfLoadCache(st);
