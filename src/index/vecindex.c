@@ -25,6 +25,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "vecbase.h"
 #include "vecindex.h"
 
 const VecTypeOps *
@@ -210,10 +211,12 @@ VecScanQueryValue(const VecTypeOps *ops, int dim, Datum arg)
 {
 	Datum		value = PointerGetDatum(PG_DETOAST_DATUM(arg));
 
-	if (ops->datum_dim(value) != dim)
+	/* the message the type's distance function would give */
+	if (ops->datum_dim(value) != dim && strcmp(ops->name, "bit") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("different vector dimensions %d and %d", dim, ops->datum_dim(value))));
+				 errmsg("different bit lengths %u and %u", dim, ops->datum_dim(value))));
+	VecCheckSameDim(dim, ops->datum_dim(value), ops->name);
 	return value;
 }
 
