@@ -45,6 +45,14 @@ VecIndexCheckDims(Relation index, const VecTypeOps *ops, const char *amname, int
 {
 	int32		typmod = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
 
+	/*
+	 * The bit opclasses accept varbit (binary-coercible to bit), whose values
+	 * need not share one length even under a typmod.
+	 */
+	if (TupleDescAttr(RelationGetDescr(index), 0)->atttypid == VARBITOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("type not supported for %s index", amname)));
 	if (typmod < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
