@@ -1371,6 +1371,7 @@ buildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *inde
 {
 	HnswState  *st = &bs->st;
 	double		est = heap->rd_rel->reltuples;
+	double		area;			/* nodes the shared graph may hold */
 	uint32		cap;
 	uint64		arena_words;
 	ParallelContext *pcxt;
@@ -1389,9 +1390,22 @@ buildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *inde
 	/* never analysed: a generous guess from the table's size */
 	if (est < 0)
 		est = (double) RelationGetNumberOfBlocks(heap) * (BLCKSZ / (st->item_size + 32.0));
-	if (est * 1.1 + 1000 >
-		Min(bs->limit, (double) (bs->budget - Min(bs->budget, HNSW_PARALLEL_RESERVE)) / bs->node_cost))
-		return buildParallelOnDisk(bs, heap, index, indexInfo, nworkers);
+	area = Min(bs->limit, (double) (bs->budget - Min(bs->budget, HNSW_PARALLEL_RESERVE)) / bs->node_cost);
+	if (est * 1.1 + 1000 > area)
+	{
+		/*
+		 * The shared graph cannot hold it.  When it cannot hold even half
+		 * (a small maintenance_work_mem, or a table far beyond it), build in
+		 * parallel on disk from the first row, as pgvector does once its
+		 * shared graph fills.  Otherwise build serially, in memory as far
+		 * as it goes and then on disk: faster when most of the graph fits
+		 * (20,000 vector(32) rows in 4 MB, 73% fitting a serial build: 9.2 s
+		 * serially against 22.6 s in parallel on disk, 2 workers, 2 cores).
+		 */
+		if (area < (est * 1.1 + 1000) / 2)
+			return buildParallelOnDisk(bs, heap, index, indexInfo, nworkers);
+		return false;
+	}
 	cap = (uint32) (est * 1.1 + 1000);
 	/* a node has 1/(m-1) upper levels on average; room for three times that */
 	arena_words = 1 + (uint64) cap * (st->m + 1) * 3 / (st->m - 1) + (uint64) 64 * (st->m + 1);
