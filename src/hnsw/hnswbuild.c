@@ -9,8 +9,10 @@
  *	  With max_parallel_maintenance_workers, the graph lives in dynamic
  *	  shared memory and the leader and the workers insert into it together,
  *	  each scanning part of the heap; node lists are guarded by striped
- *	  LWLocks.  A parallel build whose graph would not fit is not started,
- *	  and one whose estimate was wrong is redone serially (README.md).
+ *	  LWLocks.  A parallel build whose graph would not fit in memory builds
+ *	  serially instead, or, when memory would hold less than half of it,
+ *	  inserts every row on disk in parallel; one whose estimate was wrong
+ *	  is redone serially (README.md).
  */
 #include "compat.h"
 
