@@ -67,3 +67,11 @@ RESET enable_seqscan;
 SELECT * FROM vector_index_check('bv_h');
 DROP TABLE bv, wide, wider, varying;
 DROP FUNCTION same_bits;
+
+-- varbit is binary-coercible to bit, but its values need not share a
+-- length: neither index takes it, even without a typmod (pgvector's message
+-- comes before the one about dimensions)
+CREATE TABLE vb (b varbit);
+CREATE INDEX ON vb USING hnsw (b bit_hamming_ops);
+CREATE INDEX ON vb USING ivfflat (b bit_hamming_ops) WITH (lists = 1);
+DROP TABLE vb;

@@ -142,6 +142,12 @@ SELECT halfvec_avg('{2,4,6}'), halfvec_avg('{0}') IS NULL;
 SELECT halfvec_avg('{1,NULL}');
 SELECT halfvec_avg('{1,70000}');
 SELECT halfvec_accum('{0}', '[1,2]'), halfvec_accum('{1,1,2}', '[1,2]');
+-- pgvector's messages for the support functions called directly (issue 14)
+SELECT halfvec_accum('{}', '[1]');
+SELECT halfvec_avg('{}');
+SELECT halfvec_accum('{0,0}', '[1,2,3]');
+SELECT halfvec_accum('{0,0}', '[1]');
+SELECT avg(v) FROM (VALUES ('[1,2]'::halfvec), ('[1]')) t(v);
 -- parallel aggregation gives the same answer
 CREATE TABLE agg_t AS SELECT ARRAY[i % 10, i % 7, 1]::real[]::halfvec AS v FROM generate_series(1, 100000) i;
 ANALYZE agg_t;

@@ -138,3 +138,17 @@ DROP FUNCTION try_cast(text, text);
 
 -- every C whitespace character around elements, vertical tab included
 SELECT (chr(11) || '[' || E'\t1 ,\f2\r\n,' || chr(11) || '3' || chr(11) || ']' || chr(11))::halfvec;
+
+-- pgvector's messages, DETAIL included, with the type's own name (issue 14)
+SELECT '1,2,3'::halfvec;
+SELECT '[1,2,3]9'::halfvec;
+SELECT '[1,2,3'::halfvec;
+SELECT '['::halfvec;
+SELECT '[]'::halfvec;
+SELECT array_fill(1, ARRAY[16001])::halfvec;
+SELECT '[1,2]'::halfvec + '[1]'::halfvec;
+SELECT '{4e38,-4e38}'::double precision[]::halfvec;
+SELECT '{4e38,-4e38}'::numeric[]::halfvec;
+SELECT '{Infinity}'::real[]::halfvec;
+-- finite as float4 but beyond the half range: still out of range
+SELECT '{1e5}'::double precision[]::halfvec;

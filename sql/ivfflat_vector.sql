@@ -185,6 +185,20 @@ RESET enable_seqscan;
 DROP VIEW self_found;
 DROP TABLE built;
 
+-- the sample notice only when rows really were left out of the sample: not
+-- for an empty table (which has pgvector's little-data notice instead), nor
+-- for a table smaller than the limited sample
+CREATE TABLE small (v vector(64));
+SET maintenance_work_mem = '1MB';
+\set VERBOSITY default
+CREATE INDEX small_idx ON small USING ivfflat (v) WITH (lists = 200);
+\set VERBOSITY terse
+INSERT INTO small SELECT ARRAY(SELECT sin(i * 0.37 + j * 1.3) FROM generate_series(1, 64) j)::real[]
+FROM generate_series(1, 500) i;
+REINDEX INDEX small_idx;
+RESET maintenance_work_mem;
+DROP TABLE small;
+
 -- more lists than distinct values: k-means leaves identical centroids, and
 -- Hamming distances tie often.  For each seed, every distinct value must find
 -- all rows equal to it at probes = 1 (counts how many values do not).

@@ -34,3 +34,19 @@ FROM items ORDER BY embedding <-> '[1,2,3]', id LIMIT 5;
 RESET enable_indexscan;
 
 DROP TABLE items;
+
+-- every type, function, operator, aggregate and access method of the
+-- extension has a description (COMMENT ON), so that \dT+, \df+, \do+ and
+-- \dA+ describe it
+SELECT pg_describe_object(classid, objid, 0) AS undescribed FROM pg_depend d
+WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'vector')
+  AND classid IN ('pg_type'::regclass, 'pg_proc'::regclass, 'pg_operator'::regclass, 'pg_am'::regclass)
+  AND NOT EXISTS (SELECT 1 FROM pg_description ds
+                  WHERE ds.classoid = d.classid AND ds.objoid = d.objid AND ds.objsubid = 0)
+ORDER BY 1;
+\do+ public.<->
+\dA+ hnsw
+SELECT obj_description('vector'::regtype, 'pg_type'),
+       obj_description('avg(vector)'::regprocedure, 'pg_proc'),
+       obj_description('l2_distance(halfvec, halfvec)'::regprocedure, 'pg_proc');

@@ -164,3 +164,21 @@ DROP FUNCTION try_cast(text, text);
 
 -- every C whitespace character between tokens, vertical tab included
 SELECT (chr(11) || '{' || E'\t1\n:\f2\r ,' || chr(11) || '3:3' || chr(11) || '}' || chr(11) || '/' || E'\t3' || chr(11))::sparsevec;
+
+-- pgvector's messages, DETAIL included, with the type's own name (issue 14)
+SELECT '1:1}/2'::sparsevec;
+SELECT '{1:1}/2 3'::sparsevec;
+SELECT '{1:1}'::sparsevec;
+SELECT '{1:1} 2'::sparsevec;
+SELECT '{1:1'::sparsevec;
+SELECT '{'::sparsevec;
+SELECT '{1:1}/2'::sparsevec <-> '{1:1}/3'::sparsevec;
+SELECT '{}/0'::sparsevec;
+-- a value that underflows to 0 is an error, not a dropped element; a
+-- denormal is kept, and a written 0 is dropped as before
+SELECT '{1:1e-46,2:1}/2'::sparsevec;
+SELECT '{1:-1e-46}/2'::sparsevec;
+SELECT '{1:1e-40,2:0}/2'::sparsevec;
+SELECT '{4e38,-4e38}'::double precision[]::sparsevec;
+SELECT '{4e38,-4e38}'::numeric[]::sparsevec;
+SELECT '{Infinity}'::real[]::sparsevec;

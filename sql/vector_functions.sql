@@ -117,6 +117,17 @@ SELECT vector_avg('{1,NULL}');
 SELECT vector_avg(array_fill(1::float8, ARRAY[16002]));
 SELECT vector_accum('{0}', '[1,2]'), vector_accum('{1,1,2}', '[1,2]');
 SELECT vector_combine('{1,1,2}', '{2,3,4}'), vector_combine('{0}', '{2,3,4}'), vector_combine('{1,1,2}', '{0}');
+-- pgvector's messages for the support functions called directly (issue 14):
+-- a bad state names the function; a state fixes its dimensions even with
+-- a count of 0, and only {0} takes any
+SELECT vector_accum('{}', '[1]');
+SELECT vector_accum('{{1,2}}', '[1]');
+SELECT vector_avg('{}');
+SELECT vector_combine('{1,1}', '{}');
+SELECT vector_combine('{1,1,2}', '{1,1}');
+SELECT vector_accum('{0,0}', '[1,2,3]');
+SELECT vector_accum('{0,0}', '[1]');
+SELECT avg(v) FROM (VALUES ('[1,2]'::vector), ('[1]')) t(v);
 -- parallel aggregation gives the same answer
 CREATE TABLE agg_t AS SELECT ARRAY[i % 10, i % 7, 1]::real[]::vector AS v FROM generate_series(1, 100000) i;
 ANALYZE agg_t;

@@ -113,3 +113,20 @@ DROP FUNCTION try_cast(text, text);
 
 -- every C whitespace character around elements, vertical tab included
 SELECT (chr(11) || '[' || E'\t1 ,\f2\r\n,' || chr(11) || '3' || chr(11) || ']' || chr(11))::vector;
+
+-- pgvector's messages, DETAIL included (issue 14)
+SELECT '1,2,3'::vector;
+SELECT '[1,2,3]9'::vector;
+SELECT '[1,2,3'::vector;
+SELECT '['::vector;
+SELECT '[1, '::vector;
+-- array values beyond float4 become infinite, and infinity is not allowed,
+-- whatever the element type
+SELECT '{4e38,-4e38}'::double precision[]::vector;
+SELECT '{1,-4e38}'::double precision[]::vector;
+SELECT '{4e38,-4e38}'::numeric[]::vector;
+SELECT '{1e400}'::numeric[]::vector;
+SELECT '{Infinity}'::real[]::vector;
+SELECT '{-Infinity}'::numeric[]::vector;
+SELECT '{3.4e38,-3.4e38}'::numeric[]::vector, '{3.4e38}'::double precision[]::vector;
+SELECT '[1,2]'::vector + '[1]'::vector;

@@ -9,8 +9,10 @@
  *	  With max_parallel_maintenance_workers, the graph lives in dynamic
  *	  shared memory and the leader and the workers insert into it together,
  *	  each scanning part of the heap; node lists are guarded by striped
- *	  LWLocks.  A parallel build whose graph would not fit is not started,
- *	  and one whose estimate was wrong is redone serially (README.md).
+ *	  LWLocks.  A parallel build whose graph would not fit in memory builds
+ *	  serially instead, or, when memory would hold less than half of it,
+ *	  inserts every row on disk in parallel; one whose estimate was wrong
+ *	  is redone serially (README.md).
  */
 #include "compat.h"
 
@@ -39,12 +41,20 @@
 /* parallel build: how many LWLocks guard the node lists */
 #define HNSW_BUILD_STRIPES	1024
 
+/*
+ * Of maintenance_work_mem, what a parallel build keeps for everything but
+ * the shared graph (pgvector's figure, so that a parallel build outgrows
+ * memory, and says so, where pgvector's does).
+ */
+#define HNSW_PARALLEL_RESERVE	((Size) 3 * 1024 * 1024)
+
 /* shared state of a parallel build, in the DSM segment */
 typedef struct HnswShared
 {
 	Oid			heaprelid;
 	Oid			indexrelid;
 	bool		isconcurrent;
+	bool		ondisk;			/* no shared graph: insert on disk */
 	uint32		cap;			/* nodes the arrays hold */
 	uint64		arena_words;	/* uint32 words in the upper-list arena */
 	int			tranche_id;
@@ -1116,7 +1126,7 @@ buildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	old = MemoryContextSwitchTo(bs->tmpCtx);
 	if (VecIndexValueToItem(st->ops, st->metric, st->dim, values[0], bs->itembuf))
 	{
-		if (bs->shared)
+		if (bs->shared && !bs->shared->ondisk)
 		{
 			/* a full shared graph: stop, the leader redoes the build */
 			if (pg_atomic_read_u32(&bs->shared->overflow) == 0 &&
@@ -1185,7 +1195,28 @@ attachShared(HnswBuildState *bs, Relation heap, Relation index, shm_toc *toc)
 	initParticipant(bs, sh->cap);
 }
 
-/* Scan this participant's share of the heap into the shared graph. */
+/*
+ * Set bs up for a parallel build without a shared graph: every row goes
+ * through the ordinary on-disk insert, as after a spill.
+ */
+static void
+attachOnDisk(HnswBuildState *bs, Relation heap, Relation index, shm_toc *toc)
+{
+	if (bs->st.index == NULL)
+		HnswInitState(&bs->st, index);
+	bs->heap = heap;
+	bs->shared = shm_toc_lookup(toc, HNSW_KEY_SHARED, false);
+	bs->spilled = true;
+	pg_prng_seed(&bs->prng, 0x484E5357 ^ (uint64) (ParallelWorkerNumber + 2));
+	/* the leader has these from writing the empty graph */
+	if (bs->tmpCtx == NULL)
+		bs->tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "Hnsw build temporary context",
+										   ALLOCSET_DEFAULT_SIZES);
+	if (bs->itembuf == NULL)
+		bs->itembuf = palloc0(bs->st.item_max);
+}
+
+/* Scan this participant's share of the heap into the graph. */
 static void
 participate(HnswBuildState *bs, IndexInfo *indexInfo, shm_toc *toc, bool progress)
 {
@@ -1249,10 +1280,85 @@ HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc)
 	HnswBuildState *bs = palloc0(sizeof(HnswBuildState));
 
 	indexInfo->ii_Concurrent = sh->isconcurrent;
-	attachShared(bs, heap, index, toc);
+	if (sh->ondisk)
+		attachOnDisk(bs, heap, index, toc);
+	else
+		attachShared(bs, heap, index, toc);
 	participate(bs, indexInfo, toc, false);
 	index_close(index, RowExclusiveLock);
 	table_close(heap, heaplock);
+}
+
+/*
+ * A parallel build whose graph does not fit in memory: the leader writes
+ * an empty graph (and says it no longer fits, after 0 tuples), then it and
+ * nworkers workers insert every row on disk, as concurrent inserts do.
+ * Returns false, having done nothing, when no shared memory could be had.
+ */
+static bool
+buildParallelOnDisk(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *indexInfo,
+					int nworkers)
+{
+	ParallelContext *pcxt;
+	Snapshot	snapshot;
+	Size		scansize;
+	HnswShared *sh;
+	shm_toc    *toc;
+	ParallelTableScanDesc pscan;
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("vector", "HnswParallelBuildMain", nworkers);
+	snapshot = indexInfo->ii_Concurrent ? RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
+	scansize = table_parallelscan_estimate(heap, snapshot);
+	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(HnswShared));
+	shm_toc_estimate_chunk(&pcxt->estimator, scansize);
+	shm_toc_estimate_keys(&pcxt->estimator, 2);
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		if (IsMVCCSnapshot(snapshot))
+			UnregisterSnapshot(snapshot);
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return false;
+	}
+
+	toc = pcxt->toc;
+	sh = shm_toc_allocate(toc, sizeof(HnswShared));
+	memset(sh, 0, sizeof(HnswShared));
+	sh->heaprelid = RelationGetRelid(heap);
+	sh->indexrelid = RelationGetRelid(index);
+	sh->isconcurrent = indexInfo->ii_Concurrent;
+	sh->ondisk = true;
+	SpinLockInit(&sh->mutex);
+	shm_toc_insert(toc, HNSW_KEY_SHARED, sh);
+	pscan = shm_toc_allocate(toc, scansize);
+	table_parallelscan_initialize(heap, pscan, snapshot);
+	shm_toc_insert(toc, HNSW_KEY_SCAN, pscan);
+
+	/* the empty graph the participants insert into, as a serial spill writes it */
+	growGraph(bs);
+	bs->arena_cap = 1024;
+	bs->arena_used = 1;
+	bs->arena = palloc_extended(sizeof(uint32) * bs->arena_cap, MCXT_ALLOC_HUGE);
+	initParticipant(bs, bs->cap);
+	spill(bs);
+
+	LaunchParallelWorkers(pcxt);
+	ereport(DEBUG1,
+			(errmsg("using %d parallel workers", pcxt->nworkers_launched)));
+	attachOnDisk(bs, heap, index, toc);
+	participate(bs, indexInfo, toc, true);
+	WaitForParallelWorkersToFinish(pcxt);
+	bs->reltuples = sh->reltuples;
+	bs->indtuples = sh->indtuples;
+	bs->shared = NULL;
+
+	if (IsMVCCSnapshot(snapshot))
+		UnregisterSnapshot(snapshot);
+	DestroyParallelContext(pcxt);
+	ExitParallelMode();
+	return true;
 }
 
 /*
@@ -1267,6 +1373,7 @@ buildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *inde
 {
 	HnswState  *st = &bs->st;
 	double		est = heap->rd_rel->reltuples;
+	double		area;			/* nodes the shared graph may hold */
 	uint32		cap;
 	uint64		arena_words;
 	ParallelContext *pcxt;
@@ -1285,8 +1392,22 @@ buildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *inde
 	/* never analysed: a generous guess from the table's size */
 	if (est < 0)
 		est = (double) RelationGetNumberOfBlocks(heap) * (BLCKSZ / (st->item_size + 32.0));
-	if (est * 1.1 + 1000 > bs->limit)
+	area = Min(bs->limit, (double) (bs->budget - Min(bs->budget, HNSW_PARALLEL_RESERVE)) / bs->node_cost);
+	if (est * 1.1 + 1000 > area)
+	{
+		/*
+		 * The shared graph cannot hold it.  When it cannot hold even half
+		 * (a small maintenance_work_mem, or a table far beyond it), build in
+		 * parallel on disk from the first row, as pgvector does once its
+		 * shared graph fills.  Otherwise build serially, in memory as far
+		 * as it goes and then on disk: faster when most of the graph fits
+		 * (20,000 vector(32) rows in 4 MB, 73% fitting a serial build: 9.2 s
+		 * serially against 22.6 s in parallel on disk, 2 workers, 2 cores).
+		 */
+		if (area < (est * 1.1 + 1000) / 2)
+			return buildParallelOnDisk(bs, heap, index, indexInfo, nworkers);
 		return false;
+	}
 	cap = (uint32) (est * 1.1 + 1000);
 	/* a node has 1/(m-1) upper levels on average; room for three times that */
 	arena_words = 1 + (uint64) cap * (st->m + 1) * 3 / (st->m - 1) + (uint64) 64 * (st->m + 1);
@@ -1358,7 +1479,7 @@ buildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *inde
 
 	LaunchParallelWorkers(pcxt);
 	ereport(DEBUG1,
-			(errmsg("hnsw parallel build planned with %d workers and the leader", nworkers)));
+			(errmsg("using %d parallel workers", pcxt->nworkers_launched)));
 	/* attachShared makes the segment's size the limit; a fallback needs ours */
 	limit = bs->limit;
 	attachShared(bs, heap, index, toc);

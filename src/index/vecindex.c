@@ -25,6 +25,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "vecbase.h"
 #include "vecindex.h"
 
 const VecTypeOps *
@@ -44,6 +45,14 @@ VecIndexCheckDims(Relation index, const VecTypeOps *ops, const char *amname, int
 {
 	int32		typmod = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
 
+	/*
+	 * The bit opclasses accept varbit (binary-coercible to bit), whose values
+	 * need not share one length even under a typmod.
+	 */
+	if (TupleDescAttr(RelationGetDescr(index), 0)->atttypid == VARBITOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("type not supported for %s index", amname)));
 	if (typmod < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -210,10 +219,12 @@ VecScanQueryValue(const VecTypeOps *ops, int dim, Datum arg)
 {
 	Datum		value = PointerGetDatum(PG_DETOAST_DATUM(arg));
 
-	if (ops->datum_dim(value) != dim)
+	/* the message the type's distance function would give */
+	if (ops->datum_dim(value) != dim && strcmp(ops->name, "bit") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("different vector dimensions %d and %d", dim, ops->datum_dim(value))));
+				 errmsg("different bit lengths %u and %u", dim, ops->datum_dim(value))));
+	VecCheckSameDim(dim, ops->datum_dim(value), ops->name);
 	return value;
 }
 

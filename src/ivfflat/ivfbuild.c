@@ -399,7 +399,7 @@ loadParallel(IvfBuildState *bs, Relation heap, Relation index, IndexInfo *indexI
 
 	LaunchParallelWorkers(pcxt);
 	ereport(DEBUG1,
-			(errmsg("ivfflat parallel build planned with %d workers and the leader", nworkers)));
+			(errmsg("using %d parallel workers", pcxt->nworkers_launched)));
 	{
 		pg_atomic_uint32 *local_tails = bs->tails;
 
@@ -484,15 +484,7 @@ train(IvfBuildState *bs, Relation heap, Relation index, IndexInfo *indexInfo, in
 
 	bs->maxsample = lists * IVF_SAMPLES_PER_LIST;
 	if ((Size) bs->maxsample * st->item_size > budget)
-	{
 		bs->maxsample = Max((int) (budget / st->item_size), lists);
-		ereport(NOTICE,
-				(errmsg("ivfflat sample limited to %d rows by maintenance_work_mem",
-						bs->maxsample),
-				 errdetail("k-means would use %d rows, %d per list.",
-						   lists * IVF_SAMPLES_PER_LIST, IVF_SAMPLES_PER_LIST),
-				 errhint("Increase maintenance_work_mem for better lists.")));
-	}
 	bs->sample = palloc_extended(st->item_size * bs->maxsample, MCXT_ALLOC_HUGE);
 	bs->tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "Ivfflat sample temporary context",
 									   ALLOCSET_DEFAULT_SIZES);
@@ -501,11 +493,20 @@ train(IvfBuildState *bs, Relation heap, Relation index, IndexInfo *indexInfo, in
 	table_index_build_scan(heap, index, indexInfo, true, true, sampleCallback, bs, NULL);
 	MemoryContextDelete(bs->tmpCtx);
 
+	/* only when the memory limit really left rows out of the sample */
+	if (bs->maxsample < lists * IVF_SAMPLES_PER_LIST && bs->seen > bs->maxsample)
+		ereport(NOTICE,
+				(errmsg("ivfflat sample limited to %d rows by maintenance_work_mem",
+						bs->maxsample),
+				 errdetail("k-means would use %d rows, %d per list.",
+						   lists * IVF_SAMPLES_PER_LIST, IVF_SAMPLES_PER_LIST),
+				 errhint("Increase maintenance_work_mem for better lists.")));
+
+	/* pgvector's wording; fewer rows than lists gives one list per row */
 	if (bs->nsample < lists)
 		ereport(NOTICE,
 				(errmsg("ivfflat index created with little data"),
-				 errdetail("The table has %d indexable rows for %d lists, so the index has %d list%s and low recall.",
-						   bs->nsample, lists, Max(bs->nsample, 1), Max(bs->nsample, 1) == 1 ? "" : "s"),
+				 errdetail("This will cause low recall."),
 				 errhint("Drop the index until the table has more data.")));
 
 	/*

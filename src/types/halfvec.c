@@ -240,7 +240,7 @@ getPair(FunctionCallInfo fcinfo, HalfVector **a, HalfVector **b)
 {
 	*a = PG_GETARG_HALFVEC_P(0);
 	*b = PG_GETARG_HALFVEC_P(1);
-	VecCheckSameDim((*a)->dim, (*b)->dim);
+	VecCheckSameDim((*a)->dim, (*b)->dim, TYPNAME);
 }
 
 PG_FUNCTION_INFO_V1(halfvec_l2_distance);
@@ -543,7 +543,7 @@ halfvec_accum(PG_FUNCTION_ARGS)
 	float8	   *sums;
 	float8	   *count;
 
-	state = VecAccumState(fcinfo, state, v->dim, &sums, &count);
+	state = VecAccumState(fcinfo, state, "halfvec_accum", v->dim, &sums, &count);
 	*count += 1;
 	for (int i = 0; i < v->dim; i++)
 		sums[i] += halfAt(v, i);
@@ -555,7 +555,7 @@ Datum
 halfvec_avg(PG_FUNCTION_ARGS)
 {
 	int			nelems;
-	float8	   *v = VecStateValues(PG_GETARG_ARRAYTYPE_P(0), &nelems);
+	float8	   *v = VecStateValues(PG_GETARG_ARRAYTYPE_P(0), "halfvec_avg", &nelems);
 	int			dim = nelems - 1;
 	float	   *means;
 

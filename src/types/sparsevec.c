@@ -115,6 +115,29 @@ parseInteger(const char **p, const char *str)
 	return (int64) v;
 }
 
+/*
+ * One value at *p.  A nonzero literal below the smallest denormal reads as 0
+ * (strtof says ERANGE); pgvector reports it rather than dropping the element.
+ */
+static float
+parseValue(const char **p, const char *str)
+{
+	const char *start = *p;
+	float		v = VecParseElement(p, str, TYPNAME, NULL);
+
+	if (v == 0)
+	{
+		errno = 0;
+		(void) strtof(start, NULL);
+		if (errno == ERANGE)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("\"%s\" is out of range for type %s",
+							pnstrdup(start, *p - start), TYPNAME)));
+	}
+	return v;
+}
+
 static int
 compareElements(const void *a, const void *b)
 {
@@ -141,7 +164,7 @@ parseSparseText(const char *str, int *count, int64 *dim)
 	int64		nonzero = 0;
 
 	if (*p != '{')
-		VecReportSyntax(TYPNAME, str);
+		VecReportSyntaxDetail(TYPNAME, str, VEC_SYNTAX_START_BRACE);
 	elems = palloc_array(SparseElement, cap);
 	p = VecSkipSpace(p + 1);
 	if (*p != '}')
@@ -151,12 +174,18 @@ parseSparseText(const char *str, int *count, int64 *dim)
 			int64		index;
 			float		value;
 
+			if (*p == '\0')
+				VecReportSyntaxDetail(TYPNAME, str, VEC_SYNTAX_END);
 			index = parseInteger(&p, str);
 			p = VecSkipSpace(p);
+			if (*p == '\0')
+				VecReportSyntaxDetail(TYPNAME, str, VEC_SYNTAX_END);
 			if (*p != ':')
 				VecReportSyntax(TYPNAME, str);
 			p = VecSkipSpace(p + 1);
-			value = VecParseElement(&p, str, TYPNAME, NULL);
+			if (*p == '\0')
+				VecReportSyntaxDetail(TYPNAME, str, VEC_SYNTAX_END);
+			value = parseValue(&p, str);
 			if (value != 0)
 				checkNnz(++nonzero);
 
@@ -179,17 +208,20 @@ parseSparseText(const char *str, int *count, int64 *dim)
 				p = VecSkipSpace(p + 1);
 			else if (*p == '}')
 				break;
+			else if (*p == '\0')
+				VecReportSyntaxDetail(TYPNAME, str, VEC_SYNTAX_END);
 			else
 				VecReportSyntax(TYPNAME, str);
 		}
 	}
 	p = VecSkipSpace(p + 1);
+	/* pgvector says this for whatever stands where "/dim" should */
 	if (*p != '/')
-		VecReportSyntax(TYPNAME, str);
+		VecReportSyntaxDetail(TYPNAME, str, VEC_SYNTAX_END);
 	p = VecSkipSpace(p + 1);
 	*dim = parseInteger(&p, str);
 	if (*VecSkipSpace(p) != '\0')
-		VecReportSyntax(TYPNAME, str);
+		VecReportSyntaxDetail(TYPNAME, str, VEC_SYNTAX_JUNK);
 
 	qsort(elems, n, sizeof(SparseElement), compareElements);
 	*count = n;
@@ -461,7 +493,7 @@ getPair(FunctionCallInfo fcinfo, SparseVector **a, SparseVector **b)
 {
 	*a = PG_GETARG_SPARSEVEC_P(0);
 	*b = PG_GETARG_SPARSEVEC_P(1);
-	VecCheckSameDim((*a)->dim, (*b)->dim);
+	VecCheckSameDim((*a)->dim, (*b)->dim, TYPNAME);
 }
 
 double

@@ -13,6 +13,7 @@
 #include "parser/scansup.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 
@@ -60,12 +61,12 @@ VecCheckExpectedDim(int32 typmod, int dim)
 }
 
 void
-VecCheckSameDim(int a, int b)
+VecCheckSameDim(int a, int b, const char *typname)
 {
 	if (a != b)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("different vector dimensions %d and %d", a, b)));
+				 errmsg("different %s dimensions %d and %d", typname, a, b)));
 }
 
 int32
@@ -98,6 +99,15 @@ VecReportSyntax(const char *typname, const char *str)
 			 errmsg("invalid input syntax for type %s: \"%s\"", typname, str)));
 }
 
+void
+VecReportSyntaxDetail(const char *typname, const char *str, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid input syntax for type %s: \"%s\"", typname, str),
+			 errdetail("%s", detail)));
+}
+
 /* C isspace() in the C locale: space, \t \n \v \f \r (scanner_isspace lacks \v) */
 const char *
 VecSkipSpace(const char *p)
@@ -117,7 +127,7 @@ VecParseText(const char *str, const char *typname, VecFitsFn fits, int *dim)
 	int			n = 0;
 
 	if (*p != '[')
-		VecReportSyntax(typname, str);
+		VecReportSyntaxDetail(typname, str, VEC_SYNTAX_START_BRACKET);
 
 	/* Size the array from the commas; the loop below checks everything. */
 	for (q = p; *q && cap <= VECTOR_MAX_DIM; q++)
@@ -137,8 +147,10 @@ VecParseText(const char *str, const char *typname, VecFitsFn fits, int *dim)
 			VecCheckDim(n + 1, typname);
 
 		p = VecSkipSpace(p);
+		if (*p == '\0')
+			VecReportSyntaxDetail(typname, str, VEC_SYNTAX_END);
 		/* strtof would accept these after skipping its own whitespace */
-		if (*p == '\0' || *p == ',' || *p == ']')
+		if (*p == ',' || *p == ']')
 			VecReportSyntax(typname, str);
 		v = VecParseElement(&p, str, typname, fits);
 		Assert(n < cap);
@@ -149,12 +161,14 @@ VecParseText(const char *str, const char *typname, VecFitsFn fits, int *dim)
 			p++;
 		else if (*p == ']')
 			break;
+		else if (*p == '\0')
+			VecReportSyntaxDetail(typname, str, VEC_SYNTAX_END);
 		else
 			VecReportSyntax(typname, str);
 	}
 
 	if (*VecSkipSpace(p + 1) != '\0')
-		VecReportSyntax(typname, str);
+		VecReportSyntaxDetail(typname, str, VEC_SYNTAX_JUNK_BRACKET);
 
 	*dim = n;
 	return values;
@@ -209,6 +223,19 @@ VecFromArray(ArrayType *array, const char *typname, VecFitsFn fits, int *dim)
 	return VecFromArrayMax(array, typname, fits, VECTOR_MAX_DIM, dim);
 }
 
+/* True when a numeric (finite or not) is beyond float4's range. */
+static bool
+numericOverflowsFloat4(Datum num)
+{
+	char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out, num));
+	float		f;
+
+	errno = 0;
+	f = strtof(text, NULL);
+	pfree(text);
+	return isinf(f);
+}
+
 float *
 VecFromArrayMax(ArrayType *array, const char *typname, VecFitsFn fits, int maxdim, int *dim)
 {
@@ -248,15 +275,20 @@ VecFromArrayMax(ArrayType *array, const char *typname, VecFitsFn fits, int maxdi
 				values[i] = DatumGetFloat4(elems[i]);
 				break;
 			case FLOAT8OID:
+				/* beyond float4 becomes infinite: rejected below, as pgvector does */
 				values[i] = (float) DatumGetFloat8(elems[i]);
-				if (isinf(values[i]) && !isinf(DatumGetFloat8(elems[i])))
-					ereport(ERROR,
-							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-							 errmsg("\"%g\" is out of range for type %s",
-									DatumGetFloat8(elems[i]), typname)));
 				break;
 			case NUMERICOID:
-				values[i] = DatumGetFloat4(DirectFunctionCall1(numeric_float4, elems[i]));
+				/*
+				 * numeric_float4 would say "out of range for type real" for a
+				 * value beyond float4; say what a float8 beyond it says.  The
+				 * value itself still comes from numeric_float4, which rounds
+				 * the decimal once.
+				 */
+				if (numericOverflowsFloat4(elems[i]))
+					values[i] = get_float4_infinity();
+				else
+					values[i] = DatumGetFloat4(DirectFunctionCall1(numeric_float4, elems[i]));
 				break;
 			default:
 				ereport(ERROR,
@@ -273,14 +305,15 @@ VecFromArrayMax(ArrayType *array, const char *typname, VecFitsFn fits, int maxdi
 
 /* Validate a float8[] aggregate state, which a user could pass by hand. */
 float8 *
-VecStateValues(ArrayType *state, int *nelems)
+VecStateValues(ArrayType *state, const char *caller, int *nelems)
 {
+	/* pgvector's wording and SQLSTATE (XX000): only reached by a direct call */
 	if (ARR_NDIM(state) != 1 || ARR_ELEMTYPE(state) != FLOAT8OID ||
 		ARR_HASNULL(state) || ARR_DIMS(state)[0] < 1 || ARR_LBOUND(state)[0] != 1 ||
 		ARR_DIMS(state)[0] > VECTOR_MAX_DIM + 1)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid vector aggregate state")));
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("%s: expected state array", caller)));
 	*nelems = ARR_DIMS(state)[0];
 	return (float8 *) ARR_DATA_PTR(state);
 }
@@ -307,25 +340,24 @@ newState(FunctionCallInfo fcinfo, int dim)
 }
 
 /*
- * Make state ready to accumulate a dim-dimensional value.  Outside an
- * aggregate the input must not be modified, so a copy is made.
+ * Make state ready to accumulate a dim-dimensional value.  Only the initial
+ * state {0} takes any dimension; a state with sums fixes it, even with a
+ * count of 0 (a hand-made {0,0} expects 1 dimension, as in pgvector).
+ * Outside an aggregate the input must not be modified, so a copy is made.
  */
 ArrayType *
-VecAccumState(FunctionCallInfo fcinfo, ArrayType *state, int dim,
+VecAccumState(FunctionCallInfo fcinfo, ArrayType *state, const char *caller, int dim,
 			  float8 **sums, float8 **count)
 {
 	int			nelems;
-	float8	   *v = VecStateValues(state, &nelems);
+	float8	   *v;
 
-	if (nelems == 1 || v[0] == 0)
-	{
-		ArrayType  *fresh = newState(fcinfo, dim);
-
-		state = fresh;
-	}
+	(void) VecStateValues(state, caller, &nelems);
+	if (nelems == 1)
+		state = newState(fcinfo, dim);
 	else
 	{
-		VecCheckSameDim(nelems - 1, dim);
+		VecCheckExpectedDim(nelems - 1, dim);
 		if (!AggCheckCallContext(fcinfo, NULL))
 			state = DatumGetArrayTypePCopy(PointerGetDatum(state));
 	}
@@ -336,12 +368,12 @@ VecAccumState(FunctionCallInfo fcinfo, ArrayType *state, int dim,
 }
 
 ArrayType *
-VecCombineStates(FunctionCallInfo fcinfo, ArrayType *a, ArrayType *b)
+VecCombineStates(FunctionCallInfo fcinfo, ArrayType *a, ArrayType *b, const char *caller)
 {
 	int			na,
 				nb;
-	float8	   *va = VecStateValues(a, &na);
-	float8	   *vb = VecStateValues(b, &nb);
+	float8	   *va = VecStateValues(a, caller, &na);
+	float8	   *vb = VecStateValues(b, caller, &nb);
 	float8	   *sums;
 	float8	   *count;
 
@@ -354,7 +386,7 @@ VecCombineStates(FunctionCallInfo fcinfo, ArrayType *a, ArrayType *b)
 		memcpy(va, vb, sizeof(float8) * nb);
 		return a;
 	}
-	a = VecAccumState(fcinfo, a, nb - 1, &sums, &count);
+	a = VecAccumState(fcinfo, a, caller, nb - 1, &sums, &count);
 	*count += vb[0];
 	for (int i = 1; i < nb; i++)
 		sums[i - 1] += vb[i];

@@ -10,7 +10,9 @@
 
 #include "compat.h"
 
+#include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "utils/array.h"
 
 #define VECTOR_MAX_DIM 16000
 
@@ -26,8 +28,8 @@ extern void VecCheckElement(float value, const char *typname);
 /* Error unless typmod is -1 or equals dim ("expected N dimensions, not M"). */
 extern void VecCheckExpectedDim(int32 typmod, int dim);
 
-/* Error unless both dimensions agree ("different vector dimensions"). */
-extern void VecCheckSameDim(int a, int b);
+/* Error unless both dimensions agree ("different <typname> dimensions"). */
+extern void VecCheckSameDim(int a, int b, const char *typname);
 
 /* Parse a typmod array for a type whose dimension is capped at maxdim. */
 extern int32 VecTypmodIn(ArrayType *ta, const char *typname, int maxdim);
@@ -54,6 +56,15 @@ extern float *VecParseText(const char *str, const char *typname, VecFitsFn fits,
  */
 extern const char *VecSkipSpace(const char *p);
 extern void VecReportSyntax(const char *typname, const char *str) pg_attribute_noreturn();
+/* The same with pgvector's errdetail (one of the VEC_SYNTAX_* below). */
+extern void VecReportSyntaxDetail(const char *typname, const char *str,
+								  const char *detail) pg_attribute_noreturn();
+
+#define VEC_SYNTAX_START_BRACKET "Vector contents must start with \"[\"."
+#define VEC_SYNTAX_START_BRACE "Vector contents must start with \"{\"."
+#define VEC_SYNTAX_END "Unexpected end of input."
+#define VEC_SYNTAX_JUNK_BRACKET "Junk after closing right brace."
+#define VEC_SYNTAX_JUNK "Junk after closing."
 extern float VecParseElement(const char **p, const char *str, const char *typname, VecFitsFn fits);
 
 /* Append the shortest text that reads back to the same float4. */
@@ -85,10 +96,14 @@ VecCheckedResult(float r)
  * avg/sum aggregate state: float8[] {n, s_1 .. s_dim}.  The transition
  * function updates the state in place when called as an aggregate.
  */
-/* The values of a validated state array; *nelems = dim + 1. */
-extern float8 *VecStateValues(ArrayType *state, int *nelems);
-extern ArrayType *VecAccumState(FunctionCallInfo fcinfo, ArrayType *state,
+/*
+ * The values of a validated state array; *nelems = dim + 1.  caller names
+ * the SQL function in the error ("vector_accum: expected state array").
+ */
+extern float8 *VecStateValues(ArrayType *state, const char *caller, int *nelems);
+extern ArrayType *VecAccumState(FunctionCallInfo fcinfo, ArrayType *state, const char *caller,
 								int dim, float8 **sums, float8 **count);
-extern ArrayType *VecCombineStates(FunctionCallInfo fcinfo, ArrayType *a, ArrayType *b);
+extern ArrayType *VecCombineStates(FunctionCallInfo fcinfo, ArrayType *a, ArrayType *b,
+								   const char *caller);
 
 #endif							/* VECTOR_VECBASE_H */

@@ -183,7 +183,7 @@ getPair(FunctionCallInfo fcinfo, Vector **a, Vector **b)
 {
 	*a = PG_GETARG_VECTOR_P(0);
 	*b = PG_GETARG_VECTOR_P(1);
-	VecCheckSameDim((*a)->dim, (*b)->dim);
+	VecCheckSameDim((*a)->dim, (*b)->dim, TYPNAME);
 }
 
 PG_FUNCTION_INFO_V1(l2_distance);
@@ -490,7 +490,7 @@ vector_accum(PG_FUNCTION_ARGS)
 	float8	   *sums;
 	float8	   *count;
 
-	state = VecAccumState(fcinfo, state, v->dim, &sums, &count);
+	state = VecAccumState(fcinfo, state, "vector_accum", v->dim, &sums, &count);
 	*count += 1;
 	for (int i = 0; i < v->dim; i++)
 		sums[i] += v->x[i];
@@ -502,7 +502,7 @@ Datum
 vector_combine(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_ARRAYTYPE_P(VecCombineStates(fcinfo, PG_GETARG_ARRAYTYPE_P(0),
-										   PG_GETARG_ARRAYTYPE_P(1)));
+										   PG_GETARG_ARRAYTYPE_P(1), "vector_combine"));
 }
 
 PG_FUNCTION_INFO_V1(vector_avg);
@@ -510,7 +510,7 @@ Datum
 vector_avg(PG_FUNCTION_ARGS)
 {
 	int			nelems;
-	float8	   *v = VecStateValues(PG_GETARG_ARRAYTYPE_P(0), &nelems);
+	float8	   *v = VecStateValues(PG_GETARG_ARRAYTYPE_P(0), "vector_avg", &nelems);
 	int			dim = nelems - 1;
 	Vector	   *r;
 

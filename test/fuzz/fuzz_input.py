@@ -319,6 +319,17 @@ SP_MAX_NNZ = 16000
 SP_INT_RE = re.compile(r'[+-]?[0-9]+')
 
 
+def nonzero_token(tok):
+    """Whether a number token (decimal or hex) is written as non-zero."""
+    low = tok.lower().lstrip('+-')
+    if low.startswith('0x'):
+        return any(c not in '0.' for c in low[2:].split('p')[0])
+    try:
+        return Decimal(tok) != 0
+    except Exception:
+        return True
+
+
 def model_sparse_text(s, loose=None):
     """The model of sparsevec text input: (REJECT, None) or ('accept',
     (dim, [(0-based index, bits)] sorted, zeros dropped)).  With loose a
@@ -353,6 +364,9 @@ def model_sparse_text(s, loose=None):
                 return REJECT, None
             v = parse_f32(m.group())
             if not isinstance(v, int):
+                bad = True
+            elif v & 0x7FFFFFFF == 0 and nonzero_token(m.group()):
+                # underflow to zero: an error, as in pgvector
                 bad = True
             elif loose is not None and libc_loose(m.group(), v):
                 loose.add(idx - 1)
@@ -1599,6 +1613,13 @@ class Fuzzer:
         if state != '00000':
             if expect != 'error':
                 self.res.fail(phase, 'valid state rejected', '%s: %s %s' % (what, state, msg))
+            elif model == 'malformed' or len(model) > MAX_DIM + 1:
+                # no state at all: pgvector's internal error, word for word
+                if state != 'XX000' or msg != 'vector_avg: expected state array':
+                    self.res.fail(phase, 'expected XX000 vector_avg: expected state array',
+                                  '%s: %s %s' % (what, state, msg))
+                else:
+                    self.res.reject(phase, state)
             else:
                 check_sqlstate(self.res, phase, state, ('22', '54'), '%s: %s %s' % (what, state, msg))
         elif expect == 'error':

@@ -2,7 +2,8 @@
 # index exactly.  The primary runs with wal_consistency_checking = 'all',
 # so each WAL record carries full-page images and the standby compares the
 # pages it rebuilds by redo with them (a mismatch stops it with
-# "inconsistent page found").  After CREATE INDEX, after single-row and
+# "inconsistent page found").  After CREATE INDEX (in parallel, on disk
+# for one index and in shared memory for the other), after single-row and
 # COPY inserts, after DELETE + VACUUM and after more inserts, once the
 # standby has replayed everything, it returns the same top 10 as the
 # primary for 20 queries, through the index, for l2 and cosine indexes.
@@ -47,10 +48,20 @@ sub same_answers
 	return;
 }
 
+# both built in parallel: items_l2 on disk (maintenance_work_mem leaves no
+# room for a shared graph, so a worker and the leader insert every row as
+# concurrent inserts do), items_cosine in shared memory
+my ($ret, $out, $err) = $primary->psql('postgres',
+	    "ALTER TABLE items SET (parallel_workers = 1); SET maintenance_work_mem = '3073kB'; "
+	  . 'SET client_min_messages = debug1; '
+	  . 'CREATE INDEX items_l2 ON items USING hnsw (embedding vector_l2_ops);');
+is($ret, 0, 'parallel build on disk') or diag($err);
+like($err, qr/hnsw graph no longer fits into maintenance_work_mem after 0 tuples/,
+	'the build on disk says so');
+like($err, qr/using 1 parallel workers/, 'the build on disk is parallel');
 $primary->safe_psql('postgres',
-	    'CREATE INDEX items_l2 ON items USING hnsw (embedding vector_l2_ops);'
-	  . 'CREATE INDEX items_cosine ON items USING hnsw (embedding vector_cosine_ops) '
-	  . 'WITH (m = 8, ef_construction = 32)');
+	    'CREATE INDEX items_cosine ON items USING hnsw (embedding vector_cosine_ops) '
+	  . 'WITH (m = 8, ef_construction = 32); ALTER TABLE items RESET (parallel_workers)');
 same_answers('after CREATE INDEX');
 
 # 500 single-row autocommit INSERTs, then 1,000 rows by COPY

@@ -3,7 +3,8 @@
 #
 # Upgrade: a database with data and indexes built under 0.1.0 is updated;
 # the update must leave exactly the objects a fresh 0.1.1 install has
-# (catches an update script that forgets or adds an object), and the old
+# and the same descriptions (catches an update script that forgets or adds
+# an object or a COMMENT), and the old
 # indexes must keep answering exactly as a sequential scan does.
 #
 # Deep check: on a sound index it reports nothing (catches a search that
@@ -46,6 +47,18 @@ my $updated = $node->safe_psql('postgres', $objects);
 my $fresh = $node->safe_psql('fresh', $objects);
 ok($fresh =~ /vector_index_check\(regclass,integer\)/, 'a fresh install has the deep check');
 is($updated, $fresh, 'the update leaves the objects of a fresh install');
+
+# and their descriptions (COMMENT ON, for \df+ and \do+): the same text
+my $descriptions = q{SELECT string_agg(d, E'\n' ORDER BY d) FROM (
+	SELECT pg_describe_object(p.classid, p.objid, 0) || ': ' || coalesce(ds.description, '(none)') AS d
+	FROM pg_depend p LEFT JOIN pg_description ds
+	  ON ds.classoid = p.classid AND ds.objoid = p.objid AND ds.objsubid = 0
+	WHERE p.refclassid = 'pg_extension'::regclass AND p.deptype = 'e'
+	  AND p.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'vector')) s};
+my $fresh_desc = $node->safe_psql('fresh', $descriptions);
+ok($fresh_desc =~ /^function l2_distance\(vector,vector\): Euclidean/m, 'a fresh install describes its functions');
+is($node->safe_psql('postgres', $descriptions), $fresh_desc,
+	'the update leaves the descriptions of a fresh install');
 
 for my $idx (qw(items_h items_i))
 {
