@@ -34,6 +34,7 @@ OBJS = \
 	src/hnsw/hnswpage.o \
 	src/hnsw/hnswscan.o \
 	src/hnsw/hnswvacuum.o \
+	src/index/veccost.o \
 	src/index/vecindex.o \
 	src/index/vecindexcheck.o \
 	src/ivfflat/ivfbuild.o \

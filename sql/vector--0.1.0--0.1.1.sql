@@ -7,6 +7,34 @@
 CREATE FUNCTION vector_index_check(index regclass, search_ef integer) RETURNS SETOF text
 	AS 'MODULE_PATHNAME', 'vector_index_check' LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
 
+-- the planner support function of every distance function: the cost of a
+-- call at its arguments' dimensions (src/index/veccost.c)
+CREATE FUNCTION vector_distance_support(internal) RETURNS internal
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+ALTER FUNCTION l2_distance(vector, vector) SUPPORT vector_distance_support;
+ALTER FUNCTION inner_product(vector, vector) SUPPORT vector_distance_support;
+ALTER FUNCTION cosine_distance(vector, vector) SUPPORT vector_distance_support;
+ALTER FUNCTION l1_distance(vector, vector) SUPPORT vector_distance_support;
+ALTER FUNCTION vector_l2_squared_distance(vector, vector) SUPPORT vector_distance_support;
+ALTER FUNCTION vector_negative_inner_product(vector, vector) SUPPORT vector_distance_support;
+ALTER FUNCTION vector_spherical_distance(vector, vector) SUPPORT vector_distance_support;
+ALTER FUNCTION hamming_distance(bit, bit) SUPPORT vector_distance_support;
+ALTER FUNCTION jaccard_distance(bit, bit) SUPPORT vector_distance_support;
+ALTER FUNCTION l2_distance(halfvec, halfvec) SUPPORT vector_distance_support;
+ALTER FUNCTION inner_product(halfvec, halfvec) SUPPORT vector_distance_support;
+ALTER FUNCTION cosine_distance(halfvec, halfvec) SUPPORT vector_distance_support;
+ALTER FUNCTION l1_distance(halfvec, halfvec) SUPPORT vector_distance_support;
+ALTER FUNCTION halfvec_l2_squared_distance(halfvec, halfvec) SUPPORT vector_distance_support;
+ALTER FUNCTION halfvec_negative_inner_product(halfvec, halfvec) SUPPORT vector_distance_support;
+ALTER FUNCTION halfvec_spherical_distance(halfvec, halfvec) SUPPORT vector_distance_support;
+ALTER FUNCTION l2_distance(sparsevec, sparsevec) SUPPORT vector_distance_support;
+ALTER FUNCTION inner_product(sparsevec, sparsevec) SUPPORT vector_distance_support;
+ALTER FUNCTION cosine_distance(sparsevec, sparsevec) SUPPORT vector_distance_support;
+ALTER FUNCTION l1_distance(sparsevec, sparsevec) SUPPORT vector_distance_support;
+ALTER FUNCTION sparsevec_l2_squared_distance(sparsevec, sparsevec) SUPPORT vector_distance_support;
+ALTER FUNCTION sparsevec_negative_inner_product(sparsevec, sparsevec) SUPPORT vector_distance_support;
+ALTER FUNCTION sparsevec_spherical_distance(sparsevec, sparsevec) SUPPORT vector_distance_support;
+
 -- descriptions, for \dT+, \df+, \do+ and \dA+ (every type, function,
 -- operator, aggregate and access method of the extension)
 COMMENT ON TYPE vector IS 'vector of float4 elements, up to 16000 dimensions';
@@ -120,6 +148,7 @@ COMMENT ON FUNCTION halfvec_to_sparsevec(halfvec, integer, boolean) IS 'cast fro
 COMMENT ON FUNCTION sparsevec_to_vector(sparsevec, integer, boolean) IS 'cast from sparsevec to vector';
 COMMENT ON FUNCTION sparsevec_to_halfvec(sparsevec, integer, boolean) IS 'cast from sparsevec to halfvec';
 COMMENT ON FUNCTION hnswhandler(internal) IS 'hnsw index access method handler';
+COMMENT ON FUNCTION vector_distance_support(internal) IS 'planner support for the distance functions (their cost at the arguments'' dimensions)';
 COMMENT ON FUNCTION vector_index_support(internal) IS 'index support for type vector (hnsw and ivfflat operator classes)';
 COMMENT ON FUNCTION halfvec_index_support(internal) IS 'index support for type halfvec (hnsw and ivfflat operator classes)';
 COMMENT ON FUNCTION sparsevec_index_support(internal) IS 'index support for type sparsevec (hnsw and ivfflat operator classes)';

@@ -5,12 +5,19 @@
  * The index is only useful for ordering, so a path without ORDER BY is
  * priced out.  Otherwise the startup cost is the search that yields the
  * first batch: the descent through the upper levels plus about
- * ef_search * 2m scored nodes (each a random page and a distance), capped
- * by the table size.  A LIMIT within ef_search costs that alone; beyond it
- * every further row costs a share of another batch.  With LIMIT k the
- * planner pays startup + k/N of the rest, so a small LIMIT on a large table
- * picks the index and a tiny table or a large LIMIT picks a sequential scan
- * and a sort, which is then cheaper.
+ * ef_search * 2m scored nodes, capped by the table size.  A scored node
+ * costs a distance at the index's dimensions (VecKernelCost, as the
+ * sequential scan's distances are priced by vector_distance_support), an
+ * index tuple, and its share of a page read from cache, which grows with
+ * the node's size.  Every row past the first batch costs a share of
+ * another batch: the rows a filter removes are paid for, so with LIMIT k
+ * and a filter that keeps a fraction s of the rows, the planner pays
+ * startup + k / (s N) of the rest.  A filter that keeps few rows (or a
+ * large LIMIT) then makes an exact plan cheaper, as it is; on a tiny table
+ * a sequential scan and a sort win.
+ *
+ * m, the levels and the node size come from the metapage: the graph is
+ * what the build made, whatever ALTER INDEX SET (m = ...) said since.
  */
 #include "compat.h"
 
@@ -20,11 +27,43 @@
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
+#include "storage/bufmgr.h"
 #include "utils/rel.h"
 #include "utils/selfuncs.h"
 #include "utils/spccache.h"
 
 #include "hnsw.h"
+
+/*
+ * The geometry the metapage records; false (outputs untouched) when it
+ * cannot be read as ours, which is for a scan to report, not the planner.
+ */
+static bool
+metaGeometry(Relation index, int *m, int *entry_level, double *node_bytes)
+{
+	Buffer		buf;
+	Page		page;
+	HnswMetaPage meta;
+	bool		ok = false;
+
+	if (RelationGetNumberOfBlocks(index) <= HNSW_METAPAGE_BLKNO)
+		return false;
+	buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	meta = HnswPageGetMeta(page);
+	if (HnswPageIs(page, HNSW_PAGE_META) && meta->magic == HNSW_MAGIC &&
+		meta->m >= HNSW_MIN_M && meta->m <= HNSW_MAX_M &&
+		meta->entry_level <= HNSW_MAX_LEVEL)
+	{
+		*m = meta->m;
+		*entry_level = meta->entry_level;
+		*node_bytes = meta->node_size;
+		ok = true;
+	}
+	UnlockReleaseBuffer(buf);
+	return ok;
+}
 
 void
 hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
@@ -33,11 +72,16 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 				 double *indexPages)
 {
 	double		ntuples;
-	double		m = HNSW_DEFAULT_M;
+	int			m = HNSW_DEFAULT_M;
+	int			entry_level = -1;
+	double		node_bytes = 0;
+	double		dim;
 	double		scored;
 	double		levels;
 	double		per_node;
 	double		spc_random_page_cost;
+	const VecTypeOps *ops;
+	VecMetric	metric;
 	Relation	index;
 
 	if (!VecCostStart(root, path, loop_count, indexStartupCost, indexTotalCost,
@@ -46,30 +90,34 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 		return;
 
 	index = index_open(path->indexinfo->indexoid, NoLock);
-	if (index->rd_options)
-		m = ((HnswOptions *) index->rd_options)->m;
+	ops = VecIndexTypeOps(index, &metric);
+	dim = Max(TupleDescAttr(RelationGetDescr(index), 0)->atttypmod, 0);
+	if (!metaGeometry(index, &m, &entry_level, &node_bytes))
+		node_bytes = ops->item_size((int) dim) + 8 * m;
 	index_close(index, NoLock);
 
-	levels = Max(1, log(ntuples) / log(m));
-	scored = Min(ntuples, hnsw_ef_search * 2 * m + levels * m);
+	/* an out-of-line item (sparsevec) is read from its own page too */
+	if (ops->item_len)
+	{
+		node_bytes += 8.0 * 100;
+		dim = 100;				/* non-zeros */
+	}
+
+	levels = entry_level >= 0 ? entry_level + 1 : Max(1, log(ntuples) / log(m));
+	scored = Min(ntuples, hnsw_ef_search * 2.0 * m + levels * m);
+
 	/*
-	 * A distance on a page that is usually cached, and shared with other
-	 * scored nodes: a small part of a random page read.  (A twentieth made
-	 * a 320-candidate search on 18,000 rows look dearer than a sequential
-	 * scan that took 30 times as long.)
+	 * A node's page is usually cached: a twentieth of a random page read
+	 * for each page's worth of node, at least a hundredth for the lookup.
+	 * (A twentieth per node made a 320-candidate search on 18,000 rows look
+	 * dearer than a sequential scan that took 30 times as long; at 1536
+	 * dimensions a scored node takes about 0.1 us, a fifth of a cached page
+	 * read.)
 	 */
-	per_node = cpu_operator_cost * 4 + spc_random_page_cost * 0.01 + cpu_index_tuple_cost;
+	per_node = VecKernelCost(ops, dim) + cpu_index_tuple_cost +
+		spc_random_page_cost * Max(0.01, 0.05 * node_bytes / BLCKSZ);
 
 	*indexStartupCost = levels * spc_random_page_cost + scored * per_node;
-	/*
-	 * A LIMIT that one batch serves (the usual k <= ef_search) is the
-	 * startup cost alone, whatever k: the rows of the batch are scored
-	 * already.  Past the first batch every row costs a share of another
-	 * batch, which a larger or unknown LIMIT pays; then a sequential scan
-	 * and a sort win on a smaller table.
-	 */
-	if (root->limit_tuples > 0 && root->limit_tuples <= hnsw_ef_search)
-		*indexTotalCost = *indexStartupCost + ntuples * cpu_index_tuple_cost;
-	else
-		*indexTotalCost = *indexStartupCost + ntuples * per_node * scored / Max(hnsw_ef_search, 1);
+	*indexTotalCost = *indexStartupCost +
+		Max(ntuples - hnsw_ef_search, 0) * per_node * scored / Max(hnsw_ef_search, 1);
 }

@@ -65,6 +65,15 @@ extern bool VecCostStart(struct PlannerInfo *root, struct IndexPath *path, doubl
 						 Cost *indexStartupCost, Cost *indexTotalCost,
 						 Selectivity *indexSelectivity, double *indexCorrelation,
 						 double *indexPages, double *ntuples, double *random_page_cost);
+
+/*
+ * Cost of a distance kernel over dim dimensions (for sparsevec: non-zeros),
+ * and of fetching a value of so many bytes from TOAST when it is stored out
+ * of line (0 when it stays in the row); see veccost.c.
+ */
+extern double VecKernelCost(const VecTypeOps *ops, double dim);
+extern double VecDetoastCost(double bytes);
+
 extern void VecScanInitOrderBy(IndexScanDesc scan, int norderbys);
 extern void VecScanSetKeys(IndexScanDesc scan, ScanKey keys, ScanKey orderbys);
 extern void VecScanCheckOrderBy(IndexScanDesc scan, const char *amname);

@@ -60,6 +60,20 @@ ok($fresh_desc =~ /^function l2_distance\(vector,vector\): Euclidean/m, 'a fresh
 is($node->safe_psql('postgres', $descriptions), $fresh_desc,
 	'the update leaves the descriptions of a fresh install');
 
+# and the functions' planner support and cost (ALTER FUNCTION ... SUPPORT in
+# the update: the distance functions are priced at their dimensions)
+my $support = q{SELECT string_agg(f, E'\n' ORDER BY f) FROM (
+	SELECT p.oid::regprocedure || ' ' || p.prosupport::regproc || ' ' || p.procost AS f
+	FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
+	WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_extension'::regclass
+	  AND d.deptype = 'e'
+	  AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'vector')) s};
+my $fresh_support = $node->safe_psql('fresh', $support);
+ok($fresh_support =~ /^l2_distance\(vector,vector\) vector_distance_support /m,
+	'a fresh install prices the distance functions');
+is($node->safe_psql('postgres', $support), $fresh_support,
+	'the update leaves the planner support and costs of a fresh install');
+
 for my $idx (qw(items_h items_i))
 {
 	is($node->safe_psql('postgres', "SELECT count(*) FROM vector_index_check('$idx', 100)"),
