@@ -21,6 +21,7 @@ int			hnsw_max_scan_tuples = 20000;
 double		hnsw_scan_mem_multiplier = 1;
 int			hnsw_test_max_nodes = 0;
 int			hnsw_test_extend_delay = 0;
+int			hnsw_test_upper_ef = 0;
 
 static relopt_kind hnsw_relopt_kind;
 
@@ -61,12 +62,19 @@ HnswInitGUCs(void)
 	 * For tests only (hidden): a lower limit on the nodes of an index, so
 	 * that running out of node ids can be tried; and a pause in an insert
 	 * that extends the node pages, after making them and before publishing
-	 * them, so that a test can act while an extension is under way.
+	 * them, so that a test can act while an extension is under way; and the
+	 * number of level-1 nodes a scan starts layer 0 from, so that a test
+	 * can show what a single greedy path (1) misses.
 	 */
 	DefineCustomIntVariable("hnsw.test_max_nodes",
 							"For testing: lowers the most nodes an hnsw index may allocate.",
 							"0 keeps the real limit.", &hnsw_test_max_nodes,
 							0, 0, INT_MAX, PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("hnsw.test_upper_ef",
+							"For testing: how many level-1 nodes an hnsw scan starts layer 0 from.",
+							"0 takes hnsw.ef_search; 1 walks a single greedy path.", &hnsw_test_upper_ef,
+							0, 0, HNSW_MAX_EF_SEARCH, PGC_USERSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("hnsw.test_extend_delay",
 							"For testing: pauses an hnsw insert that adds node pages before it publishes them.",

@@ -356,6 +356,9 @@ extern HnswCand HnswGreedyDescend(HnswSource *src, const void *query, uint32 ent
 								  int from_level, int to_level);
 extern int	HnswSelectNeighbours(HnswState *st, HnswCand *cands, int n,
 								 const char *const *items, int maxlinks, int fill, uint32 *out);
+extern void HnswSeedSearch(HnswSource *src, const void *query, uint32 entry, int entry_level,
+						   int upper_ef, HnswHeap *cands, HnswHeap *results, int ef,
+						   HnswVisited *visited);
 extern bool HnswHasLink(const uint32 *links, int n, uint32 id);
 extern int	HnswKeepLink(uint32 *links, int n, int maxlinks, uint32 id, bool force);
 extern int	HnswRandomLevel(int m, double r);
@@ -464,6 +467,7 @@ extern void hnswcostestimate(struct PlannerInfo *root, struct IndexPath *path, d
 
 /* hnsw.c */
 extern int	hnsw_ef_search;
+extern int	hnsw_test_upper_ef;
 extern int	hnsw_iterative_scan;
 extern int	hnsw_max_scan_tuples;
 extern double hnsw_scan_mem_multiplier;

@@ -174,20 +174,17 @@ checkSelfLookups(HnswState *st, HnswSource *src, VecCheck *c, const uint8 *flags
 	HnswHeapInit(&results, ef + 1, true);
 	for (uint32 id = 0; id < st->node_count; id++)
 	{
-		HnswCand	ep;
 		bool		found = false;
 
 		if ((flags[id] & (HNSW_NODE_DELETED | HNSW_NODE_DUP)) || !rowVisible(c, &tids[id]))
 			continue;
 		HnswReadItem(st, id, item);
-		ep = HnswGreedyDescend(src, item, st->entry_id, st->entry_level, 0);
 		HnswVisitedReset(&visited);
 		cands.n = 0;
 		results.n = 0;
-		HnswVisitedAdd(&visited, ep.id);
-		HnswHeapPush(&cands, &ep);
-		if (!ep.deleted)
-			HnswHeapPush(&results, &ep);
+		HnswSeedSearch(src, item, st->entry_id, st->entry_level,
+					   hnsw_test_upper_ef > 0 ? hnsw_test_upper_ef : ef,
+					   &cands, &results, ef, &visited);
 		HnswSearchLayer(src, item, &cands, &results, ef, 0, &visited, NULL);
 		for (int i = 0; i < results.n && !found; i++)
 			found = results.items[i].id == id;

@@ -5,7 +5,8 @@
  * The index is only useful for ordering, so a path without ORDER BY is
  * priced out.  Otherwise the startup cost is the search that yields the
  * first batch: the descent through the upper levels plus about
- * ef_search * 2m scored nodes, capped by the table size.  A scored node
+ * ef_search * 3m scored nodes (2m per layer-0 node, m per node of the
+ * level-1 beam), capped by the table size.  A scored node
  * costs a distance at the index's dimensions (VecKernelCost, as the
  * sequential scan's distances are priced by vector_distance_support), an
  * index tuple, and its share of a page read from cache, which grows with
@@ -104,7 +105,8 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	}
 
 	levels = entry_level >= 0 ? entry_level + 1 : Max(1, log(ntuples) / log(m));
-	scored = Min(ntuples, hnsw_ef_search * 2.0 * m + levels * m);
+	/* layer 0, the level-1 beam that seeds it (HnswSeedSearch), the descent */
+	scored = Min(ntuples, hnsw_ef_search * 3.0 * m + levels * m);
 
 	/*
 	 * A node's page is usually cached: a twentieth of a random page read

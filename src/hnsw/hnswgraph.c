@@ -371,6 +371,62 @@ HnswGreedyDescend(HnswSource *src, const void *query, uint32 entry,
 }
 
 /*
+ * Seed the layer-0 search for query (cands, results, visited; results keeps
+ * at most ef): walk greedily from the entry point down to level 1, search
+ * level 1 keeping the upper_ef nearest nodes, and start layer 0 from all of
+ * them.  A single greedy path (upper_ef 1, the paper's) can end in a dense
+ * cluster that lies nearer to the query than the upper-level nodes of the
+ * query's own region, and whose layer-0 lists lead only into itself; a
+ * layer-0 search started there never leaves it (see README.md, "Known
+ * problems").  Level 1 holds a 1/m share of the nodes, and the nodes of
+ * the query's own region among its upper_ef nearest take the search out.
+ */
+void
+HnswSeedSearch(HnswSource *src, const void *query, uint32 entry, int entry_level,
+			   int upper_ef, HnswHeap *cands, HnswHeap *results, int ef,
+			   HnswVisited *visited)
+{
+	HnswCand	ep;
+
+	if (upper_ef <= 1 || entry_level == 0)
+	{
+		ep = HnswGreedyDescend(src, query, entry, entry_level, 0);
+		HnswVisitedAdd(visited, ep.id);
+		HnswHeapPush(cands, &ep);
+		if (!ep.deleted)
+			HnswHeapPush(results, &ep);
+		return;
+	}
+
+	{
+		HnswHeap	ucands;
+		HnswHeap	ures;
+
+		HnswHeapInit(&ucands, upper_ef * 4, false);
+		HnswHeapInit(&ures, upper_ef + 1, true);
+		ep = HnswGreedyDescend(src, query, entry, entry_level, 1);
+		HnswVisitedAdd(visited, ep.id);
+		HnswHeapPush(&ucands, &ep);
+		HnswHeapPush(&ures, &ep);
+		HnswSearchLayer(src, query, &ucands, &ures, upper_ef, 1, visited, NULL);
+
+		/* a layer-0 walk visits them again: the visited set starts afresh */
+		HnswVisitedReset(visited);
+		for (int i = 0; i < ures.n; i++)
+		{
+			HnswVisitedAdd(visited, ures.items[i].id);
+			HnswHeapPush(cands, &ures.items[i]);
+			if (!ures.items[i].deleted)
+				HnswHeapPush(results, &ures.items[i]);
+		}
+		while (results->n > ef)
+			(void) HnswHeapPop(results);
+		pfree(ucands.items);
+		pfree(ures.items);
+	}
+}
+
+/*
  * The paper's neighbour-selection heuristic (SELECT-NEIGHBORS-HEURISTIC,
  * without extending candidates; keeping pruned ones, nearest first, until
  * the list holds fill links, when it holds fewer): walk the candidates from

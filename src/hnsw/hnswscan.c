@@ -101,7 +101,6 @@ startScan(IndexScanDesc scan)
 	HnswState  *st = &so->st;
 	ScanKey		key = &scan->orderByData[0];
 	Datum		value;
-	HnswCand	ep;
 	bool		iterative;
 
 	/* fixed for the scan: a cursor must not see the setting change */
@@ -146,11 +145,9 @@ startScan(IndexScanDesc scan)
 		HnswHeapInit(&so->pending, so->ef * 4, false);
 	so->batch = palloc_array(HnswCand, so->ef + 1);
 
-	ep = HnswGreedyDescend(&so->src, so->query, st->entry_id, st->entry_level, 0);
-	HnswVisitedAdd(&so->visited, ep.id);
-	HnswHeapPush(&so->cands, &ep);
-	if (!ep.deleted)
-		HnswHeapPush(&so->results, &ep);
+	HnswSeedSearch(&so->src, so->query, st->entry_id, st->entry_level,
+				   hnsw_test_upper_ef > 0 ? hnsw_test_upper_ef : so->ef,
+				   &so->cands, &so->results, so->ef, &so->visited);
 	HnswSearchLayer(&so->src, so->query, &so->cands, &so->results, so->ef, 0,
 					&so->visited, iterative ? &so->pending : NULL);
 	takeBatch(so);
