@@ -1289,6 +1289,72 @@ HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc)
 	table_close(heap, heaplock);
 }
 
+/* A chunk of a parallel build's DSM segment, under a toc key. */
+typedef struct ShmChunk
+{
+	uint64		key;
+	Size		size;
+} ShmChunk;
+
+/* Leave what beginParallel entered. */
+static void
+endParallel(ParallelContext *pcxt, Snapshot snapshot)
+{
+	if (IsMVCCSnapshot(snapshot))
+		UnregisterSnapshot(snapshot);
+	DestroyParallelContext(pcxt);
+	ExitParallelMode();
+}
+
+/*
+ * Enter parallel mode and make a parallel build's DSM segment: the shared
+ * state (identity filled in, the rest zero), the parallel heap scan, and
+ * nchunks further chunks, allocated under their keys.  NULL, with parallel
+ * mode left again, when no segment could be had.
+ */
+static ParallelContext *
+beginParallel(Relation heap, Relation index, IndexInfo *indexInfo, int nworkers,
+			  const ShmChunk *chunks, int nchunks, Snapshot *snapshot, HnswShared **shp)
+{
+	ParallelContext *pcxt;
+	Size		scansize;
+	HnswShared *sh;
+	shm_toc    *toc;
+	ParallelTableScanDesc pscan;
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("vector", "HnswParallelBuildMain", nworkers);
+	*snapshot = indexInfo->ii_Concurrent ? RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
+	scansize = table_parallelscan_estimate(heap, *snapshot);
+	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(HnswShared));
+	shm_toc_estimate_chunk(&pcxt->estimator, scansize);
+	for (int i = 0; i < nchunks; i++)
+		shm_toc_estimate_chunk(&pcxt->estimator, chunks[i].size);
+	shm_toc_estimate_keys(&pcxt->estimator, 2 + nchunks);
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		endParallel(pcxt, *snapshot);
+		return NULL;
+	}
+
+	toc = pcxt->toc;
+	sh = shm_toc_allocate(toc, sizeof(HnswShared));
+	memset(sh, 0, sizeof(HnswShared));
+	sh->heaprelid = RelationGetRelid(heap);
+	sh->indexrelid = RelationGetRelid(index);
+	sh->isconcurrent = indexInfo->ii_Concurrent;
+	SpinLockInit(&sh->mutex);
+	shm_toc_insert(toc, HNSW_KEY_SHARED, sh);
+	pscan = shm_toc_allocate(toc, scansize);
+	table_parallelscan_initialize(heap, pscan, *snapshot);
+	shm_toc_insert(toc, HNSW_KEY_SCAN, pscan);
+	for (int i = 0; i < nchunks; i++)
+		shm_toc_insert(toc, chunks[i].key, shm_toc_allocate(toc, chunks[i].size));
+	*shp = sh;
+	return pcxt;
+}
+
 /*
  * A parallel build whose graph does not fit in memory: the leader writes
  * an empty graph (and says it no longer fits, after 0 tuples), then it and
@@ -1301,40 +1367,14 @@ buildParallelOnDisk(HnswBuildState *bs, Relation heap, Relation index, IndexInfo
 {
 	ParallelContext *pcxt;
 	Snapshot	snapshot;
-	Size		scansize;
 	HnswShared *sh;
 	shm_toc    *toc;
-	ParallelTableScanDesc pscan;
 
-	EnterParallelMode();
-	pcxt = CreateParallelContext("vector", "HnswParallelBuildMain", nworkers);
-	snapshot = indexInfo->ii_Concurrent ? RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
-	scansize = table_parallelscan_estimate(heap, snapshot);
-	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(HnswShared));
-	shm_toc_estimate_chunk(&pcxt->estimator, scansize);
-	shm_toc_estimate_keys(&pcxt->estimator, 2);
-	InitializeParallelDSM(pcxt);
-	if (pcxt->seg == NULL)
-	{
-		if (IsMVCCSnapshot(snapshot))
-			UnregisterSnapshot(snapshot);
-		DestroyParallelContext(pcxt);
-		ExitParallelMode();
+	pcxt = beginParallel(heap, index, indexInfo, nworkers, NULL, 0, &snapshot, &sh);
+	if (pcxt == NULL)
 		return false;
-	}
-
 	toc = pcxt->toc;
-	sh = shm_toc_allocate(toc, sizeof(HnswShared));
-	memset(sh, 0, sizeof(HnswShared));
-	sh->heaprelid = RelationGetRelid(heap);
-	sh->indexrelid = RelationGetRelid(index);
-	sh->isconcurrent = indexInfo->ii_Concurrent;
 	sh->ondisk = true;
-	SpinLockInit(&sh->mutex);
-	shm_toc_insert(toc, HNSW_KEY_SHARED, sh);
-	pscan = shm_toc_allocate(toc, scansize);
-	table_parallelscan_initialize(heap, pscan, snapshot);
-	shm_toc_insert(toc, HNSW_KEY_SCAN, pscan);
 
 	/* the empty graph the participants insert into, as a serial spill writes it */
 	growGraph(bs);
@@ -1353,11 +1393,7 @@ buildParallelOnDisk(HnswBuildState *bs, Relation heap, Relation index, IndexInfo
 	bs->reltuples = sh->reltuples;
 	bs->indtuples = sh->indtuples;
 	bs->shared = NULL;
-
-	if (IsMVCCSnapshot(snapshot))
-		UnregisterSnapshot(snapshot);
-	DestroyParallelContext(pcxt);
-	ExitParallelMode();
+	endParallel(pcxt, snapshot);
 	return true;
 }
 
@@ -1378,16 +1414,11 @@ buildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *inde
 	uint64		arena_words;
 	ParallelContext *pcxt;
 	Snapshot	snapshot;
-	Size		scansize;
 	HnswShared *sh;
 	shm_toc    *toc;
 	bool		ok;
 	uint32		limit;
-	struct
-	{
-		uint64		key;
-		Size		size;
-	}			chunks[8];
+	ShmChunk	chunks[8];
 
 	/* never analysed: a generous guess from the table's size */
 	if (est < 0)
@@ -1429,53 +1460,22 @@ buildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *inde
 	chunks[7].key = HNSW_KEY_ARENA;
 	chunks[7].size = (Size) arena_words * sizeof(uint32);
 
-	EnterParallelMode();
-	pcxt = CreateParallelContext("vector", "HnswParallelBuildMain", nworkers);
-	snapshot = indexInfo->ii_Concurrent ? RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
-	scansize = table_parallelscan_estimate(heap, snapshot);
-	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(HnswShared));
-	shm_toc_estimate_chunk(&pcxt->estimator, scansize);
-	for (int i = 0; i < lengthof(chunks); i++)
-		shm_toc_estimate_chunk(&pcxt->estimator, chunks[i].size);
-	shm_toc_estimate_keys(&pcxt->estimator, 2 + lengthof(chunks));
-	InitializeParallelDSM(pcxt);
-	if (pcxt->seg == NULL)
-	{
-		/* no dynamic shared memory: build serially */
-		if (IsMVCCSnapshot(snapshot))
-			UnregisterSnapshot(snapshot);
-		DestroyParallelContext(pcxt);
-		ExitParallelMode();
-		return false;
-	}
-
+	pcxt = beginParallel(heap, index, indexInfo, nworkers, chunks, lengthof(chunks),
+						 &snapshot, &sh);
+	if (pcxt == NULL)
+		return false;			/* no dynamic shared memory: build serially */
 	toc = pcxt->toc;
-	sh = shm_toc_allocate(toc, sizeof(HnswShared));
-	memset(sh, 0, sizeof(HnswShared));
-	sh->heaprelid = RelationGetRelid(heap);
-	sh->indexrelid = RelationGetRelid(index);
-	sh->isconcurrent = indexInfo->ii_Concurrent;
 	sh->cap = cap;
 	sh->arena_words = arena_words;
 	sh->tranche_id = LWLockNewTrancheId();
 	pg_atomic_init_u32(&sh->n, 0);
 	pg_atomic_init_u64(&sh->arena_used, 1);	/* offset 0 means "none" */
 	pg_atomic_init_u32(&sh->overflow, 0);
-	SpinLockInit(&sh->mutex);
 	LWLockInitialize(&sh->entry_lock, sh->tranche_id);
 	sh->entry = HNSW_NO_NODE;
 	sh->entry_level = -1;
 	for (int i = 0; i < HNSW_BUILD_STRIPES; i++)
 		LWLockInitialize(&sh->stripes[i], sh->tranche_id);
-	shm_toc_insert(toc, HNSW_KEY_SHARED, sh);
-	{
-		ParallelTableScanDesc pscan = shm_toc_allocate(toc, scansize);
-
-		table_parallelscan_initialize(heap, pscan, snapshot);
-		shm_toc_insert(toc, HNSW_KEY_SCAN, pscan);
-	}
-	for (int i = 0; i < lengthof(chunks); i++)
-		shm_toc_insert(toc, chunks[i].key, shm_toc_allocate(toc, chunks[i].size));
 
 	LaunchParallelWorkers(pcxt);
 	ereport(DEBUG1,
@@ -1500,10 +1500,7 @@ buildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *inde
 		writeGraph(bs);
 	}
 
-	if (IsMVCCSnapshot(snapshot))
-		UnregisterSnapshot(snapshot);
-	DestroyParallelContext(pcxt);
-	ExitParallelMode();
+	endParallel(pcxt, snapshot);
 	if (!ok)
 	{
 		ereport(DEBUG1,

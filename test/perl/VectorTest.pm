@@ -11,7 +11,7 @@ use Test::More ();
 our @EXPORT = qw(data_dir read_vecs vec_literal load_vectors random_vectors
   clustered_vectors exact_topk recall_at as_float4 as_float16 near_queries knn_sql
   knn_rows knn_ids topk_ids knn_plan index_recall server_log_problems copy_vectors
-  psql_bg standby_same_answers);
+  psql_bg standby_same_answers pgbench_files);
 
 # Where the shipped data sets are: $VECTOR_DATA_DIR, else ../shared/data
 # beside the checkout.  Returns undef when absent.
@@ -340,6 +340,23 @@ sub standby_same_answers
 
 # Start psql on $node in the background on a script file holding $sql;
 # returns the IPC::Run harness and refs to its stdout and stderr.
+# Write pgbench scripts ($scripts: name => text) into directory $dir and
+# return pgbench's -f arguments for them, each weighted by $weight->($name).
+sub pgbench_files
+{
+	my ($dir, $scripts, $weight) = @_;
+	my @files;
+	for my $name (sort keys %$scripts)
+	{
+		my $path = "$dir/$name.sql";
+		open my $fh, '>', $path or die "cannot write $path: $!";
+		print $fh $scripts->{$name};
+		close $fh;
+		push @files, '-f', "$path\@" . $weight->($name);
+	}
+	return @files;
+}
+
 sub psql_bg
 {
 	my ($node, $sql) = @_;

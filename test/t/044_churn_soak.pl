@@ -71,16 +71,8 @@ for my $t (qw(h i))
 }
 $scripts{vacuum} = "\\sleep 500 ms\nVACUUM items_h;\nVACUUM items_i;\n";
 
-my @files;
-for my $name (sort keys %scripts)
-{
-	my $path = "$tmp/$name.sql";
-	open my $fh, '>', $path or die $!;
-	print $fh $scripts{$name};
-	close $fh;
-	my $weight = $name eq 'vacuum' ? 1 : $name =~ /^(query|filtered)/ ? 6 : 4;
-	push @files, '-f', "$path\@$weight";
-}
+my @files = pgbench_files($tmp, \%scripts,
+	sub { $_[0] eq 'vacuum' ? 1 : $_[0] =~ /^(query|filtered)/ ? 6 : 4 });
 
 my ($out, $err) = ('', '');
 my @cmd = ($node->installed_command('pgbench'), '-n', '-c', $clients, '-j', 2, '-T', $seconds,

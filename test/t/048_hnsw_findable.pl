@@ -52,15 +52,7 @@ my %scripts = (
 	delete => "\\set id random(0, 9999)\nDELETE FROM items WHERE id = :id;\n",
 	vacuum => "\\sleep 300 ms\nVACUUM items;\n");
 my %weight = (query => 50, insert => 20, update => 15, delete => 15, vacuum => 1);
-my @files;
-for my $name (sort keys %scripts)
-{
-	my $path = "$tmp/$name.sql";
-	open my $fh, '>', $path or die $!;
-	print $fh $scripts{$name};
-	close $fh;
-	push @files, '-f', "$path\@$weight{$name}";
-}
+my @files = pgbench_files($tmp, \%scripts, sub { $weight{ $_[0] } });
 my ($out, $err) = ('', '');
 my $ok = IPC::Run::run(
 	[
