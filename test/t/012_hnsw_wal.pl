@@ -102,15 +102,13 @@ my $selfq = 'SELECT count(*) FROM items i WHERE i.id >= 4500 AND '
 like($standby->safe_psql('postgres', "$settings; EXPLAIN (COSTS OFF) $selfq"),
 	qr/Index Scan using items_l2 on items j/, 'self-lookup uses the l2 index');
 my $found = $standby->safe_psql('postgres', "$settings; $selfq");
-TODO:
-{
-	# Known bug (issue 13, item 12): a shrink of a full list can push out a
-	# node's last incoming link, and a node can be reachable only from far
-	# away; a few seeds in ten leave rows of 500 that a search at this
-	# ef_search misses (REINDEX finds them).
-	local $TODO = 'a node can lose its last incoming link to later inserts';
-	is($found, 500, 'after promotion, each row inserted on the new primary is found by its own vector');
-}
+# A few seeds in ten missed rows here (issue 13, item 12) until a pushed-out
+# member moved into the new node's list in the same record and scans
+# started layer 0 from the ef nearest level-1 nodes.  Now about one run in
+# ten misses one row at this ef_search, on the old primary too (so not a
+# replay problem), and finds it at ef_search 1,000: an approximate search,
+# not a lost node.
+cmp_ok($found, '>=', 499, "after promotion, all but at most one of the 500 rows inserted on the new primary are found by their own vectors ($found)");
 my $problems_before = $standby->safe_psql('postgres', "SELECT string_agg(p, '; ') FROM vector_index_check('items_l2') p");
 # VACUUM links back every node the entry point cannot reach (a node that
 # is reachable can still be missed at this ef_search: "Known problems")
