@@ -14,6 +14,7 @@
 #include "access/reloptions.h"
 #include "nodes/execnodes.h"
 #include "storage/bufmgr.h"
+#include "utils/float.h"
 #include "utils/relcache.h"
 
 #include "typeops.h"
@@ -270,6 +271,21 @@ static inline int
 HnswEfConstruction(const HnswState *st, int level)
 {
 	return level > 0 ? 2 * st->ef_construction : st->ef_construction;
+}
+
+/*
+ * The distance the graph works with: NaN (an inner product whose terms
+ * overflow both ways, for instance) becomes +infinity, so that it sorts
+ * last, as the SQL operator's NaN does in a sort, and never sits in a heap
+ * where every comparison with it is false (a NaN at the top of the results
+ * let no other node in).
+ */
+static inline float
+HnswDist(const HnswState *st, const void *a, const void *b)
+{
+	float		d = st->dist(a, b, st->dim);
+
+	return isnan(d) ? get_float4_infinity() : d;
 }
 
 /* Links a node may keep on a level. */

@@ -306,7 +306,7 @@ memScore(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCand 
 	for (int i = 0; i < n; i++)
 	{
 		cands[i].id = ids[i];
-		cands[i].dist = bs->st.dist(query, FixedItem(bs, ids[i]), bs->st.dim);
+		cands[i].dist = HnswDist(&bs->st, query, FixedItem(bs, ids[i]));
 		cands[i].dup_next = bs->dup_next[ids[i]];
 		cands[i].deleted = 0;
 		cands[i].self_dead = 0;
@@ -324,7 +324,7 @@ memScoreVar(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCa
 	for (int i = 0; i < n; i++)
 	{
 		cands[i].id = ids[i];
-		cands[i].dist = bs->st.dist(query, VarItem(bs, ids[i]), bs->st.dim);
+		cands[i].dist = HnswDist(&bs->st, query, VarItem(bs, ids[i]));
 		cands[i].dup_next = bs->dup_next[ids[i]];
 		cands[i].deleted = 0;
 		cands[i].self_dead = 0;
@@ -453,7 +453,7 @@ addBackLink(HnswBuildState *bs, uint32 base, uint32 id, int level, bool force)
 	for (uint32 i = 0; i <= count; i++)
 	{
 		cands[i].id = i < count ? links[i] : id;
-		cands[i].dist = st->dist(baseitem, BuildItem(bs, cands[i].id), st->dim);
+		cands[i].dist = HnswDist(st, baseitem, BuildItem(bs, cands[i].id));
 	}
 	HnswSortCands(cands, count + 1, base);
 	for (uint32 i = 0; i <= count; i++)

@@ -236,7 +236,7 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 				HnswCand   *c = &cands[k];
 
 				fillCand(c, ids[k], node);
-				c->dist = st->dist(query, HnswNodeItem(node), st->dim);
+				c->dist = HnswDist(st, query, HnswNodeItem(node));
 			}
 			UnlockReleaseBuffer(bufs[b]);
 		}
@@ -323,7 +323,7 @@ diskScoreRefs(HnswSource *src, const void *query, const uint32 *ids, int n,
 
 			if (item == NULL)
 				corruptItem(st, ids[k]);
-			cands[k].dist = st->dist(query, item, st->dim);
+			cands[k].dist = HnswDist(st, query, item);
 		}
 		UnlockReleaseBuffer(buf);
 	}

@@ -456,7 +456,7 @@ HnswSelectNeighbours(HnswState *st, HnswCand *cands, int n,
 		CHECK_FOR_INTERRUPTS();
 		for (int j = 0; j < nkept; j++)
 		{
-			if (st->dist(items[i], items[kept[j]], st->dim) < cands[i].dist)
+			if (HnswDist(st, items[i], items[kept[j]]) < cands[i].dist)
 			{
 				good = false;
 				break;

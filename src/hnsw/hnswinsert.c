@@ -629,7 +629,7 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 				if (!scored[i].deleted)
 					cands[ncand++] = scored[i];
 			cands[ncand].id = id;
-			cands[ncand].dist = st->dist(baseitem, newitem, st->dim);
+			cands[ncand].dist = HnswDist(st, baseitem, newitem);
 			ncand++;
 			HnswSortCands(cands, ncand, base);
 			for (int i = 0; i < ncand; i++)
