@@ -64,4 +64,6 @@ _PG_init(void)
 
 	HnswInitGUCs();
 	IvfInitGUCs();
+	VecRegisterCheck(hnswhandler, HnswCheckIndex);
+	VecRegisterCheck(ivfflathandler, IvfCheckIndex);
 }

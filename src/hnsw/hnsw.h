@@ -490,6 +490,10 @@ extern double hnsw_scan_mem_multiplier;
 extern int	hnsw_test_max_nodes;
 extern int	hnsw_test_extend_delay;
 extern void HnswInitGUCs(void);
+extern Datum hnswhandler(PG_FUNCTION_ARGS);
+
+/* hnswcheck.c */
+extern void HnswCheckIndex(Relation index, VecCheck *c);
 
 #define HNSW_ITERATIVE_OFF			0
 #define HNSW_ITERATIVE_RELAXED		1
