@@ -25,6 +25,7 @@ OBJS = \
 	src/types/bitvec.o \
 	src/types/typeops.o \
 	src/hnsw/hnsw.o \
+	src/hnsw/hnswbuf.o \
 	src/hnsw/hnswbuild.o \
 	src/hnsw/hnswcheck.o \
 	src/hnsw/hnswcost.o \

@@ -429,8 +429,10 @@ extern void HnswTestDelay(int ms);
 extern int	HnswNodesPerPage(Size node_size);
 extern Size HnswNodeSize(Size item_size, int m);
 
-/* hnswdisk.c: graph access through the buffer manager */
+/* hnswbuf.c */
 extern Buffer HnswReadBuffer(Relation index, BlockNumber blk);
+
+/* hnswdisk.c: graph access through the buffer manager */
 extern void HnswDiskSourceInit(HnswSource *src, HnswState *st);
 extern void HnswReadItem(HnswState *st, uint32 id, void *dst);
 extern void HnswReadItemRef(HnswState *st, uint32 id, const HnswItemRef *ref, void *dst);
