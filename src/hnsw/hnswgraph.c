@@ -13,6 +13,7 @@
 #include "utils/memutils.h"
 
 #include "hnsw.h"
+#include "vecheap.h"
 
 /* ---------------------------------------------------------------- heaps */
 
@@ -46,27 +47,18 @@ heapAbove(const HnswHeap *h, const HnswCand *a, const HnswCand *b)
 	return h->max ? tieKey(a->id) > tieKey(b->id) : tieKey(a->id) < tieKey(b->id);
 }
 
+#define HEAP_ABOVE(x, y) heapAbove(h, (x), (y))
+
 void
 HnswHeapPush(HnswHeap *h, const HnswCand *c)
 {
-	int			i;
-
 	if (h->n == h->cap)
 	{
 		h->cap *= 2;
 		h->items = (HnswCand *) repalloc_huge(h->items, sizeof(HnswCand) * h->cap);
 	}
-	i = h->n++;
-	while (i > 0)
-	{
-		int			parent = (i - 1) / 2;
-
-		if (!heapAbove(h, c, &h->items[parent]))
-			break;
-		h->items[i] = h->items[parent];
-		i = parent;
-	}
-	h->items[i] = *c;
+	h->n++;
+	VEC_HEAP_SIFT_UP(HEAP_ABOVE, h->items, h->n - 1, c);
 }
 
 HnswCand
@@ -74,23 +66,8 @@ HnswHeapPop(HnswHeap *h)
 {
 	HnswCand	top = h->items[0];
 	HnswCand	last = h->items[--h->n];
-	int			i = 0;
 
-	for (;;)
-	{
-		int			child = 2 * i + 1;
-
-		if (child >= h->n)
-			break;
-		if (child + 1 < h->n && heapAbove(h, &h->items[child + 1], &h->items[child]))
-			child++;
-		if (!heapAbove(h, &h->items[child], &last))
-			break;
-		h->items[i] = h->items[child];
-		i = child;
-	}
-	if (h->n > 0)
-		h->items[i] = last;
+	VEC_HEAP_SIFT_DOWN(HEAP_ABOVE, h->items, h->n, 0, &last);
 	return top;
 }
 
