@@ -27,11 +27,15 @@ OBJS = \
 	src/hnsw/hnsw.o \
 	src/hnsw/hnswbuf.o \
 	src/hnsw/hnswbuild.o \
+	src/hnsw/hnswbuildgraph.o \
+	src/hnsw/hnswbuildparallel.o \
+	src/hnsw/hnswbuildwrite.o \
 	src/hnsw/hnswcheck.o \
 	src/hnsw/hnswcost.o \
 	src/hnsw/hnswdisk.o \
 	src/hnsw/hnswgraph.o \
 	src/hnsw/hnswinsert.o \
+	src/hnsw/hnswlinks.o \
 	src/hnsw/hnswpage.o \
 	src/hnsw/hnswscan.o \
 	src/hnsw/hnswvacuum.o \

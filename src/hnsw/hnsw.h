@@ -443,6 +443,8 @@ extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer 
 					   Relation heap, IndexUniqueCheck checkUnique VEC_AMINSERT_UNCHANGED_ARG,
 					   struct IndexInfo *indexInfo);
 extern void HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level);
+
+/* hnswlinks.c: list editing, for inserts and VACUUM */
 /*
  * The node back-links are being added for, as the new home of the members
  * they push out of full lists (HnswAddBackLink): its list on the level as
@@ -457,6 +459,7 @@ typedef struct HnswHome
 	uint32		links[2 * HNSW_MAX_M];
 } HnswHome;
 
+extern void HnswWriteList(HnswState *st, uint32 id, int level, const uint32 *links, int n);
 extern bool HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id,
 							int level, const void *newitem, bool force, HnswHome *home);
 extern bool HnswReplaceList(HnswState *st, uint32 id, int level, const uint32 *expected,
