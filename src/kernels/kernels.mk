@@ -18,8 +18,12 @@ vk_saved_default_goal := $(.DEFAULT_GOAL)
 
 # x86-64 only; on other machines the ISA files compile to nothing.
 # kernels_neon.c needs no flag: NEON is baseline on AArch64, and the file
-# compiles to nothing elsewhere.
-ifneq ($(filter x86_64 amd64,$(shell uname -m)),)
+# compiles to nothing elsewhere.  What counts is the compiler's target, not
+# the build machine, so that a cross build (CC=aarch64-linux-gnu-gcc) gets
+# no -m flag it would reject.
+VK_CC = $(if $(CC),$(CC),cc)
+VK_TARGET := $(or $(shell $(VK_CC) -dumpmachine 2>/dev/null),$(shell uname -m))
+ifneq ($(filter x86_64% amd64%,$(VK_TARGET)),)
 VK_AVX2_FLAGS = -mavx2 -mfma -mpopcnt -mf16c
 VK_AVX512_FLAGS = -mavx512f -mavx512vpopcntdq -mavx512bw -mavx512vl -mavx2 -mfma -mpopcnt -mf16c
 endif
@@ -35,7 +39,6 @@ src/kernels/kernels_avx512.bc: BITCODE_CFLAGS += $(VK_AVX512_FLAGS)
 # Standalone test and benchmark: their own objects and flags in build/
 # (never the PGXS objects), with the same per-file ISA flags as above.
 VK_BUILD = build/kernels
-VK_CC = $(if $(CC),$(CC),cc)
 VK_CFLAGS = -O2 -g -Wall -Wextra -Wmissing-prototypes -Wdeclaration-after-statement
 VK_INCLUDES = -Isrc/kernels
 VK_LIBS = -lm
