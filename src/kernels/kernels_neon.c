@@ -24,10 +24,12 @@
  * Bit kernels count with CNT on 16 bytes at a time and widen the byte
  * counts with pairwise adds (UADDLP/UADALP) into 32-bit lanes.
  *
- * No SVE table: on the SVE cores in service the SVE units are no wider in
- * total than their NEON pipes (Neoverse V1: 2 x 256 vs 4 x 128 bits; N2,
- * V2: 128-bit vectors), so SVE would add a second code path for little or
- * no speed.
+ * No SVE table (yet): on the SVE server cores of today the SVE units do no
+ * more arithmetic per cycle than their NEON pipes (Neoverse V1, Graviton3:
+ * 2 x 256 bits against 4 x 128; Neoverse V2 and N2: 128-bit SVE vectors),
+ * so SVE would be a second code path, detected through getauxval(AT_HWCAP)
+ * & HWCAP_SVE, for a gain nobody has measured.  Only 512-bit parts (A64FX)
+ * would clearly win.
  *
  * src/kernels/kernels_neon.c
  */
