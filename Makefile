@@ -18,6 +18,7 @@ OBJS = \
 	src/kernels/kernels.o \
 	src/kernels/kernels_avx2.o \
 	src/kernels/kernels_avx512.o \
+	src/kernels/kernels_neon.o \
 	src/types/vecbase.o \
 	src/types/vector.o \
 	src/types/halfvec.o \
