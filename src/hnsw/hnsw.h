@@ -351,7 +351,36 @@ struct HnswSource
 	HnswState  *state;
 };
 
+/*
+ * A reachability walk: breadth first over every level's links and down the
+ * duplicate chains, from one or more starting nodes.  The build's repair,
+ * VACUUM's repair and vector_index_check() all use it; each says through
+ * the callbacks where a node's facts live.  Ids at or above n (a damaged
+ * or newer list) are not followed.
+ */
+typedef struct HnswWalk
+{
+	HnswSource *src;			/* the links */
+	uint32		n;
+	/* the node's level, or -1 for a chained duplicate (no lists of its own) */
+	int			(*level) (void *arg, uint32 id);
+	/* the next member of the duplicate chain hanging off id, or HNSW_NO_NODE */
+	uint32		(*dup_next) (void *arg, uint32 id);
+	/* optional: each link followed (id's on level, to nb < n) */
+	void		(*on_link) (void *arg, uint32 id, int level, uint32 nb);
+	/* optional: called every 1,024 nodes (VACUUM's delay point); else interrupts */
+	void		(*pause) (void);
+	void	   *arg;
+	uint8	   *reached;		/* n flags */
+	uint32	   *queue;			/* n ids of scratch */
+	uint32		links[2 * HNSW_MAX_M];
+} HnswWalk;
+
 /* hnswgraph.c */
+extern void HnswWalkInit(HnswWalk *w, HnswSource *src, uint32 n, void *arg);
+extern void HnswWalkFrom(HnswWalk *w, uint32 start);
+extern void HnswWalkReset(HnswWalk *w);
+extern void HnswWalkFree(HnswWalk *w);
 extern void HnswHeapInit(HnswHeap *h, int cap, bool max);
 extern void HnswHeapPush(HnswHeap *h, const HnswCand *c);
 extern HnswCand HnswHeapPop(HnswHeap *h);

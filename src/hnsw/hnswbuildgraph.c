@@ -515,41 +515,19 @@ HnswBuildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 
 /* ---------------------------------------------------------------- reach */
 
-/*
- * Mark everything reachable from start (links on every level, and the
- * duplicate chains hanging off reached nodes).  queue: n slots of scratch.
- */
-static void
-markReached(HnswBuildState *bs, uint8 *reached, uint32 start, uint32 *queue)
+/* what the reachability walk (HnswWalk) needs of the in-memory graph */
+static int
+walkLevel(void *arg, uint32 id)
 {
-	uint32		head = 0,
-				tail = 0;
+	HnswBuildState *bs = (HnswBuildState *) arg;
 
-	if (reached[start])
-		return;
-	reached[start] = 1;
-	queue[tail++] = start;
-	while (head < tail)
-	{
-		uint32		id = queue[head++];
+	return bs->levels[id] == HNSW_BUILD_DUP ? -1 : bs->levels[id];
+}
 
-		for (uint32 d = bs->dup_next[id]; d != HNSW_NO_NODE && !reached[d]; d = bs->dup_next[d])
-			reached[d] = 1;
-		if (bs->levels[id] == HNSW_BUILD_DUP)
-			continue;
-		for (int level = bs->levels[id]; level >= 0; level--)
-		{
-			uint32		count;
-			uint32	   *links = HnswBuildLinks(bs, id, level, &count);
-
-			for (uint32 i = 0; i < count; i++)
-				if (!reached[links[i]])
-				{
-					reached[links[i]] = 1;
-					queue[tail++] = links[i];
-				}
-		}
-	}
+static uint32
+walkDupNext(void *arg, uint32 id)
+{
+	return ((HnswBuildState *) arg)->dup_next[id];
 }
 
 /*
@@ -567,15 +545,17 @@ void
 HnswBuildRepairReach(HnswBuildState *bs)
 {
 	HnswState  *st = &bs->st;
+	HnswWalk	walk;
 	uint8	   *reached;
-	uint32	   *queue;
 	uint32		linked = 0;
 
 	if (bs->n < 2 || bs->entry == HNSW_NO_NODE)
 		return;
-	reached = palloc_extended(bs->n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	queue = palloc_extended(sizeof(uint32) * bs->n, MCXT_ALLOC_HUGE);
-	markReached(bs, reached, bs->entry, queue);
+	HnswWalkInit(&walk, &bs->src, bs->n, bs);
+	walk.level = walkLevel;
+	walk.dup_next = walkDupNext;
+	reached = walk.reached;
+	HnswWalkFrom(&walk, bs->entry);
 
 	for (int round = 0; round < 10; round++)
 	{
@@ -620,14 +600,14 @@ HnswBuildRepairReach(HnswBuildState *bs)
 			if (best == HNSW_NO_NODE)
 				continue;
 			addBackLink(bs, best, u, 0, true);
-			markReached(bs, reached, u, queue);
+			HnswWalkFrom(&walk, u);
 			linked++;
 		}
 		if (missing == 0)
 			break;
 		/* forced links may have pushed others out: walk again */
-		memset(reached, 0, bs->n);
-		markReached(bs, reached, bs->entry, queue);
+		HnswWalkReset(&walk);
+		HnswWalkFrom(&walk, bs->entry);
 	}
 	if (linked > 0)
 	{
@@ -638,7 +618,6 @@ HnswBuildRepairReach(HnswBuildState *bs)
 		ereport(DEBUG1,
 				(errmsg("hnsw build linked %u unreachable nodes; %u left", linked, left)));
 	}
-	pfree(reached);
-	pfree(queue);
+	HnswWalkFree(&walk);
 }
 

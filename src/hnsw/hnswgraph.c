@@ -15,6 +15,88 @@
 #include "hnsw.h"
 #include "vecheap.h"
 
+/* ---------------------------------------------------------------- walk */
+
+/* Set up w over ids 0 .. n-1, nothing reached; the caller sets the callbacks. */
+void
+HnswWalkInit(HnswWalk *w, HnswSource *src, uint32 n, void *arg)
+{
+	memset(w, 0, offsetof(HnswWalk, links));
+	w->src = src;
+	w->n = n;
+	w->arg = arg;
+	w->reached = palloc_extended(Max(n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	w->queue = palloc_extended(sizeof(uint32) * Max(n, 1), MCXT_ALLOC_HUGE);
+}
+
+/* Forget what was reached, for a walk afresh. */
+void
+HnswWalkReset(HnswWalk *w)
+{
+	memset(w->reached, 0, w->n);
+}
+
+void
+HnswWalkFree(HnswWalk *w)
+{
+	pfree(w->reached);
+	pfree(w->queue);
+}
+
+/*
+ * Mark start and everything reachable from it that is not reached yet.
+ * Nodes reached by an earlier call are not walked again, so a repair that
+ * links one unreached node after another walks each node once in all.
+ */
+void
+HnswWalkFrom(HnswWalk *w, uint32 start)
+{
+	uint32		head = 0,
+				tail = 0;
+
+	if (start >= w->n || w->reached[start])
+		return;
+	w->reached[start] = 1;
+	w->queue[tail++] = start;
+	while (head < tail)
+	{
+		uint32		id = w->queue[head++];
+		int			top;
+
+		if ((head & 1023) == 0)
+		{
+			if (w->pause)
+				w->pause();
+			else
+				CHECK_FOR_INTERRUPTS();
+		}
+		/* a duplicate chain hangs off its graph node */
+		for (uint32 d = w->dup_next(w->arg, id); d < w->n && !w->reached[d];
+			 d = w->dup_next(w->arg, d))
+			w->reached[d] = 1;
+		top = w->level(w->arg, id);
+		for (int level = Min(top, HNSW_MAX_LEVEL); level >= 0; level--)
+		{
+			int			nl = w->src->links(w->src, id, level, w->links);
+
+			for (int i = 0; i < nl; i++)
+			{
+				uint32		nb = w->links[i];
+
+				if (nb >= w->n)
+					continue;
+				if (w->on_link)
+					w->on_link(w->arg, id, level, nb);
+				if (!w->reached[nb])
+				{
+					w->reached[nb] = 1;
+					w->queue[tail++] = nb;
+				}
+			}
+		}
+	}
+}
+
 /* ---------------------------------------------------------------- heaps */
 
 void
