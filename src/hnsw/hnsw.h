@@ -376,7 +376,47 @@ typedef struct HnswWalk
 	uint32		links[2 * HNSW_MAX_M];
 } HnswWalk;
 
+/*
+ * How one insert reaches the graph it goes into (HnswInsertNode).  The
+ * in-memory build and the on-disk insert run the same steps; they differ
+ * in where items and lists live, in how a duplicate joins a chain, and in
+ * how a back-link treats a full list (README.md, section 1, item 2, has
+ * the measured reason for each policy).
+ */
+typedef struct HnswInserter HnswInserter;
+struct HnswInserter
+{
+	HnswSource *src;
+	HnswState  *st;
+	void	   *arg;
+	/* id's stored item: a pointer into the graph, or a copy made in buf */
+	const char *(*item) (HnswInserter *ins, uint32 id, char *buf);
+	/* hang id into head's duplicate chain, in place of linking it */
+	void		(*chain) (HnswInserter *ins, uint32 head, uint32 id);
+	/* write id's own list on level */
+	void		(*write_list) (HnswInserter *ins, uint32 id, int level,
+							   const uint32 *links, int n);
+	/*
+	 * link back to id from each of sel[0..nsel) on level (nsel > 0); the
+	 * first nheur are the heuristic's choices, the rest its fill.  When no
+	 * back-link survives, force one into sel[0]'s list (HnswKeepLink), so
+	 * that id is never left without a way in.
+	 */
+	void		(*back_links) (HnswInserter *ins, uint32 id, int level, const void *item,
+							   const uint32 *sel, int nsel, int nheur);
+	/* search scratch, reused from insert to insert */
+	HnswVisited *visited;
+	HnswHeap   *cands;
+	HnswHeap   *results;
+	HnswCand   *w;				/* ef_construction + 1 each */
+	const char **witems;
+	char	   *wdata;			/* item_max each, for copies */
+};
+
 /* hnswgraph.c */
+extern void HnswInserterScratch(HnswInserter *ins);
+extern bool HnswInsertNode(HnswInserter *ins, uint32 id, const void *item, int level,
+						   uint32 entry, int entry_level);
 extern void HnswWalkInit(HnswWalk *w, HnswSource *src, uint32 n, void *arg);
 extern void HnswWalkFrom(HnswWalk *w, uint32 start);
 extern void HnswWalkReset(HnswWalk *w);

@@ -110,6 +110,7 @@ typedef struct HnswBuildState
 	HnswHeap	cands;
 	HnswHeap	results;
 	HnswSource	src;
+	HnswInserter ins;			/* HnswInsertNode on the in-memory graph */
 } HnswBuildState;
 
 

@@ -231,7 +231,13 @@ memPrefetch(HnswSource *src, uint32 id, int level)
 	}
 }
 
-/* Search scratch and the in-memory source, for one participant. */
+static const char *memItem(HnswInserter *ins, uint32 id, char *buf);
+static void memChain(HnswInserter *ins, uint32 head, uint32 id);
+static void memWriteList(HnswInserter *ins, uint32 id, int level, const uint32 *links, int n);
+static void memBackLinks(HnswInserter *ins, uint32 id, int level, const void *item,
+						 const uint32 *sel, int nsel, int nheur);
+
+/* Search scratch, the in-memory source and inserter, for one participant. */
 void
 HnswBuildInitParticipant(HnswBuildState *bs, uint32 nodes)
 {
@@ -247,6 +253,18 @@ HnswBuildInitParticipant(HnswBuildState *bs, uint32 nodes)
 	bs->src.score = st->item_refs ? memScoreVar : memScore;
 	bs->src.prefetch = memPrefetch;
 	bs->src.state = (HnswState *) bs;
+	memset(&bs->ins, 0, sizeof(bs->ins));
+	bs->ins.src = &bs->src;
+	bs->ins.st = st;
+	bs->ins.arg = bs;
+	bs->ins.item = memItem;
+	bs->ins.chain = memChain;
+	bs->ins.write_list = memWriteList;
+	bs->ins.back_links = memBackLinks;
+	bs->ins.visited = &bs->visited;
+	bs->ins.cands = &bs->cands;
+	bs->ins.results = &bs->results;
+	HnswInserterScratch(&bs->ins);
 }
 
 /* ---------------------------------------------------------------- insert */
@@ -371,16 +389,6 @@ addBackLink(HnswBuildState *bs, uint32 base, uint32 id, int level, bool force)
 }
 
 /* Back-links from every selected neighbour; whether any kept the link. */
-static bool
-addBackLinks(HnswBuildState *bs, const uint32 *sel, int nsel, uint32 id, int level)
-{
-	bool		linked = false;
-
-	for (int i = 0; i < nsel; i++)
-		linked |= addBackLink(bs, sel[i], id, level, false);
-	return linked || nsel == 0;
-}
-
 /*
  * Take the next node id; false when the graph is full (serial: it cannot
  * grow past the memory limit; parallel: the shared arrays are full).
@@ -401,6 +409,54 @@ allocNodeId(HnswBuildState *bs, uint32 *id)
 	return true;
 }
 
+/* HnswInserter callbacks: the graph in memory */
+static const char *
+memItem(HnswInserter *ins, uint32 id, char *buf)
+{
+	return BuildItem((HnswBuildState *) ins->arg, id);
+}
+
+static void
+memChain(HnswInserter *ins, uint32 head, uint32 id)
+{
+	HnswBuildState *bs = (HnswBuildState *) ins->arg;
+
+	lockNode(bs, head, LW_EXCLUSIVE);
+	bs->dup_next[id] = bs->dup_next[head];
+	bs->levels[id] = HNSW_BUILD_DUP;
+	bs->dup_next[head] = id;
+	unlockNode(bs, head);
+}
+
+static void
+memWriteList(HnswInserter *ins, uint32 id, int level, const uint32 *links, int n)
+{
+	HnswBuildState *bs = (HnswBuildState *) ins->arg;
+
+	lockNode(bs, id, LW_EXCLUSIVE);
+	setLinks(bs, id, level, links, n);
+	unlockNode(bs, id);
+}
+
+/*
+ * Back-links fill a full list only to half, and a member one pushes out
+ * is not re-homed (README.md, section 1, item 2: filling completely
+ * doubles the build time on sift-128 for 0.004-0.009 of recall).
+ */
+static void
+memBackLinks(HnswInserter *ins, uint32 id, int level, const void *item,
+			 const uint32 *sel, int nsel, int nheur)
+{
+	HnswBuildState *bs = (HnswBuildState *) ins->arg;
+	bool		linked = false;
+
+	for (int i = 0; i < nsel; i++)
+		linked |= addBackLink(bs, sel[i], id, level, false);
+	if (!linked)
+		addBackLink(bs, sel[0], id, level, true);
+}
+
+
 /*
  * Insert one item into the in-memory graph.  As on disk, the neighbours on
  * every level are chosen first, then the node's own lists are written,
@@ -416,12 +472,6 @@ HnswBuildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 	int			level = HnswRandomLevel(st->m, pg_prng_double(&bs->prng));
 	uint32		entry;
 	int			entry_level;
-	int			top;
-	HnswCand	ep;
-	HnswCand   *w;
-	const char **witems;
-	uint32	   *sel[HNSW_MAX_LEVEL + 1];
-	int			nsel[HNSW_MAX_LEVEL + 1];
 
 	if (!allocNodeId(bs, &id))
 		return false;
@@ -449,64 +499,8 @@ HnswBuildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 		return true;
 	getEntry(bs, &entry, &entry_level);
 
-	ep = HnswGreedyDescend(&bs->src, item, entry, entry_level, level);
-	top = Min(level, entry_level);
-
-	w = palloc_array(HnswCand, HnswEfConstruction(st, 1) + 1);
-	witems = palloc_array(const char *, HnswEfConstruction(st, 1) + 1);
-	bs->cands.n = 0;
-	bs->results.n = 0;
-	HnswHeapPush(&bs->cands, &ep);
-	HnswHeapPush(&bs->results, &ep);
-	for (int lc = top; lc >= 0; lc--)
-	{
-		int			nw;
-
-		HnswVisitedReset(&bs->visited);
-		HnswVisitedAdd(&bs->visited, id);
-		for (int i = 0; i < bs->cands.n; i++)
-			HnswVisitedAdd(&bs->visited, bs->cands.items[i].id);
-		HnswSearchLayer(&bs->src, item, &bs->cands, &bs->results,
-						HnswEfConstruction(st, lc),
-						lc, &bs->visited, NULL);
-
-		nw = bs->results.n;
-		memcpy(w, bs->results.items, sizeof(HnswCand) * nw);
-		HnswSortCands(w, nw, id);
-		for (int i = 0; i < nw; i++)
-			witems[i] = BuildItem(bs, w[i].id);
-		/* an exact duplicate joins a chain, as in HnswInsertItem */
-		if (level == 0 && nw > 0 && w[0].dist == 0 && HnswSameItem(st, witems[0], item))
-		{
-			lockNode(bs, w[0].id, LW_EXCLUSIVE);
-			bs->dup_next[id] = bs->dup_next[w[0].id];
-			bs->levels[id] = HNSW_BUILD_DUP;
-			bs->dup_next[w[0].id] = id;
-			unlockNode(bs, w[0].id);
-			return true;
-		}
-		sel[lc] = palloc_array(uint32, HnswMaxLinks(st->m, lc));
-		nsel[lc] = HnswSelectNeighbours(st, w, nw, witems, HnswMaxLinks(st->m, lc),
-										 HnswMaxLinks(st->m, lc), sel[lc]);
-
-		/* the whole result set seeds the next level down */
-		bs->cands.n = 0;
-		for (int i = 0; i < nw; i++)
-			HnswHeapPush(&bs->cands, &w[i]);
-	}
-
-	lockNode(bs, id, LW_EXCLUSIVE);
-	for (int lc = top; lc >= 0; lc--)
-		setLinks(bs, id, lc, sel[lc], nsel[lc]);
-	unlockNode(bs, id);
-	for (int lc = top; lc >= 0; lc--)
-	{
-		if (!addBackLinks(bs, sel[lc], nsel[lc], id, lc))
-			addBackLink(bs, sel[lc][0], id, lc, true);
-		pfree(sel[lc]);
-	}
-	pfree(w);
-	pfree(witems);
+	if (HnswInsertNode(&bs->ins, id, item, level, entry, entry_level))
+		return true;
 
 	if (level > entry_level)
 		raiseEntry(bs, id, level);

@@ -15,6 +15,100 @@
 #include "hnsw.h"
 #include "vecheap.h"
 
+/* ---------------------------------------------------------------- insert */
+
+/* The candidate arrays of HnswInsertNode, sized for ef_construction. */
+void
+HnswInserterScratch(HnswInserter *ins)
+{
+	int			n = HnswEfConstruction(ins->st, 1) + 1;
+
+	ins->w = palloc_array(HnswCand, n);
+	ins->witems = palloc_array(const char *, n);
+	ins->wdata = palloc_extended((Size) ins->st->item_max * n, MCXT_ALLOC_HUGE);
+}
+
+/*
+ * The paper's INSERT for node id, whose item and level are stored already
+ * and which no list links to yet: descend greedily from the entry point to
+ * the node's level, then on each level down to 0 search with
+ * ef_construction, seeded by the whole result set of the level above, and
+ * choose the neighbours (the heuristic, then filled up with the nearest
+ * pruned candidates).  Only then are the node's own lists written, all
+ * levels, and only then the back-links, so that whoever reaches the node
+ * through a back-link on some level finds its lists on every level below.
+ *
+ * An exact duplicate of a live level-0 node joins that node's chain
+ * instead (README.md, section 1, item 9): a crowd of equal vectors would
+ * otherwise fill each other's lists and push one another out until some
+ * lost every incoming link.  Returns true then.
+ */
+bool
+HnswInsertNode(HnswInserter *ins, uint32 id, const void *item, int level,
+			   uint32 entry, int entry_level)
+{
+	HnswState  *st = ins->st;
+	int			top = Min(level, entry_level);
+	uint32	   *sel[HNSW_MAX_LEVEL + 1];
+	int			nsel[HNSW_MAX_LEVEL + 1];
+	int			nheur[HNSW_MAX_LEVEL + 1];
+	HnswCand	ep;
+
+	ep = HnswGreedyDescend(ins->src, item, entry, entry_level, level);
+	ins->cands->n = 0;
+	ins->results->n = 0;
+	HnswHeapPush(ins->cands, &ep);
+	if (!ep.deleted)
+		HnswHeapPush(ins->results, &ep);
+	for (int lc = top; lc >= 0; lc--)
+	{
+		int			maxlinks = HnswMaxLinks(st->m, lc);
+		HnswCand   *w = ins->w;
+		const char **witems = ins->witems;
+		int			nw;
+
+		HnswVisitedReset(ins->visited);
+		HnswVisitedAdd(ins->visited, id);
+		for (int i = 0; i < ins->cands->n; i++)
+			HnswVisitedAdd(ins->visited, ins->cands->items[i].id);
+		HnswSearchLayer(ins->src, item, ins->cands, ins->results, HnswEfConstruction(st, lc),
+						lc, ins->visited, NULL);
+
+		nw = ins->results->n;
+		memcpy(w, ins->results->items, sizeof(HnswCand) * nw);
+		HnswSortCands(w, nw, id);
+		for (int i = 0; i < nw; i++)
+			witems[i] = ins->item(ins, w[i].id, ins->wdata + (Size) st->item_max * i);
+		if (level == 0 && nw > 0 && w[0].dist == 0 && !w[0].self_dead &&
+			HnswSameItem(st, witems[0], item))
+		{
+			ins->chain(ins, w[0].id, id);
+			return true;
+		}
+		sel[lc] = palloc_array(uint32, maxlinks);
+		nheur[lc] = HnswSelectNeighbours(st, w, nw, witems, maxlinks, 0, sel[lc]);
+		/* filled up with the nearest pruned ones, as HnswSelectNeighbours would */
+		nsel[lc] = nheur[lc];
+		for (int i = 0; i < nw && nsel[lc] < maxlinks; i++)
+			if (!HnswHasLink(sel[lc], nheur[lc], w[i].id))
+				sel[lc][nsel[lc]++] = w[i].id;
+
+		ins->cands->n = 0;
+		for (int i = 0; i < nw; i++)
+			HnswHeapPush(ins->cands, &w[i]);
+		CHECK_FOR_INTERRUPTS();
+	}
+	for (int lc = top; lc >= 0; lc--)
+		ins->write_list(ins, id, lc, sel[lc], nsel[lc]);
+	for (int lc = top; lc >= 0; lc--)
+	{
+		if (nsel[lc] > 0)
+			ins->back_links(ins, id, lc, item, sel[lc], nsel[lc], nheur[lc]);
+		pfree(sel[lc]);
+	}
+	return false;
+}
+
 /* ---------------------------------------------------------------- walk */
 
 /* Set up w over ids 0 .. n-1, nothing reached; the caller sets the callbacks. */

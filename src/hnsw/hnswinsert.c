@@ -401,109 +401,85 @@ chainDuplicate(HnswState *st, uint32 head, uint32 id)
  * a node of the given level.
  * Runs in the caller's memory context, which it may fill.
  */
+/* HnswInserter callbacks: the graph on pages */
+static const char *
+diskItem(HnswInserter *ins, uint32 id, char *buf)
+{
+	HnswReadItem(ins->st, id, buf);
+	return buf;
+}
+
+static void
+diskChain(HnswInserter *ins, uint32 head, uint32 id)
+{
+	chainDuplicate(ins->st, head, id);
+}
+
+static void
+diskWriteList(HnswInserter *ins, uint32 id, int level, const uint32 *links, int n)
+{
+	HnswWriteList(ins->st, id, level, links, n);
+}
+
+/*
+ * Back-links fill full lists completely, and a member one pushes out moves
+ * into the new node's list in the same WAL record (README.md, section 1,
+ * items 2 and 8): a graph grown by inserts needs full lists to stay
+ * connected.
+ */
+static void
+diskBackLinks(HnswInserter *ins, uint32 id, int level, const void *item,
+			  const uint32 *sel, int nsel, int nheur)
+{
+	bool		linked = false;
+	HnswHome   *home = palloc(sizeof(HnswHome));
+
+	home->id = id;
+	home->n = nsel;
+	home->nfixed = nheur;
+	memcpy(home->links, sel, sizeof(uint32) * nsel);
+	for (int i = 0; i < nsel; i++)
+		linked |= HnswAddBackLink(ins->st, ins->src, sel[i], id, level, item, false, home);
+	if (!linked)
+		HnswAddBackLink(ins->st, ins->src, sel[0], id, level, item, true, home);
+}
+
 void
 HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 {
 	bool		was_empty;
-	int			top;
-	uint32	   *sel[HNSW_MAX_LEVEL + 1];
-	int			nsel[HNSW_MAX_LEVEL + 1];
-	int			nheur[HNSW_MAX_LEVEL + 1];
 	uint32		id;
 	HnswSource	src;
 	HnswVisited visited;
 	HnswHeap	cands;
 	HnswHeap	results;
-	HnswCand	ep;
+	HnswInserter ins;
 	uint32		entry;
 	int			entry_level;
-	HnswCand   *w = palloc_array(HnswCand, HnswEfConstruction(st, 1) + 1);
-	const char **witems = palloc_array(const char *, HnswEfConstruction(st, 1) + 1);
-	char	   *wdata = palloc(st->item_max * (HnswEfConstruction(st, 1) + 1));
 
 	id = allocateNode(st, item, tid, level, &was_empty);
 	if (was_empty)
 		return;
 	entry = st->entry_id;
 	entry_level = st->entry_level;
-	top = Min(level, entry_level);
 
 	HnswDiskSourceInit(&src, st);
 	HnswVisitedInitHash(&visited, st->ef_construction * 2 * st->m);
 	HnswHeapInit(&cands, st->ef_construction * 4, false);
 	HnswHeapInit(&results, st->ef_construction + 1, true);
-
-	ep = HnswGreedyDescend(&src, item, entry, entry_level, level);
-
-	/*
-	 * Choose the neighbours on every level first and write all of our own
-	 * lists before any back-link, so that whoever reaches the node through
-	 * a back-link on some level finds its lists on every level below too.
-	 */
-	HnswHeapPush(&cands, &ep);
-	if (!ep.deleted)
-		HnswHeapPush(&results, &ep);
-	for (int lc = top; lc >= 0; lc--)
-	{
-		int			nw;
-
-		HnswVisitedReset(&visited);
-		HnswVisitedAdd(&visited, id);
-		for (int i = 0; i < cands.n; i++)
-			HnswVisitedAdd(&visited, cands.items[i].id);
-		HnswSearchLayer(&src, item, &cands, &results, HnswEfConstruction(st, lc), lc, &visited, NULL);
-
-		nw = results.n;
-		memcpy(w, results.items, sizeof(HnswCand) * nw);
-		HnswSortCands(w, nw, id);
-		for (int i = 0; i < nw; i++)
-		{
-			witems[i] = wdata + st->item_max * i;
-			HnswReadItem(st, w[i].id, wdata + st->item_max * i);
-		}
-		/*
-		 * An exact duplicate of a live node joins that node's chain instead
-		 * of the graph: a crowd of equal vectors would otherwise fill each
-		 * other's lists and push one another out until some lost every
-		 * incoming link.  Only level-0 nodes, which no level above needs.
-		 */
-		if (level == 0 && nw > 0 && w[0].dist == 0 && !w[0].self_dead &&
-			HnswSameItem(st, witems[0], item))
-		{
-			chainDuplicate(st, w[0].id, id);
-			return;
-		}
-		sel[lc] = palloc_array(uint32, HnswMaxLinks(st->m, lc));
-		nheur[lc] = HnswSelectNeighbours(st, w, nw, witems, HnswMaxLinks(st->m, lc), 0, sel[lc]);
-		/* filled up with the nearest pruned ones, as HnswSelectNeighbours would */
-		nsel[lc] = nheur[lc];
-		for (int i = 0; i < nw && nsel[lc] < HnswMaxLinks(st->m, lc); i++)
-			if (!HnswHasLink(sel[lc], nheur[lc], w[i].id))
-				sel[lc][nsel[lc]++] = w[i].id;
-
-		cands.n = 0;
-		for (int i = 0; i < nw; i++)
-			HnswHeapPush(&cands, &w[i]);
-		CHECK_FOR_INTERRUPTS();
-	}
-	for (int lc = top; lc >= 0; lc--)
-		HnswWriteList(st, id, lc, sel[lc], nsel[lc]);
-	for (int lc = top; lc >= 0; lc--)
-	{
-		bool		linked = nsel[lc] == 0;
-		HnswHome   *home = palloc(sizeof(HnswHome));
-
-		/* members pushed out by the back-links move into our list */
-		home->id = id;
-		home->n = nsel[lc];
-		home->nfixed = nheur[lc];
-		memcpy(home->links, sel[lc], sizeof(uint32) * nsel[lc]);
-		for (int i = 0; i < nsel[lc]; i++)
-			linked |= HnswAddBackLink(st, &src, sel[lc][i], id, lc, item, false, home);
-		/* never leave the node without an incoming link (HnswKeepLink) */
-		if (!linked)
-			HnswAddBackLink(st, &src, sel[lc][0], id, lc, item, true, home);
-	}
+	memset(&ins, 0, sizeof(ins));
+	ins.src = &src;
+	ins.st = st;
+	ins.item = diskItem;
+	ins.chain = diskChain;
+	ins.write_list = diskWriteList;
+	ins.back_links = diskBackLinks;
+	ins.visited = &visited;
+	ins.cands = &cands;
+	ins.results = &results;
+	HnswInserterScratch(&ins);
+	if (HnswInsertNode(&ins, id, item, level, entry, entry_level))
+		return;
 
 	if (level > entry_level)
 	{
