@@ -43,6 +43,7 @@ OBJS = \
 	src/index/veccost.o \
 	src/index/vecindex.o \
 	src/index/vecindexcheck.o \
+	src/index/vecparallel.o \
 	src/ivfflat/ivfbuild.o \
 	src/ivfflat/ivfcheck.o \
 	src/ivfflat/ivfcost.o \

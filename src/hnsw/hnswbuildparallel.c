@@ -151,68 +151,35 @@ HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc)
 	table_close(heap, heaplock);
 }
 
-/* A chunk of a parallel build's DSM segment, under a toc key. */
-typedef struct ShmChunk
-{
-	uint64		key;
-	Size		size;
-} ShmChunk;
-
-/* Leave what beginParallel entered. */
-static void
-endParallel(ParallelContext *pcxt, Snapshot snapshot)
-{
-	if (IsMVCCSnapshot(snapshot))
-		UnregisterSnapshot(snapshot);
-	DestroyParallelContext(pcxt);
-	ExitParallelMode();
-}
-
 /*
- * Enter parallel mode and make a parallel build's DSM segment: the shared
- * state (identity filled in, the rest zero), the parallel heap scan, and
- * nchunks further chunks, allocated under their keys.  NULL, with parallel
- * mode left again, when no segment could be had.
+ * Enter parallel mode and make a parallel build's DSM segment
+ * (VecBeginParallel): the shared state (identity filled in, the rest
+ * zero), the parallel heap scan, and nchunks further chunks under their
+ * keys.  NULL when no segment could be had.
  */
 static ParallelContext *
 beginParallel(Relation heap, Relation index, IndexInfo *indexInfo, int nworkers,
-			  const ShmChunk *chunks, int nchunks, Snapshot *snapshot, HnswShared **shp)
+			  const VecShmChunk *chunks, int nchunks, Snapshot *snapshot, HnswShared **shp)
 {
+	VecShmChunk *all = palloc_array(VecShmChunk, nchunks + 1);
 	ParallelContext *pcxt;
-	Size		scansize;
 	HnswShared *sh;
-	shm_toc    *toc;
-	ParallelTableScanDesc pscan;
 
-	EnterParallelMode();
-	pcxt = CreateParallelContext("vector", "HnswParallelBuildMain", nworkers);
-	*snapshot = indexInfo->ii_Concurrent ? RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
-	scansize = table_parallelscan_estimate(heap, *snapshot);
-	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(HnswShared));
-	shm_toc_estimate_chunk(&pcxt->estimator, scansize);
-	for (int i = 0; i < nchunks; i++)
-		shm_toc_estimate_chunk(&pcxt->estimator, chunks[i].size);
-	shm_toc_estimate_keys(&pcxt->estimator, 2 + nchunks);
-	InitializeParallelDSM(pcxt);
-	if (pcxt->seg == NULL)
-	{
-		endParallel(pcxt, *snapshot);
+	all[0].key = HNSW_KEY_SHARED;
+	all[0].size = sizeof(HnswShared);
+	if (nchunks > 0)
+		memcpy(all + 1, chunks, sizeof(VecShmChunk) * nchunks);
+	pcxt = VecBeginParallel("HnswParallelBuildMain", heap, indexInfo, nworkers,
+							HNSW_KEY_SCAN, all, nchunks + 1, snapshot);
+	pfree(all);
+	if (pcxt == NULL)
 		return NULL;
-	}
-
-	toc = pcxt->toc;
-	sh = shm_toc_allocate(toc, sizeof(HnswShared));
+	sh = shm_toc_lookup(pcxt->toc, HNSW_KEY_SHARED, false);
 	memset(sh, 0, sizeof(HnswShared));
 	sh->heaprelid = RelationGetRelid(heap);
 	sh->indexrelid = RelationGetRelid(index);
 	sh->isconcurrent = indexInfo->ii_Concurrent;
 	SpinLockInit(&sh->mutex);
-	shm_toc_insert(toc, HNSW_KEY_SHARED, sh);
-	pscan = shm_toc_allocate(toc, scansize);
-	table_parallelscan_initialize(heap, pscan, *snapshot);
-	shm_toc_insert(toc, HNSW_KEY_SCAN, pscan);
-	for (int i = 0; i < nchunks; i++)
-		shm_toc_insert(toc, chunks[i].key, shm_toc_allocate(toc, chunks[i].size));
 	*shp = sh;
 	return pcxt;
 }
@@ -255,7 +222,7 @@ buildParallelOnDisk(HnswBuildState *bs, Relation heap, Relation index, IndexInfo
 	bs->reltuples = sh->reltuples;
 	bs->indtuples = sh->indtuples;
 	bs->shared = NULL;
-	endParallel(pcxt, snapshot);
+	VecEndParallel(pcxt, snapshot);
 	return true;
 }
 
@@ -280,7 +247,7 @@ HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *
 	shm_toc    *toc;
 	bool		ok;
 	uint32		limit;
-	ShmChunk	chunks[8];
+	VecShmChunk	chunks[8];
 
 	/* never analysed: a generous guess from the table's size */
 	if (est < 0)
@@ -362,7 +329,7 @@ HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *
 		HnswBuildWrite(bs);
 	}
 
-	endParallel(pcxt, snapshot);
+	VecEndParallel(pcxt, snapshot);
 	if (!ok)
 	{
 		ereport(DEBUG1,

@@ -13,6 +13,7 @@
 #include "access/generic_xlog.h"
 #include "storage/bufmgr.h"
 #include "utils/relcache.h"
+#include "utils/snapshot.h"
 
 #include "typeops.h"
 
@@ -103,6 +104,20 @@ extern GenericXLogState *VecXLogStart(Relation index);
 
 /* amvalidate for an opclass of either AM (see vecindex.c for the rules). */
 extern bool VecIndexValidate(Oid opclassoid, const char *amname);
+
+/* vecparallel.c: the DSM segment of a parallel build */
+typedef struct VecShmChunk
+{
+	uint64		key;
+	Size		size;
+} VecShmChunk;
+
+struct ParallelContext;
+extern struct ParallelContext *VecBeginParallel(const char *entry, Relation heap,
+												struct IndexInfo *indexInfo, int nworkers,
+												uint64 scan_key, const VecShmChunk *chunks,
+												int nchunks, Snapshot *snapshot);
+extern void VecEndParallel(struct ParallelContext *pcxt, Snapshot snapshot);
 
 /* vector_index_check(): where each AM's walk reports what it finds */
 typedef struct VecCheck

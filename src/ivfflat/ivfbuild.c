@@ -352,32 +352,24 @@ loadParallel(IvfBuildState *bs, Relation heap, Relation index, IndexInfo *indexI
 	IvfCache   *c = &bs->cache;
 	ParallelContext *pcxt;
 	Snapshot	snapshot;
-	Size		scansize;
 	Size		shsize = offsetof(IvfShared, tails) + sizeof(pg_atomic_uint32) * c->nlists;
 	IvfShared  *sh;
 	shm_toc    *toc;
-	ParallelTableScanDesc pscan;
 
-	EnterParallelMode();
-	pcxt = CreateParallelContext("vector", "IvfParallelBuildMain", nworkers);
-	snapshot = indexInfo->ii_Concurrent ? RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
-	scansize = table_parallelscan_estimate(heap, snapshot);
-	shm_toc_estimate_chunk(&pcxt->estimator, shsize);
-	shm_toc_estimate_chunk(&pcxt->estimator, scansize);
-	shm_toc_estimate_chunk(&pcxt->estimator, c->item_size * c->nlists);
-	shm_toc_estimate_keys(&pcxt->estimator, 3);
-	InitializeParallelDSM(pcxt);
-	if (pcxt->seg == NULL)
 	{
-		if (IsMVCCSnapshot(snapshot))
-			UnregisterSnapshot(snapshot);
-		DestroyParallelContext(pcxt);
-		ExitParallelMode();
-		return false;
+		VecShmChunk chunks[2] = {
+			{IVF_KEY_SHARED, shsize},
+			{IVF_KEY_CENTROIDS, (Size) c->item_size * c->nlists}
+		};
+
+		pcxt = VecBeginParallel("IvfParallelBuildMain", heap, indexInfo, nworkers,
+								IVF_KEY_SCAN, chunks, lengthof(chunks), &snapshot);
 	}
+	if (pcxt == NULL)
+		return false;
 
 	toc = pcxt->toc;
-	sh = shm_toc_allocate(toc, shsize);
+	sh = shm_toc_lookup(toc, IVF_KEY_SHARED, false);
 	memset(sh, 0, shsize);
 	sh->heaprelid = RelationGetRelid(heap);
 	sh->indexrelid = RelationGetRelid(index);
@@ -386,16 +378,8 @@ loadParallel(IvfBuildState *bs, Relation heap, Relation index, IndexInfo *indexI
 	SpinLockInit(&sh->mutex);
 	for (uint32 i = 0; i < c->nlists; i++)
 		pg_atomic_init_u32(&sh->tails[i], pg_atomic_read_u32(&bs->tails[i]));
-	shm_toc_insert(toc, IVF_KEY_SHARED, sh);
-	pscan = shm_toc_allocate(toc, scansize);
-	table_parallelscan_initialize(heap, pscan, snapshot);
-	shm_toc_insert(toc, IVF_KEY_SCAN, pscan);
-	{
-		char	   *cents = shm_toc_allocate(toc, c->item_size * c->nlists);
-
-		memcpy(cents, c->centroids, c->item_size * c->nlists);
-		shm_toc_insert(toc, IVF_KEY_CENTROIDS, cents);
-	}
+	memcpy(shm_toc_lookup(toc, IVF_KEY_CENTROIDS, false), c->centroids,
+		   (Size) c->item_size * c->nlists);
 
 	LaunchParallelWorkers(pcxt);
 	ereport(DEBUG1,
@@ -414,10 +398,7 @@ loadParallel(IvfBuildState *bs, Relation heap, Relation index, IndexInfo *indexI
 	bs->indtuples = sh->indtuples;
 	bs->shared = NULL;
 
-	if (IsMVCCSnapshot(snapshot))
-		UnregisterSnapshot(snapshot);
-	DestroyParallelContext(pcxt);
-	ExitParallelMode();
+	VecEndParallel(pcxt, snapshot);
 	return true;
 }
 
