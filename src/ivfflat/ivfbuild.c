@@ -176,7 +176,7 @@ writeMetaAndDirectory(IvfState *st, IvfCache *c, ForkNumber fork)
 			IvfDirEntryData *e = (IvfDirEntryData *) ((char *) page + IVF_REC_START + c->entry_size * i);
 
 			e->tail = InvalidBlockNumber;
-			e->unused = 0;
+			e->room = 0;
 			memcpy(IvfDirEntryCentroid(e), c->centroids + c->item_size * (first + i), c->item_size);
 		}
 		((PageHeader) page)->pd_lower = IVF_REC_START + c->entry_size * n;

@@ -29,7 +29,9 @@ IvfCheckIndex(Relation index, VecCheck *c)
 
 	for (uint32 list = 0; list < cache->nlists; list++)
 	{
-		BlockNumber blk = IvfReadTail(&st, list);
+		BlockNumber room;
+		BlockNumber blk = IvfReadTail(&st, list, &room);
+		bool		room_found = (room == 0);
 
 		if (!BlockNumberIsValid(blk))
 			VecCheckProblem(c, "list %u has no pages", list);
@@ -52,6 +54,7 @@ IvfCheckIndex(Relation index, VecCheck *c)
 				break;
 			}
 			seen[blk] = 1;
+			room_found |= (blk == room);
 			buf = ReadBuffer(index, blk);
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
 			page = BufferGetPage(buf);
@@ -80,6 +83,10 @@ IvfCheckIndex(Relation index, VecCheck *c)
 			blk = IvfPageGetOpaque(page)->prev;
 			UnlockReleaseBuffer(buf);
 		}
+		/* an insert would put a row of this list on another list's page */
+		if (!room_found)
+			VecCheckProblem(c, "list %u's free-space hint names block %u, which is not in its chain",
+							list, room);
 	}
 
 	/* list pages that no chain reaches hold rows no scan can find */

@@ -103,7 +103,8 @@ typedef IvfMetaPageData *IvfMetaPage;
 typedef struct IvfDirEntryData
 {
 	BlockNumber tail;			/* newest page of the list, or Invalid */
-	uint32		unused;
+	BlockNumber room;			/* an older page of the list with free slots
+								 * (VACUUM's hint for inserts), or 0: none */
 	/* item_size bytes of centroid follow */
 } IvfDirEntryData;
 
@@ -184,7 +185,8 @@ extern void IvfListScores(IvfState *st, const void *item, float *dists);
 extern uint32 IvfNearestList(IvfState *st, const void *item, float *dists);
 extern void IvfCentroidNorms(IvfState *st, IvfCache *c);
 extern void IvfDirLocate(const IvfCache *c, uint32 list, BlockNumber *blk, Size *off);
-extern BlockNumber IvfReadTail(IvfState *st, uint32 list);
+extern BlockNumber IvfReadTail(IvfState *st, uint32 list, BlockNumber *room);
+extern void IvfSetRoom(IvfState *st, uint32 list, BlockNumber expected, BlockNumber room);
 extern int	IvfPageCount(Page page, Size rec_size);
 extern void IvfCheckListPage(Relation index, Page page, BlockNumber blk, uint32 steps);
 extern void IvfCheckBlock(Relation index, BlockNumber blk, BlockNumber *nblocks);

@@ -8,14 +8,65 @@
  * still the same page, and chains a new page in front of it; both pages go
  * into one GenericXLog record.  Order: directory page, then list page;
  * nobody waits for a directory page while holding a list page.
+ *
+ * Before that, a full tail sends the row to the page VACUUM found with
+ * free slots (the directory entry's room), or, when that one has filled,
+ * to the next older page with free slots along the chain; the hint then
+ * moves there (or to 0 at the chain's end).  Pages never change list, so a
+ * hint, however stale, names a page of this list.
  */
 #include "compat.h"
 
+#include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "ivfflat.h"
+
+/*
+ * Put the row on the page room or an older one of the list with a free
+ * slot; false when none has.  Moves the list's hint to the page used.
+ */
+static bool
+insertIntoRoom(IvfState *st, uint32 list, BlockNumber room, ItemPointer tid,
+			   const void *item)
+{
+	IvfCache   *c = st->cache;
+	Relation	index = st->index;
+	BlockNumber nblocks = 0;
+	BlockNumber blk = room;
+	uint32		steps = 0;
+
+	while (BlockNumberIsValid(blk))
+	{
+		Buffer		buf;
+		BlockNumber prev;
+
+		CHECK_FOR_INTERRUPTS();
+		IvfCheckBlock(index, blk, &nblocks);
+		buf = ReadBuffer(index, blk);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		IvfCheckListPage(index, BufferGetPage(buf), blk, steps++);
+		if (IvfPageCount(BufferGetPage(buf), c->rec_size) < c->recs_per_page)
+		{
+			GenericXLogState *xlog = VecXLogStart(index);
+			Page		page = GenericXLogRegisterBuffer(xlog, buf, 0);
+
+			IvfPageAppend(page, c->rec_size, c->recs_per_page, tid, item, c->item_size);
+			GenericXLogFinish(xlog);
+			UnlockReleaseBuffer(buf);
+			if (blk != room)
+				IvfSetRoom(st, list, room, blk);
+			return true;
+		}
+		prev = IvfPageGetOpaque(BufferGetPage(buf))->prev;
+		UnlockReleaseBuffer(buf);
+		blk = prev;
+	}
+	IvfSetRoom(st, list, room, 0);
+	return false;
+}
 
 static void
 insertIntoList(IvfState *st, uint32 list, ItemPointer tid, const void *item)
@@ -25,7 +76,8 @@ insertIntoList(IvfState *st, uint32 list, ItemPointer tid, const void *item)
 
 	for (;;)
 	{
-		BlockNumber tail = IvfReadTail(st, list);
+		BlockNumber room;
+		BlockNumber tail = IvfReadTail(st, list, &room);
 		BlockNumber nblocks = 0;
 		BlockNumber dblk;
 		Size		off;
@@ -56,7 +108,15 @@ insertIntoList(IvfState *st, uint32 list, ItemPointer tid, const void *item)
 		}
 		UnlockReleaseBuffer(buf);
 
-		/* full: chain a new page, unless someone else just did */
+		/* full: a page VACUUM left room on, else a new page */
+		if (room != 0 && room != tail)
+		{
+			if (insertIntoRoom(st, list, room, tid, item))
+				return;
+			continue;
+		}
+
+		/* chain a new page, unless someone else just did */
 		IvfDirLocate(c, list, &dblk, &off);
 		dbuf = ReadBuffer(index, dblk);
 		LockBuffer(dbuf, BUFFER_LOCK_EXCLUSIVE);

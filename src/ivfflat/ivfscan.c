@@ -129,7 +129,7 @@ readList(IvfScanOpaque so, uint32 list)
 {
 	IvfState   *st = &so->st;
 	IvfCache   *c = st->cache;
-	BlockNumber blk = IvfReadTail(st, list);
+	BlockNumber blk = IvfReadTail(st, list, NULL);
 	uint32		steps = 0;
 	int			nread = 0;
 

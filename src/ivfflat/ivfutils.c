@@ -281,19 +281,51 @@ IvfNearestList(IvfState *st, const void *item, float *dists)
 
 /* The newest page of a list, from its directory entry (share lock). */
 BlockNumber
-IvfReadTail(IvfState *st, uint32 list)
+IvfReadTail(IvfState *st, uint32 list, BlockNumber *room)
 {
 	BlockNumber blk;
 	Size		off;
 	Buffer		buf;
+	IvfDirEntryData *e;
 	BlockNumber tail;
 
 	IvfDirLocate(st->cache, list, &blk, &off);
 	buf = ReadBuffer(st->index, blk);
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	tail = ((IvfDirEntryData *) ((char *) BufferGetPage(buf) + off))->tail;
+	e = (IvfDirEntryData *) ((char *) BufferGetPage(buf) + off);
+	tail = e->tail;
+	if (room != NULL)
+		*room = e->room;
 	UnlockReleaseBuffer(buf);
 	return tail;
+}
+
+/*
+ * Point the list's room hint at room (0: none), unless someone changed it
+ * from expected meanwhile.  Takes the directory page alone, as every
+ * directory change does (no list page is held: see ivfinsert.c).
+ */
+void
+IvfSetRoom(IvfState *st, uint32 list, BlockNumber expected, BlockNumber room)
+{
+	BlockNumber blk;
+	Size		off;
+	Buffer		buf;
+	IvfDirEntryData *e;
+
+	IvfDirLocate(st->cache, list, &blk, &off);
+	buf = ReadBuffer(st->index, blk);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	e = (IvfDirEntryData *) ((char *) BufferGetPage(buf) + off);
+	if (e->room == expected && e->room != room)
+	{
+		GenericXLogState *xlog = VecXLogStart(st->index);
+
+		e = (IvfDirEntryData *) ((char *) GenericXLogRegisterBuffer(xlog, buf, 0) + off);
+		e->room = room;
+		GenericXLogFinish(xlog);
+	}
+	UnlockReleaseBuffer(buf);
 }
 
 /*

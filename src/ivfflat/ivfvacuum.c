@@ -6,8 +6,11 @@
  * records, the last record moves into each dead one's slot (one WAL record
  * per changed page).  Records never move between pages, so a concurrent
  * scan, which reads a page whole under its share lock, sees every live row
- * once; inserts add at the newest page under its exclusive lock.  Space
- * freed on older pages is not reused by inserts (REINDEX packs a list).
+ * once; inserts add at the newest page under its exclusive lock.  The
+ * newest page behind the tail that has free slots afterwards goes into the
+ * list's directory entry (room), where inserts look when the tail is full
+ * before they chain a new page: an index whose rows are deleted and
+ * inserted again keeps its size.
  */
 #include "compat.h"
 
@@ -39,7 +42,9 @@ ivfbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 
 	for (uint32 list = 0; list < c->nlists; list++)
 	{
-		BlockNumber blk = IvfReadTail(&st, list);
+		BlockNumber room_was;
+		BlockNumber blk = IvfReadTail(&st, list, &room_was);
+		BlockNumber room = 0;
 		uint32		steps = 0;
 
 		while (BlockNumberIsValid(blk))
@@ -83,9 +88,14 @@ ivfbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 				stats->tuples_removed += ndead;
 			}
 			stats->num_index_tuples += n;
+			/* the newest page behind the tail with free slots */
+			if (steps > 1 && room == 0 && n < c->recs_per_page)
+				room = blk;
 			blk = IvfPageGetOpaque(page)->prev;
 			UnlockReleaseBuffer(buf);
 		}
+		if (room != room_was)
+			IvfSetRoom(&st, list, room_was, room);
 	}
 	pfree(dead);
 	stats->num_pages = RelationGetNumberOfBlocks(index);
