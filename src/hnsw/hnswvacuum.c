@@ -11,6 +11,9 @@
  * heuristic as inserts.  Deleted nodes stay traversable until then, so
  * concurrent scans and inserts keep working throughout; scans never return
  * them.  Their slots are not reused yet (README.md, "Future work").
+ * The passes in block order read each node page once, through VACUUM's
+ * buffer ring (info->strategy), so that a large index does not push the
+ * working set out of shared buffers.
  */
 #include "compat.h"
 
@@ -34,6 +37,12 @@ typedef struct HnswVacuumState
 	int			best_level;
 	char	   *baseitem;
 	char	   *items;			/* scratch for candidate items */
+	BufferAccessStrategy strategy;	/* VACUUM's ring, for the passes in block order */
+	/* pass 2: the live nodes of one node page, copied out */
+	uint32		page_cap;
+	uint32	   *page_ids;
+	int		   *page_levels;
+	char	   *page_items;
 } HnswVacuumState;
 
 /*
@@ -67,7 +76,7 @@ markDeleted(HnswVacuumState *vs, IndexBulkDeleteResult *stats,
 		vacuum_delay_point();
 		if (nslots == 0)
 			continue;
-		buf = ReadBuffer(st->index, blk);
+		buf = ReadBufferExtended(st->index, MAIN_FORKNUM, blk, RBM_NORMAL, vs->strategy);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
 		xlog = VecXLogStart(st->index);
@@ -292,34 +301,59 @@ repairGraph(HnswVacuumState *vs, MemoryContext tmp)
 	 */
 	while (HnswNextNodePage(st, &it, &blk, &first, &nslots) && first < vs->nbits)
 	{
-		for (uint32 s = 0; s < nslots && first + s < vs->nbits; s++)
-		{
-			uint32		id = first + s;
-			int			level;
-			MemoryContext old;
+		uint32		n = Min(nslots, vs->nbits - first);
+		uint32		nlive = 0;
 
-			if (IsDeleted(vs, id))
-				continue;
-			old = MemoryContextSwitchTo(tmp);
+		/*
+		 * The page once: the level and item (or item reference) of each
+		 * live node on it, copied out, so that the list repairs, which lock
+		 * other pages, run with this one let go.
+		 */
+		if (n > vs->page_cap)
+		{
+			vs->page_cap = n;
+			vs->page_ids = repalloc(vs->page_ids, sizeof(uint32) * n);
+			vs->page_levels = repalloc(vs->page_levels, sizeof(int) * n);
+			vs->page_items = repalloc_huge(vs->page_items, (Size) st->item_size * n);
+		}
+		{
+			Buffer		buf = ReadBufferExtended(st->index, MAIN_FORKNUM, blk, RBM_NORMAL,
+												 vs->strategy);
+
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
+			for (uint32 s = 0; s < n; s++)
 			{
-				Buffer		buf = ReadBuffer(st->index, blk);
 				HnswNode	node;
+
+				if (IsDeleted(vs, first + s))
+					continue;
+				node = HnswPageNode(BufferGetPage(buf), st, s);
+				vs->page_ids[nlive] = first + s;
+				vs->page_levels[nlive] = node->level;
+				/* with out-of-line items, the reference (item_size is its size) */
+				memcpy(vs->page_items + (Size) st->item_size * nlive, HnswNodeItem(node),
+					   st->item_size);
+				nlive++;
+			}
+			UnlockReleaseBuffer(buf);
+		}
+		for (uint32 i = 0; i < nlive; i++)
+		{
+			uint32		id = vs->page_ids[i];
+			const char *stored = vs->page_items + (Size) st->item_size * i;
+			MemoryContext old = MemoryContextSwitchTo(tmp);
+
+			if (st->item_refs)
+			{
 				HnswItemRef ref;
 
-				LockBuffer(buf, BUFFER_LOCK_SHARE);
-				HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
-				node = HnswPageNode(BufferGetPage(buf), st, s);
-				level = node->level;
-				/* an out-of-line item is read after the node page is let go */
-				if (st->item_refs)
-					memcpy(&ref, HnswNodeItem(node), sizeof(HnswItemRef));
-				else
-					memcpy(vs->baseitem, HnswNodeItem(node), st->item_size);
-				UnlockReleaseBuffer(buf);
-				if (st->item_refs)
-					HnswReadItemRef(st, id, &ref, vs->baseitem);
+				memcpy(&ref, stored, sizeof(HnswItemRef));
+				HnswReadItemRef(st, id, &ref, vs->baseitem);
 			}
-			for (int l = level; l >= 0; l--)
+			else
+				memcpy(vs->baseitem, stored, st->item_size);
+			for (int l = vs->page_levels[i]; l >= 0; l--)
 				repairList(vs, id, l);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(tmp);
@@ -370,7 +404,8 @@ walkPause(void)
 }
 
 static double
-repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp)
+repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
+				   BufferAccessStrategy strategy)
 {
 	uint32		n;
 	uint8	   *levels;
@@ -408,7 +443,7 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp)
 
 		if (nslots == 0)
 			continue;
-		buf = HnswReadBuffer(st->index, blk);
+		buf = ReadBufferExtended(st->index, MAIN_FORKNUM, blk, RBM_NORMAL, strategy);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		HnswCheckPage(st->index, page, blk, HNSW_PAGE_NODE);
@@ -568,6 +603,11 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	vs->best_level = -1;
 	vs->baseitem = palloc(vs->st.item_max);
 	vs->items = palloc(vs->st.item_max);
+	vs->strategy = info->strategy;
+	vs->page_cap = 16;
+	vs->page_ids = palloc_array(uint32, vs->page_cap);
+	vs->page_levels = palloc_array(int, vs->page_cap);
+	vs->page_items = palloc((Size) vs->st.item_size * vs->page_cap);
 
 	markDeleted(vs, stats, callback, callback_state);
 	if (vs->ndeleted > 0)
@@ -575,7 +615,7 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		repairGraph(vs, tmp);
 		moveEntryPoint(vs);
 	}
-	(void) repairReachability(&vs->st, &vs->src, tmp);
+	(void) repairReachability(&vs->st, &vs->src, tmp, info->strategy);
 	stats->num_pages = RelationGetNumberOfBlocks(info->index);
 
 	MemoryContextSwitchTo(old);
@@ -604,7 +644,7 @@ hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		stats = palloc0(sizeof(IndexBulkDeleteResult));
 		HnswInitState(&st, info->index);
 		HnswDiskSourceInit(&src, &st);
-		stats->num_index_tuples = repairReachability(&st, &src, tmp);
+		stats->num_index_tuples = repairReachability(&st, &src, tmp, info->strategy);
 		MemoryContextDelete(tmp);
 	}
 	stats->num_pages = RelationGetNumberOfBlocks(info->index);
