@@ -74,4 +74,21 @@ pg_prng_double(pg_prng_state *state)
 	ReadRecentBuffer((rel)->rd_node, MAIN_FORKNUM, (blk), (buf))
 #endif
 
+/*
+ * 16 moved a range table entry's permission fields into RTEPermissionInfo,
+ * which every relation entry of a query then needs.  VecRteCheckAsUser is
+ * the user an entry's scan runs as (0: the current user); VecRteUnchecked
+ * gives a new relation entry of query no permission check and that user.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "parser/parse_relation.h"
+#define VecRteCheckAsUser(query, rte) \
+	(getRTEPermissionInfo((query)->rteperminfos, (rte))->checkAsUser)
+#define VecRteUnchecked(query, rte, user) \
+	(addRTEPermissionInfo(&(query)->rteperminfos, (rte))->checkAsUser = (user))
+#else
+#define VecRteCheckAsUser(query, rte) ((rte)->checkAsUser)
+#define VecRteUnchecked(query, rte, user) ((rte)->requiredPerms = 0, (rte)->checkAsUser = (user))
+#endif
+
 #endif							/* VECTOR_COMPAT_H */
