@@ -194,6 +194,50 @@ check_all(
 	queries => 10);
 check_all('with OFFSET 5', offset => 5);
 
+# a local partition with its columns in another order and a dropped one, a
+# sub-partitioned local partition and a foreign one: every leaf gets its
+# subquery, the columns mapped by name, the local ones a Limit
+$shards[0]->safe_psql('postgres',
+	"CREATE TABLE far (id int PRIMARY KEY, embedding vector($d), cat int);"
+	  . 'CREATE INDEX ON far USING hnsw (embedding vector_l2_ops);');
+$coord->safe_psql('postgres',
+	    "CREATE TABLE mixed (id int, embedding vector($d), cat int) PARTITION BY LIST (cat);"
+	  . "CREATE TABLE mixed_local (junk int, cat int, embedding vector($d), id int);"
+	  . 'ALTER TABLE mixed_local DROP COLUMN junk;'
+	  . 'ALTER TABLE mixed ATTACH PARTITION mixed_local FOR VALUES IN (0, 1, 2, 3);'
+	  . 'CREATE TABLE mixed_sub PARTITION OF mixed FOR VALUES IN (4, 5, 6) PARTITION BY RANGE (id);'
+	  . 'CREATE TABLE mixed_sub_a PARTITION OF mixed_sub FOR VALUES FROM (MINVALUE) TO (1500);'
+	  . 'CREATE TABLE mixed_sub_b PARTITION OF mixed_sub FOR VALUES FROM (1500) TO (MAXVALUE);'
+	  . 'CREATE FOREIGN TABLE mixed_far PARTITION OF mixed FOR VALUES IN (7, 8, 9) '
+	  . "SERVER shard0 OPTIONS (table_name 'far');"
+	  . 'INSERT INTO mixed SELECT id, embedding, cat FROM items;'
+	  . 'ANALYZE mixed;');
+sub mixed_sql
+{
+	my ($q) = @_;
+	return "SELECT id, cat FROM mixed ORDER BY embedding <-> '" . vec_literal($q) . "' LIMIT $k";
+}
+my $mixed_plan =
+  $coord->safe_psql('postgres', 'EXPLAIN (COSTS OFF) ' . mixed_sql($queries->[0]));
+is(scalar(() = $mixed_plan =~ /Async Foreign Scan on mixed_far/g), 1,
+	'mixed partitions: the foreign one is scanned asynchronously')
+  or diag($mixed_plan);
+is(scalar(() = $mixed_plan =~ /^\s*->  Limit$/mg), 3, 'and each of the 3 local leaves has a Limit')
+  or diag($mixed_plan);
+unlike($mixed_plan, qr/Merge Append/, 'and no Merge Append');
+my ($mixed_exact, $mixed_off) = (0, 0);
+for my $q (@$queries[ 0 .. 9 ])
+{
+	my $p = ids_of($coord, 'SET hnsw.ef_search = 1000; ' . mixed_sql($q));
+	my $o = ids_of($coord,
+		'SET hnsw.ef_search = 1000; SET vector.partition_topk = off; ' . mixed_sql($q));
+	my $x = exact_ids($q);
+	$mixed_exact++ if "@$p" eq join(' ', map { "$_|" . $_ % 10 } @$x);
+	$mixed_off++ if "@$p" eq "@$o";
+}
+is($mixed_exact, 10, 'mixed partitions: the exact top 10 (id and cat) for 10 queries');
+is($mixed_off, 10, 'and the same rows as without the rewrite');
+
 # one shard served by its streaming replica
 my $s2 = $shards[2];
 $s2->backup('b');
