@@ -521,9 +521,9 @@ rewriteTopK(Query *q, ParamListInfo boundParams)
 
 		if (attno != InvalidAttrNumber &&
 			bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, qualAttrs))
-			nforeign = 0;
+			break;
 	}
-	if (nforeign == 0 || leaves == NIL)
+	if (lc != NULL || nforeign == 0)
 	{
 		table_close(parent, NoLock);
 		return false;
