@@ -64,6 +64,7 @@
 #include "partitioning/partdesc.h"
 #include "rewrite/rewriteManip.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/partcache.h"
@@ -249,13 +250,31 @@ addKeyColumnNames(Relation rel, List **names)
 	}
 }
 
+/* Is a column named in names among attrs (pull_varattnos numbering) of relid? */
+static bool
+mentionsColumn(Oid relid, List *names, Bitmapset *attrs)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+	{
+		AttrNumber	attno = get_attnum(relid, (char *) lfirst(lc));
+
+		if (attno != InvalidAttrNumber &&
+			bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, attrs))
+			return true;
+	}
+	return false;
+}
+
 /*
  * Adds rel's leaf partitions, locked and in bound order, to *leaves, and its
  * partition key columns and those of its sub-partitioned partitions to
- * *keys; counts the foreign tables among the leaves.
+ * *keys; counts the foreign tables among the leaves.  False when user may
+ * not read a leaf that VecRteReadAs would check.
  */
-static void
-addLeaves(Relation rel, List **leaves, List **keys, int *nforeign)
+static bool
+addLeaves(Relation rel, Oid user, List **leaves, List **keys, int *nforeign)
 {
 	PartitionDesc desc = RelationGetPartitionDesc(rel, true);
 	int			i;
@@ -270,6 +289,10 @@ addLeaves(Relation rel, List **leaves, List **keys, int *nforeign)
 		{
 			/* the planner takes this lock when it expands the partitions */
 			LockRelationOid(child, AccessShareLock);
+			if (VEC_RTE_READ_CHECKED &&
+				pg_class_aclcheck(child, OidIsValid(user) ? user : GetUserId(),
+								  ACL_SELECT) != ACLCHECK_OK)
+				return false;
 			*leaves = lappend_oid(*leaves, child);
 			if (get_rel_relkind(child) == RELKIND_FOREIGN_TABLE)
 				(*nforeign)++;
@@ -277,20 +300,24 @@ addLeaves(Relation rel, List **leaves, List **keys, int *nforeign)
 		else
 		{
 			Relation	sub = table_open(child, AccessShareLock);
+			bool		ok = addLeaves(sub, user, leaves, keys, nforeign);
 
-			addLeaves(sub, leaves, keys, nforeign);
 			table_close(sub, NoLock);
+			if (!ok)
+				return false;
 		}
 	}
+	return true;
 }
 
 /*
  * The subquery of one leaf partition:
  *		SELECT <columns>, <distance> FROM ONLY leaf WHERE <quals>
  *		ORDER BY <distance> LIMIT limit
- * with the parent's column numbers mapped to the leaf's.  The parent's
- * permissions are checked for the whole query, so none are checked on the
- * leaf, whose scan runs as the parent's would (checkAsUser).
+ * with the parent's column numbers mapped to the leaf's.  The leaf's scan
+ * runs as the parent's would (checkAsUser); the parent's permissions are
+ * checked for the whole query, and the leaf's are not (before 16; see
+ * VecRteReadAs).
  */
 static Query *
 leafQuery(Oid leaf, TupleDesc parentDesc, TopKColumns *cols, Node *quals,
@@ -328,7 +355,7 @@ leafQuery(Oid leaf, TupleDesc parentDesc, TopKColumns *cols, Node *quals,
 	rte->inh = false;
 	rte->inFromCl = true;
 	rte->eref = makeAlias(RelationGetRelationName(rel), relationColumnNames(desc));
-	VecRteUnchecked(q, rte, checkAsUser);
+	VecRteReadAs(q, rte, checkAsUser);
 	rtr->rtindex = 1;
 
 	q->commandType = CMD_SELECT;
@@ -514,16 +541,8 @@ rewriteTopK(Query *q, ParamListInfo boundParams)
 
 	/* the leaf partitions; at least one foreign; no pruning by the WHERE clause lost */
 	parent = table_open(rte->relid, NoLock);
-	addLeaves(parent, &leaves, &keys, &nforeign);
-	foreach(lc, keys)
-	{
-		AttrNumber	attno = get_attnum(rte->relid, (char *) lfirst(lc));
-
-		if (attno != InvalidAttrNumber &&
-			bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, qualAttrs))
-			break;
-	}
-	if (lc != NULL || nforeign == 0)
+	if (!addLeaves(parent, VecRteCheckAsUser(q, rte), &leaves, &keys, &nforeign) ||
+		nforeign == 0 || mentionsColumn(rte->relid, keys, qualAttrs))
 	{
 		table_close(parent, NoLock);
 		return false;
