@@ -21,8 +21,10 @@ The tool (issue 8, "Scale-out on PostgreSQL's own machinery")
      one query at a time over the Unix socket, warm cache, measures
        (a) 1 node:  SELECT id FROM items_single ORDER BY embedding <-> q LIMIT k
        (b) shards:  SELECT id FROM items ORDER BY embedding <-> q LIMIT k
-                    (the extension's planner hook rewrites it: LIMIT k in every
-                    shard's remote SQL, asynchronous foreign scans)
+                    (the extension's planner hook rewrites it, before planning,
+                    into per-partition ORDER BY ... LIMIT k subqueries under a
+                    UNION ALL: LIMIT k in every shard's remote SQL, asynchronous
+                    foreign scans)
        (c) shards:  the same query with vector.partition_topk = off (Merge Append)
        (d) shards:  the hand-written UNION ALL of per-partition
                     (SELECT id, embedding FROM items_I ORDER BY ... LIMIT k OFFSET 0)

@@ -74,4 +74,31 @@ pg_prng_double(pg_prng_state *state)
 	ReadRecentBuffer((rel)->rd_node, MAIN_FORKNUM, (blk), (buf))
 #endif
 
+/*
+ * 16 moved a range table entry's permission fields into RTEPermissionInfo,
+ * which every relation entry of a query then needs.  VecRteCheckAsUser is
+ * the user an entry's scan runs as (0: the current user).  VecRteReadAs
+ * makes a new relation entry of query scan as user; before 16 it checks no
+ * permission on it (the caller's query checks the parent's), from 16 on it
+ * requires SELECT (the executor expects every RTEPermissionInfo to require
+ * something), so when VEC_RTE_READ_CHECKED is 1 the caller must know that
+ * user may read the relation.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "parser/parse_relation.h"
+#define VEC_RTE_READ_CHECKED 1
+#define VecRteCheckAsUser(query, rte) \
+	(getRTEPermissionInfo((query)->rteperminfos, (rte))->checkAsUser)
+#define VecRteReadAs(query, rte, user) \
+	do { \
+		RTEPermissionInfo *perminfo_ = addRTEPermissionInfo(&(query)->rteperminfos, (rte)); \
+		perminfo_->requiredPerms = ACL_SELECT; \
+		perminfo_->checkAsUser = (user); \
+	} while (0)
+#else
+#define VEC_RTE_READ_CHECKED 0
+#define VecRteCheckAsUser(query, rte) ((rte)->checkAsUser)
+#define VecRteReadAs(query, rte, user) ((rte)->requiredPerms = 0, (rte)->checkAsUser = (user))
+#endif
+
 #endif							/* VECTOR_COMPAT_H */
