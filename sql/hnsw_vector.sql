@@ -215,3 +215,25 @@ WHERE opcmethod = (SELECT oid FROM pg_am WHERE amname = 'hnsw') ORDER BY opcname
 
 DROP TABLE hv;
 DROP FUNCTION same_topk(text, text);
+-- a deleted crowd of duplicates: 600 equal vectors, half chained at the
+-- build and half inserted after it, all deleted and vacuumed (the heap is
+-- truncated under them).  Chains lose their dead members and dead heads
+-- leave the graph, so searches next to them still fill their LIMIT.
+CREATE TABLE dupdead (id int, v vector(3)) WITH (autovacuum_enabled = false);
+INSERT INTO dupdead SELECT i, ARRAY[abs(sin(i)), abs(sin(2 * i)), abs(sin(3 * i))]
+FROM generate_series(1, 2000) i;
+INSERT INTO dupdead SELECT 10000 + i, '[0.5,0.5,0.5]' FROM generate_series(1, 300) i;
+CREATE INDEX dupdead_v ON dupdead USING hnsw (v vector_l2_ops);
+INSERT INTO dupdead SELECT 20000 + i, '[0.5,0.5,0.5]' FROM generate_series(1, 300) i;
+DELETE FROM dupdead WHERE id > 10000;
+VACUUM dupdead;
+SET enable_seqscan = off;
+SET hnsw.ef_search = 10;
+SELECT count(*) FROM (SELECT id FROM dupdead ORDER BY v <-> '[0.5,0.5,0.5]' LIMIT 10) s;
+SET hnsw.ef_search = 40;
+SELECT count(*) FROM (SELECT id FROM dupdead ORDER BY v <-> '[0.5,0.5,0.5]' LIMIT 40) s;
+SELECT count(*) FROM (SELECT id FROM dupdead ORDER BY v <-> '[0.5,0.5,0.55]' LIMIT 40) s;
+SELECT * FROM vector_index_check('dupdead_v');
+RESET enable_seqscan;
+RESET hnsw.ef_search;
+DROP TABLE dupdead;

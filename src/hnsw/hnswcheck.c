@@ -335,8 +335,10 @@ HnswCheckIndex(Relation index, VecCheck *c)
 			}
 			if (node->dup_next != HNSW_NO_NODE && node->dup_next >= st->node_count)
 				VecCheckProblem(c, "node %u has duplicate %u, past the last node", id, node->dup_next);
+			/* VACUUM flags a node before it truncates the heap under it */
 			if (!ItemPointerIsValid(&node->heaptid) ||
-				ItemPointerGetBlockNumberNoCheck(&node->heaptid) >= c->heap_blocks)
+				(ItemPointerGetBlockNumberNoCheck(&node->heaptid) >= c->heap_blocks &&
+				 !(node->flags & HNSW_NODE_DELETED)))
 				VecCheckProblem(c, "node %u points to heap tuple (%u,%u), outside the table",
 								id, ItemPointerGetBlockNumberNoCheck(&node->heaptid),
 								ItemPointerGetOffsetNumberNoCheck(&node->heaptid));

@@ -43,6 +43,10 @@ typedef struct HnswVacuumState
 	uint32	   *page_ids;
 	int		   *page_levels;
 	char	   *page_items;
+	/* graph nodes that lead a duplicate chain, seen by pass 1 */
+	uint32	   *heads;
+	uint32		nheads;
+	uint32		heads_cap;
 } HnswVacuumState;
 
 /*
@@ -112,10 +116,20 @@ markDeleted(HnswVacuumState *vs, IndexBulkDeleteResult *stats,
 			{
 				if (!(node->flags & HNSW_NODE_DELETED))
 					stats->num_index_tuples++;
-				if ((int) node->level > vs->best_level)
+				/* a dead head may lose its chain in pass 1b: not the best */
+				if ((int) node->level > vs->best_level && !(node->flags & HNSW_NODE_DELETED))
 				{
 					vs->best = id;
 					vs->best_level = node->level;
+				}
+				if (node->dup_next != HNSW_NO_NODE)
+				{
+					if (vs->nheads == vs->heads_cap)
+					{
+						vs->heads_cap *= 2;
+						vs->heads = repalloc_huge(vs->heads, sizeof(uint32) * vs->heads_cap);
+					}
+					vs->heads[vs->nheads++] = id;
 				}
 			}
 		}
@@ -124,6 +138,123 @@ markDeleted(HnswVacuumState *vs, IndexBulkDeleteResult *stats,
 		else
 			GenericXLogAbort(xlog);
 		UnlockReleaseBuffer(buf);
+	}
+}
+
+/*
+ * Point id's dup_next at next, if it still is expected (a concurrent insert
+ * may have hung a new duplicate right after a head).  Returns whether it
+ * was changed.
+ */
+static bool
+setDupNext(HnswState *st, uint32 id, uint32 expected, uint32 next)
+{
+	BlockNumber blk;
+	int			slot;
+	Buffer		buf;
+	HnswNode	node;
+	bool		done = false;
+
+	if (!HnswFindNode(st, id, &blk, &slot))
+		elog(ERROR, "hnsw node %u has no page", id);
+	buf = ReadBuffer(st->index, blk);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
+	node = HnswPageNode(BufferGetPage(buf), st, slot);
+	if (node->dup_next == expected)
+	{
+		GenericXLogState *xlog = VecXLogStart(st->index);
+
+		node = HnswPageNode(GenericXLogRegisterBuffer(xlog, buf, 0), st, slot);
+		node->dup_next = next;
+		GenericXLogFinish(xlog);
+		done = true;
+	}
+	UnlockReleaseBuffer(buf);
+	return done;
+}
+
+/*
+ * Pass 1b: unlink the members of each duplicate chain whose rows are gone.
+ * A dead member otherwise costs every scan that meets its head a read, and
+ * a head whose own row and whole chain are dead would stay in the graph,
+ * taking a result slot (ef) of every search near it and returning nothing:
+ * near a deleted crowd of duplicates, scans came back with no rows.  Such a
+ * head becomes an ordinary deleted node, repaired out of the lists by pass
+ * 2.
+ *
+ * Only inserts change a head's dup_next (a new duplicate goes right after
+ * it), and only VACUUM a member's, so a member's link is set without a
+ * race and the head's only if it still names what was read.  An unlinked
+ * member keeps its own dup_next: a scan that reached it before goes on
+ * along the chain as it was.
+ */
+static void
+unlinkDeadMembers(HnswVacuumState *vs)
+{
+	HnswState  *st = &vs->st;
+
+	for (uint32 h = 0; h < vs->nheads; h++)
+	{
+		uint32		head = vs->heads[h];
+		uint32		prev = head;
+		uint32		steps = 0;
+		HnswNodeData hdr;
+		bool		head_dead;
+
+		vacuum_delay_point();
+		HnswReadHeader(st, head, &hdr);
+		head_dead = (hdr.flags & HNSW_NODE_DELETED) != 0;
+		for (uint32 cur = hdr.dup_next; cur != HNSW_NO_NODE;)
+		{
+			HnswNodeData mem;
+			uint32		next;
+
+			if (++steps > st->node_count)
+				ereport(ERROR,
+						(errcode(ERRCODE_INDEX_CORRUPTED),
+						 errmsg("index \"%s\" has a duplicate chain that loops",
+								RelationGetRelationName(st->index)),
+						 errhint("REINDEX the index.")));
+			HnswReadHeader(st, cur, &mem);
+			if (!(mem.flags & HNSW_NODE_DELETED))
+			{
+				prev = cur;
+				cur = mem.dup_next;
+				continue;
+			}
+			/* skip the whole run of dead members at once */
+			next = mem.dup_next;
+			while (next != HNSW_NO_NODE)
+			{
+				HnswNodeData after;
+
+				if (++steps > st->node_count)
+					break;
+				HnswReadHeader(st, next, &after);
+				if (!(after.flags & HNSW_NODE_DELETED))
+					break;
+				next = after.dup_next;
+			}
+			if (!setDupNext(st, prev, cur, next))
+			{
+				/* a new duplicate went in after the head: walk again */
+				if (prev != head)
+					break;		/* cannot happen: only VACUUM moves a member's */
+				HnswReadHeader(st, head, &hdr);
+				cur = hdr.dup_next;
+				continue;
+			}
+			cur = next;
+		}
+		/* a dead head that leads no chain any more is deleted like any node */
+		HnswReadHeader(st, head, &hdr);
+		if (head_dead && hdr.dup_next == HNSW_NO_NODE && head < vs->nbits &&
+			!IsDeleted(vs, head))
+		{
+			vs->deleted[head / 8] |= 1 << (head % 8);
+			vs->ndeleted++;
+		}
 	}
 }
 
@@ -604,12 +735,15 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	vs->baseitem = palloc(vs->st.item_max);
 	vs->items = palloc(vs->st.item_max);
 	vs->strategy = info->strategy;
+	vs->heads_cap = 64;
+	vs->heads = palloc_array(uint32, vs->heads_cap);
 	vs->page_cap = 16;
 	vs->page_ids = palloc_array(uint32, vs->page_cap);
 	vs->page_levels = palloc_array(int, vs->page_cap);
 	vs->page_items = palloc((Size) vs->st.item_size * vs->page_cap);
 
 	markDeleted(vs, stats, callback, callback_state);
+	unlinkDeadMembers(vs);
 	if (vs->ndeleted > 0)
 	{
 		repairGraph(vs, tmp);
