@@ -3,7 +3,9 @@
  *	  Every PostgreSQL version difference the extension cares about, in one
  *	  place, so that the rest of the code reads as if it targeted one version.
  *
- * Supported: PostgreSQL 13 to 17; developed and tested on 15.
+ * Tested on PostgreSQL 15, 17 and 18 (test/versions.sh); written to build
+ * on 13, 14 and 16 too, untested there.  No file but this one tests
+ * PG_VERSION_NUM: the others test the VEC_HAVE_* features defined here.
  */
 #ifndef VECTOR_COMPAT_H
 #define VECTOR_COMPAT_H
@@ -72,6 +74,50 @@ pg_prng_double(pg_prng_state *state)
 #define VEC_HAVE_RECENT_BUFFER 1
 #define VecReadRecentBuffer(rel, blk, buf) \
 	ReadRecentBuffer((rel)->rd_node, MAIN_FORKNUM, (blk), (buf))
+#endif
+
+/*
+ * The relation's file number, which an index's cached metadata is keyed
+ * on: 16 renamed RelFileNode to RelFileLocator.
+ */
+#if PG_VERSION_NUM >= 160000
+#define VecRelFileNumber(rel)	((rel)->rd_locator.relNumber)
+#else
+#define VecRelFileNumber(rel)	((rel)->rd_node.relNode)
+#endif
+
+/*
+ * A generation context that keeps its first block across resets (the
+ * minContextSize argument of GenerationContextCreate) appeared in 15;
+ * before, the callers make a fresh context for each use.
+ */
+#if PG_VERSION_NUM >= 150000
+#define VEC_HAVE_KEPT_GENERATION_CONTEXT 1
+#endif
+
+/* The planner hook's partition top-k rewrite needs 14's planner. */
+#if PG_VERSION_NUM >= 140000
+#define VEC_HAVE_PARTITION_TOPK 1
+#endif
+
+/*
+ * The IndexAmRoutine fields some versions have and others lack, set to
+ * what both access methods want: no amadjustmembers (14+), not summarizing
+ * (16+), no parallel build through PostgreSQL's own machinery (17+; hnsw
+ * runs its own workers).  Fields added later (18's amgettreeheight,
+ * amconsistentordering, amtranslatestrategy, ...) stay as makeNode zeroed
+ * them: absent.
+ */
+#if PG_VERSION_NUM >= 170000
+#define VecAmRoutineVersionFields(am) \
+	((am)->amadjustmembers = NULL, (am)->amsummarizing = false, (am)->amcanbuildparallel = false)
+#elif PG_VERSION_NUM >= 160000
+#define VecAmRoutineVersionFields(am) \
+	((am)->amadjustmembers = NULL, (am)->amsummarizing = false)
+#elif PG_VERSION_NUM >= 140000
+#define VecAmRoutineVersionFields(am) ((am)->amadjustmembers = NULL)
+#else
+#define VecAmRoutineVersionFields(am) ((void) (am))
 #endif
 
 #endif							/* VECTOR_COMPAT_H */

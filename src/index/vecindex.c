@@ -117,12 +117,7 @@ VecIndexAmRoutine(void)
 	am->amcanparallel = false;
 	am->amcaninclude = false;
 	am->amusemaintenanceworkmem = true;
-#if PG_VERSION_NUM >= 160000
-	am->amsummarizing = false;
-#endif
-#if PG_VERSION_NUM >= 170000
-	am->amcanbuildparallel = false;
-#endif
+	VecAmRoutineVersionFields(am);
 	am->amparallelvacuumoptions = VACUUM_OPTION_PARALLEL_BULKDEL;
 	am->amkeytype = InvalidOid;
 	return am;
@@ -351,7 +346,7 @@ VecIndexValidate(Oid opclassoid, const char *amname)
 GenericXLogState *
 VecXLogStart(Relation index)
 {
-#if PG_VERSION_NUM >= 150000
+#ifdef VEC_HAVE_KEPT_GENERATION_CONTEXT
 	static MemoryContext cxt = NULL;
 	MemoryContext old;
 	GenericXLogState *state;

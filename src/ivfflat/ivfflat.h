@@ -233,10 +233,6 @@ extern int	ivf_iterative_scan;
 extern int	ivf_max_probes;
 extern void IvfInitGUCs(void);
 
-#if PG_VERSION_NUM >= 160000
-#define IvfRelFileNumber(rel)	((rel)->rd_locator.relNumber)
-#else
-#define IvfRelFileNumber(rel)	((rel)->rd_node.relNode)
-#endif
+#define IvfRelFileNumber(rel)	VecRelFileNumber(rel)
 
 #endif							/* VECTOR_IVFFLAT_H */

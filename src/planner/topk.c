@@ -50,7 +50,7 @@
 
 bool		vec_partition_topk = true;
 
-#if PG_VERSION_NUM >= 140000
+#ifdef VEC_HAVE_PARTITION_TOPK
 
 static planner_hook_type prev_planner_hook = NULL;
 
