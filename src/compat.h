@@ -16,6 +16,15 @@
 #error "vector requires PostgreSQL 13 or later"
 #endif
 
+/*
+ * 16 moved the varlena macros (VARSIZE, VARDATA, ...) out of postgres.h
+ * into varatt.h, which not every header that uses them includes
+ * (utils/varbit.h does not).
+ */
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
+
 /* MarkGUCPrefixReserved appeared in 15; EmitWarningsOnPlaceholders before. */
 #if PG_VERSION_NUM < 150000
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
@@ -74,6 +83,37 @@ pg_prng_double(pg_prng_state *state)
 #define VEC_HAVE_RECENT_BUFFER 1
 #define VecReadRecentBuffer(rel, blk, buf) \
 	ReadRecentBuffer((rel)->rd_node, MAIN_FORKNUM, (blk), (buf))
+#endif
+
+/*
+ * 18 dropped pg_attribute_noreturn() (a suffix) for pg_noreturn (a prefix,
+ * C11's _Noreturn); the suffix form is kept here for every version.
+ */
+#ifndef pg_attribute_noreturn
+#if defined(__GNUC__) || defined(__clang__)
+#define pg_attribute_noreturn() __attribute__((noreturn))
+#else
+#define pg_attribute_noreturn()
+#endif
+#endif
+
+/*
+ * Partition pruning of an Append or MergeAppend plan: 18 replaced the
+ * part_prune_info pointer with an index into the plan's list (-1: none).
+ */
+#if PG_VERSION_NUM >= 180000
+#define VecPlanHasPartPrune(node) ((node)->part_prune_index >= 0)
+#define VecPlanClearPartPrune(node) ((node)->part_prune_index = -1)
+#else
+#define VecPlanHasPartPrune(node) ((node)->part_prune_info != NULL)
+#define VecPlanClearPartPrune(node) ((node)->part_prune_info = NULL)
+#endif
+
+/* 18 tells vacuum_delay_point whether ANALYZE or VACUUM is calling. */
+#if PG_VERSION_NUM >= 180000
+#define VecVacuumDelayPoint() vacuum_delay_point(false)
+#else
+#define VecVacuumDelayPoint() vacuum_delay_point()
 #endif
 
 /*

@@ -124,6 +124,10 @@ make_root() {
 	cp /etc/resolv.conf "$root/etc/resolv.conf"
 	# The mirror may be a snapshot whose Release is past its Valid-Until.
 	printf 'Acquire::Check-Valid-Until "false";\nAcquire::Languages "none";\n' >"$root/etc/apt/apt.conf.d/99versions"
+	# No service may start inside the root; maintainer scripts need /proc.
+	printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+	chmod 755 "$root/usr/sbin/policy-rc.d"
+	mount_root "$root"
 	log "$code: installing $(packages "$ver")"
 	chroot "$root" sh -c "export DEBIAN_FRONTEND=noninteractive
 		apt-get update -q &&
@@ -137,6 +141,7 @@ make_root() {
 	# Debian's package creates and starts a cluster; the tests make their own.
 	chroot "$root" sh -c 'pg_dropcluster --stop '"$ver"' main 2>/dev/null || true'
 	chroot "$root" sh -c 'id vtest >/dev/null 2>&1 || useradd -m -s /bin/sh vtest'
+	umount_root "$root"
 	log "$code: caching the root as $tarball"
 	tar -C "$root" -cf - . | zstd -q -T2 -3 -o "$tarball.tmp" && mv "$tarball.tmp" "$tarball"
 }

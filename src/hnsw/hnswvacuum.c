@@ -64,7 +64,7 @@ markDeleted(HnswVacuumState *vs, IndexBulkDeleteResult *stats,
 		Page		page;
 		bool		changed = false;
 
-		vacuum_delay_point();
+		VecVacuumDelayPoint();
 		if (nslots == 0)
 			continue;
 		buf = ReadBuffer(st->index, blk);
@@ -324,7 +324,7 @@ repairGraph(HnswVacuumState *vs, MemoryContext tmp)
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(tmp);
 		}
-		vacuum_delay_point();
+		VecVacuumDelayPoint();
 	}
 }
 
@@ -388,7 +388,7 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp)
 			live += !(node->flags & HNSW_NODE_DELETED);
 		}
 		UnlockReleaseBuffer(buf);
-		vacuum_delay_point();
+		VecVacuumDelayPoint();
 	}
 
 	for (int round = 0; round < 3 && n >= 2 && st->entry_id != HNSW_NO_NODE; round++)
@@ -416,7 +416,7 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp)
 				uint32		id = queue[head++];
 
 				if ((head & 1023) == 0)
-					vacuum_delay_point();
+					VecVacuumDelayPoint();
 				for (uint32 d = dup_next[id]; d < n && !reached[d]; d = dup_next[d])
 					reached[d] = 1;
 				if (flags[id] & HNSW_NODE_DUP)

@@ -210,7 +210,7 @@ rewriteTopK(Limit *limit, List *rtable)
 	if (k <= 0 || k < count)
 		return false;
 	ma = (MergeAppend *) outerPlan(limit);
-	if (ma->numCols != 1 || ma->part_prune_info != NULL || list_length(ma->mergeplans) < 2)
+	if (ma->numCols != 1 || VecPlanHasPartPrune(ma) || list_length(ma->mergeplans) < 2)
 		return false;
 
 	/*
@@ -297,7 +297,7 @@ rewriteTopK(Limit *limit, List *rtable)
 	app->appendplans = children;
 	app->nasyncplans = nasync;
 	app->first_partial_plan = list_length(children);
-	app->part_prune_info = NULL;
+	VecPlanClearPartPrune(app);
 
 	sort = makeNode(Sort);
 	sort->plan = ma->plan;
