@@ -109,6 +109,19 @@ pg_prng_double(pg_prng_state *state)
 #define VecPlanClearPartPrune(node) ((node)->part_prune_info = NULL)
 #endif
 
+/*
+ * 18 compares paths by their count of disabled nodes before their cost
+ * (enable_seqscan = off counts one against a sequential scan): an index
+ * path priced out at an infinite cost must also count more disabled nodes
+ * than any sequential scan, or it wins against one enable_seqscan = off
+ * disabled.  Before 18 the infinite cost alone does it.
+ */
+#if PG_VERSION_NUM >= 180000
+#define VecIndexPathPriceOut(ipath) ((ipath)->path.disabled_nodes += 2)
+#else
+#define VecIndexPathPriceOut(ipath) ((void) (ipath))
+#endif
+
 /* 18 tells vacuum_delay_point whether ANALYZE or VACUUM is calling. */
 #if PG_VERSION_NUM >= 180000
 #define VecVacuumDelayPoint() vacuum_delay_point(false)
