@@ -6,12 +6,16 @@
 #   15  Debian 12 (bookworm)   postgresql-15 (only when asked: the host runs 15)
 #
 #   test/versions.sh [--regress-only] [--switch] [--no-switch] [VERSION...]
+#   test/versions.sh --host-tools | --prepare [VERSION...]
 #
 # Default: 17 and 18, each built with -Werror and run through pg_regress, the
 # isolation specs and the TAP tests, then the switch from the real pgvector
 # (Debian 13's postgresql-17-pgvector) in the trixie root (test/switch.sh).
 # --regress-only runs pg_regress and isolation only, and no switch (CI).
 # --switch runs only the switch test.
+# --prepare only makes the roots (all at once) and caches them; test/run.sh
+# runs it in the background while the main suite runs, then --regress-only.
+# --host-tools only installs debootstrap and zstd on the host.
 #
 # Runs as root (debootstrap, chroot, mounts).  Each root is cached as a
 # tarball under $VERSIONS_CACHE (default /var/tmp/vector-versions), so a
@@ -35,6 +39,8 @@ for arg in "$@"; do
 	case $arg in
 	--regress-only) mode=regress; switch=no ;;
 	--switch) mode=none; switch=yes ;;
+	--prepare) mode=prepare; switch=no ;;
+	--host-tools) mode=tools; switch=no ;;
 	--no-switch) switch=no ;;
 	1[0-9]) versions="$versions $arg" ;;
 	*) die "usage: test/versions.sh [--regress-only] [--switch] [--no-switch] [VERSION...]" ;;
@@ -85,10 +91,11 @@ packages() {
 	echo "postgresql-$1 postgresql-server-dev-$1 build-essential libipc-run-perl"
 }
 
-# Never remove a root while anything is mounted inside it.
+# Never remove a root while anything is mounted inside it (ours, or what a
+# failed debootstrap left).
 umount_root() {
-	for m in "$1/dev/shm" "$1/proc" "$1/data"; do
-		if mountpoint -q "$m" 2>/dev/null; then umount "$m" || umount -l "$m"; fi
+	for m in $(awk -v d="$1/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r); do
+		umount "$m" 2>/dev/null || umount -l "$m"
 	done
 	if grep -q " $1/" /proc/mounts; then
 		die "still mounted under $1; not removing it"
@@ -104,6 +111,8 @@ make_root() {
 	key=$(printf '%s %s %s' "$code" "$(packages "$ver")" 2 | cksum | cut -d' ' -f1)
 	tarball=$CACHE/$code-$key.tar.zst
 	mkdir -p "$CACHE"
+	# --prepare: a cached root is all it needs
+	[ "${2:-}" = cache-only ] && [ -f "$tarball" ] && return 0
 	umount_root "$root"
 	rm -rf "$root"
 	if [ -f "$tarball" ]; then
@@ -117,8 +126,11 @@ make_root() {
 	script=""
 	# bookworm's debootstrap knows no "forky": it is built like sid
 	[ -f "/usr/share/debootstrap/scripts/$code" ] || script=/usr/share/debootstrap/scripts/sid
+	umount_root "$root.tmp"
+	rm -rf "$root.tmp"
 	debootstrap --variant=minbase "$code" "$root.tmp" "$m" $script >"$CACHE/$code.debootstrap.log" 2>&1 ||
-		{ tail -n 30 "$CACHE/$code.debootstrap.log"; rm -rf "$root.tmp"; die "$code: debootstrap failed"; }
+		{ tail -n 30 "$CACHE/$code.debootstrap.log"; umount_root "$root.tmp"; rm -rf "$root.tmp"; die "$code: debootstrap failed"; }
+	umount_root "$root.tmp"
 	mv "$root.tmp" "$root"
 	printf 'deb %s %s main\n' "$m" "$code" >"$root/etc/apt/sources.list"
 	cp /etc/resolv.conf "$root/etc/resolv.conf"
@@ -229,6 +241,28 @@ test_in() {
 }
 
 ensure_host_tools
+[ "$mode" = tools ] && exit 0
+
+# All roots at once: the time goes to the network and dpkg, not the CPU.
+if [ "$mode" = prepare ]; then
+	pids=""
+	for ver in $versions; do
+		(
+			root=$CACHE/$(codename "$ver")
+			trap 'umount_root "$root"' EXIT
+			trap 'exit 1' INT TERM
+			t0=$(date +%s)
+			make_root "$ver" cache-only
+			umount_root "$root"
+			log "$(codename "$ver"): root ready in $(( $(date +%s) - t0 ))s"
+		) &
+		pids="$pids $!"
+	done
+	failed=0
+	for p in $pids; do wait "$p" || failed=1; done
+	exit $failed
+fi
+
 summary=""
 failed=0
 note() { summary="${summary:+$summary; }$1"; }
@@ -237,7 +271,8 @@ for ver in $versions; do
 	t0=$(date +%s)
 	code=$(codename "$ver")
 	root=$CACHE/$code
-	trap 'umount_root "$root"' EXIT INT TERM
+	trap 'umount_root "$root"' EXIT
+	trap 'exit 1' INT TERM
 	if ! make_root "$ver"; then note "$ver: root FAILED"; failed=1; continue; fi
 	t1=$(date +%s)
 	mount_root "$root"
