@@ -45,6 +45,13 @@ run "cd ~/vector && make -s -j2 PG_CONFIG=$BIN/pg_config COPT=-Werror" || fail "
 as_root "cd /home/vtest/vector && make -s PG_CONFIG=$BIN/pg_config uninstall" >/dev/null
 
 deb=$(ls "$ROOT"/var/cache/apt/archives/postgresql-"$VER"-pgvector_*.deb 2>/dev/null | head -n 1)
+if [ -z "$deb" ]; then
+	log "downloading postgresql-$VER-pgvector"
+	cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+	as_root "DEBIAN_FRONTEND=noninteractive apt-get update -q && apt-get install -y -q --download-only postgresql-$VER-pgvector" >/dev/null ||
+		fail "cannot download postgresql-$VER-pgvector"
+	deb=$(ls "$ROOT"/var/cache/apt/archives/postgresql-"$VER"-pgvector_*.deb 2>/dev/null | head -n 1)
+fi
 [ -n "$deb" ] || fail "no postgresql-$VER-pgvector package in the root's apt cache"
 log "installing pgvector: $(basename "$deb")"
 as_root "DEBIAN_FRONTEND=noninteractive dpkg -i /var/cache/apt/archives/$(basename "$deb")" >/dev/null ||
@@ -144,6 +151,15 @@ while read -r idx tbl col op; do
 	grep -q "index \"$idx\" is not a valid \(hnsw\|ivfflat\) index" "$TMP/err" &&
 		grep -q "HINT:.*REINDEX" "$TMP/err" || { cat "$TMP/err"; fail "$idx: not the clear error before REINDEX"; }
 done <"$TMP/indexes"
+# a write goes through every index of the table: refused too, nothing written
+for tbl in items_hnsw items_ivf; do
+	q="INSERT INTO $tbl (id, v, h, s, b) SELECT 100000, v, h, s, b FROM $tbl WHERE id = 7"
+	if run "psql -X -qAt -d src -c \"$q\"" >"$TMP/err" 2>&1 </dev/null; then
+		fail "$tbl: an insert went into pgvector's indexes before REINDEX"
+	fi
+	grep -q "is not a valid \(hnsw\|ivfflat\) index" "$TMP/err" || { cat "$TMP/err"; fail "$tbl: not the clear error on insert"; }
+done
+[ "$(psql_q src "SELECT count(*) FROM items_hnsw WHERE id = 100000")" = 0 ] || fail "a refused insert left a row"
 psql_q postgres "SELECT 1" >/dev/null || fail "the server did not survive pgvector's indexes"
 log "in place: every pgvector index refused with the REINDEX hint"
 

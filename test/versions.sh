@@ -4,15 +4,17 @@
 #   17  Debian 13 (trixie)     postgresql-17
 #   18  Debian testing (forky)  postgresql-18
 #   15  Debian 12 (bookworm)   postgresql-15 (only when asked: the host runs 15)
+#   13  Debian 11 (bullseye)   postgresql-13 (only when asked)
 #
 #   test/versions.sh [--regress-only] [--switch] [--no-switch] [VERSION...]
 #   test/versions.sh --host-tools | --prepare [VERSION...]
 #
 # Default: 17 and 18, each built with -Werror and run through pg_regress, the
 # isolation specs and the TAP tests, then the switch from the real pgvector
-# (Debian 13's postgresql-17-pgvector) in the trixie root (test/switch.sh).
+# (Debian 13's postgresql-17-pgvector, and forky's postgresql-18-pgvector) in
+# both roots (test/switch.sh).
 # --regress-only runs pg_regress and isolation only, and no switch (CI).
-# --switch runs only the switch test.
+# --switch runs only the switch test (17 and 18).
 # --prepare only makes the roots (all at once) and caches them; test/run.sh
 # runs it in the background while the main suite runs, then --regress-only.
 # --host-tools only installs debootstrap and zstd on the host.
@@ -47,12 +49,13 @@ for arg in "$@"; do
 	esac
 done
 [ -n "$versions" ] || versions="17 18"
-[ "$mode" = none ] && versions=17
+
 
 [ "$(id -u)" = 0 ] || die "must run as root (debootstrap, chroot, mount)"
 
 codename() {
 	case $1 in
+	13) echo bullseye ;;
 	15) echo bookworm ;;
 	17) echo trixie ;;
 	18) echo forky ;;
@@ -146,10 +149,10 @@ make_root() {
 		apt-get install -y -q --no-install-recommends $(packages "$ver") &&
 		apt-get clean" >"$CACHE/$code.install.log" 2>&1 ||
 		{ tail -n 30 "$CACHE/$code.install.log"; die "$code: package installation failed"; }
-	if [ "$ver" = 17 ]; then
-		chroot "$root" sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --download-only postgresql-17-pgvector" \
-			>>"$CACHE/$code.install.log" 2>&1 || die "$code: cannot download postgresql-17-pgvector"
-	fi
+	# the switch test's pgvector, downloaded only (test/switch.sh installs it)
+	chroot "$root" sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --download-only postgresql-$ver-pgvector" \
+		>>"$CACHE/$code.install.log" 2>&1 || log "$code: no postgresql-$ver-pgvector to download"
+
 	# Debian's package creates and starts a cluster; the tests make their own.
 	chroot "$root" sh -c 'pg_dropcluster --stop '"$ver"' main 2>/dev/null || true'
 	chroot "$root" sh -c 'id vtest >/dev/null 2>&1 || useradd -m -s /bin/sh vtest'
@@ -289,7 +292,8 @@ for ver in $versions; do
 			note "$ver: $mode $r (root $((t1 - t0))s, build $((t2 - t1))s, tests $((t3 - t2))s)"
 		fi
 	fi
-	if [ "$switch" = yes ] && [ "$ver" = 17 ]; then
+	# Debian ships pgvector for 17 (0.8.0 in trixie) and 18 (forky's, 0.8.7 today)
+	if [ "$switch" = yes ] && { [ "$ver" = 17 ] || [ "$ver" = 18 ]; }; then
 		t4=$(date +%s)
 		log "$code: switching from pgvector to vector"
 		if sh "$SRC/test/switch.sh" "$root" "$ver"; then r=ok; else r=FAILED; failed=1; fi
