@@ -61,6 +61,14 @@ pg_prng_double(pg_prng_state *state)
 	return pg_erand48(state->xsubi);
 }
 #define VecRandomDouble() ((double) random() / ((double) MAX_RANDOM_VALUE + 1))
+/* uniform in [rmin, rmax], from the double: exact enough below 2^53 */
+static inline uint64
+pg_prng_uint64_range(pg_prng_state *state, uint64 rmin, uint64 rmax)
+{
+	uint64		r = rmin + (uint64) (pg_prng_double(state) * ((double) (rmax - rmin) + 1));
+
+	return Min(r, rmax);
+}
 #endif
 
 /* aminsert gained indexUnchanged in 14. */
