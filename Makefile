@@ -20,6 +20,7 @@ OBJS = \
 	src/kernels/kernels.o \
 	src/kernels/kernels_avx2.o \
 	src/kernels/kernels_avx512.o \
+	src/kernels/kernels_neon.o \
 	src/types/vecbase.o \
 	src/types/vector.o \
 	src/types/halfvec.o \
@@ -27,12 +28,17 @@ OBJS = \
 	src/types/bitvec.o \
 	src/types/typeops.o \
 	src/hnsw/hnsw.o \
+	src/hnsw/hnswbuf.o \
 	src/hnsw/hnswbuild.o \
+	src/hnsw/hnswbuildgraph.o \
+	src/hnsw/hnswbuildparallel.o \
+	src/hnsw/hnswbuildwrite.o \
 	src/hnsw/hnswcheck.o \
 	src/hnsw/hnswcost.o \
 	src/hnsw/hnswdisk.o \
 	src/hnsw/hnswgraph.o \
 	src/hnsw/hnswinsert.o \
+	src/hnsw/hnswlinks.o \
 	src/hnsw/hnswpage.o \
 	src/hnsw/hnswscan.o \
 	src/hnsw/hnswvacuum.o \

@@ -29,7 +29,11 @@
 #define NRUNS			11
 #define MAX_POOL		1000
 #define RUN_NS			5e6	/* aim for 5 ms per timed run */
+#ifdef VK_HAVE_NEON
+#define NLEVELS			2		/* scalar, neon */
+#else
 #define NLEVELS			3		/* scalar, avx2, avx512 */
+#endif
 
 typedef enum
 {
@@ -216,9 +220,15 @@ randomUnit(unsigned int *state)
 int
 main(int argc, char **argv)
 {
-	static const VkLevel levels[] = {
+#ifdef VK_HAVE_NEON
+	static const VkLevel levels[NLEVELS] = {VK_LEVEL_SCALAR, VK_LEVEL_NEON};
+	static const char *const levelNames[NLEVELS] = {"scalar", "neon"};
+#else
+	static const VkLevel levels[NLEVELS] = {
 		VK_LEVEL_SCALAR, VK_LEVEL_AVX2, VK_LEVEL_AVX512
 	};
+	static const char *const levelNames[NLEVELS] = {"scalar", "avx2", "avx512"};
+#endif
 	const VectorKernels *tables[NLEVELS];
 	double		ns[NLEVELS];
 	long		poolKib = 1024;
@@ -246,8 +256,10 @@ main(int argc, char **argv)
 		   vk_table(vk_detect())->name, vk_active->name);
 	printf("ns per distance, median of %d runs; pool %ld KiB (max %d vectors), "
 		   "offset %d floats\n\n", NRUNS, poolKib, MAX_POOL, offset);
-	printf("%-20s %5s %10s %10s %8s %10s %8s\n",
-		   "metric", "dim", "scalar", "avx2", "speedup", "avx512", "speedup");
+	printf("%-20s %5s %10s", "metric", "dim", levelNames[0]);
+	for (li = 1; li < NLEVELS; li++)
+		printf(" %10s %8s", levelNames[li], "speedup");
+	printf("\n");
 
 	for (m = 0; m < NMETRICS; m++)
 	{

@@ -25,4 +25,13 @@ SELECT * FROM vector_index_check('ck_empty_i');
 CREATE INDEX ck_btree ON ck (id);
 SELECT * FROM vector_index_check('ck_btree');
 SELECT * FROM vector_index_check('ck');
+-- the check follows the handler, not the access method's name
+CREATE ACCESS METHOD hnsw_alias TYPE INDEX HANDLER hnswhandler;
+CREATE OPERATOR CLASS alias_l2_ops FOR TYPE vector USING hnsw_alias AS
+	OPERATOR 1 <-> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 vector_l2_squared_distance(vector, vector),
+	FUNCTION 3 vector_index_support(internal);
+CREATE INDEX ck_alias ON ck USING hnsw_alias (v alias_l2_ops);
+SELECT * FROM vector_index_check('ck_alias', 40);
+DROP ACCESS METHOD hnsw_alias CASCADE;
 DROP TABLE ck, ck_empty;

@@ -25,6 +25,7 @@ static const struct config_enum_entry simd_level_options[] = {
 	{"scalar", VK_LEVEL_SCALAR, false},
 	{"avx2", VK_LEVEL_AVX2, false},
 	{"avx512", VK_LEVEL_AVX512, false},
+	{"neon", VK_LEVEL_NEON, false},
 	{NULL, 0, false}
 };
 
@@ -64,4 +65,6 @@ _PG_init(void)
 
 	HnswInitGUCs();
 	IvfInitGUCs();
+	VecRegisterCheck(hnswhandler, HnswCheckIndex);
+	VecRegisterCheck(ivfflathandler, IvfCheckIndex);
 }

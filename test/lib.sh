@@ -22,6 +22,10 @@ ensure_deps() {
 	/usr/bin/python3 -c 'import numpy, psycopg, psycopg2, sqlalchemy, django' >/dev/null 2>&1 ||
 		need="$need python3-numpy python3-psycopg python3-psycopg2 python3-sqlalchemy python3-django"
 	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || need="$need nodejs npm"
+	# the AArch64 kernel test: cross compiler, static libc, qemu-user
+	command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 && [ -f /usr/aarch64-linux-gnu/lib/libc.a ] ||
+		need="$need gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
+	command -v qemu-aarch64-static >/dev/null 2>&1 || need="$need qemu-user-static"
 	if [ -n "$need" ]; then
 		log "installing Debian packages:$need"
 		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q

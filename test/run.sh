@@ -100,6 +100,8 @@ trap 'cluster_stop "$SRC/pgdata"' EXIT
 
 log "kernel test"
 if make -s PG_CONFIG="$PG_CONFIG" check-kernels; then note "kernels ok"; else note "kernels FAILED"; failed=1; fi
+log "kernel test, AArch64 (cross-compiled, under qemu)"
+if make -s PG_CONFIG="$PG_CONFIG" check-kernels-arm64; then note "arm64 kernels ok"; else note "arm64 kernels FAILED"; failed=1; fi
 
 log "pg_regress, isolation and TAP tests"
 if make PG_CONFIG="$PG_CONFIG" installcheck; then

@@ -351,7 +351,76 @@ struct HnswSource
 	HnswState  *state;
 };
 
+/*
+ * A reachability walk: breadth first over every level's links and down the
+ * duplicate chains, from one or more starting nodes.  The build's repair,
+ * VACUUM's repair and vector_index_check() all use it; each says through
+ * the callbacks where a node's facts live.  Ids at or above n (a damaged
+ * or newer list) are not followed.
+ */
+typedef struct HnswWalk
+{
+	HnswSource *src;			/* the links */
+	uint32		n;
+	/* the node's level, or -1 for a chained duplicate (no lists of its own) */
+	int			(*level) (void *arg, uint32 id);
+	/* the next member of the duplicate chain hanging off id, or HNSW_NO_NODE */
+	uint32		(*dup_next) (void *arg, uint32 id);
+	/* optional: each link followed (id's on level, to nb < n) */
+	void		(*on_link) (void *arg, uint32 id, int level, uint32 nb);
+	/* optional: called every 1,024 nodes (VACUUM's delay point); else interrupts */
+	void		(*pause) (void);
+	void	   *arg;
+	uint8	   *reached;		/* n flags */
+	uint32	   *queue;			/* n ids of scratch */
+	uint32		links[2 * HNSW_MAX_M];
+} HnswWalk;
+
+/*
+ * How one insert reaches the graph it goes into (HnswInsertNode).  The
+ * in-memory build and the on-disk insert run the same steps; they differ
+ * in where items and lists live, in how a duplicate joins a chain, and in
+ * how a back-link treats a full list (README.md, section 1, item 2, has
+ * the measured reason for each policy).
+ */
+typedef struct HnswInserter HnswInserter;
+struct HnswInserter
+{
+	HnswSource *src;
+	HnswState  *st;
+	void	   *arg;
+	/* id's stored item: a pointer into the graph, or a copy made in buf */
+	const char *(*item) (HnswInserter *ins, uint32 id, char *buf);
+	/* hang id into head's duplicate chain, in place of linking it */
+	void		(*chain) (HnswInserter *ins, uint32 head, uint32 id);
+	/* write id's own list on level */
+	void		(*write_list) (HnswInserter *ins, uint32 id, int level,
+							   const uint32 *links, int n);
+	/*
+	 * link back to id from each of sel[0..nsel) on level (nsel > 0); the
+	 * first nheur are the heuristic's choices, the rest its fill.  When no
+	 * back-link survives, force one into sel[0]'s list (HnswKeepLink), so
+	 * that id is never left without a way in.
+	 */
+	void		(*back_links) (HnswInserter *ins, uint32 id, int level, const void *item,
+							   const uint32 *sel, int nsel, int nheur);
+	/* search scratch, reused from insert to insert */
+	HnswVisited *visited;
+	HnswHeap   *cands;
+	HnswHeap   *results;
+	HnswCand   *w;				/* ef_construction + 1 each */
+	const char **witems;
+	char	   *wdata;			/* item_max each, for copies */
+};
+
 /* hnswgraph.c */
+extern void HnswInserterScratch(HnswInserter *ins);
+extern bool HnswInsertNode(HnswInserter *ins, uint32 id, const void *item, int level,
+						   uint32 entry, int entry_level);
+extern void HnswWalkInit(HnswWalk *w, HnswSource *src, uint32 n, void *arg);
+extern void HnswWalkFrom(HnswWalk *w, uint32 start);
+extern void HnswWalkReset(HnswWalk *w);
+extern void HnswWalkFree(HnswWalk *w);
 extern void HnswHeapInit(HnswHeap *h, int cap, bool max);
 extern void HnswHeapPush(HnswHeap *h, const HnswCand *c);
 extern HnswCand HnswHeapPop(HnswHeap *h);
@@ -429,8 +498,10 @@ extern void HnswTestDelay(int ms);
 extern int	HnswNodesPerPage(Size node_size);
 extern Size HnswNodeSize(Size item_size, int m);
 
-/* hnswdisk.c: graph access through the buffer manager */
+/* hnswbuf.c */
 extern Buffer HnswReadBuffer(Relation index, BlockNumber blk);
+
+/* hnswdisk.c: graph access through the buffer manager */
 extern void HnswDiskSourceInit(HnswSource *src, HnswState *st);
 extern void HnswReadItem(HnswState *st, uint32 id, void *dst);
 extern void HnswReadItemRef(HnswState *st, uint32 id, const HnswItemRef *ref, void *dst);
@@ -441,6 +512,8 @@ extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer 
 					   Relation heap, IndexUniqueCheck checkUnique VEC_AMINSERT_UNCHANGED_ARG,
 					   struct IndexInfo *indexInfo);
 extern void HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level);
+
+/* hnswlinks.c: list editing, for inserts and VACUUM */
 /*
  * The node back-links are being added for, as the new home of the members
  * they push out of full lists (HnswAddBackLink): its list on the level as
@@ -455,6 +528,7 @@ typedef struct HnswHome
 	uint32		links[2 * HNSW_MAX_M];
 } HnswHome;
 
+extern void HnswWriteList(HnswState *st, uint32 id, int level, const uint32 *links, int n);
 extern bool HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id,
 							int level, const void *newitem, bool force, HnswHome *home);
 extern bool HnswReplaceList(HnswState *st, uint32 id, int level, const uint32 *expected,
@@ -490,6 +564,10 @@ extern double hnsw_scan_mem_multiplier;
 extern int	hnsw_test_max_nodes;
 extern int	hnsw_test_extend_delay;
 extern void HnswInitGUCs(void);
+extern Datum hnswhandler(PG_FUNCTION_ARGS);
+
+/* hnswcheck.c */
+extern void HnswCheckIndex(Relation index, VecCheck *c);
 
 #define HNSW_ITERATIVE_OFF			0
 #define HNSW_ITERATIVE_RELAXED		1

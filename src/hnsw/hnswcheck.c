@@ -201,6 +201,41 @@ checkSelfLookups(HnswState *st, HnswSource *src, VecCheck *c, const uint8 *flags
 						missed, tried, ef);
 }
 
+/* what the reachability walk (HnswWalk) needs, and the checks of each link */
+typedef struct CheckFacts
+{
+	VecCheck   *c;
+	uint8	   *levels;
+	uint8	   *flags;
+	uint32	   *dup_next;
+} CheckFacts;
+
+static int
+walkLevel(void *arg, uint32 id)
+{
+	CheckFacts *f = (CheckFacts *) arg;
+
+	return (f->flags[id] & HNSW_NODE_DUP) ? -1 : f->levels[id];
+}
+
+static uint32
+walkDupNext(void *arg, uint32 id)
+{
+	return ((CheckFacts *) arg)->dup_next[id];
+}
+
+static void
+walkLink(void *arg, uint32 id, int level, uint32 nb)
+{
+	CheckFacts *f = (CheckFacts *) arg;
+
+	if (level > 0 && f->levels[nb] < level)
+		VecCheckProblem(f->c, "node %u links on level %d to node %u, whose level is %d",
+						id, level, nb, f->levels[nb]);
+	if (f->flags[nb] & HNSW_NODE_DUP)
+		VecCheckProblem(f->c, "node %u links to node %u, a duplicate", id, nb);
+}
+
 void
 HnswCheckIndex(Relation index, VecCheck *c)
 {
@@ -215,10 +250,8 @@ HnswCheckIndex(Relation index, VecCheck *c)
 	uint32	   *dup_next;
 	ItemPointerData *tids;
 	uint8	   *reached;
-	uint32	   *queue;
-	uint32		qhead = 0,
-				qtail = 0;
-	uint32	   *links;
+	CheckFacts	facts;
+	HnswWalk	walk;
 	uint32		live = 0,
 				unreachable = 0;
 	HnswItemRef *refs = NULL;
@@ -237,9 +270,15 @@ HnswCheckIndex(Relation index, VecCheck *c)
 	flags = palloc_extended(st->node_count, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	dup_next = palloc_extended(sizeof(uint32) * st->node_count, MCXT_ALLOC_HUGE);
 	tids = palloc_extended(sizeof(ItemPointerData) * st->node_count, MCXT_ALLOC_HUGE);
-	reached = palloc_extended(st->node_count, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	queue = palloc_extended(sizeof(uint32) * st->node_count, MCXT_ALLOC_HUGE);
-	links = palloc_array(uint32, 2 * st->m);
+	facts.c = c;
+	facts.levels = levels;
+	facts.flags = flags;
+	facts.dup_next = dup_next;
+	HnswWalkInit(&walk, &src, st->node_count, &facts);
+	walk.level = walkLevel;
+	walk.dup_next = walkDupNext;
+	walk.on_link = walkLink;
+	reached = walk.reached;
 	if (st->item_refs)
 	{
 		refs = palloc_extended(sizeof(HnswItemRef) * st->node_count, MCXT_ALLOC_HUGE);
@@ -323,43 +362,7 @@ HnswCheckIndex(Relation index, VecCheck *c)
 		VecCheckProblem(c, "entry point %u is a duplicate, not a graph node", st->entry_id);
 
 	/* reachability: breadth first over every level's links */
-	reached[st->entry_id] = 1;
-	queue[qtail++] = st->entry_id;
-	while (qhead < qtail)
-	{
-		uint32		id = queue[qhead++];
-
-		if ((qhead & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
-		/* a duplicate chain hangs off its graph node */
-		for (uint32 d = dup_next[id]; d != HNSW_NO_NODE && d < st->node_count && !reached[d];
-			 d = dup_next[d])
-			reached[d] = 1;
-		if (flags[id] & HNSW_NODE_DUP)
-			continue;
-		for (int level = Min(levels[id], HNSW_MAX_LEVEL); level >= 0; level--)
-		{
-			int			n = src.links(&src, id, level, links);
-
-			for (int i = 0; i < n; i++)
-			{
-				uint32		nb = links[i];
-
-				if (nb >= st->node_count)
-					continue;	/* reported above for level 0 */
-				if (level > 0 && levels[nb] < level)
-					VecCheckProblem(c, "node %u links on level %d to node %u, whose level is %d",
-									id, level, nb, levels[nb]);
-				if (flags[nb] & HNSW_NODE_DUP)
-					VecCheckProblem(c, "node %u links to node %u, a duplicate", id, nb);
-				if (!reached[nb])
-				{
-					reached[nb] = 1;
-					queue[qtail++] = nb;
-				}
-			}
-		}
-	}
+	HnswWalkFrom(&walk, st->entry_id);
 	for (uint32 id = 0; id < st->node_count; id++)
 	{
 		if (flags[id] & HNSW_NODE_DELETED)

@@ -13,6 +13,183 @@
 #include "utils/memutils.h"
 
 #include "hnsw.h"
+#include "vecheap.h"
+
+/* ---------------------------------------------------------------- insert */
+
+/* The candidate arrays of HnswInsertNode, sized for ef_construction. */
+void
+HnswInserterScratch(HnswInserter *ins)
+{
+	int			n = HnswEfConstruction(ins->st, 1) + 1;
+
+	ins->w = palloc_array(HnswCand, n);
+	ins->witems = palloc_array(const char *, n);
+	ins->wdata = palloc_extended((Size) ins->st->item_max * n, MCXT_ALLOC_HUGE);
+}
+
+/*
+ * The paper's INSERT for node id, whose item and level are stored already
+ * and which no list links to yet: descend greedily from the entry point to
+ * the node's level, then on each level down to 0 search with
+ * ef_construction, seeded by the whole result set of the level above, and
+ * choose the neighbours (the heuristic, then filled up with the nearest
+ * pruned candidates).  Only then are the node's own lists written, all
+ * levels, and only then the back-links, so that whoever reaches the node
+ * through a back-link on some level finds its lists on every level below.
+ *
+ * An exact duplicate of a live level-0 node joins that node's chain
+ * instead (README.md, section 1, item 9): a crowd of equal vectors would
+ * otherwise fill each other's lists and push one another out until some
+ * lost every incoming link.  Returns true then.
+ */
+bool
+HnswInsertNode(HnswInserter *ins, uint32 id, const void *item, int level,
+			   uint32 entry, int entry_level)
+{
+	HnswState  *st = ins->st;
+	int			top = Min(level, entry_level);
+	uint32	   *sel[HNSW_MAX_LEVEL + 1];
+	int			nsel[HNSW_MAX_LEVEL + 1];
+	int			nheur[HNSW_MAX_LEVEL + 1];
+	HnswCand	ep;
+
+	ep = HnswGreedyDescend(ins->src, item, entry, entry_level, level);
+	ins->cands->n = 0;
+	ins->results->n = 0;
+	HnswHeapPush(ins->cands, &ep);
+	if (!ep.deleted)
+		HnswHeapPush(ins->results, &ep);
+	for (int lc = top; lc >= 0; lc--)
+	{
+		int			maxlinks = HnswMaxLinks(st->m, lc);
+		HnswCand   *w = ins->w;
+		const char **witems = ins->witems;
+		int			nw;
+
+		HnswVisitedReset(ins->visited);
+		HnswVisitedAdd(ins->visited, id);
+		for (int i = 0; i < ins->cands->n; i++)
+			HnswVisitedAdd(ins->visited, ins->cands->items[i].id);
+		HnswSearchLayer(ins->src, item, ins->cands, ins->results, HnswEfConstruction(st, lc),
+						lc, ins->visited, NULL);
+
+		nw = ins->results->n;
+		memcpy(w, ins->results->items, sizeof(HnswCand) * nw);
+		HnswSortCands(w, nw, id);
+		for (int i = 0; i < nw; i++)
+			witems[i] = ins->item(ins, w[i].id, ins->wdata + (Size) st->item_max * i);
+		if (level == 0 && nw > 0 && w[0].dist == 0 && !w[0].self_dead &&
+			HnswSameItem(st, witems[0], item))
+		{
+			ins->chain(ins, w[0].id, id);
+			return true;
+		}
+		sel[lc] = palloc_array(uint32, maxlinks);
+		nheur[lc] = HnswSelectNeighbours(st, w, nw, witems, maxlinks, 0, sel[lc]);
+		/* filled up with the nearest pruned ones, as HnswSelectNeighbours would */
+		nsel[lc] = nheur[lc];
+		for (int i = 0; i < nw && nsel[lc] < maxlinks; i++)
+			if (!HnswHasLink(sel[lc], nheur[lc], w[i].id))
+				sel[lc][nsel[lc]++] = w[i].id;
+
+		ins->cands->n = 0;
+		for (int i = 0; i < nw; i++)
+			HnswHeapPush(ins->cands, &w[i]);
+		CHECK_FOR_INTERRUPTS();
+	}
+	for (int lc = top; lc >= 0; lc--)
+		ins->write_list(ins, id, lc, sel[lc], nsel[lc]);
+	for (int lc = top; lc >= 0; lc--)
+	{
+		if (nsel[lc] > 0)
+			ins->back_links(ins, id, lc, item, sel[lc], nsel[lc], nheur[lc]);
+		pfree(sel[lc]);
+	}
+	return false;
+}
+
+/* ---------------------------------------------------------------- walk */
+
+/* Set up w over ids 0 .. n-1, nothing reached; the caller sets the callbacks. */
+void
+HnswWalkInit(HnswWalk *w, HnswSource *src, uint32 n, void *arg)
+{
+	memset(w, 0, offsetof(HnswWalk, links));
+	w->src = src;
+	w->n = n;
+	w->arg = arg;
+	w->reached = palloc_extended(Max(n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	w->queue = palloc_extended(sizeof(uint32) * Max(n, 1), MCXT_ALLOC_HUGE);
+}
+
+/* Forget what was reached, for a walk afresh. */
+void
+HnswWalkReset(HnswWalk *w)
+{
+	memset(w->reached, 0, w->n);
+}
+
+void
+HnswWalkFree(HnswWalk *w)
+{
+	pfree(w->reached);
+	pfree(w->queue);
+}
+
+/*
+ * Mark start and everything reachable from it that is not reached yet.
+ * Nodes reached by an earlier call are not walked again, so a repair that
+ * links one unreached node after another walks each node once in all.
+ */
+void
+HnswWalkFrom(HnswWalk *w, uint32 start)
+{
+	uint32		head = 0,
+				tail = 0;
+
+	if (start >= w->n || w->reached[start])
+		return;
+	w->reached[start] = 1;
+	w->queue[tail++] = start;
+	while (head < tail)
+	{
+		uint32		id = w->queue[head++];
+		int			top;
+
+		if ((head & 1023) == 0)
+		{
+			if (w->pause)
+				w->pause();
+			else
+				CHECK_FOR_INTERRUPTS();
+		}
+		/* a duplicate chain hangs off its graph node */
+		for (uint32 d = w->dup_next(w->arg, id); d < w->n && !w->reached[d];
+			 d = w->dup_next(w->arg, d))
+			w->reached[d] = 1;
+		top = w->level(w->arg, id);
+		for (int level = Min(top, HNSW_MAX_LEVEL); level >= 0; level--)
+		{
+			int			nl = w->src->links(w->src, id, level, w->links);
+
+			for (int i = 0; i < nl; i++)
+			{
+				uint32		nb = w->links[i];
+
+				if (nb >= w->n)
+					continue;
+				if (w->on_link)
+					w->on_link(w->arg, id, level, nb);
+				if (!w->reached[nb])
+				{
+					w->reached[nb] = 1;
+					w->queue[tail++] = nb;
+				}
+			}
+		}
+	}
+}
 
 /* ---------------------------------------------------------------- heaps */
 
@@ -46,27 +223,18 @@ heapAbove(const HnswHeap *h, const HnswCand *a, const HnswCand *b)
 	return h->max ? tieKey(a->id) > tieKey(b->id) : tieKey(a->id) < tieKey(b->id);
 }
 
+#define HEAP_ABOVE(x, y) heapAbove(h, (x), (y))
+
 void
 HnswHeapPush(HnswHeap *h, const HnswCand *c)
 {
-	int			i;
-
 	if (h->n == h->cap)
 	{
 		h->cap *= 2;
 		h->items = (HnswCand *) repalloc_huge(h->items, sizeof(HnswCand) * h->cap);
 	}
-	i = h->n++;
-	while (i > 0)
-	{
-		int			parent = (i - 1) / 2;
-
-		if (!heapAbove(h, c, &h->items[parent]))
-			break;
-		h->items[i] = h->items[parent];
-		i = parent;
-	}
-	h->items[i] = *c;
+	h->n++;
+	VEC_HEAP_SIFT_UP(HEAP_ABOVE, h->items, h->n - 1, c);
 }
 
 HnswCand
@@ -74,23 +242,8 @@ HnswHeapPop(HnswHeap *h)
 {
 	HnswCand	top = h->items[0];
 	HnswCand	last = h->items[--h->n];
-	int			i = 0;
 
-	for (;;)
-	{
-		int			child = 2 * i + 1;
-
-		if (child >= h->n)
-			break;
-		if (child + 1 < h->n && heapAbove(h, &h->items[child + 1], &h->items[child]))
-			child++;
-		if (!heapAbove(h, &h->items[child], &last))
-			break;
-		h->items[i] = h->items[child];
-		i = child;
-	}
-	if (h->n > 0)
-		h->items[i] = last;
+	VEC_HEAP_SIFT_DOWN(HEAP_ABOVE, h->items, h->n, 0, &last);
 	return top;
 }
 

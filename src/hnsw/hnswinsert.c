@@ -11,7 +11,7 @@
  *	   across pages, and chooses its neighbours on every level;
  *	3. writes its own neighbour lists, all levels;
  *	4. adds a link back from each neighbour, shrinking full lists with the
- *	   selection heuristic, each a WAL record of its own;
+ *	   selection heuristic, each a WAL record of its own (hnswlinks.c);
  *	5. becomes the entry point when its level is the highest.
  * Nobody links to the node before step 4, and by then its lists on every
  * level are written, so readers never find it half built.
@@ -343,381 +343,6 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 	return id;
 }
 
-/* ---------------------------------------------------------------- links */
-
-/*
- * Where id's list on level lives: the node's page and slot on level 0,
- * the upper record's page and line pointer above (read under a share lock
- * on the node page, released again: a node's upper record never moves).
- */
-typedef struct ListLoc
-{
-	BlockNumber blk;
-	int			slot;			/* level 0: node slot; else the upper line pointer */
-} ListLoc;
-
-static ListLoc
-locateList(HnswState *st, uint32 id, int level)
-{
-	ListLoc		loc;
-	Buffer		buf;
-	HnswNode	node;
-
-	HnswLocateNode(st, id, &loc.blk, &loc.slot);
-	if (level == 0)
-		return loc;
-	buf = HnswReadBuffer(st->index, loc.blk);
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	HnswCheckPage(st->index, BufferGetPage(buf), loc.blk, HNSW_PAGE_NODE);
-	node = HnswPageNode(BufferGetPage(buf), st, loc.slot);
-	if (node->level < level)
-		elog(ERROR, "hnsw node %u has no level %d", id, level);
-	loc.blk = node->upper_blk;
-	loc.slot = node->upper_off;
-	UnlockReleaseBuffer(buf);
-	return loc;
-}
-
-/* The list and its count in page, which holds id's list on level at loc. */
-static void
-listInPage(HnswState *st, Page page, uint32 id, int level, ListLoc loc,
-		   uint32 **links, uint16 **count)
-{
-	if (level == 0)
-	{
-		HnswNode	node = HnswPageNode(page, st, loc.slot);
-
-		*links = HnswNodeLinks(node, st->item_size);
-		*count = &node->nlinks;
-	}
-	else
-	{
-		HnswUpperData *rec = HnswUpperRecord(st, page, loc.blk, loc.slot, id);
-		HnswUpperLevel *lv;
-
-		if (rec->nlevels < level)
-			ereport(ERROR,
-					(errcode(ERRCODE_INDEX_CORRUPTED),
-					 errmsg("index \"%s\" node %u has an invalid upper record",
-							RelationGetRelationName(st->index), id)));
-		lv = HnswUpperGetLevel(rec, st->m, level);
-		*links = lv->links;
-		*count = &lv->count;
-	}
-}
-
-/*
- * Replace the lists of nlists (one or two) nodes on level, each only if it
- * still is what the caller read: the new lists were computed without
- * holding the pages.  Both change in one WAL record, or neither: a member
- * one list pushes out, the other takes in, and no crash or concurrent
- * reader can see it in neither.  Two pages are locked in block order (see
- * README.md, "Locking").  Returns whether the lists were replaced.
- */
-static bool
-replaceLists(HnswState *st, int level, int nlists, const uint32 *ids,
-			 const uint32 *const *expected, const int *nexpected,
-			 const uint32 *const *links, const int *n)
-{
-	ListLoc		loc[2];
-	Buffer		buf[2] = {InvalidBuffer, InvalidBuffer};
-	Page		page[2] = {NULL, NULL};
-	int			order[2] = {0, 1};
-	GenericXLogState *xlog;
-	bool		same = true;
-	uint16		type = level == 0 ? HNSW_PAGE_NODE : HNSW_PAGE_UPPER;
-
-	Assert(nlists == 1 || nlists == 2);
-	for (int i = 0; i < nlists; i++)
-		loc[i] = locateList(st, ids[i], level);
-	if (nlists == 2 && loc[1].blk < loc[0].blk)
-	{
-		order[0] = 1;
-		order[1] = 0;
-	}
-	for (int k = 0; k < nlists; k++)
-	{
-		int			i = order[k];
-
-		if (k == 1 && loc[i].blk == loc[order[0]].blk)
-			continue;			/* the same page: locked already */
-		buf[i] = HnswReadBuffer(st->index, loc[i].blk);
-		LockBuffer(buf[i], BUFFER_LOCK_EXCLUSIVE);
-		HnswCheckPage(st->index, BufferGetPage(buf[i]), loc[i].blk, type);
-	}
-	xlog = VecXLogStart(st->index);
-	for (int i = 0; i < nlists; i++)
-	{
-		if (BufferIsValid(buf[i]))
-			page[i] = GenericXLogRegisterBuffer(xlog, buf[i], 0);
-	}
-	for (int i = 0; i < nlists; i++)
-	{
-		uint32	   *dst;
-		uint16	   *count;
-
-		if (!BufferIsValid(buf[i]))
-			page[i] = page[1 - i];
-		listInPage(st, page[i], ids[i], level, loc[i], &dst, &count);
-		same &= *count == nexpected[i] &&
-			memcmp(dst, expected[i], sizeof(uint32) * nexpected[i]) == 0;
-	}
-	if (same)
-	{
-		for (int i = 0; i < nlists; i++)
-		{
-			uint32	   *dst;
-			uint16	   *count;
-
-			listInPage(st, page[i], ids[i], level, loc[i], &dst, &count);
-			memcpy(dst, links[i], sizeof(uint32) * n[i]);
-			*count = n[i];
-		}
-		GenericXLogFinish(xlog);
-	}
-	else
-		GenericXLogAbort(xlog);
-	for (int i = 0; i < nlists; i++)
-		if (BufferIsValid(buf[i]))
-			UnlockReleaseBuffer(buf[i]);
-	return same;
-}
-
-/* Replace id's list on level with links[0..n). */
-static void
-writeList(HnswState *st, uint32 id, int level, const uint32 *links, int n)
-{
-	ListLoc		loc = locateList(st, id, level);
-	Buffer		buf = HnswReadBuffer(st->index, loc.blk);
-	GenericXLogState *xlog;
-	uint32	   *dst;
-	uint16	   *count;
-
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	HnswCheckPage(st->index, BufferGetPage(buf), loc.blk,
-				  level == 0 ? HNSW_PAGE_NODE : HNSW_PAGE_UPPER);
-	xlog = VecXLogStart(st->index);
-	listInPage(st, GenericXLogRegisterBuffer(xlog, buf, 0), id, level, loc, &dst, &count);
-	memcpy(dst, links, sizeof(uint32) * n);
-	*count = n;
-	GenericXLogFinish(xlog);
-	UnlockReleaseBuffer(buf);
-}
-
-/*
- * Replace id's list on level with links[0..n), but only if it still is
- * expected[0..nexpected): the caller computed the new list from that one
- * without holding the page.  Returns whether the list was replaced.
- */
-bool
-HnswReplaceList(HnswState *st, uint32 id, int level, const uint32 *expected,
-				int nexpected, const uint32 *links, int n)
-{
-	return replaceLists(st, level, 1, &id, &expected, &nexpected, &links, &n);
-}
-
-/*
- * Room for a list's items and its base's, for HnswAddBackLink: kept from
- * call to call (an insert makes up to 2m + m calls, and the items of a
- * 2,000-dimension list with m = 100 take 1.6 MB), grown when an index
- * needs more.  HnswAddBackLink does not recurse, so one buffer serves.
- */
-static char *
-backLinkScratch(Size size)
-{
-	static char *buf = NULL;
-	static Size bufsize = 0;
-
-	if (size > bufsize)
-	{
-		if (buf != NULL)
-			pfree(buf);
-		buf = MemoryContextAllocHuge(TopMemoryContext, size);
-		bufsize = size;
-	}
-	return buf;
-}
-
-/*
- * The list home->id would have on level after taking in member e, pushed
- * out of another list: e goes after the fixed part, in place of the
- * farthest fill member when the list is full.  With force, the last member
- * makes room when nothing else can.  False when there is no room.
- */
-static bool
-homeTake(const HnswHome *home, int maxlinks, uint32 e, bool force, uint32 *out, int *n)
-{
-	int			k = 0;
-	int			keep = home->n;
-
-	if (HnswHasLink(home->links, home->n, e))
-	{
-		memcpy(out, home->links, sizeof(uint32) * home->n);
-		*n = home->n;
-		return true;
-	}
-	if (home->n >= maxlinks)
-	{
-		if (home->nfixed >= home->n && !force)
-			return false;
-		keep = home->n - 1;
-	}
-	for (int i = 0; i < Min(home->nfixed, keep); i++)
-		out[k++] = home->links[i];
-	out[k++] = e;
-	for (int i = Min(home->nfixed, keep); i < keep; i++)
-		out[k++] = home->links[i];
-	*n = k;
-	return true;
-}
-
-/*
- * Add the link base -> id on level.  A full list drops its deleted
- * members and is shrunk with the selection heuristic over its links plus
- * id, filled back up with the nearest pruned ones: unlike the build,
- * which sees lists shrink and refill, a graph grown by inserts needs its
- * lists full to stay well connected (recall on 10k x 64 clustered data, L1,
- * ef_search 100: 0.95-1.0 across runs without, 1.0 with); that needs the
- * items of all of them, read without holding base's page, so the list is
- * re-checked under the lock and the work redone if another backend changed
- * it.
- *
- * A shrink pushes out at most one live member, and that may have been its
- * last way in.  With a home (the node being linked in, which base now
- * reaches), the member moves to the home's list in the same WAL record
- * (replaceLists): no crash, race or reader ever sees it in neither list.
- * When the home has no room for it, the back-link is left out (as if the
- * heuristic had pruned it), unless force.  VACUUM passes no home and
- * relies on its reachability pass.
- */
-bool
-HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int level,
-				const void *newitem, bool force, HnswHome *home)
-{
-	int			maxlinks = HnswMaxLinks(st->m, level);
-	uint32		seen[2 * HNSW_MAX_M];
-	int			nseen;
-	char	   *baseitem = backLinkScratch(st->item_max * (maxlinks + 2));
-	char	   *items = baseitem + st->item_max;
-
-	HnswReadItem(st, base, baseitem);
-	for (int attempt = 0; attempt < 3; attempt++)
-	{
-		uint32		kept[2 * HNSW_MAX_M + 1];
-		int			nkept;
-		HnswCand	cands[2 * HNSW_MAX_M + 1];
-		const char *itemptr[2 * HNSW_MAX_M + 1];
-		HnswCand	scored[2 * HNSW_MAX_M];
-		int			ncand = 0;
-		uint32		dropped = HNSW_NO_NODE;
-
-		nseen = src->links(src, base, level, seen);
-		if (HnswHasLink(seen, nseen, id))
-			return true;
-
-		if (nseen < maxlinks)
-		{
-			memcpy(kept, seen, sizeof(uint32) * nseen);
-			kept[nseen] = id;
-			nkept = nseen + 1;
-		}
-		else
-		{
-			/* deleted neighbours are dropped first: they are dead weight */
-			src->score(src, baseitem, seen, nseen, scored);
-			for (int i = 0; i < nseen; i++)
-				if (!scored[i].deleted)
-					cands[ncand++] = scored[i];
-			cands[ncand].id = id;
-			cands[ncand].dist = HnswDist(st, baseitem, newitem);
-			ncand++;
-			HnswSortCands(cands, ncand, base);
-			for (int i = 0; i < ncand; i++)
-			{
-				char	   *dst = items + st->item_max * i;
-
-				if (cands[i].id == id)
-					memcpy(dst, newitem, HnswItemLen(st, newitem));
-				else
-					HnswReadItem(st, cands[i].id, dst);
-				itemptr[i] = dst;
-			}
-			nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, maxlinks, kept);
-			nkept = HnswKeepLink(kept, nkept, maxlinks, id, force);
-			/* the live member the shrink pushes out, if any (at most one) */
-			for (int i = 0; i < ncand && dropped == HNSW_NO_NODE; i++)
-				if (cands[i].id != id && !HnswHasLink(kept, nkept, cands[i].id))
-					dropped = cands[i].id;
-
-			/*
-			 * The newcomer lost to the members it would have joined, and
-			 * none is deleted: the list stays as it is, and writing it back
-			 * would only cost a WAL record (on sift-128 this saves 5 of the
-			 * 39 records of an insert).
-			 */
-			if (nkept == nseen && !HnswHasLink(kept, nkept, id))
-			{
-				bool		same = true;
-
-				for (int i = 0; i < nkept && same; i++)
-					same = HnswHasLink(seen, nseen, kept[i]);
-				if (same)
-					return false;
-			}
-		}
-
-		if (home != NULL && dropped != HNSW_NO_NODE && home->id != base)
-		{
-			uint32		hl[2 * HNSW_MAX_M];
-			int			hn;
-			uint32		ids[2] = {base, home->id};
-			const uint32 *exp[2] = {seen, home->links};
-			int			nexp[2] = {nseen, home->n};
-			const uint32 *lists[2] = {kept, hl};
-			int			n[2] = {nkept, 0};
-
-			if (!homeTake(home, maxlinks, dropped, force, hl, &hn))
-				return false;
-			if (hn == home->n && memcmp(hl, home->links, sizeof(uint32) * hn) == 0)
-			{
-				/* the home links to it already */
-				if (HnswReplaceList(st, base, level, seen, nseen, kept, nkept))
-					return HnswHasLink(kept, nkept, id);
-				continue;
-			}
-			n[1] = hn;
-			if (replaceLists(st, level, 2, ids, exp, nexp, lists, n))
-			{
-				home->nfixed = Min(home->nfixed + 1, hn);
-				memcpy(home->links, hl, sizeof(uint32) * hn);
-				home->n = hn;
-				return HnswHasLink(kept, nkept, id);
-			}
-
-			/*
-			 * Either list changed.  If the home's did (another backend
-			 * linked to it), take it as it is now, all of it fixed.
-			 */
-			{
-				uint32		cur[2 * HNSW_MAX_M];
-				int			ncur = src->links(src, home->id, level, cur);
-
-				if (ncur != home->n || memcmp(cur, home->links, sizeof(uint32) * ncur) != 0)
-				{
-					memcpy(home->links, cur, sizeof(uint32) * ncur);
-					home->n = ncur;
-					home->nfixed = ncur;
-				}
-			}
-			continue;
-		}
-		if (HnswReplaceList(st, base, level, seen, nseen, kept, nkept))
-			return HnswHasLink(kept, nkept, id);
-	}
-	/* XXX: lost the race every time; the link is left out, as if pruned */
-	return false;
-}
-
 /* ---------------------------------------------------------------- insert */
 
 /*
@@ -776,109 +401,85 @@ chainDuplicate(HnswState *st, uint32 head, uint32 id)
  * a node of the given level.
  * Runs in the caller's memory context, which it may fill.
  */
+/* HnswInserter callbacks: the graph on pages */
+static const char *
+diskItem(HnswInserter *ins, uint32 id, char *buf)
+{
+	HnswReadItem(ins->st, id, buf);
+	return buf;
+}
+
+static void
+diskChain(HnswInserter *ins, uint32 head, uint32 id)
+{
+	chainDuplicate(ins->st, head, id);
+}
+
+static void
+diskWriteList(HnswInserter *ins, uint32 id, int level, const uint32 *links, int n)
+{
+	HnswWriteList(ins->st, id, level, links, n);
+}
+
+/*
+ * Back-links fill full lists completely, and a member one pushes out moves
+ * into the new node's list in the same WAL record (README.md, section 1,
+ * items 2 and 8): a graph grown by inserts needs full lists to stay
+ * connected.
+ */
+static void
+diskBackLinks(HnswInserter *ins, uint32 id, int level, const void *item,
+			  const uint32 *sel, int nsel, int nheur)
+{
+	bool		linked = false;
+	HnswHome   *home = palloc(sizeof(HnswHome));
+
+	home->id = id;
+	home->n = nsel;
+	home->nfixed = nheur;
+	memcpy(home->links, sel, sizeof(uint32) * nsel);
+	for (int i = 0; i < nsel; i++)
+		linked |= HnswAddBackLink(ins->st, ins->src, sel[i], id, level, item, false, home);
+	if (!linked)
+		HnswAddBackLink(ins->st, ins->src, sel[0], id, level, item, true, home);
+}
+
 void
 HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 {
 	bool		was_empty;
-	int			top;
-	uint32	   *sel[HNSW_MAX_LEVEL + 1];
-	int			nsel[HNSW_MAX_LEVEL + 1];
-	int			nheur[HNSW_MAX_LEVEL + 1];
 	uint32		id;
 	HnswSource	src;
 	HnswVisited visited;
 	HnswHeap	cands;
 	HnswHeap	results;
-	HnswCand	ep;
+	HnswInserter ins;
 	uint32		entry;
 	int			entry_level;
-	HnswCand   *w = palloc_array(HnswCand, HnswEfConstruction(st, 1) + 1);
-	const char **witems = palloc_array(const char *, HnswEfConstruction(st, 1) + 1);
-	char	   *wdata = palloc(st->item_max * (HnswEfConstruction(st, 1) + 1));
 
 	id = allocateNode(st, item, tid, level, &was_empty);
 	if (was_empty)
 		return;
 	entry = st->entry_id;
 	entry_level = st->entry_level;
-	top = Min(level, entry_level);
 
 	HnswDiskSourceInit(&src, st);
 	HnswVisitedInitHash(&visited, st->ef_construction * 2 * st->m);
 	HnswHeapInit(&cands, st->ef_construction * 4, false);
 	HnswHeapInit(&results, st->ef_construction + 1, true);
-
-	ep = HnswGreedyDescend(&src, item, entry, entry_level, level);
-
-	/*
-	 * Choose the neighbours on every level first and write all of our own
-	 * lists before any back-link, so that whoever reaches the node through
-	 * a back-link on some level finds its lists on every level below too.
-	 */
-	HnswHeapPush(&cands, &ep);
-	if (!ep.deleted)
-		HnswHeapPush(&results, &ep);
-	for (int lc = top; lc >= 0; lc--)
-	{
-		int			nw;
-
-		HnswVisitedReset(&visited);
-		HnswVisitedAdd(&visited, id);
-		for (int i = 0; i < cands.n; i++)
-			HnswVisitedAdd(&visited, cands.items[i].id);
-		HnswSearchLayer(&src, item, &cands, &results, HnswEfConstruction(st, lc), lc, &visited, NULL);
-
-		nw = results.n;
-		memcpy(w, results.items, sizeof(HnswCand) * nw);
-		HnswSortCands(w, nw, id);
-		for (int i = 0; i < nw; i++)
-		{
-			witems[i] = wdata + st->item_max * i;
-			HnswReadItem(st, w[i].id, wdata + st->item_max * i);
-		}
-		/*
-		 * An exact duplicate of a live node joins that node's chain instead
-		 * of the graph: a crowd of equal vectors would otherwise fill each
-		 * other's lists and push one another out until some lost every
-		 * incoming link.  Only level-0 nodes, which no level above needs.
-		 */
-		if (level == 0 && nw > 0 && w[0].dist == 0 && !w[0].self_dead &&
-			HnswSameItem(st, witems[0], item))
-		{
-			chainDuplicate(st, w[0].id, id);
-			return;
-		}
-		sel[lc] = palloc_array(uint32, HnswMaxLinks(st->m, lc));
-		nheur[lc] = HnswSelectNeighbours(st, w, nw, witems, HnswMaxLinks(st->m, lc), 0, sel[lc]);
-		/* filled up with the nearest pruned ones, as HnswSelectNeighbours would */
-		nsel[lc] = nheur[lc];
-		for (int i = 0; i < nw && nsel[lc] < HnswMaxLinks(st->m, lc); i++)
-			if (!HnswHasLink(sel[lc], nheur[lc], w[i].id))
-				sel[lc][nsel[lc]++] = w[i].id;
-
-		cands.n = 0;
-		for (int i = 0; i < nw; i++)
-			HnswHeapPush(&cands, &w[i]);
-		CHECK_FOR_INTERRUPTS();
-	}
-	for (int lc = top; lc >= 0; lc--)
-		writeList(st, id, lc, sel[lc], nsel[lc]);
-	for (int lc = top; lc >= 0; lc--)
-	{
-		bool		linked = nsel[lc] == 0;
-		HnswHome   *home = palloc(sizeof(HnswHome));
-
-		/* members pushed out by the back-links move into our list */
-		home->id = id;
-		home->n = nsel[lc];
-		home->nfixed = nheur[lc];
-		memcpy(home->links, sel[lc], sizeof(uint32) * nsel[lc]);
-		for (int i = 0; i < nsel[lc]; i++)
-			linked |= HnswAddBackLink(st, &src, sel[lc][i], id, lc, item, false, home);
-		/* never leave the node without an incoming link (HnswKeepLink) */
-		if (!linked)
-			HnswAddBackLink(st, &src, sel[lc][0], id, lc, item, true, home);
-	}
+	memset(&ins, 0, sizeof(ins));
+	ins.src = &src;
+	ins.st = st;
+	ins.item = diskItem;
+	ins.chain = diskChain;
+	ins.write_list = diskWriteList;
+	ins.back_links = diskBackLinks;
+	ins.visited = &visited;
+	ins.cands = &cands;
+	ins.results = &results;
+	HnswInserterScratch(&ins);
+	if (HnswInsertNode(&ins, id, item, level, entry, entry_level))
+		return;
 
 	if (level > entry_level)
 	{

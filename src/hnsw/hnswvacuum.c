@@ -341,6 +341,34 @@ repairGraph(HnswVacuumState *vs, MemoryContext tmp)
  * three rounds at most.  Nodes added after the walk began are left to the
  * next VACUUM.
  */
+/* what the reachability walk (HnswWalk) needs, from pass 4's arrays */
+typedef struct ReachFacts
+{
+	uint8	   *levels;
+	uint8	   *flags;
+	uint32	   *dup_next;
+} ReachFacts;
+
+static int
+walkLevel(void *arg, uint32 id)
+{
+	ReachFacts *f = (ReachFacts *) arg;
+
+	return (f->flags[id] & HNSW_NODE_DUP) ? -1 : f->levels[id];
+}
+
+static uint32
+walkDupNext(void *arg, uint32 id)
+{
+	return ((ReachFacts *) arg)->dup_next[id];
+}
+
+static void
+walkPause(void)
+{
+	VecVacuumDelayPoint();
+}
+
 static double
 repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp)
 {
@@ -349,8 +377,8 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp)
 	uint8	   *flags;
 	uint32	   *dup_next;
 	uint8	   *reached;
-	uint32	   *queue;
-	uint32	   *links = palloc_array(uint32, 2 * HNSW_MAX_M);
+	ReachFacts	facts;
+	HnswWalk	walk;
 	char	   *item = palloc(st->item_max);
 	HnswPageIter it = {0};
 	BlockNumber blk;
@@ -364,8 +392,14 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp)
 	levels = palloc_extended(n, MCXT_ALLOC_HUGE);
 	flags = palloc_extended(n, MCXT_ALLOC_HUGE);
 	dup_next = palloc_extended(sizeof(uint32) * n, MCXT_ALLOC_HUGE);
-	reached = palloc_extended(n, MCXT_ALLOC_HUGE);
-	queue = palloc_extended(sizeof(uint32) * n, MCXT_ALLOC_HUGE);
+	facts.levels = levels;
+	facts.flags = flags;
+	facts.dup_next = dup_next;
+	HnswWalkInit(&walk, src, n, &facts);
+	walk.level = walkLevel;
+	walk.dup_next = walkDupNext;
+	walk.pause = walkPause;
+	reached = walk.reached;
 
 	while (HnswNextNodePage(st, &it, &blk, &first, &nslots))
 	{
@@ -393,43 +427,12 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp)
 
 	for (int round = 0; round < 3 && n >= 2 && st->entry_id != HNSW_NO_NODE; round++)
 	{
-		uint32		head = 0,
-					tail = 0,
-					missing = 0;
+		uint32		missing = 0;
 
-		memset(reached, 0, n);
-#define REACH(x) \
-		do { \
-			if ((x) < n && !reached[x]) \
-			{ \
-				reached[x] = 1; \
-				queue[tail++] = (x); \
-			} \
-		} while (0)
-
-		REACH(st->entry_id);
+		HnswWalkReset(&walk);
+		HnswWalkFrom(&walk, st->entry_id);
 		for (uint32 u = 0;; u++)
 		{
-			/* walk from everything reached so far */
-			while (head < tail)
-			{
-				uint32		id = queue[head++];
-
-				if ((head & 1023) == 0)
-					VecVacuumDelayPoint();
-				for (uint32 d = dup_next[id]; d < n && !reached[d]; d = dup_next[d])
-					reached[d] = 1;
-				if (flags[id] & HNSW_NODE_DUP)
-					continue;
-				for (int level = Min(levels[id], HNSW_MAX_LEVEL); level >= 0; level--)
-				{
-					int			nl = src->links(src, id, level, links);
-
-					for (int i = 0; i < nl; i++)
-						REACH(links[i]);
-				}
-			}
-
 			/* the next node that is in the graph, unreached, and worth reaching */
 			for (; u < n; u++)
 				if (!reached[u] && !(flags[u] & HNSW_NODE_DUP) &&
@@ -478,9 +481,8 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp)
 				MemoryContextReset(tmp);
 			}
 			/* reached now, or left for the next VACUUM: walk on from it */
-			REACH(u);
+			HnswWalkFrom(&walk, u);
 		}
-#undef REACH
 		if (missing == 0)
 			break;
 	}
@@ -491,8 +493,7 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp)
 	pfree(levels);
 	pfree(flags);
 	pfree(dup_next);
-	pfree(reached);
-	pfree(queue);
+	HnswWalkFree(&walk);
 	return live;
 }
 

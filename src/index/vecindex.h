@@ -116,7 +116,13 @@ typedef struct VecCheck
 } VecCheck;
 
 extern void VecCheckProblem(VecCheck *c, const char *fmt,...) pg_attribute_printf(2, 3);
-extern void HnswCheckIndex(Relation index, VecCheck *c);
-extern void IvfCheckIndex(Relation index, VecCheck *c);
+
+/*
+ * Each AM hands vector_index_check() its walk at load time, keyed by its
+ * handler function, so that this layer names no AM and an access method
+ * created under another name with the same handler is checked too.
+ */
+typedef void (*VecCheckRoutine) (Relation index, VecCheck *c);
+extern void VecRegisterCheck(PGFunction handler, VecCheckRoutine check);
 
 #endif							/* VECTOR_VECINDEX_H */

@@ -55,6 +55,43 @@ VecCheckProblem(VecCheck *c, const char *fmt,...)
 	putRow(c, buf);
 }
 
+/* the AMs' walks, registered from _PG_init (VecRegisterCheck) */
+#define VEC_MAX_CHECKS 4
+static struct
+{
+	PGFunction	handler;
+	VecCheckRoutine check;
+}			checks[VEC_MAX_CHECKS];
+static int	nchecks;
+
+void
+VecRegisterCheck(PGFunction handler, VecCheckRoutine check)
+{
+	if (nchecks >= VEC_MAX_CHECKS)
+		elog(ERROR, "too many index checks registered");
+	checks[nchecks].handler = handler;
+	checks[nchecks].check = check;
+	nchecks++;
+}
+
+/*
+ * The walk of the AM whose handler built index, or NULL.  The handler is
+ * matched by its C address, so the AM's name does not matter.
+ */
+static VecCheckRoutine
+lookupCheck(Relation index)
+{
+	FmgrInfo	flinfo;
+
+	if (!OidIsValid(index->rd_amhandler))
+		return NULL;
+	fmgr_info(index->rd_amhandler, &flinfo);
+	for (int i = 0; i < nchecks; i++)
+		if (checks[i].handler == flinfo.fn_addr)
+			return checks[i].check;
+	return NULL;
+}
+
 PG_FUNCTION_INFO_V1(vector_index_check);
 Datum
 vector_index_check(PG_FUNCTION_ARGS)
@@ -66,7 +103,7 @@ vector_index_check(PG_FUNCTION_ARGS)
 	Oid			heapoid;
 	Relation	heap;
 	Relation	index;
-	char	   *amname;
+	VecCheckRoutine check;
 
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
 		!(rsinfo->allowedModes & SFRM_Materialize))
@@ -104,17 +141,14 @@ vector_index_check(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("search_ef must be between 0 and 1000")));
 	}
-	amname = get_am_name(index->rd_rel->relam);
-	c.heap_blocks = RelationGetNumberOfBlocks(heap);
-	c.heap = heap;
-	if (amname != NULL && strcmp(amname, "hnsw") == 0)
-		HnswCheckIndex(index, &c);
-	else if (amname != NULL && strcmp(amname, "ivfflat") == 0)
-		IvfCheckIndex(index, &c);
-	else
+	check = lookupCheck(index);
+	if (check == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not an hnsw or ivfflat index", RelationGetRelationName(index))));
+	c.heap_blocks = RelationGetNumberOfBlocks(heap);
+	c.heap = heap;
+	check(index, &c);
 	/* straight into the result: VecCheckProblem would count it and drop it */
 	if (c.nproblems > VEC_CHECK_MAX_REPORTED)
 		putRow(&c, psprintf("%d more problems not shown", c.nproblems - VEC_CHECK_MAX_REPORTED));

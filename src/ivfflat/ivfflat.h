@@ -232,6 +232,10 @@ extern int	ivf_probes;
 extern int	ivf_iterative_scan;
 extern int	ivf_max_probes;
 extern void IvfInitGUCs(void);
+extern Datum ivfflathandler(PG_FUNCTION_ARGS);
+
+/* ivfcheck.c */
+extern void IvfCheckIndex(Relation index, VecCheck *c);
 
 #define IvfRelFileNumber(rel)	VecRelFileNumber(rel)
 

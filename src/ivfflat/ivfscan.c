@@ -22,6 +22,7 @@
 #include "utils/rel.h"
 
 #include "ivfflat.h"
+#include "vecheap.h"
 
 typedef struct IvfCand
 {
@@ -59,46 +60,35 @@ typedef IvfScanOpaqueData *IvfScanOpaque;
 
 /* ---------------------------------------------------------------- heaps */
 
-#define HEAP_SIFT_DOWN(TYPE, LESS, a, n, i) \
-	do { \
-		int			_i = (i); \
-		TYPE		_x = (a)[_i]; \
-		for (;;) \
-		{ \
-			int			_c = 2 * _i + 1; \
-			if (_c >= (n)) \
-				break; \
-			if (_c + 1 < (n) && LESS((a)[_c + 1], (a)[_c])) \
-				_c++; \
-			if (!LESS((a)[_c], _x)) \
-				break; \
-			(a)[_i] = (a)[_c]; \
-			_i = _c; \
-		} \
-		(a)[_i] = _x; \
-	} while (0)
-
-#define CAND_LESS(x, y) ((x).dist < (y).dist)
+#define CAND_ABOVE(x, y) ((x)->dist < (y)->dist)
 
 /*
  * Lists of equal score come out lowest number first, the one a row of that
  * score went to (IvfNearestList): with duplicate or equidistant centroids,
  * the first list probed is the one holding the rows equal to the query.
  */
-#define LIST_LESS(x, y) ((x).dist < (y).dist || ((x).dist == (y).dist && (x).list < (y).list))
+#define LIST_ABOVE(x, y) ((x)->dist < (y)->dist || ((x)->dist == (y)->dist && (x)->list < (y)->list))
 
 static void
 heapifyCands(IvfCand *a, int n)
 {
 	for (int i = n / 2 - 1; i >= 0; i--)
-		HEAP_SIFT_DOWN(IvfCand, CAND_LESS, a, n, i);
+	{
+		IvfCand		x = a[i];
+
+		VEC_HEAP_SIFT_DOWN(CAND_ABOVE, a, n, i, &x);
+	}
 }
 
 static void
 heapifyLists(IvfListDist *a, int n)
 {
 	for (int i = n / 2 - 1; i >= 0; i--)
-		HEAP_SIFT_DOWN(IvfListDist, LIST_LESS, a, n, i);
+	{
+		IvfListDist x = a[i];
+
+		VEC_HEAP_SIFT_DOWN(LIST_ABOVE, a, n, i, &x);
+	}
 }
 
 /* ---------------------------------------------------------------- scan */
@@ -201,8 +191,11 @@ probeMore(IvfScanOpaque so)
 
 		/* readList checks per page; an empty list has none */
 		CHECK_FOR_INTERRUPTS();
-		so->lists[0] = so->lists[--so->nlists];
-		HEAP_SIFT_DOWN(IvfListDist, LIST_LESS, so->lists, so->nlists, 0);
+		{
+			IvfListDist last = so->lists[--so->nlists];
+
+			VEC_HEAP_SIFT_DOWN(LIST_ABOVE, so->lists, so->nlists, 0, &last);
+		}
 		if (readList(so, list) > 0)
 		{
 			got++;
@@ -289,8 +282,9 @@ ivfgettuple(IndexScanDesc scan, ScanDirection dir)
 		{
 			IvfCand		top = so->cands[0];
 
-			so->cands[0] = so->cands[--so->ncands];
-			HEAP_SIFT_DOWN(IvfCand, CAND_LESS, so->cands, so->ncands, 0);
+			IvfCand		last = so->cands[--so->ncands];
+
+			VEC_HEAP_SIFT_DOWN(CAND_ABOVE, so->cands, so->ncands, 0, &last);
 			scan->xs_heaptid = top.tid;
 			scan->xs_recheck = false;
 			scan->xs_recheckorderby = false;

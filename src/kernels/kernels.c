@@ -4,7 +4,8 @@
  *
  * This file owns the portable C kernels (the fallback on every CPU and the
  * oracle the kernel test compares the SIMD versions against), the probe of
- * the CPU and OS (CPUID + XGETBV), and vk_active, the table every caller goes
+ * the CPU and OS (CPUID + XGETBV on x86-64; nothing to probe on AArch64,
+ * where NEON is architectural), and vk_active, the table every caller goes
  * through.
  *
  * It is built without any -m flag and must not include an intrinsics header:
@@ -444,12 +445,15 @@ vkProbe(void)
 	vkAvx512NoPopcntKernels.bit_and_or_count = vk_avx2_kernels.bit_and_or_count;
 #endif
 
+#ifdef VK_HAVE_NEON
+
 	/*
-	 * Slot for ARM NEON: on aarch64 NEON is architectural, so detection is
-	 * just "#if defined(__aarch64__) vkBestLevel = VK_LEVEL_NEON", once a
-	 * kernels_neon.c defining vk_neon_kernels exists.  Until then every
-	 * non-x86 build runs the scalar kernels.
+	 * Advanced SIMD is mandatory in AArch64 (every core and OS has it, and
+	 * kernels_neon.c uses nothing beyond the base architecture), so there
+	 * is nothing to ask the CPU or getauxval(AT_HWCAP).
 	 */
+	vkBestLevel = VK_LEVEL_NEON;
+#endif
 
 	vkProbed = 1;
 }
@@ -482,8 +486,12 @@ vk_table(VkLevel level)
 				return &vk_avx512_kernels;
 			return &vkAvx512NoPopcntKernels;
 #endif
+#ifdef VK_HAVE_NEON
+		case VK_LEVEL_NEON:
+			return &vk_neon_kernels;
+#endif
 		default:
-			/* NEON (not written yet), or an ISA of another architecture */
+			/* an ISA of another architecture than this build's */
 			return NULL;
 	}
 }

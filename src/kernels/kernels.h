@@ -4,10 +4,12 @@
  *
  * Every caller (SQL functions, HNSW, IVFFlat, k-means) reaches the kernels
  * through the table pointed to by vk_active, which vk_init() fills once when
- * the library loads, from CPU detection (CPUID + XGETBV).  No code outside
- * src/kernels/ includes an intrinsics header, and no file is built with
- * -march=native: each ISA file gets its own -m flags from the Makefile, so a
- * binary built anywhere runs on any x86-64 and uses the widest unit there.
+ * the library loads, from CPU detection (CPUID + XGETBV on x86-64; on
+ * AArch64, NEON is part of the base architecture and always chosen).  No
+ * code outside src/kernels/ includes an intrinsics header, and no file is
+ * built with -march=native: each x86 ISA file gets its own -m flags from the
+ * Makefile, so a binary built anywhere runs on any x86-64 and uses the
+ * widest unit there; the NEON file needs no flag on AArch64.
  *
  * This module does not depend on PostgreSQL headers, so that the kernel test
  * (test/kernels) and the micro-benchmark (bench/) can link it directly.
@@ -28,12 +30,12 @@ typedef enum VkLevel
 	VK_LEVEL_SCALAR = 0,		/* portable C, also the test oracle */
 	VK_LEVEL_AVX2 = 1,			/* x86-64 AVX2 + FMA + F16C */
 	VK_LEVEL_AVX512 = 2,		/* x86-64 AVX-512F (+VPOPCNTDQ for bits) */
-	VK_LEVEL_NEON = 3			/* slot for ARM NEON: not implemented yet */
+	VK_LEVEL_NEON = 3			/* AArch64 Advanced SIMD (always present there) */
 } VkLevel;
 
 typedef struct VectorKernels
 {
-	const char *name;			/* "scalar", "avx2", "avx512" */
+	const char *name;			/* "scalar", "avx2", "avx512", "neon" */
 	VkLevel		level;
 
 	/* float4 elements */
@@ -123,6 +125,10 @@ extern const VectorKernels vk_scalar_kernels;
 #define VK_HAVE_X86 1
 extern const VectorKernels vk_avx2_kernels;
 extern const VectorKernels vk_avx512_kernels;
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#define VK_HAVE_NEON 1
+extern const VectorKernels vk_neon_kernels;
 #endif
 
 #endif							/* VECTOR_KERNELS_H */

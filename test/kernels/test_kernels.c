@@ -9,7 +9,9 @@
  * checked against sums formed in double.  Also checked: batch entries give
  * exactly the single-entry results, kernels read nothing past the end
  * (poison after the input, and inputs that end right at a PROT_NONE page),
- * and vk_detect/vk_init/vk_set_level behave.
+ * and vk_detect/vk_init/vk_set_level behave.  The same source runs on
+ * AArch64 (make check-kernels-arm64: cross-compiled, under qemu-user), where
+ * the levels are scalar and NEON.
  *
  * The half (binary16) entries get the same treatment on halves, after the
  * portable conversions in f16.h are checked against independent oracles:
@@ -31,6 +33,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#if defined(VK_HAVE_NEON) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 #define MAX_DIM			2100
 #define MAX_BYTES		1000
@@ -1026,7 +1031,9 @@ testHalfBatchEntries(const VectorKernels *t)
 
 /*
  * What the compiler's own CPU probe (libgcc, which also checks XCR0) says
- * the best level is, as an independent check of vk_detect().
+ * the best level is, as an independent check of vk_detect().  On AArch64
+ * Linux, what the kernel's hardware capabilities say (Advanced SIMD is
+ * HWCAP_ASIMD there, and always set).
  */
 static int
 expectedLevel(void)
@@ -1047,6 +1054,8 @@ expectedLevel(void)
 		__builtin_cpu_supports("f16c"))
 		return VK_LEVEL_AVX2;
 	return VK_LEVEL_SCALAR;
+#elif defined(VK_HAVE_NEON) && defined(__linux__)
+	return (getauxval(AT_HWCAP) & HWCAP_ASIMD) ? VK_LEVEL_NEON : VK_LEVEL_SCALAR;
 #else
 	return -1;
 #endif
@@ -1069,11 +1078,17 @@ testDispatch(void)
 
 	printf("detected level: %s", levelNames[best]);
 	if (expect >= 0)
-		printf(" (__builtin_cpu_supports says %s)", levelNames[expect]);
+		printf(" (%s says %s)",
+#ifdef VK_HAVE_X86
+			   "__builtin_cpu_supports",
+#else
+			   "getauxval(AT_HWCAP)",
+#endif
+			   levelNames[expect]);
 	printf("\n");
 
 	if (expect >= 0 && expect != (int) best)
-		failLevel("vk_detect() disagrees with __builtin_cpu_supports");
+		failLevel("vk_detect() disagrees with the independent CPU probe");
 	if (vk_detect() != best)
 		failLevel("vk_detect() is not stable");
 	if (vk_table(VK_LEVEL_SCALAR) != &vk_scalar_kernels)
@@ -1092,6 +1107,11 @@ testDispatch(void)
 		if (lvl <= VK_LEVEL_AVX512 && (t != NULL) != (lvl <= (int) best))
 			failLevel("vk_table() availability differs from vk_detect()");
 #endif
+#ifdef VK_HAVE_NEON
+		/* AArch64: scalar and NEON, never an x86 table */
+		if ((t != NULL) != (lvl == VK_LEVEL_SCALAR || lvl == VK_LEVEL_NEON))
+			failLevel("vk_table() availability is wrong on AArch64");
+#endif
 	}
 
 	vk_init();
@@ -1107,6 +1127,15 @@ testDispatch(void)
 		failLevel("vk_table(NEON) is not NULL on x86");
 	if (vk_set_level(VK_LEVEL_NEON))
 		failLevel("vk_set_level(NEON) succeeded on x86");
+	if (vk_active != vk_table(best))
+		failLevel("a refused vk_set_level() changed vk_active");
+#endif
+#ifdef VK_HAVE_NEON
+	/* the x86 levels cannot exist on AArch64: refused, vk_active untouched */
+	if (best != VK_LEVEL_NEON)
+		failLevel("vk_detect() is not NEON on AArch64");
+	if (vk_set_level(VK_LEVEL_AVX2) || vk_set_level(VK_LEVEL_AVX512))
+		failLevel("vk_set_level(AVX2 or AVX512) succeeded on AArch64");
 	if (vk_active != vk_table(best))
 		failLevel("a refused vk_set_level() changed vk_active");
 #endif

@@ -1,0 +1,147 @@
+/*
+ * hnswbuild.h
+ *	  What the files of CREATE INDEX share, and nothing else includes: the
+ *	  build state, the shared state of a parallel build, and the entry
+ *	  points between the graph building (hnswbuildgraph.c), the one-pass
+ *	  write (hnswbuildwrite.c), the parallel orchestration
+ *	  (hnswbuildparallel.c) and the build itself (hnswbuild.c).
+ */
+#ifndef VECTOR_HNSWBUILD_H
+#define VECTOR_HNSWBUILD_H
+
+#include "access/parallel.h"
+#include "storage/lwlock.h"
+#include "storage/spin.h"
+
+#include "hnsw.h"
+
+
+/* parallel build: how many LWLocks guard the node lists */
+#define HNSW_BUILD_STRIPES	1024
+
+/*
+ * Of maintenance_work_mem, what a parallel build keeps for everything but
+ * the shared graph (pgvector's figure, so that a parallel build outgrows
+ * memory, and says so, where pgvector's does).
+ */
+#define HNSW_PARALLEL_RESERVE	((Size) 3 * 1024 * 1024)
+
+/* shared state of a parallel build, in the DSM segment */
+typedef struct HnswShared
+{
+	Oid			heaprelid;
+	Oid			indexrelid;
+	bool		isconcurrent;
+	bool		ondisk;			/* no shared graph: insert on disk */
+	uint32		cap;			/* nodes the arrays hold */
+	uint64		arena_words;	/* uint32 words in the upper-list arena */
+	int			tranche_id;
+	pg_atomic_uint32 n;			/* next node id */
+	pg_atomic_uint64 arena_used;
+	pg_atomic_uint32 overflow;	/* the graph did not fit: redo serially */
+	slock_t		mutex;			/* protects the sums below */
+	double		reltuples;
+	double		indtuples;
+	LWLock		entry_lock;		/* protects entry, entry_level */
+	uint32		entry;
+	int			entry_level;
+	LWLock		stripes[HNSW_BUILD_STRIPES];
+} HnswShared;
+
+/* DSM table-of-contents keys */
+#define HNSW_KEY_SHARED		UINT64CONST(0xA000000000000001)
+#define HNSW_KEY_SCAN		UINT64CONST(0xA000000000000002)
+#define HNSW_KEY_ITEMS		UINT64CONST(0xA000000000000003)
+#define HNSW_KEY_LINKS0		UINT64CONST(0xA000000000000004)
+#define HNSW_KEY_NLINKS0	UINT64CONST(0xA000000000000005)
+#define HNSW_KEY_LEVELS		UINT64CONST(0xA000000000000006)
+#define HNSW_KEY_TIDS		UINT64CONST(0xA000000000000007)
+#define HNSW_KEY_UPPER		UINT64CONST(0xA000000000000008)
+#define HNSW_KEY_DUPNEXT	UINT64CONST(0xA000000000000009)
+#define HNSW_KEY_ARENA		UINT64CONST(0xA00000000000000A)
+
+PGDLLEXPORT void HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc);
+
+typedef struct HnswBuildState
+{
+	HnswState	st;
+	Relation	heap;
+	double		reltuples;		/* heap rows seen */
+	double		indtuples;		/* rows indexed */
+	MemoryContext tmpCtx;		/* per tuple */
+	char	   *itembuf;		/* one item, for the callback */
+	pg_prng_state prng;			/* levels: fixed seed, repeatable builds */
+	bool		spilled;		/* graph written; inserting on disk */
+
+	/*
+	 * The in-memory graph.  Node i's item is at items + i * item_size; for
+	 * variable-length items (st.item_refs, serial builds only) at vitems +
+	 * item_off[i] instead, packed in an arena of vitems_used bytes.
+	 */
+	uint32		n;
+	uint32		cap;
+	uint32		limit;			/* most nodes maintenance_work_mem holds */
+	char	   *items;
+	uint64	   *item_off;
+	char	   *vitems;
+	Size		vitems_used;
+	Size		vitems_cap;
+	Size		budget;			/* maintenance_work_mem, in bytes */
+	double		node_cost;		/* bytes per node besides its item */
+	uint32	   *links0;			/* 2m per node */
+	uint16	   *nlinks0;
+	uint8	   *levels;
+	ItemPointerData *tids;
+	uint64	   *upper;			/* per node: offset in arena of levels x
+								 * (count, m links); 0 = none */
+	uint32	   *dup_next;		/* duplicate chains (README.md, "Duplicates") */
+	uint32	   *arena;			/* upper lists */
+	uint64		arena_cap;		/* words (serial; shared->arena_words) */
+	uint64		arena_used;		/* words (serial) */
+	uint32		entry;
+	int			entry_level;
+
+	/* parallel build: shared state, and the stripes guarding node lists */
+	HnswShared *shared;
+	LWLock	   *locks;
+
+	/* search scratch, reused by every insert */
+	HnswVisited visited;
+	HnswHeap	cands;
+	HnswHeap	results;
+	HnswSource	src;
+	HnswInserter ins;			/* HnswInsertNode on the in-memory graph */
+} HnswBuildState;
+
+
+/* levels[] value of a chained duplicate: written as level 0, flag DUP */
+#define HNSW_BUILD_DUP		0xFF
+
+#define FixedItem(bs, id)	((bs)->items + (Size) (id) * (bs)->st.item_size)
+#define VarItem(bs, id)		((bs)->vitems + (bs)->item_off[id])
+#define BuildItem(bs, id)	((bs)->item_off ? VarItem(bs, id) : FixedItem(bs, id))
+#define BuildLinks0(bs, id) ((bs)->links0 + (Size) (id) * 2 * (bs)->st.m)
+#define BuildUpper(bs, id, level) \
+	((bs)->arena + (bs)->upper[id] + ((level) - 1) * ((bs)->st.m + 1))
+
+/* hnswbuildgraph.c */
+extern Size HnswBuildNodeBytes(const HnswState *st);
+extern void HnswBuildGrow(HnswBuildState *bs);
+extern uint32 *HnswBuildLinks(HnswBuildState *bs, uint32 id, int level, uint32 *count);
+extern void HnswBuildInitParticipant(HnswBuildState *bs, uint32 nodes);
+extern bool HnswBuildInsert(HnswBuildState *bs, const char *item, ItemPointer tid);
+extern void HnswBuildRepairReach(HnswBuildState *bs);
+
+/* hnswbuildwrite.c */
+extern void HnswBuildWrite(HnswBuildState *bs);
+
+/* hnswbuildparallel.c */
+extern bool HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index,
+							  IndexInfo *indexInfo, int nworkers);
+
+/* hnswbuild.c */
+extern void HnswBuildSpill(HnswBuildState *bs);
+extern void HnswBuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+							  bool tupleIsAlive, void *state);
+
+#endif							/* VECTOR_HNSWBUILD_H */

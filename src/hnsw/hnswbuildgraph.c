@@ -1,0 +1,617 @@
+/*
+ * hnswbuildgraph.c
+ *	  CREATE INDEX, the graph in memory: its arrays and their growth, the
+ *	  HnswSource over them, the insert of one row (the paper's INSERT on
+ *	  the in-memory lists, under striped LWLocks in a parallel build), and
+ *	  the reachability repair that runs before the graph is written.
+ */
+#include "compat.h"
+
+#include <float.h>
+
+#include "access/parallel.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "access/xloginsert.h"
+#include "catalog/index.h"
+#include "commands/progress.h"
+#include "miscadmin.h"
+#include "optimizer/optimizer.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "storage/lwlock.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "hnswbuild.h"
+
+
+/* ---------------------------------------------------------------- memory */
+
+/* Bytes the graph needs per node, besides upper-level links. */
+Size
+HnswBuildNodeBytes(const HnswState *st)
+{
+	return st->item_size + sizeof(uint32) * 2 * st->m + sizeof(uint16) + sizeof(uint8) +
+		sizeof(ItemPointerData) + sizeof(uint64) + sizeof(uint32) * 2 /* chain, visited */ ;
+}
+
+static void *
+growArray(void *p, Size elem, uint32 newcap)
+{
+	if (p == NULL)
+		return palloc_extended(elem * newcap, MCXT_ALLOC_HUGE);
+	return repalloc_huge(p, elem * newcap);
+}
+
+void
+HnswBuildGrow(HnswBuildState *bs)
+{
+	uint32		newcap = Min(bs->limit, Max(1024, bs->cap * 2));
+	HnswState  *st = &bs->st;
+
+	/* with variable-length items, item_size is that of an offset */
+	if (st->item_refs)
+		bs->item_off = growArray(bs->item_off, sizeof(uint64), newcap);
+	else
+		bs->items = growArray(bs->items, st->item_size, newcap);
+	bs->links0 = growArray(bs->links0, sizeof(uint32) * 2 * st->m, newcap);
+	bs->nlinks0 = growArray(bs->nlinks0, sizeof(uint16), newcap);
+	bs->levels = growArray(bs->levels, sizeof(uint8), newcap);
+	bs->tids = growArray(bs->tids, sizeof(ItemPointerData), newcap);
+	bs->upper = growArray(bs->upper, sizeof(uint64), newcap);
+	bs->dup_next = growArray(bs->dup_next, sizeof(uint32), newcap);
+	bs->cap = newcap;
+}
+
+
+/*
+ * Words for a node's upper lists, zeroed, as an offset into the arena; 0
+ * when a parallel build's arena is full (the build is then redone).
+ */
+static uint64
+allocUpper(HnswBuildState *bs, int level)
+{
+	uint64		words = (uint64) level * (bs->st.m + 1);
+	uint64		off;
+
+	if (bs->shared)
+	{
+		off = pg_atomic_fetch_add_u64(&bs->shared->arena_used, words);
+		if (off + words > bs->shared->arena_words)
+			return 0;
+	}
+	else
+	{
+		if (bs->arena_used + words > bs->arena_cap)
+		{
+			uint64		cap = Max(bs->arena_cap * 2, bs->arena_used + words + 1024);
+
+			bs->arena = repalloc_huge(bs->arena, sizeof(uint32) * cap);
+			bs->arena_cap = cap;
+		}
+		off = bs->arena_used;
+		bs->arena_used += words;
+	}
+	memset(bs->arena + off, 0, sizeof(uint32) * words);
+	return off;
+}
+
+/* The lists of node id, in a parallel build; no-ops when serial. */
+static inline void
+lockNode(HnswBuildState *bs, uint32 id, LWLockMode mode)
+{
+	if (bs->locks)
+		LWLockAcquire(&bs->locks[id % HNSW_BUILD_STRIPES], mode);
+}
+
+static inline void
+unlockNode(HnswBuildState *bs, uint32 id)
+{
+	if (bs->locks)
+		LWLockRelease(&bs->locks[id % HNSW_BUILD_STRIPES]);
+}
+
+static void
+getEntry(HnswBuildState *bs, uint32 *entry, int *level)
+{
+	if (bs->shared)
+	{
+		LWLockAcquire(&bs->shared->entry_lock, LW_SHARED);
+		*entry = bs->shared->entry;
+		*level = bs->shared->entry_level;
+		LWLockRelease(&bs->shared->entry_lock);
+	}
+	else
+	{
+		*entry = bs->entry;
+		*level = bs->entry_level;
+	}
+}
+
+/*
+ * Make id the entry point if its level beats the current one (or there is
+ * none).  Returns whether the graph was empty.
+ */
+static bool
+raiseEntry(HnswBuildState *bs, uint32 id, int level)
+{
+	uint32	   *entry = bs->shared ? &bs->shared->entry : &bs->entry;
+	int		   *entry_level = bs->shared ? &bs->shared->entry_level : &bs->entry_level;
+	bool		was_empty;
+
+	if (bs->shared)
+		LWLockAcquire(&bs->shared->entry_lock, LW_EXCLUSIVE);
+	was_empty = *entry == HNSW_NO_NODE;
+	if (was_empty || level > *entry_level)
+	{
+		*entry = id;
+		*entry_level = level;
+	}
+	if (bs->shared)
+		LWLockRelease(&bs->shared->entry_lock);
+	return was_empty;
+}
+
+/* ---------------------------------------------------------------- source */
+
+
+static int
+memLinks(HnswSource *src, uint32 id, int level, uint32 *out)
+{
+	HnswBuildState *bs = (HnswBuildState *) src->state;
+	uint32		count = 0;
+	uint32	   *links;
+
+	if (level > 0 && (bs->levels[id] < level || bs->levels[id] == HNSW_BUILD_DUP))
+		return 0;
+	lockNode(bs, id, LW_SHARED);
+	links = HnswBuildLinks(bs, id, level, &count);
+	memcpy(out, links, sizeof(uint32) * count);
+	unlockNode(bs, id);
+	return count;
+}
+
+static void
+memScore(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCand *cands)
+{
+	HnswBuildState *bs = (HnswBuildState *) src->state;
+
+	/* the graph is far larger than the caches: overlap the batch's misses */
+	for (int i = 0; i < n; i++)
+	{
+		const char *item = FixedItem(bs, ids[i]);
+
+		for (Size off = 0; off < bs->st.item_size; off += 64)
+			__builtin_prefetch(item + off);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		cands[i].id = ids[i];
+		cands[i].dist = HnswDist(&bs->st, query, FixedItem(bs, ids[i]));
+		cands[i].dup_next = bs->dup_next[ids[i]];
+		cands[i].deleted = 0;
+		cands[i].self_dead = 0;
+	}
+}
+
+/* memScore for variable-length items, chosen once in HnswBuildInitParticipant */
+static void
+memScoreVar(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCand *cands)
+{
+	HnswBuildState *bs = (HnswBuildState *) src->state;
+
+	for (int i = 0; i < n; i++)
+		__builtin_prefetch(VarItem(bs, ids[i]));
+	for (int i = 0; i < n; i++)
+	{
+		cands[i].id = ids[i];
+		cands[i].dist = HnswDist(&bs->st, query, VarItem(bs, ids[i]));
+		cands[i].dup_next = bs->dup_next[ids[i]];
+		cands[i].deleted = 0;
+		cands[i].self_dead = 0;
+	}
+}
+
+static void
+memPrefetch(HnswSource *src, uint32 id, int level)
+{
+	HnswBuildState *bs = (HnswBuildState *) src->state;
+
+	if (level == 0)
+	{
+		const char *l = (const char *) BuildLinks0(bs, id);
+
+		for (Size off = 0; off < sizeof(uint32) * 2 * bs->st.m; off += 64)
+			__builtin_prefetch(l + off);
+	}
+}
+
+static const char *memItem(HnswInserter *ins, uint32 id, char *buf);
+static void memChain(HnswInserter *ins, uint32 head, uint32 id);
+static void memWriteList(HnswInserter *ins, uint32 id, int level, const uint32 *links, int n);
+static void memBackLinks(HnswInserter *ins, uint32 id, int level, const void *item,
+						 const uint32 *sel, int nsel, int nheur);
+
+/* Search scratch, the in-memory source and inserter, for one participant. */
+void
+HnswBuildInitParticipant(HnswBuildState *bs, uint32 nodes)
+{
+	HnswState  *st = &bs->st;
+
+	bs->tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "Hnsw build temporary context",
+									   ALLOCSET_DEFAULT_SIZES);
+	bs->itembuf = palloc0(st->item_max);
+	HnswVisitedInitDense(&bs->visited, nodes);
+	HnswHeapInit(&bs->cands, st->ef_construction * 4, false);
+	HnswHeapInit(&bs->results, st->ef_construction + 1, true);
+	bs->src.links = memLinks;
+	bs->src.score = st->item_refs ? memScoreVar : memScore;
+	bs->src.prefetch = memPrefetch;
+	bs->src.state = (HnswState *) bs;
+	memset(&bs->ins, 0, sizeof(bs->ins));
+	bs->ins.src = &bs->src;
+	bs->ins.st = st;
+	bs->ins.arg = bs;
+	bs->ins.item = memItem;
+	bs->ins.chain = memChain;
+	bs->ins.write_list = memWriteList;
+	bs->ins.back_links = memBackLinks;
+	bs->ins.visited = &bs->visited;
+	bs->ins.cands = &bs->cands;
+	bs->ins.results = &bs->results;
+	HnswInserterScratch(&bs->ins);
+}
+
+/* ---------------------------------------------------------------- insert */
+
+/*
+ * Copy a variable-length item into the arena as node id's (serial builds
+ * only); false when it would take the graph past maintenance_work_mem.
+ */
+static bool
+storeVarItem(HnswBuildState *bs, uint32 id, const char *item)
+{
+	Size		len = bs->st.ops->item_len(item);
+	Size		need = bs->vitems_used + MAXALIGN(len);
+
+	if ((double) bs->n * bs->node_cost + need > bs->budget)
+		return false;
+	if (need > bs->vitems_cap)
+	{
+		Size		cap = Max(need, Min(bs->vitems_cap * 2, bs->budget));
+
+		/* (repalloc keeps the graph's context; we run in the tuple's) */
+		bs->vitems = repalloc_huge(bs->vitems, cap);
+		bs->vitems_cap = cap;
+	}
+	memcpy(bs->vitems + bs->vitems_used, item, len);
+	bs->item_off[id] = bs->vitems_used;
+	bs->vitems_used = need;
+	return true;
+}
+
+/* The list of id on level, as (pointer to links, pointer to count). */
+uint32 *
+HnswBuildLinks(HnswBuildState *bs, uint32 id, int level, uint32 *count)
+{
+	if (level == 0)
+	{
+		*count = bs->nlinks0[id];
+		return BuildLinks0(bs, id);
+	}
+	*count = BuildUpper(bs, id, level)[0];
+	return BuildUpper(bs, id, level) + 1;
+}
+
+/* Replace a list; the caller holds id's stripe (or is serial). */
+static void
+setLinks(HnswBuildState *bs, uint32 id, int level, const uint32 *links, int n)
+{
+	if (level == 0)
+	{
+		memcpy(BuildLinks0(bs, id), links, sizeof(uint32) * n);
+		bs->nlinks0[id] = n;
+	}
+	else
+	{
+		uint32	   *up = BuildUpper(bs, id, level);
+
+		up[0] = n;
+		memcpy(up + 1, links, sizeof(uint32) * n);
+	}
+}
+
+/*
+ * Add the link base -> id on level; when the list is full, shrink the list
+ * plus the newcomer with the selection heuristic, and fill it back up with
+ * the nearest pruned ones to only half: the room left makes the next
+ * back-links cheap appends.  Measured on sift-128 (one worker + leader;
+ * recall@10 at ef_search 20 / 40 / 80): not filling, 5.2 s and 0.922 /
+ * 0.968 / 0.991; to a half, 5.6 s and 0.931 / 0.972 / 0.992; to three
+ * quarters, 6.2 s and 0.938 / 0.976 / 0.994; full, 12.7 s and 0.943 /
+ * 0.978 / 0.994, at about the same queries/s for each ef_search.  On
+ * glove-100 half raised recall at ef_search 80 from 0.923 to 0.925 and
+ * three quarters to 0.933, for no build time; but three quarters cut
+ * recall on 100 far-apart clusters (test/t/030_halfvec_recall.pl, l2) from
+ * 1.0 to 0.96: fuller lists leave fewer long links between clusters.
+ * force keeps the newcomer in any case (see HnswKeepLink).  Returns
+ * whether the link was kept.
+ */
+static bool
+addBackLink(HnswBuildState *bs, uint32 base, uint32 id, int level, bool force)
+{
+	HnswState  *st = &bs->st;
+	int			maxlinks = HnswMaxLinks(st->m, level);
+	uint32		count;
+	uint32	   *links;
+	HnswCand	cands[2 * HNSW_MAX_M + 1];
+	const char *items[2 * HNSW_MAX_M + 1];
+	uint32		kept[2 * HNSW_MAX_M];
+	int			nkept;
+	const char *baseitem = BuildItem(bs, base);
+	bool		linked;
+
+	/* the items are immutable: only the list needs base's stripe */
+	lockNode(bs, base, LW_EXCLUSIVE);
+	links = HnswBuildLinks(bs, base, level, &count);
+	if (HnswHasLink(links, count, id))
+	{
+		unlockNode(bs, base);
+		return true;
+	}
+	if (count < (uint32) maxlinks)
+	{
+		links[count] = id;
+		setLinks(bs, base, level, links, count + 1);
+		unlockNode(bs, base);
+		return true;
+	}
+
+	for (uint32 i = 0; i <= count; i++)
+	{
+		cands[i].id = i < count ? links[i] : id;
+		cands[i].dist = HnswDist(st, baseitem, BuildItem(bs, cands[i].id));
+	}
+	HnswSortCands(cands, count + 1, base);
+	for (uint32 i = 0; i <= count; i++)
+		items[i] = BuildItem(bs, cands[i].id);
+	nkept = HnswSelectNeighbours(st, cands, count + 1, items, maxlinks, maxlinks / 2, kept);
+	nkept = HnswKeepLink(kept, nkept, maxlinks, id, force);
+	setLinks(bs, base, level, kept, nkept);
+	linked = HnswHasLink(kept, nkept, id);
+	unlockNode(bs, base);
+	return linked;
+}
+
+/* Back-links from every selected neighbour; whether any kept the link. */
+/*
+ * Take the next node id; false when the graph is full (serial: it cannot
+ * grow past the memory limit; parallel: the shared arrays are full).
+ */
+static bool
+allocNodeId(HnswBuildState *bs, uint32 *id)
+{
+	if (bs->shared)
+	{
+		*id = pg_atomic_fetch_add_u32(&bs->shared->n, 1);
+		return *id < bs->shared->cap;
+	}
+	if (bs->n >= bs->limit)
+		return false;
+	if (bs->n == bs->cap)
+		HnswBuildGrow(bs);
+	*id = bs->n++;
+	return true;
+}
+
+/* HnswInserter callbacks: the graph in memory */
+static const char *
+memItem(HnswInserter *ins, uint32 id, char *buf)
+{
+	return BuildItem((HnswBuildState *) ins->arg, id);
+}
+
+static void
+memChain(HnswInserter *ins, uint32 head, uint32 id)
+{
+	HnswBuildState *bs = (HnswBuildState *) ins->arg;
+
+	lockNode(bs, head, LW_EXCLUSIVE);
+	bs->dup_next[id] = bs->dup_next[head];
+	bs->levels[id] = HNSW_BUILD_DUP;
+	bs->dup_next[head] = id;
+	unlockNode(bs, head);
+}
+
+static void
+memWriteList(HnswInserter *ins, uint32 id, int level, const uint32 *links, int n)
+{
+	HnswBuildState *bs = (HnswBuildState *) ins->arg;
+
+	lockNode(bs, id, LW_EXCLUSIVE);
+	setLinks(bs, id, level, links, n);
+	unlockNode(bs, id);
+}
+
+/*
+ * Back-links fill a full list only to half, and a member one pushes out
+ * is not re-homed (README.md, section 1, item 2: filling completely
+ * doubles the build time on sift-128 for 0.004-0.009 of recall).
+ */
+static void
+memBackLinks(HnswInserter *ins, uint32 id, int level, const void *item,
+			 const uint32 *sel, int nsel, int nheur)
+{
+	HnswBuildState *bs = (HnswBuildState *) ins->arg;
+	bool		linked = false;
+
+	for (int i = 0; i < nsel; i++)
+		linked |= addBackLink(bs, sel[i], id, level, false);
+	if (!linked)
+		addBackLink(bs, sel[0], id, level, true);
+}
+
+
+/*
+ * Insert one item into the in-memory graph.  As on disk, the neighbours on
+ * every level are chosen first, then the node's own lists are written,
+ * then the back-links, so that other participants of a parallel build
+ * never reach a node with empty lower lists.  Returns false when the graph
+ * is full and the item was not inserted.
+ */
+bool
+HnswBuildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
+{
+	HnswState  *st = &bs->st;
+	uint32		id;
+	int			level = HnswRandomLevel(st->m, pg_prng_double(&bs->prng));
+	uint32		entry;
+	int			entry_level;
+
+	if (!allocNodeId(bs, &id))
+		return false;
+	if (bs->item_off)
+	{
+		if (!storeVarItem(bs, id, item))
+		{
+			bs->n--;			/* the id was the last one taken (serial) */
+			return false;
+		}
+	}
+	else
+		memcpy(FixedItem(bs, id), item, st->item_size);
+	bs->tids[id] = *tid;
+	bs->levels[id] = level;
+	bs->nlinks0[id] = 0;
+	bs->dup_next[id] = HNSW_NO_NODE;
+	bs->upper[id] = 0;
+	if (level > 0 && (bs->upper[id] = allocUpper(bs, level)) == 0)
+		return false;
+	/* the first node; else readers learn of this node only through links */
+	pg_write_barrier();
+	getEntry(bs, &entry, &entry_level);
+	if (entry == HNSW_NO_NODE && raiseEntry(bs, id, level))
+		return true;
+	getEntry(bs, &entry, &entry_level);
+
+	if (HnswInsertNode(&bs->ins, id, item, level, entry, entry_level))
+		return true;
+
+	if (level > entry_level)
+		raiseEntry(bs, id, level);
+	return true;
+}
+
+/* ---------------------------------------------------------------- reach */
+
+/* what the reachability walk (HnswWalk) needs of the in-memory graph */
+static int
+walkLevel(void *arg, uint32 id)
+{
+	HnswBuildState *bs = (HnswBuildState *) arg;
+
+	return bs->levels[id] == HNSW_BUILD_DUP ? -1 : bs->levels[id];
+}
+
+static uint32
+walkDupNext(void *arg, uint32 id)
+{
+	return ((HnswBuildState *) arg)->dup_next[id];
+}
+
+/*
+ * Make every node reachable from the entry point before the graph is
+ * written.  Each insert links its node from a neighbour, but later shrinks
+ * of neighbour lists can close a group of nodes off: they link to each
+ * other, and nothing outside links to them.  On a 64-dimensional curve of
+ * 60,000 points that was 1.3% of the nodes.  For each node the walk from the
+ * entry point does not reach, search for it from the entry point and link
+ * it from the nearest reached node found; everything reachable from it is
+ * then reached too.  A forced link can push another out of a full list, so
+ * the walk is redone, ten rounds at most.
+ */
+void
+HnswBuildRepairReach(HnswBuildState *bs)
+{
+	HnswState  *st = &bs->st;
+	HnswWalk	walk;
+	uint8	   *reached;
+	uint32		linked = 0;
+
+	if (bs->n < 2 || bs->entry == HNSW_NO_NODE)
+		return;
+	HnswWalkInit(&walk, &bs->src, bs->n, bs);
+	walk.level = walkLevel;
+	walk.dup_next = walkDupNext;
+	reached = walk.reached;
+	HnswWalkFrom(&walk, bs->entry);
+
+	for (int round = 0; round < 10; round++)
+	{
+		uint32		missing = 0;
+
+		for (uint32 u = 0; u < bs->n; u++)
+		{
+			const char *item = BuildItem(bs, u);
+			HnswCand	ep;
+			uint32		best = HNSW_NO_NODE;
+			float		bestd = FLT_MAX;
+
+			if (reached[u] || bs->levels[u] == HNSW_BUILD_DUP)
+				continue;
+			missing++;
+			CHECK_FOR_INTERRUPTS();
+			ep = HnswGreedyDescend(&bs->src, item, bs->entry, bs->entry_level, 0);
+			HnswVisitedReset(&bs->visited);
+			bs->cands.n = bs->results.n = 0;
+			HnswVisitedAdd(&bs->visited, ep.id);
+			HnswHeapPush(&bs->cands, &ep);
+			HnswHeapPush(&bs->results, &ep);
+			HnswSearchLayer(&bs->src, item, &bs->cands, &bs->results, st->ef_construction, 0,
+							&bs->visited, NULL);
+			/*
+			 * The nearest reached node with room in its list, so that the
+			 * new link pushes no other out; else the nearest one.
+			 */
+			for (int pass = 0; pass < 2 && best == HNSW_NO_NODE; pass++)
+				for (int i = 0; i < bs->results.n; i++)
+				{
+					HnswCand   *c = &bs->results.items[i];
+
+					if (c->id != u && reached[c->id] && bs->levels[c->id] != HNSW_BUILD_DUP &&
+						c->dist < bestd &&
+						(pass == 1 || bs->nlinks0[c->id] < HnswMaxLinks(st->m, 0)))
+					{
+						bestd = c->dist;
+						best = c->id;
+					}
+				}
+			if (best == HNSW_NO_NODE)
+				continue;
+			addBackLink(bs, best, u, 0, true);
+			HnswWalkFrom(&walk, u);
+			linked++;
+		}
+		if (missing == 0)
+			break;
+		/* forced links may have pushed others out: walk again */
+		HnswWalkReset(&walk);
+		HnswWalkFrom(&walk, bs->entry);
+	}
+	if (linked > 0)
+	{
+		uint32		left = 0;
+
+		for (uint32 u = 0; u < bs->n; u++)
+			left += !reached[u];
+		ereport(DEBUG1,
+				(errmsg("hnsw build linked %u unreachable nodes; %u left", linked, left)));
+	}
+	HnswWalkFree(&walk);
+}
+
