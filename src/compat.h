@@ -3,9 +3,10 @@
  *	  Every PostgreSQL version difference the extension cares about, in one
  *	  place, so that the rest of the code reads as if it targeted one version.
  *
- * Tested on PostgreSQL 15, 17 and 18 (test/versions.sh); written to build
- * on 13, 14 and 16 too, untested there.  No file but this one tests
- * PG_VERSION_NUM: the others test the VEC_HAVE_* features defined here.
+ * Tested on PostgreSQL 15, 17 and 18 (test/versions.sh).  13 builds (test/
+ * versions.sh 13) but is not tested; 14 and 16 have their guards here but
+ * are not built.  No file but this one tests PG_VERSION_NUM: the others use
+ * the macros and VEC_HAVE_* features defined here.
  */
 #ifndef VECTOR_COMPAT_H
 #define VECTOR_COMPAT_H
