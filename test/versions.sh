@@ -231,6 +231,14 @@ test_in() {
 		fi
 	" || return 1
 	[ "$3" = full ] || return 0
+	# the TAP layer's fuzz test (040) drives the server from Python
+	if ! chroot "$1" python3 -c 'import psycopg' >/dev/null 2>&1; then
+		log "$(basename "$1"): installing python3-psycopg for the fuzz test"
+		chroot "$1" sh -c "export DEBIAN_FRONTEND=noninteractive
+			apt-get install -y -q --no-install-recommends python3-psycopg ||
+				{ apt-get update -q && apt-get install -y -q --no-install-recommends python3-psycopg; }" >/dev/null 2>&1 ||
+			{ echo "cannot install python3-psycopg"; return 1; }
+	fi
 	run_in "$1" "
 		export PATH=$bin:\$PATH VECTOR_DATA_DIR=/home/vtest/data
 		cd ~/vector
