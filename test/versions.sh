@@ -118,6 +118,12 @@ make_root() {
 	# --prepare: a cached root is all it needs
 	[ "${2:-}" = cache-only ] && [ -f "$tarball" ] && return 0
 	umount_root "$root"
+	# a root --prepare has just made and nothing has used: use it as it is
+	if [ -f "$root/.unused-$key" ]; then
+		rm -f "$root/.unused-$key"
+		log "$code: using the root --prepare made"
+		return
+	fi
 	rm -rf "$root"
 	if [ -f "$tarball" ]; then
 		log "$code: unpacking the cached root $tarball"
@@ -165,6 +171,7 @@ make_root() {
 	umount_root "$root"
 	log "$code: caching the root as $tarball"
 	tar -C "$root" -cf - . | zstd -q -T2 -3 -o "$tarball.tmp" && mv "$tarball.tmp" "$tarball"
+	touch "$root/.unused-$key"
 }
 
 mount_root() {
