@@ -171,7 +171,7 @@ make_root() {
 	umount_root "$root"
 	log "$code: caching the root as $tarball"
 	tar -C "$root" -cf - . | zstd -q -T2 -3 -o "$tarball.tmp" && mv "$tarball.tmp" "$tarball"
-	touch "$root/.unused-$key"
+	made=yes
 }
 
 mount_root() {
@@ -276,8 +276,10 @@ if [ "$mode" = prepare ]; then
 			trap 'umount_root "$root"' EXIT
 			trap 'exit 1' INT TERM
 			t0=$(date +%s)
+			made=no
 			make_root "$ver" cache-only
 			umount_root "$root"
+			[ "$made" = yes ] && touch "$root/.unused-$key"
 			log "$(codename "$ver"): root ready in $(( $(date +%s) - t0 ))s"
 		) &
 		pids="$pids $!"
