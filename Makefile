@@ -5,6 +5,8 @@
 #   make installcheck         pg_regress + isolation + TAP against a running server
 #   make check-kernels        kernel test against the scalar reference (no server)
 #   make check-asan           the whole suite against an ASan+UBSan build (test/asan.sh)
+#   make check-versions       build and test on PostgreSQL 17 and 18 in Debian roots, and the
+#                             switch from pgvector (test/versions.sh; as root)
 #   make bench-kernels        kernel micro-benchmark
 #   make format / format-check
 
@@ -90,13 +92,19 @@ SOURCES = $(wildcard src/*.c src/*.h src/*/*.c src/*/*.h test/kernels/*.c bench/
 check-asan:
 	sh test/asan.sh
 
+# PostgreSQL 17 (Debian 13) and 18 (Debian testing), each in a debootstrap
+# root cached under /var/tmp: -Werror build, pg_regress, isolation, TAP, and
+# the switch from the real pgvector (test/switch.sh)
+check-versions:
+	sh test/versions.sh
+
 format:
 	clang-format -i $(SOURCES)
 
 format-check:
 	clang-format --dry-run --Werror $(SOURCES)
 
-.PHONY: format format-check check-asan
+.PHONY: format format-check check-asan check-versions
 
 # PGXS tracks no header dependencies: rebuild everything when one changes
 $(OBJS): $(wildcard src/*.h src/*/*.h)

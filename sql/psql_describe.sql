@@ -37,13 +37,15 @@ DROP TABLE items;
 
 -- every type, function, operator, aggregate and access method of the
 -- extension has a description (COMMENT ON), so that \dT+, \df+, \do+ and
--- \dA+ describe it
+-- \dA+ describe it (array types, which 17 made members too, are implicit)
 SELECT pg_describe_object(classid, objid, 0) AS undescribed FROM pg_depend d
 WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'vector')
   AND classid IN ('pg_type'::regclass, 'pg_proc'::regclass, 'pg_operator'::regclass, 'pg_am'::regclass)
   AND NOT EXISTS (SELECT 1 FROM pg_description ds
                   WHERE ds.classoid = d.classid AND ds.objoid = d.objid AND ds.objsubid = 0)
+  AND NOT EXISTS (SELECT 1 FROM pg_type t WHERE d.classid = 'pg_type'::regclass
+                  AND t.oid = d.objid AND t.typcategory = 'A')
 ORDER BY 1;
 \do+ public.<->
 \dA+ hnsw

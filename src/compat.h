@@ -3,7 +3,10 @@
  *	  Every PostgreSQL version difference the extension cares about, in one
  *	  place, so that the rest of the code reads as if it targeted one version.
  *
- * Supported: PostgreSQL 13 to 17; developed and tested on 15.
+ * Tested on PostgreSQL 15, 17 and 18 (test/versions.sh).  13 builds (test/
+ * versions.sh 13) but is not tested; 14 and 16 have their guards here but
+ * are not built.  No file but this one tests PG_VERSION_NUM: the others use
+ * the macros and VEC_HAVE_* features defined here.
  */
 #ifndef VECTOR_COMPAT_H
 #define VECTOR_COMPAT_H
@@ -12,6 +15,15 @@
 
 #if PG_VERSION_NUM < 130000
 #error "vector requires PostgreSQL 13 or later"
+#endif
+
+/*
+ * 16 moved the varlena macros (VARSIZE, VARDATA, ...) out of postgres.h
+ * into varatt.h, which not every header that uses them includes
+ * (utils/varbit.h does not).
+ */
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
 #endif
 
 /* MarkGUCPrefixReserved appeared in 15; EmitWarningsOnPlaceholders before. */
@@ -50,6 +62,14 @@ pg_prng_double(pg_prng_state *state)
 	return pg_erand48(state->xsubi);
 }
 #define VecRandomDouble() ((double) random() / ((double) MAX_RANDOM_VALUE + 1))
+/* uniform in [rmin, rmax], from the double: exact enough below 2^53 */
+static inline uint64
+pg_prng_uint64_range(pg_prng_state *state, uint64 rmin, uint64 rmax)
+{
+	uint64		r = rmin + (uint64) (pg_prng_double(state) * ((double) (rmax - rmin) + 1));
+
+	return Min(r, rmax);
+}
 #endif
 
 /* aminsert gained indexUnchanged in 14. */
@@ -99,6 +119,94 @@ pg_prng_double(pg_prng_state *state)
 #define VEC_RTE_READ_CHECKED 0
 #define VecRteCheckAsUser(query, rte) ((rte)->checkAsUser)
 #define VecRteReadAs(query, rte, user) ((rte)->requiredPerms = 0, (rte)->checkAsUser = (user))
+#endif
+
+/*
+ * 18 dropped pg_attribute_noreturn() (a suffix) for pg_noreturn (a prefix,
+ * C11's _Noreturn); the suffix form is kept here for every version.
+ */
+#ifndef pg_attribute_noreturn
+#if defined(__GNUC__) || defined(__clang__)
+#define pg_attribute_noreturn() __attribute__((noreturn))
+#else
+#define pg_attribute_noreturn()
+#endif
+#endif
+
+/*
+ * Partition pruning of an Append or MergeAppend plan: 18 replaced the
+ * part_prune_info pointer with an index into the plan's list (-1: none).
+ */
+#if PG_VERSION_NUM >= 180000
+#define VecPlanHasPartPrune(node) ((node)->part_prune_index >= 0)
+#define VecPlanClearPartPrune(node) ((node)->part_prune_index = -1)
+#else
+#define VecPlanHasPartPrune(node) ((node)->part_prune_info != NULL)
+#define VecPlanClearPartPrune(node) ((node)->part_prune_info = NULL)
+#endif
+
+/*
+ * 18 compares paths by their count of disabled nodes before their cost
+ * (enable_seqscan = off counts one against a sequential scan): an index
+ * path priced out at an infinite cost must also count more disabled nodes
+ * than any sequential scan, or it wins against one enable_seqscan = off
+ * disabled.  Before 18 the infinite cost alone does it.
+ */
+#if PG_VERSION_NUM >= 180000
+#define VecIndexPathPriceOut(ipath) ((ipath)->path.disabled_nodes += 2)
+#else
+#define VecIndexPathPriceOut(ipath) ((void) (ipath))
+#endif
+
+/* 18 tells vacuum_delay_point whether ANALYZE or VACUUM is calling. */
+#if PG_VERSION_NUM >= 180000
+#define VecVacuumDelayPoint() vacuum_delay_point(false)
+#else
+#define VecVacuumDelayPoint() vacuum_delay_point()
+#endif
+
+/*
+ * The relation's file number, which an index's cached metadata is keyed
+ * on: 16 renamed RelFileNode to RelFileLocator.
+ */
+#if PG_VERSION_NUM >= 160000
+#define VecRelFileNumber(rel)	((rel)->rd_locator.relNumber)
+#else
+#define VecRelFileNumber(rel)	((rel)->rd_node.relNode)
+#endif
+
+/*
+ * A generation context that keeps its first block across resets (the
+ * minContextSize argument of GenerationContextCreate) appeared in 15;
+ * before, the callers make a fresh context for each use.
+ */
+#if PG_VERSION_NUM >= 150000
+#define VEC_HAVE_KEPT_GENERATION_CONTEXT 1
+#endif
+
+/* The planner hook's partition top-k rewrite needs 14's planner. */
+#if PG_VERSION_NUM >= 140000
+#define VEC_HAVE_PARTITION_TOPK 1
+#endif
+
+/*
+ * The IndexAmRoutine fields some versions have and others lack, set to
+ * what both access methods want: no amadjustmembers (14+), not summarizing
+ * (16+), no parallel build through PostgreSQL's own machinery (17+; hnsw
+ * runs its own workers).  Fields added later (18's amgettreeheight,
+ * amconsistentordering, amtranslatestrategy, ...) stay as makeNode zeroed
+ * them: absent.
+ */
+#if PG_VERSION_NUM >= 170000
+#define VecAmRoutineVersionFields(am) \
+	((am)->amadjustmembers = NULL, (am)->amsummarizing = false, (am)->amcanbuildparallel = false)
+#elif PG_VERSION_NUM >= 160000
+#define VecAmRoutineVersionFields(am) \
+	((am)->amadjustmembers = NULL, (am)->amsummarizing = false)
+#elif PG_VERSION_NUM >= 140000
+#define VecAmRoutineVersionFields(am) ((am)->amadjustmembers = NULL)
+#else
+#define VecAmRoutineVersionFields(am) ((void) (am))
 #endif
 
 #endif							/* VECTOR_COMPAT_H */

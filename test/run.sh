@@ -14,6 +14,15 @@ if [ "${1:-}" != "--inner" ]; then
 	start=$(date +%s)
 	ensure_deps
 	cd "$SRC"
+	# The Debian roots of PostgreSQL 17 and 18 (test/versions.sh) are made
+	# in the background meanwhile: that is downloads and dpkg, little CPU.
+	# VECTOR_VERSIONS=0 skips that layer.
+	if [ "${VECTOR_VERSIONS:-1}" != 0 ]; then
+		as_root sh "$SRC/test/versions.sh" --host-tools
+		versions_log=$(mktemp /tmp/vector-versions.XXXXXX)
+		as_root sh "$SRC/test/versions.sh" --prepare >"$versions_log" 2>&1 &
+		versions_prep=$!
+	fi
 	build_install
 
 	# Run from a copy the server user owns: initdb refuses root, and the
@@ -54,11 +63,23 @@ if [ "${1:-}" != "--inner" ]; then
 			asan=", asan FAILED"; status=1
 		fi
 	fi
+	# pg_regress and isolation on PostgreSQL 17 and 18, in their roots
+	versions=""
+	if [ "${VECTOR_VERSIONS:-1}" != 0 ]; then
+		log "PostgreSQL 17 and 18: pg_regress and isolation (test/versions.sh --regress-only)"
+		if wait "$versions_prep" && as_root sh "$SRC/test/versions.sh" --regress-only; then
+			versions=", 17+18 ok"
+		else
+			cat "$versions_log"
+			versions=", 17+18 FAILED"; status=1
+		fi
+		rm -f "$versions_log"
+	fi
 	elapsed=$(( $(date +%s) - start ))
 	if [ $status = 0 ]; then
-		echo "vector tests: ALL PASSED ($(cat "$WORK/summary")$asan, ${elapsed}s)"
+		echo "vector tests: ALL PASSED ($(cat "$WORK/summary")$asan$versions, ${elapsed}s)"
 	else
-		echo "vector tests: FAILED ($(cat "$WORK/summary" 2>/dev/null || echo setup failed)$asan, ${elapsed}s)"
+		echo "vector tests: FAILED ($(cat "$WORK/summary" 2>/dev/null || echo setup failed)$asan$versions, ${elapsed}s)"
 	fi
 	exit $status
 fi

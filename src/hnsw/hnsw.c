@@ -134,7 +134,6 @@ hnswhandler(PG_FUNCTION_ARGS)
 	am->amproperty = NULL;
 	am->ambuildphasename = hnswbuildphasename;
 	am->amvalidate = hnswvalidate;
-	am->amadjustmembers = NULL;
 	am->ambeginscan = hnswbeginscan;
 	am->amrescan = hnswrescan;
 	am->amgettuple = hnswgettuple;

@@ -512,7 +512,7 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 static MemoryContext
 insertContext(void)
 {
-#if PG_VERSION_NUM >= 150000
+#ifdef VEC_HAVE_KEPT_GENERATION_CONTEXT
 	static MemoryContext cxt = NULL;
 
 	if (cxt == NULL)
@@ -551,7 +551,7 @@ hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		HnswInsertItem(st, item, heap_tid, HnswRandomLevel(st->m, VecRandomDouble()));
 	}
 	MemoryContextSwitchTo(old);
-#if PG_VERSION_NUM >= 150000
+#ifdef VEC_HAVE_KEPT_GENERATION_CONTEXT
 	MemoryContextReset(cxt);
 #else
 	MemoryContextDelete(cxt);

@@ -77,7 +77,7 @@ markDeleted(HnswVacuumState *vs, IndexBulkDeleteResult *stats,
 		Page		page;
 		bool		changed = false;
 
-		vacuum_delay_point();
+		VecVacuumDelayPoint();
 		if (nslots == 0)
 			continue;
 		buf = ReadBufferExtended(st->index, MAIN_FORKNUM, blk, RBM_NORMAL, vs->strategy);
@@ -202,7 +202,7 @@ unlinkDeadMembers(HnswVacuumState *vs)
 		HnswNodeData hdr;
 		bool		head_dead;
 
-		vacuum_delay_point();
+		VecVacuumDelayPoint();
 		HnswReadHeader(st, head, &hdr);
 		head_dead = (hdr.flags & HNSW_NODE_DELETED) != 0;
 		for (uint32 cur = hdr.dup_next; cur != HNSW_NO_NODE;)
@@ -489,7 +489,7 @@ repairGraph(HnswVacuumState *vs, MemoryContext tmp)
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(tmp);
 		}
-		vacuum_delay_point();
+		VecVacuumDelayPoint();
 	}
 }
 
@@ -531,7 +531,7 @@ walkDupNext(void *arg, uint32 id)
 static void
 walkPause(void)
 {
-	vacuum_delay_point();
+	VecVacuumDelayPoint();
 }
 
 static double
@@ -588,7 +588,7 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 			live += !(node->flags & HNSW_NODE_DELETED);
 		}
 		UnlockReleaseBuffer(buf);
-		vacuum_delay_point();
+		VecVacuumDelayPoint();
 	}
 
 	for (int round = 0; round < 3 && n >= 2 && st->entry_id != HNSW_NO_NODE; round++)

@@ -117,12 +117,7 @@ VecIndexAmRoutine(void)
 	am->amcanparallel = false;
 	am->amcaninclude = false;
 	am->amusemaintenanceworkmem = true;
-#if PG_VERSION_NUM >= 160000
-	am->amsummarizing = false;
-#endif
-#if PG_VERSION_NUM >= 170000
-	am->amcanbuildparallel = false;
-#endif
+	VecAmRoutineVersionFields(am);
 	am->amparallelvacuumoptions = VACUUM_OPTION_PARALLEL_BULKDEL;
 	am->amkeytype = InvalidOid;
 	return am;
@@ -135,7 +130,8 @@ VecIndexAmRoutine(void)
  * nearest ones and stops, so a scan without ORDER BY (SELECT count(*)
  * WHERE <the partial index's predicate>) would return a few rows or none.
  * disable_cost is not enough: with enable_seqscan off, a sequential scan
- * costs as much, and an index-only scan of a partial index beat it.
+ * costs as much, and an index-only scan of a partial index beat it (18
+ * counts disabled nodes first: see VecIndexPathPriceOut).
  * Else fills the index pages
  * genericcostestimate counts, the table's rows (at least 1) and the
  * tablespace's random page cost, and returns true.
@@ -156,6 +152,7 @@ VecCostStart(PlannerInfo *root, IndexPath *path, double loop_count,
 		*indexTotalCost = get_float8_infinity();
 		*indexSelectivity = 0;
 		*indexPages = 0;
+		VecIndexPathPriceOut(path);
 		return false;
 	}
 	MemSet(&costs, 0, sizeof(costs));
@@ -351,7 +348,7 @@ VecIndexValidate(Oid opclassoid, const char *amname)
 GenericXLogState *
 VecXLogStart(Relation index)
 {
-#if PG_VERSION_NUM >= 150000
+#ifdef VEC_HAVE_KEPT_GENERATION_CONTEXT
 	static MemoryContext cxt = NULL;
 	MemoryContext old;
 	GenericXLogState *state;

@@ -97,7 +97,6 @@ ivfflathandler(PG_FUNCTION_ARGS)
 	am->amproperty = NULL;
 	am->ambuildphasename = ivfbuildphasename;
 	am->amvalidate = ivfvalidate;
-	am->amadjustmembers = NULL;
 	am->ambeginscan = ivfbeginscan;
 	am->amrescan = ivfrescan;
 	am->amgettuple = ivfgettuple;

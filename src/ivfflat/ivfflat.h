@@ -239,10 +239,6 @@ extern Datum ivfflathandler(PG_FUNCTION_ARGS);
 /* ivfcheck.c */
 extern void IvfCheckIndex(Relation index, VecCheck *c);
 
-#if PG_VERSION_NUM >= 160000
-#define IvfRelFileNumber(rel)	((rel)->rd_locator.relNumber)
-#else
-#define IvfRelFileNumber(rel)	((rel)->rd_node.relNode)
-#endif
+#define IvfRelFileNumber(rel)	VecRelFileNumber(rel)
 
 #endif							/* VECTOR_IVFFLAT_H */

@@ -16,7 +16,6 @@
 #include <float.h>
 #include <math.h>
 
-#include "common/pg_prng.h"
 #include "miscadmin.h"
 
 #include "ivfflat.h"

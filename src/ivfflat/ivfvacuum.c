@@ -54,7 +54,7 @@ ivfbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			int			n;
 			int			ndead = 0;
 
-			vacuum_delay_point();
+			VecVacuumDelayPoint();
 			IvfCheckBlock(index, blk, &nblocks);
 			buf = ReadBufferExtended(index, MAIN_FORKNUM, blk, RBM_NORMAL, info->strategy);
 			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
@@ -124,7 +124,7 @@ ivfvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 			Buffer		buf;
 			Page		page;
 
-			vacuum_delay_point();
+			VecVacuumDelayPoint();
 			buf = ReadBufferExtended(index, MAIN_FORKNUM, blk, RBM_NORMAL, info->strategy);
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
 			page = BufferGetPage(buf);

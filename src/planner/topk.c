@@ -75,7 +75,7 @@
 
 bool		vec_partition_topk = true;
 
-#if PG_VERSION_NUM >= 140000
+#ifdef VEC_HAVE_PARTITION_TOPK
 
 /*
  * The queryId of the UNION ALL this file builds ("vectopk1"): a plugin's

@@ -11,7 +11,7 @@ use Test::More ();
 our @EXPORT = qw(data_dir read_vecs vec_literal load_vectors random_vectors
   clustered_vectors exact_topk recall_at as_float4 as_float16 near_queries knn_sql
   knn_rows knn_ids topk_ids knn_plan index_recall server_log_problems copy_vectors
-  psql_bg standby_same_answers pgbench_files);
+  psql_bg standby_same_answers pgbench_files no_checksums);
 
 # Where the shipped data sets are: $VECTOR_DATA_DIR, else ../shared/data
 # beside the checkout.  Returns undef when absent.
@@ -373,6 +373,15 @@ sub psql_bg
 		],
 		'>', \$out, '2>', \$err);
 	return ($h, \$out, \$err);
+}
+
+# init() options for a cluster whose test damages pages on purpose: from
+# 18, initdb turns data checksums on, and PostgreSQL then refuses a damaged
+# page itself ("invalid page in block") before the index code can judge it.
+sub no_checksums
+{
+	my ($node) = @_;
+	return $node->pg_version >= 18 ? (extra => ['--no-data-checksums']) : ();
 }
 
 1;

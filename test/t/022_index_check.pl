@@ -10,7 +10,7 @@ use Test::More;
 use VectorTest;
 
 my $node = PostgreSQL::Test::Cluster->new('index_check');
-$node->init;
+$node->init(no_checksums($node));
 $node->append_conf('postgresql.conf', "max_parallel_maintenance_workers = 0");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION vector');

@@ -16,7 +16,7 @@ use VectorTest;
 
 my $BLCKSZ = 8192;
 my $node = PostgreSQL::Test::Cluster->new('foreign_pages');
-$node->init;
+$node->init(no_checksums($node));
 $node->append_conf('postgresql.conf',
 	"autovacuum = off\nmax_parallel_maintenance_workers = 0\nshared_buffers = 16MB");
 $node->start;
