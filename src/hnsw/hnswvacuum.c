@@ -389,15 +389,62 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 
 		/*
 		 * Keep every live member: dropping one could take away its last way
-		 * in.  The new candidates only fill the slots the deleted ones held.
+		 * in.  The new candidates only fill the slots the deleted ones held,
+		 * except that a deleted member farther than every candidate (a long
+		 * link into another cluster, which the search around the node does
+		 * not see) first hands its slot to its own nearest live neighbour,
+		 * so that the long link survives.  Without that, after deleting half
+		 * of 100 tight clusters and VACUUM, whole clusters could no longer
+		 * be entered, and rows then inserted into them linked only to each
+		 * other: 83 of 10,000 rows not found by their own vectors at ef 100,
+		 * recall@10 0.984 in test/t/010_hnsw_recall.pl.
 		 */
 		{
 			uint32		merged[2 * HNSW_MAX_M];
 			int			nmerged = 0;
+			uint32		dead[2 * HNSW_MAX_M];
+			int			ndead = 0;
+			HnswCand	deadc[2 * HNSW_MAX_M];
+			char	   *deaditem = NULL;
 
 			for (int i = 0; i < ncur; i++)
+			{
 				if (!IsDeleted(vs, cur[i]))
 					merged[nmerged++] = cur[i];
+				else
+					dead[ndead++] = cur[i];
+			}
+			if (ncand > 0)
+				vs->src.score(&vs->src, vs->baseitem, dead, ndead, deadc);
+			for (int i = 0; i < ndead && ncand > 0 && nmerged < maxlinks; i++)
+			{
+				uint32		hop[2 * HNSW_MAX_M];
+				int			nhops;
+				uint32		live[2 * HNSW_MAX_M];
+				int			nlive = 0;
+				HnswCand	livec[2 * HNSW_MAX_M];
+				int			best = -1;
+
+				if (deadc[i].dist <= cands[ncand - 1].dist)
+					continue;
+				nhops = vs->src.links(&vs->src, dead[i], level, hop);
+				for (int j = 0; j < nhops; j++)
+					if (hop[j] != id && !IsDeleted(vs, hop[j]) &&
+						!HnswHasLink(merged, nmerged, hop[j]))
+						live[nlive++] = hop[j];
+				if (nlive == 0)
+					continue;
+				if (deaditem == NULL)
+					deaditem = palloc(st->item_max);
+				HnswReadItem(st, dead[i], deaditem);
+				vs->src.score(&vs->src, deaditem, live, nlive, livec);
+				for (int j = 0; j < nlive; j++)
+					if (!livec[j].deleted &&
+						(best < 0 || HnswCandCompare(&livec[j], &livec[best]) < 0))
+						best = j;
+				if (best >= 0)
+					merged[nmerged++] = livec[best].id;
+			}
 			for (int i = 0; i < nkept && nmerged < maxlinks; i++)
 				if (!HnswHasLink(merged, nmerged, kept[i]))
 					merged[nmerged++] = kept[i];
