@@ -171,8 +171,12 @@ pg_prng_uint64_range(pg_prng_state *state, uint64 rmin, uint64 rmax)
  */
 #if PG_VERSION_NUM >= 160000
 #define VecRelFileNumber(rel)	((rel)->rd_locator.relNumber)
+#define VecLogNewPage(rel, fork, blk, page) \
+	log_newpage(&(rel)->rd_locator, (fork), (blk), (page), true)
 #else
 #define VecRelFileNumber(rel)	((rel)->rd_node.relNode)
+#define VecLogNewPage(rel, fork, blk, page) \
+	log_newpage(&(rel)->rd_node, (fork), (blk), (page), true)
 #endif
 
 /*

@@ -20,6 +20,7 @@ int			hnsw_iterative_scan = HNSW_ITERATIVE_OFF;
 int			hnsw_max_scan_tuples = 20000;
 double		hnsw_scan_mem_multiplier = 1;
 int			hnsw_test_max_nodes = 0;
+int			hnsw_test_max_runs = 0;
 int			hnsw_test_extend_delay = 0;
 int			hnsw_test_upper_ef = 0;
 
@@ -62,14 +63,20 @@ HnswInitGUCs(void)
 	 * For tests only (hidden): a lower limit on the nodes of an index, so
 	 * that running out of node ids can be tried; and a pause in an insert
 	 * that extends the node pages, after making them and before publishing
-	 * them, so that a test can act while an extension is under way; and the
-	 * number of level-1 nodes a scan starts layer 0 from, so that a test
-	 * can show what a single greedy path (1) misses.
+	 * them, so that a test can act while an extension is under way; a
+	 * smaller run table with one-page chunks, so that a test can fill it;
+	 * and the number of level-1 nodes a scan starts layer 0 from, so that a
+	 * test can show what a single greedy path (1) misses.
 	 */
 	DefineCustomIntVariable("hnsw.test_max_nodes",
 							"For testing: lowers the most nodes an hnsw index may allocate.",
 							"0 keeps the real limit.", &hnsw_test_max_nodes,
 							0, 0, INT_MAX, PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("hnsw.test_max_runs",
+							"For testing: shrinks the hnsw run table, and node page chunks to one page while it has room.",
+							"0 keeps the real size.", &hnsw_test_max_runs,
+							0, 0, HNSW_MAX_RUNS, PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("hnsw.test_upper_ef",
 							"For testing: how many level-1 nodes an hnsw scan starts layer 0 from.",

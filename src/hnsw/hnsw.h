@@ -493,6 +493,7 @@ HnswSameItem(const HnswState *st, const void *a, const void *b)
 	return (!st->item_refs || HnswItemLen(st, b) == len) && memcmp(a, b, len) == 0;
 }
 extern uint32 HnswMaxNodes(const HnswState *st);
+extern int	HnswMaxRuns(void);
 extern void HnswTooManyNodes(const HnswState *st) pg_attribute_noreturn();
 extern void HnswTestDelay(int ms);
 extern int	HnswNodesPerPage(Size node_size);
@@ -562,6 +563,7 @@ extern int	hnsw_iterative_scan;
 extern int	hnsw_max_scan_tuples;
 extern double hnsw_scan_mem_multiplier;
 extern int	hnsw_test_max_nodes;
+extern int	hnsw_test_max_runs;
 extern int	hnsw_test_extend_delay;
 extern void HnswInitGUCs(void);
 extern Datum hnswhandler(PG_FUNCTION_ARGS);

@@ -20,7 +20,9 @@
 
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "access/xloginsert.h"
 #include "storage/lmgr.h"
+#include "storage/smgr.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -28,22 +30,38 @@
 
 /* ---------------------------------------------------------------- alloc */
 
-static void tooManyRuns(HnswState *st) pg_attribute_noreturn();
-
-static void
-tooManyRuns(HnswState *st)
+/*
+ * The size of the next chunk of node pages, for an index whose node pages
+ * hold capacity slots and whose run table has nruns runs.
+ *
+ * A chunk is an eighth of the node pages so far, so that the runs stay few,
+ * at most 2,048 pages (16 MB) while the run table has room.  Past two
+ * thirds of the table the cap goes: each chunk then adds at most one run
+ * and grows the node pages by at least 1/8 (less 1/400 for rounding, there
+ * being at least one page per run), and going from 400 pages to the most
+ * a relation can have (2^32 blocks) takes at most
+ * log(2^32 / 400) / log(1.1225) = 140 such chunks: 400 + 140 + 1 < 600, so
+ * the table cannot fill.  A big chunk costs no more than a small one, since
+ * its pages are not written until they are used (extendNodePages).
+ * hnsw.test_max_runs shrinks the table, and the cap to one page, so that a
+ * test can reach that point.
+ */
+static uint32
+chunkPages(const HnswState *st, uint32 capacity, uint32 nruns)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-			 errmsg("index \"%s\" has too many node page runs",
-					RelationGetRelationName(st->index)),
-			 errhint("REINDEX the index.")));
+	uint32		pages = capacity / st->nodes_per_page;
+	int			max_runs = HnswMaxRuns();
+	uint32		cap = hnsw_test_max_runs > 0 ? 1 : 2048;
+	uint32		chunk = Max(1, pages / 8);
+
+	if (nruns < (uint32) max_runs / 3 * 2)
+		chunk = Min(chunk, cap);
+	return chunk;
 }
 
 /*
  * Make room for more nodes: add a chunk of node pages at the end of the
- * relation, then publish them in the run table.  The chunk grows with the
- * index, so that the run table stays small.
+ * relation, then publish them in the run table.
  *
  * Called without the metapage lock, and it takes that lock only briefly:
  * to read the capacity, and at the end to publish the chunk (README.md,
@@ -53,9 +71,16 @@ tooManyRuns(HnswState *st)
  * Extenders are serialised by a heavyweight lock on the metapage's block
  * number (not a buffer lock), so concurrent inserts that find the index
  * full wait for one chunk instead of each adding their own; when they get
- * the lock, the capacity is there and they return at once.  A crash or an
- * error before the chunk is published leaves initialised node pages that
- * the run table does not know: never read, unused until REINDEX.
+ * the lock, the capacity is there and they return at once.
+ *
+ * The pages are not written one by one: the relation is extended by
+ * writing only the chunk's last page (initialised, and WAL-logged as a full
+ * image, so that redo extends the relation the same way), which leaves the
+ * others all zeros, and allocateNode initialises each when it allocates its
+ * first slot, in the same WAL record.  Every page a reader can reach holds
+ * an allocated node, so no reader sees a zero page.  A crash or an error
+ * before the chunk is published leaves pages the run table does not know:
+ * never read, unused until REINDEX.
  */
 static void
 extendNodePages(HnswState *st)
@@ -65,7 +90,7 @@ extendNodePages(HnswState *st)
 	uint32		capacity;
 	uint32		max_capacity;
 	uint32		chunk;
-	BlockNumber *blks;
+	BlockNumber first;
 	GenericXLogState *xlog;
 	Page		metapage;
 
@@ -82,88 +107,78 @@ extendNodePages(HnswState *st)
 		return;
 	}
 	capacity = meta->node_capacity;
-	/* a full run table, which this chunk cannot continue: fail before extending */
-	if (meta->nruns >= HNSW_MAX_RUNS &&
-		meta->runs[meta->nruns - 1].start + meta->runs[meta->nruns - 1].npages !=
-		RelationGetNumberOfBlocks(st->index))
-		tooManyRuns(st);
+	chunk = chunkPages(st, capacity, meta->nruns);
 	LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
 
-	/*
-	 * An upper page appended since the last chunk starts a new run, so the
-	 * chunks grow with the index (to 16 MB) to keep runs few: HNSW_MAX_RUNS
-	 * then lasts for millions of inserted nodes.  The capacity must fit a
-	 * uint32 (allocateNode stops at HnswMaxNodes, below it).
-	 */
-	chunk = Max(1, Min(capacity / st->nodes_per_page / 8, 2048));
+	/* the capacity must fit a uint32 (allocateNode stops at HnswMaxNodes, below it) */
 	max_capacity = (PG_UINT32_MAX / st->nodes_per_page) * st->nodes_per_page;
 	chunk = Min(chunk, (max_capacity - capacity) / st->nodes_per_page);
 	if (chunk == 0)
 		HnswTooManyNodes(st);
 
-	/* each new page is one WAL record: a full image of the empty page */
-	blks = palloc_array(BlockNumber, chunk);
-	for (uint32 i = 0; i < chunk; i++)
+	/* the chunk's last page, written past the end; the rest stay zeros */
 	{
-		Buffer		buf;
-		Page		page;
+		PGAlignedBlock zero;
+		Page		page = (Page) zero.data;
+		BlockNumber last;
 
-		CHECK_FOR_INTERRUPTS();
-		buf = VecIndexNewBuffer(st->index, MAIN_FORKNUM);
-		blks[i] = BufferGetBlockNumber(buf);
-		xlog = VecXLogStart(st->index);
-		page = GenericXLogRegisterBuffer(xlog, buf, GENERIC_XLOG_FULL_IMAGE);
+		LockRelationForExtension(st->index, ExclusiveLock);
+		first = RelationGetNumberOfBlocks(st->index);
+		if ((uint64) first + chunk > MaxBlockNumber)
+		{
+			UnlockRelationForExtension(st->index, ExclusiveLock);
+			HnswTooManyNodes(st);
+		}
+		last = first + chunk - 1;
 		HnswInitPage(page, HNSW_PAGE_NODE);
 		((PageHeader) page)->pd_lower = HNSW_NODE_START + st->node_size * st->nodes_per_page;
-		GenericXLogFinish(xlog);
-		UnlockReleaseBuffer(buf);
+		if (RelationNeedsWAL(st->index))
+			VecLogNewPage(st->index, MAIN_FORKNUM, last, page);
+		PageSetChecksumInplace(page, last);
+		smgrextend(RelationGetSmgr(st->index), MAIN_FORKNUM, last, zero.data, false);
+		UnlockRelationForExtension(st->index, ExclusiveLock);
 	}
 	HnswTestDelay(hnsw_test_extend_delay);
 
 	/*
-	 * Publish: one WAL record of the metapage.  A block that continues the
-	 * last run extends it; any other starts a new run.
+	 * Publish: one WAL record of the metapage.  A chunk that continues the
+	 * last run extends it; else it starts a new run.
 	 */
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 	meta = HnswPageGetMeta(BufferGetPage(metabuf));
-	{
-		uint32		nruns = meta->nruns;
-		BlockNumber end = nruns > 0 ? meta->runs[nruns - 1].start + meta->runs[nruns - 1].npages :
-			InvalidBlockNumber;
-
-		for (uint32 i = 0; i < chunk; i++)
-		{
-			if (blks[i] != end)
-				nruns++;
-			end = blks[i] + 1;
-		}
-		if (nruns > HNSW_MAX_RUNS)
-			tooManyRuns(st);
-	}
 	Assert(meta->node_capacity == capacity);
-	xlog = VecXLogStart(st->index);
-	metapage = GenericXLogRegisterBuffer(xlog, metabuf, 0);
-	meta = HnswPageGetMeta(metapage);
-	for (uint32 i = 0; i < chunk; i++)
 	{
 		HnswRun    *last = meta->nruns > 0 ? &meta->runs[meta->nruns - 1] : NULL;
 
-		if (last != NULL && last->start + last->npages == blks[i])
-			last->npages++;
+		if ((last == NULL || last->start + last->npages != first) &&
+			meta->nruns >= (uint32) HnswMaxRuns())
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("index \"%s\" has too many node page runs",
+							RelationGetRelationName(st->index)),
+					 errhint("REINDEX the index.")));
+	}
+	xlog = VecXLogStart(st->index);
+	metapage = GenericXLogRegisterBuffer(xlog, metabuf, 0);
+	meta = HnswPageGetMeta(metapage);
+	{
+		HnswRun    *last = meta->nruns > 0 ? &meta->runs[meta->nruns - 1] : NULL;
+
+		if (last != NULL && last->start + last->npages == first)
+			last->npages += chunk;
 		else
 		{
 			last = &meta->runs[meta->nruns++];
 			last->first_id = meta->node_capacity;
-			last->start = blks[i];
-			last->npages = 1;
+			last->start = first;
+			last->npages = chunk;
 		}
-		meta->node_capacity += st->nodes_per_page;
+		meta->node_capacity += st->nodes_per_page * chunk;
 	}
 	HnswSetMetaLower(metapage);
 	GenericXLogFinish(xlog);
 	UnlockReleaseBuffer(metabuf);
 	UnlockPage(st->index, HNSW_METAPAGE_BLKNO, ExclusiveLock);
-	pfree(blks);
 }
 
 /*
@@ -243,6 +258,7 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 	Size		item_len = st->item_refs ? st->ops->item_len(item) : 0;
 	Size		tuple_size = HnswItemTupleSize(item_len);
 	HnswItemRef ref;
+	bool		fresh;
 
 	/*
 	 * Take the next id, once there is room for it.  The metapage lock is
@@ -278,7 +294,12 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 
 	nodebuf = ReadBuffer(st->index, blk);
 	LockBuffer(nodebuf, BUFFER_LOCK_EXCLUSIVE);
-	HnswCheckPage(st->index, BufferGetPage(nodebuf), blk, HNSW_PAGE_NODE);
+	/* a page of a chunk is all zeros until its first node (extendNodePages) */
+	fresh = PageIsNew(BufferGetPage(nodebuf));
+	if (!fresh)
+		HnswCheckPage(st->index, BufferGetPage(nodebuf), blk, HNSW_PAGE_NODE);
+	else if (slot != 0)
+		HnswBadPage(st->index, blk, HNSW_PAGE_NODE);
 	if (level > 0 && upperbuf == InvalidBuffer)
 		upperbuf = VecIndexNewBuffer(st->index, MAIN_FORKNUM);
 	if (st->item_refs && itembuf == InvalidBuffer)
@@ -287,7 +308,12 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 	xlog = VecXLogStart(st->index);
 	metapage = GenericXLogRegisterBuffer(xlog, metabuf, 0);
 	meta = HnswPageGetMeta(metapage);
-	page = GenericXLogRegisterBuffer(xlog, nodebuf, 0);
+	page = GenericXLogRegisterBuffer(xlog, nodebuf, fresh ? GENERIC_XLOG_FULL_IMAGE : 0);
+	if (fresh)
+	{
+		HnswInitPage(page, HNSW_PAGE_NODE);
+		((PageHeader) page)->pd_lower = HNSW_NODE_START + st->node_size * st->nodes_per_page;
+	}
 	if (level > 0)
 	{
 		HnswUpperData *rec = palloc0(upper_size);

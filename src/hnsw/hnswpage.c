@@ -46,6 +46,13 @@ HnswMaxNodes(const HnswState *st)
 	return max;
 }
 
+/* The run table's size: HNSW_MAX_RUNS, or less under hnsw.test_max_runs. */
+int
+HnswMaxRuns(void)
+{
+	return hnsw_test_max_runs > 0 ? Min(hnsw_test_max_runs, HNSW_MAX_RUNS) : HNSW_MAX_RUNS;
+}
+
 void
 HnswTooManyNodes(const HnswState *st)
 {
