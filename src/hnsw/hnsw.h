@@ -81,6 +81,14 @@ HnswCheckPage(Relation index, Page page, BlockNumber blk, uint16 type)
 }
 
 #define HNSW_METAPAGE_BLKNO			0
+
+/*
+ * A heavyweight lock tag (a page lock on a block number no page of ours
+ * needs locking by): every insert holds it in share mode, and VACUUM takes
+ * it exclusively for a moment to wait out the inserts in progress before it
+ * frees node slots (README.md, "Reusing slots").
+ */
+#define HNSW_INSERT_LOCK			1
 #define HNSW_MAGIC					0x484E5357	/* "HNSW" */
 #define HNSW_FORMAT_VERSION			1
 
@@ -193,6 +201,7 @@ typedef HnswNodeData *HnswNode;
 
 #define HNSW_NODE_DELETED			0x01	/* heap row is gone; skip in results */
 #define HNSW_NODE_DUP				0x02	/* in a duplicate chain, not in the graph */
+#define HNSW_NODE_FREE				0x04	/* with DELETED: the slot may be reused */
 
 #define HNSW_NODE_START		MAXALIGN(SizeOfPageHeaderData)
 #define HnswNodeItem(node)	((char *) (node) + sizeof(HnswNodeData))
@@ -494,6 +503,19 @@ HnswSameItem(const HnswState *st, const void *a, const void *b)
 }
 extern uint32 HnswMaxNodes(const HnswState *st);
 extern int	HnswMaxRuns(void);
+extern bool HnswPageFirstId(const HnswState *st, BlockNumber blk, uint32 *first);
+
+/*
+ * What the free space map is told of a node page with nfree free slots.
+ * The map keeps space in steps of BLCKSZ / 256 bytes, rounding what a page
+ * has down and what a request needs up: one slot is recorded as a step
+ * more, else a page with a single free slot would never be found.
+ */
+static inline Size
+HnswFreeSlotSpace(const HnswState *st, uint32 nfree)
+{
+	return nfree == 0 ? 0 : Min(nfree * st->node_size + BLCKSZ / 256, BLCKSZ - 1);
+}
 extern void HnswTooManyNodes(const HnswState *st) pg_attribute_noreturn();
 extern void HnswTestDelay(int ms);
 extern int	HnswNodesPerPage(Size node_size);

@@ -229,6 +229,14 @@ walkLink(void *arg, uint32 id, int level, uint32 nb)
 {
 	CheckFacts *f = (CheckFacts *) arg;
 
+	/*
+	 * A flagged node's lists are no longer kept: they may still name a slot
+	 * VACUUM freed since, or that a new node of another level or a
+	 * duplicate now holds (README.md, "Reusing slots").  Live lists never
+	 * name a freed slot.
+	 */
+	if ((f->flags[id] & HNSW_NODE_DELETED) || (f->flags[nb] & HNSW_NODE_FREE))
+		return;
 	if (level > 0 && f->levels[nb] < level)
 		VecCheckProblem(f->c, "node %u links on level %d to node %u, whose level is %d",
 						id, level, nb, f->levels[nb]);

@@ -20,6 +20,7 @@
 
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/freespace.h"
 #include "access/xloginsert.h"
 #include "storage/lmgr.h"
 #include "storage/smgr.h"
@@ -34,29 +35,29 @@
  * The size of the next chunk of node pages, for an index whose node pages
  * hold capacity slots and whose run table has nruns runs.
  *
- * A chunk is an eighth of the node pages so far, so that the runs stay few,
- * at most 2,048 pages (16 MB) while the run table has room.  Past two
- * thirds of the table the cap goes: each chunk then adds at most one run
- * and grows the node pages by at least 1/8 (less 1/400 for rounding, there
- * being at least one page per run), and going from 400 pages to the most
- * a relation can have (2^32 blocks) takes at most
- * log(2^32 / 400) / log(1.1225) = 140 such chunks: 400 + 140 + 1 < 600, so
- * the table cannot fill.  A big chunk costs no more than a small one, since
- * its pages are not written until they are used (extendNodePages).
- * hnsw.test_max_runs shrinks the table, and the cap to one page, so that a
- * test can reach that point.
+ * While the run table has room, a chunk is a 64th of the node pages so far
+ * (at least one page, at most 2,048, 16 MB): the index then grows by little
+ * more than it uses.  A chunk adds a run only when an upper or item page was
+ * appended since the last one, so runs grow with those pages, not with the
+ * chunks.  Past two thirds of the table, a chunk is an eighth of the node
+ * pages, without a cap: each chunk then adds at most one run and grows the
+ * node pages by at least 1/8 (less 1/400 for rounding, there being at least
+ * one page per run), and going from 400 pages to the most a relation can
+ * have (2^32 blocks) takes at most log(2^32 / 400) / log(1.1225) = 140 such
+ * chunks: 400 + 140 + 1 < 600, so the table cannot fill.  A big chunk costs
+ * no more than a small one, since its pages are not written until they are
+ * used (extendNodePages).  hnsw.test_max_runs shrinks the table, and the
+ * cap to one page, so that a test can reach that point.
  */
 static uint32
 chunkPages(const HnswState *st, uint32 capacity, uint32 nruns)
 {
 	uint32		pages = capacity / st->nodes_per_page;
 	int			max_runs = HnswMaxRuns();
-	uint32		cap = hnsw_test_max_runs > 0 ? 1 : 2048;
-	uint32		chunk = Max(1, pages / 8);
 
-	if (nruns < (uint32) max_runs / 3 * 2)
-		chunk = Min(chunk, cap);
-	return chunk;
+	if (nruns >= (uint32) max_runs / 3 * 2)
+		return Max(1, pages / 8);
+	return Max(1, Min(pages / 64, hnsw_test_max_runs > 0 ? 1 : 2048));
 }
 
 /*
@@ -259,16 +260,25 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 	Size		tuple_size = HnswItemTupleSize(item_len);
 	HnswItemRef ref;
 	bool		fresh;
+	BlockNumber free_blk;
+	uint32		first = 0;
+	uint32		free_left = 0;
 
+retry:
 	/*
-	 * Take the next id, once there is room for it.  The metapage lock is
-	 * not held while pages are added (extendNodePages), so that scans need
-	 * not wait for a whole chunk of extensions and WAL records.
+	 * A slot VACUUM freed, if the free space map knows a page with one
+	 * (README.md, "Reusing slots"); else the next id, once there is room
+	 * for it.  The metapage lock is not held while pages are added
+	 * (extendNodePages), so that scans need not wait for a whole chunk of
+	 * extensions and WAL records.
 	 */
+	free_blk = GetPageWithFreeSpace(st->index, st->node_size);
 	for (;;)
 	{
 		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 		meta = HnswPageGetMeta(BufferGetPage(metabuf));
+		if (free_blk != InvalidBlockNumber)
+			break;
 		if (meta->node_count >= HnswMaxNodes(st))
 			HnswTooManyNodes(st);
 		if (meta->node_count < meta->node_capacity)
@@ -278,10 +288,26 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 	}
 	/* refresh the snapshot: locating our node needs the current runs */
 	HnswCopySnapshot(st, meta);
-	id = meta->node_count;
-	st->node_count = id + 1;
-	if (!HnswFindNode(st, id, &blk, &slot))
-		elog(ERROR, "hnsw node %u has no page after extension", id);
+	if (free_blk != InvalidBlockNumber)
+	{
+		if (!HnswPageFirstId(st, free_blk, &first) || first >= st->node_count)
+		{
+			/* not a node page in use: a stale map entry */
+			LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
+			RecordPageWithFreeSpace(st->index, free_blk, 0);
+			goto retry;
+		}
+		blk = free_blk;
+		id = HNSW_NO_NODE;
+		slot = -1;
+	}
+	else
+	{
+		id = meta->node_count;
+		st->node_count = id + 1;
+		if (!HnswFindNode(st, id, &blk, &slot))
+			elog(ERROR, "hnsw node %u has no page after extension", id);
+	}
 
 	/*
 	 * An upper record goes to the current upper page, an out-of-line item
@@ -300,6 +326,43 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 		HnswCheckPage(st->index, BufferGetPage(nodebuf), blk, HNSW_PAGE_NODE);
 	else if (slot != 0)
 		HnswBadPage(st->index, blk, HNSW_PAGE_NODE);
+	if (id == HNSW_NO_NODE)
+	{
+		/*
+		 * The first freed slot of the page.  Allocations hold the metapage
+		 * exclusively, so no other insert can take it meanwhile.  None
+		 * there: the map was stale; let go of everything and start again.
+		 */
+		uint32		nslots = Min((uint32) st->nodes_per_page, st->node_count - first);
+
+		for (uint32 s = 0; s < nslots; s++)
+		{
+			HnswNode	n = HnswPageNode(BufferGetPage(nodebuf), st, s);
+
+			if (n->flags & HNSW_NODE_FREE)
+			{
+				if (id == HNSW_NO_NODE)
+				{
+					id = first + s;
+					slot = s;
+				}
+				else
+					free_left++;
+			}
+		}
+		if (id == HNSW_NO_NODE)
+		{
+			UnlockReleaseBuffer(nodebuf);
+			if (upperbuf != InvalidBuffer)
+				UnlockReleaseBuffer(upperbuf);
+			if (itembuf != InvalidBuffer)
+				UnlockReleaseBuffer(itembuf);
+			upperbuf = itembuf = InvalidBuffer;
+			LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
+			RecordPageWithFreeSpace(st->index, free_blk, 0);
+			goto retry;
+		}
+	}
 	if (level > 0 && upperbuf == InvalidBuffer)
 		upperbuf = VecIndexNewBuffer(st->index, MAIN_FORKNUM);
 	if (st->item_refs && itembuf == InvalidBuffer)
@@ -349,7 +412,8 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 	else
 		memcpy(HnswNodeItem(node), item, st->item_size);
 
-	meta->node_count = id + 1;
+	if (free_blk == InvalidBlockNumber)
+		meta->node_count = id + 1;
 	*was_empty = meta->entry_id == HNSW_NO_NODE;
 	if (*was_empty)
 	{
@@ -366,6 +430,8 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 		UnlockReleaseBuffer(itembuf);
 	UnlockReleaseBuffer(nodebuf);
 	UnlockReleaseBuffer(metabuf);
+	if (free_blk != InvalidBlockNumber)
+		RecordPageWithFreeSpace(st->index, free_blk, HnswFreeSlotSpace(st, free_left));
 	return id;
 }
 
@@ -470,8 +536,8 @@ diskBackLinks(HnswInserter *ins, uint32 id, int level, const void *item,
 		HnswAddBackLink(ins->st, ins->src, sel[0], id, level, item, true, home);
 }
 
-void
-HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
+static void
+insertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 {
 	bool		was_empty;
 	uint32		id;
@@ -525,6 +591,20 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 		}
 		UnlockReleaseBuffer(metabuf);
 	}
+}
+
+/*
+ * Insert one item.  The share lock on HNSW_INSERT_LOCK lets VACUUM wait out
+ * the inserts in progress before it frees slots: an insert may link to a
+ * node it found live before VACUUM flagged it (README.md, "Reusing slots").
+ * An error releases it with the transaction.
+ */
+void
+HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
+{
+	LockPage(st->index, HNSW_INSERT_LOCK, ShareLock);
+	insertItem(st, item, tid, level);
+	UnlockPage(st->index, HNSW_INSERT_LOCK, ShareLock);
 }
 
 /*

@@ -407,6 +407,26 @@ HnswFindNode(const HnswState *st, uint32 id, BlockNumber *blk, int *slot)
 }
 
 /*
+ * Block -> the id in slot 0 of that node page, through the run table; false
+ * when blk is not a node page of a run.
+ */
+bool
+HnswPageFirstId(const HnswState *st, BlockNumber blk, uint32 *first)
+{
+	for (int r = 0; r < st->nruns; r++)
+	{
+		const HnswRun *run = &st->runs[r];
+
+		if (blk >= run->start && blk - run->start < run->npages)
+		{
+			*first = run->first_id + (blk - run->start) * st->nodes_per_page;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
  * Step to the next node page: its block, the id in its first slot, and how
  * many of its slots hold nodes (0 for pages past node_count).
  */

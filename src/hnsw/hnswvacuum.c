@@ -21,6 +21,8 @@
 #include "commands/vacuum.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/freespace.h"
+#include "storage/lmgr.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -90,6 +92,12 @@ markDeleted(HnswVacuumState *vs, IndexBulkDeleteResult *stats,
 			HnswNode	node = HnswPageNode(page, st, s);
 			uint32		id = first + s;
 
+			/*
+			 * A freed slot is in no live list, and an insert may take it
+			 * for a new node at any moment: not deleted for this VACUUM.
+			 */
+			if (node->flags & HNSW_NODE_FREE)
+				continue;
 			if (!(node->flags & HNSW_NODE_DELETED) && callback(&node->heaptid, callback_state))
 			{
 				node->flags |= HNSW_NODE_DELETED;
@@ -563,6 +571,7 @@ typedef struct ReachFacts
 	uint8	   *levels;
 	uint8	   *flags;
 	uint32	   *dup_next;
+	uint8	   *linked;			/* a live node's list links to it */
 } ReachFacts;
 
 static int
@@ -577,6 +586,110 @@ static uint32
 walkDupNext(void *arg, uint32 id)
 {
 	return ((ReachFacts *) arg)->dup_next[id];
+}
+
+static void
+walkOnLink(void *arg, uint32 id, int level, uint32 nb)
+{
+	ReachFacts *f = (ReachFacts *) arg;
+
+	/* a flagged head of a live chain stays a graph node: its lists count */
+	if (!(f->flags[id] & HNSW_NODE_DELETED) || f->dup_next[id] != HNSW_NO_NODE)
+		f->linked[nb] = 1;
+}
+
+/* A flagged graph node that heads no chain: its slot may be freed. */
+static inline bool
+freeable(uint8 flags, uint32 dup_next)
+{
+	return (flags & (HNSW_NODE_DELETED | HNSW_NODE_DUP | HNSW_NODE_FREE)) == HNSW_NODE_DELETED &&
+		dup_next == HNSW_NO_NODE;
+}
+
+/*
+ * Pass 5: free the slots of the flagged nodes no live list links to, and
+ * tell the free space map about every node page with free slots (README.md,
+ * "Reusing slots").  The map is not WAL-logged, so every VACUUM tells it
+ * again.  The page's header is checked again under its lock: only VACUUM
+ * flags nodes, but an insert may have hung a duplicate onto a flagged
+ * head.
+ */
+static void
+freeSlots(HnswState *st, const ReachFacts *f, uint32 n, BufferAccessStrategy strategy)
+{
+	HnswPageIter it = {0};
+	BlockNumber blk;
+	uint32		first;
+	uint32		nslots;
+	uint32		freed = 0;
+	bool		any = false;
+
+	HnswLoadMeta(st);
+	while (HnswNextNodePage(st, &it, &blk, &first, &nslots))
+	{
+		uint32		nfree = 0;
+		uint32		nnew = 0;
+
+		for (uint32 s = 0; s < nslots && first + s < n; s++)
+		{
+			uint32		id = first + s;
+
+			if (f->flags[id] & HNSW_NODE_FREE)
+				nfree++;
+			else if (freeable(f->flags[id], f->dup_next[id]) && !f->linked[id] &&
+					 id != st->entry_id)
+				nnew++;
+		}
+		if (nnew > 0)
+		{
+			Buffer		buf = ReadBufferExtended(st->index, MAIN_FORKNUM, blk, RBM_NORMAL, strategy);
+			GenericXLogState *xlog;
+			Page		page;
+
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
+			xlog = VecXLogStart(st->index);
+			page = GenericXLogRegisterBuffer(xlog, buf, 0);
+			nnew = 0;
+			for (uint32 s = 0; s < nslots && first + s < n; s++)
+			{
+				uint32		id = first + s;
+				HnswNode	node = HnswPageNode(page, st, s);
+
+				if (f->flags[id] & HNSW_NODE_FREE)
+					continue;
+				if (!freeable(f->flags[id], f->dup_next[id]) || f->linked[id] ||
+					id == st->entry_id || !freeable(node->flags, node->dup_next))
+					continue;
+				/* the heap TID stays: the check knows it was the node's */
+				node->flags |= HNSW_NODE_FREE;
+				node->level = 0;
+				node->nlinks = 0;
+				node->upper_blk = InvalidBlockNumber;
+				node->upper_off = InvalidOffsetNumber;
+				nnew++;
+			}
+			if (nnew > 0)
+				GenericXLogFinish(xlog);
+			else
+				GenericXLogAbort(xlog);
+			UnlockReleaseBuffer(buf);
+			nfree += nnew;
+			freed += nnew;
+		}
+		if (nfree > 0)
+		{
+			RecordPageWithFreeSpace(st->index, blk, HnswFreeSlotSpace(st, nfree));
+			any = true;
+		}
+		VecVacuumDelayPoint();
+	}
+	if (any)
+		FreeSpaceMapVacuum(st->index);
+	if (freed > 0)
+		ereport(DEBUG1,
+				(errmsg("index \"%s\": freed %u node slots", RelationGetRelationName(st->index),
+						freed)));
 }
 
 static void
@@ -603,6 +716,16 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 	uint32		nslots;
 	uint32		linked = 0;
 	double		live = 0;
+	bool		anyfree = false;
+
+	/*
+	 * Wait out the inserts in progress before reading anything: one may
+	 * link to a node it found live before pass 1 flagged it, and its own
+	 * node (with that link) is then below n and walked.  Inserts that start
+	 * now find it flagged and never link to it.  See freeSlots.
+	 */
+	LockPage(st->index, HNSW_INSERT_LOCK, ExclusiveLock);
+	UnlockPage(st->index, HNSW_INSERT_LOCK, ExclusiveLock);
 
 	HnswLoadMeta(st);
 	n = st->node_count;
@@ -612,6 +735,7 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 	facts.levels = levels;
 	facts.flags = flags;
 	facts.dup_next = dup_next;
+	facts.linked = palloc_extended(n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	HnswWalkInit(&walk, src, n, &facts);
 	walk.level = walkLevel;
 	walk.dup_next = walkDupNext;
@@ -641,6 +765,15 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 		UnlockReleaseBuffer(buf);
 		VecVacuumDelayPoint();
 	}
+
+	/*
+	 * Slots to free, or freed before: note in the walk below which flagged
+	 * nodes live lists still link to.
+	 */
+	for (uint32 u = 0; u < n && !anyfree; u++)
+		anyfree = (flags[u] & HNSW_NODE_FREE) || freeable(flags[u], dup_next[u]);
+	if (anyfree)
+		walk.on_link = walkOnLink;
 
 	for (int round = 0; round < 3 && n >= 2 && st->entry_id != HNSW_NO_NODE; round++)
 	{
@@ -707,6 +840,8 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 		ereport(DEBUG1,
 				(errmsg("index \"%s\": linked %u nodes the entry point could not reach",
 						RelationGetRelationName(st->index), linked)));
+	if (anyfree)
+		freeSlots(st, &facts, n, strategy);
 	pfree(levels);
 	pfree(flags);
 	pfree(dup_next);

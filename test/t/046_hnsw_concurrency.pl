@@ -14,11 +14,13 @@
 # (b) An insert that runs out of node slots adds a chunk of node pages
 #     without holding the metapage lock, and publishes it at the end.
 #     hnsw.test_extend_delay (a hidden test setting) pauses it between the
-#     two.  Meanwhile, index scans return every old row, VACUUM completes,
-#     and a second insert waits on the node-page extension lock (visible in
-#     pg_locks); all of this while the first insert still holds that lock.
-#     The first insert is then cancelled: its pages stay unpublished, the
-#     second insert extends and publishes its own chunk.  Then a paused
+#     two.  Meanwhile, index scans return every old row, a second insert
+#     waits on the node-page extension lock (visible in pg_locks), and
+#     VACUUM waits on the insert lock for both inserts to finish (before it
+#     frees slots, README "Reusing slots"), not on the metapage; all of
+#     this while the first insert still holds that lock.  The first insert
+#     is then cancelled: its pages stay unpublished, the second insert
+#     extends and publishes its own chunk, and VACUUM completes.  Then a paused
 #     extension is cut by an immediate shutdown; after recovery the index
 #     takes more inserts.  Each time the index checks clean and every row
 #     is found by its own vector.
@@ -174,13 +176,17 @@ $node->poll_query_until('postgres', sprintf($holds, 'extender', 'true'))
   or die 'the insert did not reach its extension';
 
 few_not_found('ext', 'while an insert extends: scans find every row but a few');
-my ($ret) = $node->psql('postgres', 'VACUUM ext');
-is($ret, 0, 'while an insert extends: VACUUM completes');
 my ($h2, $out2, $err2) = start_psql('waiter',
 	"INSERT INTO ext SELECT i, ARRAY(SELECT random() + 0 * i FROM generate_series(1, 8))::real[] "
 	  . "FROM generate_series(1001, 1100) i");
 ok($node->poll_query_until('postgres', sprintf($holds, 'waiter', 'false')),
 	'while an insert extends: a second insert that needs room waits for the extension lock');
+# VACUUM waits out the inserts in progress before it frees slots (the
+# insert lock, page 1); it does not wait on the metapage or the extension
+my ($hv, $outv, $errv) = start_psql('vacuumer', 'VACUUM ext');
+my $vwaits = $holds =~ s/l\.page = 0/l.page = 1/r;
+ok($node->poll_query_until('postgres', sprintf($vwaits, 'vacuumer', 'false')),
+	'while an insert extends: VACUUM waits for the inserts in progress, on the insert lock');
 is($node->safe_psql('postgres', sprintf($holds, 'extender', 'true')), 't',
 	'the extension was in progress all along');
 
@@ -190,6 +196,8 @@ $h1->finish;
 like($$err1, qr/canceling statement due to user request/, 'the paused extension is cancelled');
 $h2->finish;
 is($$err2, '', 'the waiting insert then extends the index itself and completes');
+$hv->finish;
+is($$errv, '', 'VACUUM then completes');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM ext'), 280, 'ext: 180 old rows and 100 new ones');
 check_clean('ext', 'after a cancelled extension');
 few_not_found('ext', 'ext: every row but a few is found after a cancelled extension');
