@@ -59,18 +59,21 @@ sub insert_rows
 	  . "FROM generate_series(0, 29) j WHERE i > 0) || '}/1000')::sparsevec FROM generate_series($from, $to) i";
 }
 
-my $failed = '';
-for (my $i = 1; $i <= 6000; $i += 100)
+# rows $from .. $to in statements of 100 rows, under a 60-run table: the
+# first error, or ''
+sub insert_all
 {
-	my ($ret, $out, $err) = $primary->psql('postgres',
-		'SET hnsw.test_max_runs = 60; ' . insert_rows($i, $i + 99));
-	if ($ret != 0)
+	my ($from, $to) = @_;
+	for (my $i = $from; $i <= $to; $i += 100)
 	{
-		$failed = "rows $i-" . ($i + 99) . ": $err";
-		last;
+		my ($ret, $out, $err) = $primary->psql('postgres',
+			'SET hnsw.test_max_runs = 60; ' . insert_rows($i, $i + 99));
+		return "rows $i-" . ($i + 99) . ": $err" if $ret != 0;
 	}
+	return '';
 }
-is($failed, '', '6,000 single-statement inserts of 100 rows past a 60-run table succeed');
+
+is(insert_all(1, 6000), '', '6,000 single-statement inserts of 100 rows past a 60-run table succeed');
 
 # each sampled row, looked up by its own vector through the index, comes
 # back first
@@ -110,18 +113,7 @@ check_all($standby, \@sample, 'standby');
 $primary->stop('immediate');
 $primary->start;
 check_all($primary, \@sample, 'after crash recovery');
-$failed = '';
-for (my $i = 6001; $i <= 7000; $i += 100)
-{
-	my ($ret, $out, $err) = $primary->psql('postgres',
-		'SET hnsw.test_max_runs = 60; ' . insert_rows($i, $i + 99));
-	if ($ret != 0)
-	{
-		$failed = "rows $i-" . ($i + 99) . ": $err";
-		last;
-	}
-}
-is($failed, '', '1,000 more rows go in after recovery');
+is(insert_all(6001, 7000), '', '1,000 more rows go in after recovery');
 $primary->safe_psql('postgres', 'VACUUM items');
 is($primary->safe_psql('postgres', "SELECT count(*) FROM vector_index_check('items_v')"),
 	0, 'vector_index_check still finds nothing wrong');
