@@ -363,18 +363,18 @@ struct HnswSource
 /*
  * A reachability walk: breadth first over every level's links and down the
  * duplicate chains, from one or more starting nodes.  The build's repair,
- * VACUUM's repair and vector_index_check() all use it; each says through
- * the callbacks where a node's facts live.  Ids at or above n (a damaged
- * or newer list) are not followed.
+ * VACUUM's repair and vector_index_check() all use it, each with arrays of
+ * the nodes' levels and chain links it has gathered.  Ids at or above n (a
+ * damaged or newer list) are not followed.
  */
+#define HNSW_WALK_DUP				0xFF	/* level of a chained duplicate (no lists) */
+
 typedef struct HnswWalk
 {
 	HnswSource *src;			/* the links */
 	uint32		n;
-	/* the node's level, or -1 for a chained duplicate (no lists of its own) */
-	int			(*level) (void *arg, uint32 id);
-	/* the next member of the duplicate chain hanging off id, or HNSW_NO_NODE */
-	uint32		(*dup_next) (void *arg, uint32 id);
+	const uint8 *levels;		/* each node's level, or HNSW_WALK_DUP */
+	const uint32 *dup_next;		/* the next member of the chain hanging off each node */
 	/* optional: each link followed (id's on level, to nb < n) */
 	void		(*on_link) (void *arg, uint32 id, int level, uint32 nb);
 	/* optional: called every 1,024 nodes (VACUUM's delay point); else interrupts */
@@ -426,7 +426,8 @@ struct HnswInserter
 extern void HnswInserterScratch(HnswInserter *ins);
 extern bool HnswInsertNode(HnswInserter *ins, uint32 id, const void *item, int level,
 						   uint32 entry, int entry_level);
-extern void HnswWalkInit(HnswWalk *w, HnswSource *src, uint32 n, void *arg);
+extern void HnswWalkInit(HnswWalk *w, HnswSource *src, uint32 n, const uint8 *levels,
+						 const uint32 *dup_next, void *arg);
 extern void HnswWalkFrom(HnswWalk *w, uint32 start);
 extern void HnswWalkReset(HnswWalk *w);
 extern void HnswWalkFree(HnswWalk *w);

@@ -115,7 +115,7 @@ typedef struct HnswBuildState
 
 
 /* levels[] value of a chained duplicate: written as level 0, flag DUP */
-#define HNSW_BUILD_DUP		0xFF
+#define HNSW_BUILD_DUP		HNSW_WALK_DUP
 
 #define FixedItem(bs, id)	((bs)->items + (Size) (id) * (bs)->st.item_size)
 #define VarItem(bs, id)		((bs)->vitems + (bs)->item_off[id])

@@ -509,21 +509,6 @@ HnswBuildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 
 /* ---------------------------------------------------------------- reach */
 
-/* what the reachability walk (HnswWalk) needs of the in-memory graph */
-static int
-walkLevel(void *arg, uint32 id)
-{
-	HnswBuildState *bs = (HnswBuildState *) arg;
-
-	return bs->levels[id] == HNSW_BUILD_DUP ? -1 : bs->levels[id];
-}
-
-static uint32
-walkDupNext(void *arg, uint32 id)
-{
-	return ((HnswBuildState *) arg)->dup_next[id];
-}
-
 /*
  * Make every node reachable from the entry point before the graph is
  * written.  Each insert links its node from a neighbour, but later shrinks
@@ -545,9 +530,7 @@ HnswBuildRepairReach(HnswBuildState *bs)
 
 	if (bs->n < 2 || bs->entry == HNSW_NO_NODE)
 		return;
-	HnswWalkInit(&walk, &bs->src, bs->n, bs);
-	walk.level = walkLevel;
-	walk.dup_next = walkDupNext;
+	HnswWalkInit(&walk, &bs->src, bs->n, bs->levels, bs->dup_next, bs);
 	reached = walk.reached;
 	HnswWalkFrom(&walk, bs->entry);
 

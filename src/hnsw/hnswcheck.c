@@ -207,22 +207,7 @@ typedef struct CheckFacts
 	VecCheck   *c;
 	uint8	   *levels;
 	uint8	   *flags;
-	uint32	   *dup_next;
 } CheckFacts;
-
-static int
-walkLevel(void *arg, uint32 id)
-{
-	CheckFacts *f = (CheckFacts *) arg;
-
-	return (f->flags[id] & HNSW_NODE_DUP) ? -1 : f->levels[id];
-}
-
-static uint32
-walkDupNext(void *arg, uint32 id)
-{
-	return ((CheckFacts *) arg)->dup_next[id];
-}
 
 static void
 walkLink(void *arg, uint32 id, int level, uint32 nb)
@@ -281,10 +266,7 @@ HnswCheckIndex(Relation index, VecCheck *c)
 	facts.c = c;
 	facts.levels = levels;
 	facts.flags = flags;
-	facts.dup_next = dup_next;
-	HnswWalkInit(&walk, &src, st->node_count, &facts);
-	walk.level = walkLevel;
-	walk.dup_next = walkDupNext;
+	HnswWalkInit(&walk, &src, st->node_count, levels, dup_next, &facts);
 	walk.on_link = walkLink;
 	reached = walk.reached;
 	if (st->item_refs)
@@ -322,7 +304,8 @@ HnswCheckIndex(Relation index, VecCheck *c)
 			HnswNode	node = HnswPageNode(page, st, s);
 			uint32	   *l = HnswNodeLinks(node, st->item_size);
 
-			levels[id] = node->level;
+			/* a chained duplicate has no lists for the walk to follow */
+			levels[id] = (node->flags & HNSW_NODE_DUP) ? HNSW_WALK_DUP : node->level;
 			flags[id] = node->flags;
 			if (refs)
 				memcpy(&refs[id], HnswNodeItem(node), sizeof(HnswItemRef));
@@ -365,7 +348,7 @@ HnswCheckIndex(Relation index, VecCheck *c)
 		VecCheckProblem(c, "entry point %u is not a node of the index", st->entry_id);
 		return;
 	}
-	if (levels[st->entry_id] != st->entry_level)
+	if (!(flags[st->entry_id] & HNSW_NODE_DUP) && levels[st->entry_id] != st->entry_level)
 		VecCheckProblem(c, "entry point %u has level %d, the metapage says %d",
 						st->entry_id, levels[st->entry_id], st->entry_level);
 	if (flags[st->entry_id] & HNSW_NODE_DUP)

@@ -113,11 +113,14 @@ HnswInsertNode(HnswInserter *ins, uint32 id, const void *item, int level,
 
 /* Set up w over ids 0 .. n-1, nothing reached; the caller sets the callbacks. */
 void
-HnswWalkInit(HnswWalk *w, HnswSource *src, uint32 n, void *arg)
+HnswWalkInit(HnswWalk *w, HnswSource *src, uint32 n, const uint8 *levels,
+			 const uint32 *dup_next, void *arg)
 {
 	memset(w, 0, offsetof(HnswWalk, links));
 	w->src = src;
 	w->n = n;
+	w->levels = levels;
+	w->dup_next = dup_next;
 	w->arg = arg;
 	w->reached = palloc_extended(Max(n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	w->queue = palloc_extended(sizeof(uint32) * Max(n, 1), MCXT_ALLOC_HUGE);
@@ -165,10 +168,9 @@ HnswWalkFrom(HnswWalk *w, uint32 start)
 				CHECK_FOR_INTERRUPTS();
 		}
 		/* a duplicate chain hangs off its graph node */
-		for (uint32 d = w->dup_next(w->arg, id); d < w->n && !w->reached[d];
-			 d = w->dup_next(w->arg, d))
+		for (uint32 d = w->dup_next[id]; d < w->n && !w->reached[d]; d = w->dup_next[d])
 			w->reached[d] = 1;
-		top = w->level(w->arg, id);
+		top = w->levels[id] == HNSW_WALK_DUP ? -1 : w->levels[id];
 		for (int level = Min(top, HNSW_MAX_LEVEL); level >= 0; level--)
 		{
 			int			nl = w->src->links(w->src, id, level, w->links);

@@ -565,28 +565,13 @@ repairGraph(HnswVacuumState *vs, MemoryContext tmp)
  * three rounds at most.  Nodes added after the walk began are left to the
  * next VACUUM.
  */
-/* what the reachability walk (HnswWalk) needs, from pass 4's arrays */
+/* pass 4's headers, for its on_link callback and for pass 5 */
 typedef struct ReachFacts
 {
-	uint8	   *levels;
 	uint8	   *flags;
 	uint32	   *dup_next;
 	uint8	   *linked;			/* a live node's list links to it */
 } ReachFacts;
-
-static int
-walkLevel(void *arg, uint32 id)
-{
-	ReachFacts *f = (ReachFacts *) arg;
-
-	return (f->flags[id] & HNSW_NODE_DUP) ? -1 : f->levels[id];
-}
-
-static uint32
-walkDupNext(void *arg, uint32 id)
-{
-	return ((ReachFacts *) arg)->dup_next[id];
-}
 
 static void
 walkOnLink(void *arg, uint32 id, int level, uint32 nb)
@@ -732,13 +717,10 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 	levels = palloc_extended(n, MCXT_ALLOC_HUGE);
 	flags = palloc_extended(n, MCXT_ALLOC_HUGE);
 	dup_next = palloc_extended(sizeof(uint32) * n, MCXT_ALLOC_HUGE);
-	facts.levels = levels;
 	facts.flags = flags;
 	facts.dup_next = dup_next;
 	facts.linked = palloc_extended(n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	HnswWalkInit(&walk, src, n, &facts);
-	walk.level = walkLevel;
-	walk.dup_next = walkDupNext;
+	HnswWalkInit(&walk, src, n, levels, dup_next, &facts);
 	walk.pause = walkPause;
 	reached = walk.reached;
 
@@ -757,7 +739,8 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 		{
 			HnswNode	node = HnswPageNode(page, st, s);
 
-			levels[first + s] = node->level;
+			/* a chained duplicate has no lists for the walk to follow */
+			levels[first + s] = (node->flags & HNSW_NODE_DUP) ? HNSW_WALK_DUP : node->level;
 			flags[first + s] = node->flags;
 			dup_next[first + s] = node->dup_next;
 			live += !(node->flags & HNSW_NODE_DELETED);
