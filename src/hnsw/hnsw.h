@@ -83,12 +83,19 @@ HnswCheckPage(Relation index, Page page, BlockNumber blk, uint16 type)
 #define HNSW_METAPAGE_BLKNO			0
 
 /*
- * A heavyweight lock tag (a page lock on a block number no page of ours
- * needs locking by): every insert holds it in share mode, and VACUUM takes
- * it exclusively for a moment to wait out the inserts in progress before it
- * frees node slots (README.md, "Reusing slots").
+ * The insert lock: every insert holds it in share mode, and VACUUM takes it
+ * exclusively for a moment to wait out the inserts in progress before it
+ * frees node slots (README.md, "Reusing slots").  A heavyweight lock on the
+ * object (pg_class, the index, this sub-id), which nothing else takes.  Not
+ * a page lock: an insert takes the node-page extension lock (a page lock)
+ * while it holds this one, and PostgreSQL allows no other heavyweight lock
+ * but the relation extension lock under a page lock.
  */
-#define HNSW_INSERT_LOCK			1
+#define HNSW_INSERT_LOCK_SUBID		0x4857
+#define HnswLockInserts(index, mode) \
+	LockDatabaseObject(RelationRelationId, RelationGetRelid(index), HNSW_INSERT_LOCK_SUBID, (mode))
+#define HnswUnlockInserts(index, mode) \
+	UnlockDatabaseObject(RelationRelationId, RelationGetRelid(index), HNSW_INSERT_LOCK_SUBID, (mode))
 #define HNSW_MAGIC					0x484E5357	/* "HNSW" */
 #define HNSW_FORMAT_VERSION			1
 

@@ -18,6 +18,7 @@
  */
 #include "compat.h"
 
+#include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/freespace.h"
@@ -594,7 +595,7 @@ insertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 }
 
 /*
- * Insert one item.  The share lock on HNSW_INSERT_LOCK lets VACUUM wait out
+ * Insert one item.  The share lock on the insert lock lets VACUUM wait out
  * the inserts in progress before it frees slots: an insert may link to a
  * node it found live before VACUUM flagged it (README.md, "Reusing slots").
  * An error releases it with the transaction.
@@ -602,9 +603,9 @@ insertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 void
 HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 {
-	LockPage(st->index, HNSW_INSERT_LOCK, ShareLock);
+	HnswLockInserts(st->index, ShareLock);
 	insertItem(st, item, tid, level);
-	UnlockPage(st->index, HNSW_INSERT_LOCK, ShareLock);
+	HnswUnlockInserts(st->index, ShareLock);
 }
 
 /*

@@ -19,6 +19,7 @@
 
 #include "access/genam.h"
 #include "commands/vacuum.h"
+#include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/freespace.h"
@@ -709,8 +710,8 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 	 * node (with that link) is then below n and walked.  Inserts that start
 	 * now find it flagged and never link to it.  See freeSlots.
 	 */
-	LockPage(st->index, HNSW_INSERT_LOCK, ExclusiveLock);
-	UnlockPage(st->index, HNSW_INSERT_LOCK, ExclusiveLock);
+	HnswLockInserts(st->index, ExclusiveLock);
+	HnswUnlockInserts(st->index, ExclusiveLock);
 
 	HnswLoadMeta(st);
 	n = st->node_count;

@@ -182,9 +182,12 @@ my ($h2, $out2, $err2) = start_psql('waiter',
 ok($node->poll_query_until('postgres', sprintf($holds, 'waiter', 'false')),
 	'while an insert extends: a second insert that needs room waits for the extension lock');
 # VACUUM waits out the inserts in progress before it frees slots (the
-# insert lock, page 1); it does not wait on the metapage or the extension
+# insert lock, on the index as an object); it does not wait on the metapage
+# or the extension
 my ($hv, $outv, $errv) = start_psql('vacuumer', 'VACUUM ext');
-my $vwaits = $holds =~ s/l\.page = 0/l.page = 1/r;
+my $vwaits = "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+  . "WHERE a.application_name = '%s' AND l.locktype = 'object' AND l.classid = 'pg_class'::regclass "
+  . "AND l.objid = 'ext_idx'::regclass AND l.granted = %s)";
 ok($node->poll_query_until('postgres', sprintf($vwaits, 'vacuumer', 'false')),
 	'while an insert extends: VACUUM waits for the inserts in progress, on the insert lock');
 is($node->safe_psql('postgres', sprintf($holds, 'extender', 'true')), 't',
