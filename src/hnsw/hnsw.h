@@ -209,6 +209,13 @@ typedef HnswNodeData *HnswNode;
 #define HNSW_NODE_DELETED			0x01	/* heap row is gone; skip in results */
 #define HNSW_NODE_DUP				0x02	/* in a duplicate chain, not in the graph */
 #define HNSW_NODE_FREE				0x04	/* with DELETED: the slot may be reused */
+/*
+ * With DELETED and DUP: VACUUM unlinked the member from its chain (or moved
+ * its row into the head); the first level-0 list slot, unused by a
+ * duplicate, holds that head, whose page interlocks the freeing of the
+ * slot with scans walking the chain (README.md, "Reusing slots").
+ */
+#define HNSW_NODE_ORPHAN			0x08
 
 #define HNSW_NODE_START		MAXALIGN(SizeOfPageHeaderData)
 #define HnswNodeItem(node)	((char *) (node) + sizeof(HnswNodeData))

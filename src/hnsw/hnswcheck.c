@@ -201,6 +201,42 @@ checkSelfLookups(HnswState *st, HnswSource *src, VecCheck *c, const uint8 *flags
 						missed, tried, ef);
 }
 
+/*
+ * Every duplicate chain holds duplicates only, and no freed slot: VACUUM
+ * frees a member only once it is out of its chain (README.md, "Reusing
+ * slots"), and a freed slot may be a new graph node or another chain's
+ * member any time later.
+ */
+static void
+checkChains(HnswState *st, VecCheck *c, const uint8 *flags, const uint32 *dup_next)
+{
+	uint32		reported = 0;
+
+	for (uint32 id = 0; id < st->node_count; id++)
+	{
+		uint32		steps = 0;
+
+		if (flags[id] & (HNSW_NODE_DUP | HNSW_NODE_FREE))
+			continue;
+		for (uint32 cur = dup_next[id]; cur < st->node_count; cur = dup_next[cur])
+		{
+			if (++steps > st->node_count)
+			{
+				VecCheckProblem(c, "the duplicate chain of node %u loops", id);
+				break;
+			}
+			if ((flags[cur] & (HNSW_NODE_DUP | HNSW_NODE_FREE)) != HNSW_NODE_DUP)
+			{
+				if (++reported <= 10)
+					VecCheckProblem(c, "the duplicate chain of node %u holds node %u, which is %s",
+									id, cur, (flags[cur] & HNSW_NODE_FREE) ? "a freed slot" :
+									"not a duplicate");
+				break;
+			}
+		}
+	}
+}
+
 /* what the reachability walk (HnswWalk) needs, and the checks of each link */
 typedef struct CheckFacts
 {
@@ -341,6 +377,7 @@ HnswCheckIndex(Relation index, VecCheck *c)
 	if (refs)
 		checkItemRefs(st, c, refs);
 	checkHeapSlots(st, c, flags, tids);
+	checkChains(st, c, flags, dup_next);
 
 	/* the entry point */
 	if (st->entry_id == HNSW_NO_NODE || st->entry_id >= st->node_count)

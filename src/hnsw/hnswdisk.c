@@ -101,15 +101,23 @@ orderByBlock(const BlockNumber *blks, int *order, int k)
 	order[j] = k;
 }
 
-/* A scored candidate's header fields, from its node record. */
+/*
+ * A scored candidate's header fields, from its node record.  A chained
+ * duplicate is in no live list; one is met only through a stale id (a
+ * flagged node's list naming a slot freed and taken since), and then its
+ * row is newer than the search and its chain is another head's, whose older
+ * rows that head returns: neither is this candidate's.
+ */
 static inline void
 fillCand(HnswCand *c, uint32 id, HnswNode node)
 {
+	bool		dup = (node->flags & HNSW_NODE_DUP) != 0;
+
 	c->id = id;
 	c->tid = node->heaptid;
-	c->dup_next = node->dup_next;
-	c->self_dead = (node->flags & HNSW_NODE_DELETED) != 0;
-	c->deleted = c->self_dead && node->dup_next == HNSW_NO_NODE;
+	c->dup_next = dup ? HNSW_NO_NODE : node->dup_next;
+	c->self_dead = dup || (node->flags & HNSW_NODE_DELETED) != 0;
+	c->deleted = c->self_dead && c->dup_next == HNSW_NO_NODE;
 }
 
 /*

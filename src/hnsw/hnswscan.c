@@ -45,6 +45,7 @@ typedef struct HnswScanOpaqueData
 	int			ibatch;
 	float		last_dist;		/* for strict_order */
 	uint32		chain;			/* next duplicate to return, or HNSW_NO_NODE */
+	Buffer		chain_buf;		/* pin on the chain head's page during the walk */
 	float		chain_dist;
 	uint32		chain_len;		/* duplicates returned from this chain */
 	int			ef;
@@ -60,12 +61,27 @@ hnswbeginscan(Relation index, int nkeys, int norderbys)
 	HnswScanOpaque so = palloc0(sizeof(HnswScanOpaqueData));
 
 	HnswInitState(&so->st, index);
+	so->chain = HNSW_NO_NODE;
+	so->chain_buf = InvalidBuffer;
 	VecScanInitOrderBy(scan, norderbys);
 	/* small blocks: a scan keeps a few heaps and a hash, not many chunks */
 	so->cxt = AllocSetContextCreate(CurrentMemoryContext, "Hnsw scan temporary context",
 									ALLOCSET_DEFAULT_SIZES);
 	scan->opaque = so;
 	return scan;
+}
+
+/*
+ * The walk along a duplicate chain is over: drop the pin on its head's page
+ * (see startChain).
+ */
+static void
+endChain(HnswScanOpaque so)
+{
+	so->chain = HNSW_NO_NODE;
+	if (BufferIsValid(so->chain_buf))
+		ReleaseBuffer(so->chain_buf);
+	so->chain_buf = InvalidBuffer;
 }
 
 void
@@ -78,7 +94,7 @@ hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int no
 	so->started = false;
 	so->done = false;
 	so->limited = false;
-	so->chain = HNSW_NO_NODE;
+	endChain(so);
 	so->nbatch = so->ibatch = 0;
 }
 
@@ -226,6 +242,46 @@ returnTuple(IndexScanDesc scan, ItemPointer tid, float dist)
 }
 
 /*
+ * Begin the walk along the duplicate chain of candidate c, a head when it
+ * was scored.  Its header is read again, under a pin on its page that the
+ * scan keeps until the walk is over: VACUUM frees the slot of a member it
+ * unlinked from a chain, or moves a member's row into a dead head, only
+ * while it holds a cleanup lock on the head's page, so no member this walk
+ * can still reach is freed meanwhile (README.md, "Reusing slots").  The
+ * header read now is the one the walk starts from: its row may be a member
+ * VACUUM moved into it since c was scored.  A slot freed and taken since by
+ * a duplicate elsewhere leads no chain of ours, and is skipped; one taken
+ * by a new graph node leads only rows newer than the scan.  Returns
+ * whether the head's own row is to be returned, in *tid.
+ */
+static bool
+startChain(HnswScanOpaque so, const HnswCand *c, ItemPointer tid)
+{
+	BlockNumber blk;
+	int			slot;
+	HnswNode	node;
+	bool		live = false;
+
+	HnswLocateNode(&so->st, c->id, &blk, &slot);
+	so->chain_buf = ReadBuffer(so->st.index, blk);
+	LockBuffer(so->chain_buf, BUFFER_LOCK_SHARE);
+	HnswCheckPage(so->st.index, BufferGetPage(so->chain_buf), blk, HNSW_PAGE_NODE);
+	node = HnswPageNode(BufferGetPage(so->chain_buf), &so->st, slot);
+	if (!(node->flags & (HNSW_NODE_DUP | HNSW_NODE_FREE)))
+	{
+		so->chain = node->dup_next;
+		live = !(node->flags & HNSW_NODE_DELETED);
+		*tid = node->heaptid;
+	}
+	LockBuffer(so->chain_buf, BUFFER_LOCK_UNLOCK);
+	so->chain_len = 0;
+	so->chain_dist = c->dist;
+	if (so->chain == HNSW_NO_NODE)
+		endChain(so);
+	return live;
+}
+
+/*
  * Results come from the batch; after each node, the live members of its
  * duplicate chain, at the same distance.  A node whose own row is gone
  * still leads its chain.
@@ -260,18 +316,26 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 				returnTuple(scan, &hdr.heaptid, so->chain_dist);
 				found = true;
 			}
+			if (so->chain == HNSW_NO_NODE)
+				endChain(so);
 		}
 		else if (so->ibatch < so->nbatch)
 		{
 			HnswCand   *c = &so->batch[so->ibatch++];
+			ItemPointerData tid;
 
 			if (so->mode == HNSW_ITERATIVE_STRICT && c->dist < so->last_dist)
 				continue;
 			so->last_dist = Max(so->last_dist, c->dist);
-			so->chain = c->dup_next;
-			so->chain_len = 0;
-			so->chain_dist = c->dist;
-			if (!c->self_dead)
+			if (c->dup_next != HNSW_NO_NODE)
+			{
+				if (startChain(so, c, &tid))
+				{
+					returnTuple(scan, &tid, c->dist);
+					found = true;
+				}
+			}
+			else if (!c->self_dead)
 			{
 				returnTuple(scan, &c->tid, c->dist);
 				found = true;
@@ -293,6 +357,7 @@ hnswendscan(IndexScanDesc scan)
 {
 	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
 
+	endChain(so);
 	MemoryContextDelete(so->cxt);
 	pfree(so);
 	scan->opaque = NULL;

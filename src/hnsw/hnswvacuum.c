@@ -10,7 +10,10 @@
  * deleted ones (their lists stay intact for this), chosen with the same
  * heuristic as inserts.  Deleted nodes stay traversable until then, so
  * concurrent scans and inserts keep working throughout; scans never return
- * them.  Their slots are not reused yet (README.md, "Future work").
+ * them.  Pass 1b takes dead members out of duplicate chains, pass 3 moves
+ * the entry point, pass 4 relinks what the entry point cannot reach, and
+ * pass 5 frees the slots nothing can lead to any more (README.md, section 5
+ * and "Reusing slots").
  * The passes in block order read each node page once, through VACUUM's
  * buffer ring (info->strategy), so that a large index does not push the
  * working set out of shared buffers.
@@ -50,6 +53,7 @@ typedef struct HnswVacuumState
 	uint32	   *heads;
 	uint32		nheads;
 	uint32		heads_cap;
+	uint32		npromoted;		/* dead heads that took a member's row */
 } HnswVacuumState;
 
 /*
@@ -184,6 +188,116 @@ setDupNext(HnswState *st, uint32 id, uint32 expected, uint32 next)
 }
 
 /*
+ * Mark member id of head's chain an orphan, before pass 1b unlinks it (or
+ * as it moves the member's row into the head): pass 5 frees its slot once
+ * no scan can be walking that chain any more (approveOrphans).  Marked
+ * first, unlinked second: an orphan still in its chain (a crash between
+ * the two) is found there by pass 5 and kept.
+ */
+static void
+markOrphan(HnswState *st, uint32 id, uint32 head)
+{
+	BlockNumber blk;
+	int			slot;
+	Buffer		buf;
+	HnswNode	node;
+
+	HnswLocateNode(st, id, &blk, &slot);
+	buf = ReadBuffer(st->index, blk);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
+	node = HnswPageNode(BufferGetPage(buf), st, slot);
+	if ((node->flags & (HNSW_NODE_DELETED | HNSW_NODE_DUP | HNSW_NODE_FREE | HNSW_NODE_ORPHAN)) ==
+		(HNSW_NODE_DELETED | HNSW_NODE_DUP))
+	{
+		GenericXLogState *xlog = VecXLogStart(st->index);
+
+		node = HnswPageNode(GenericXLogRegisterBuffer(xlog, buf, 0), st, slot);
+		node->flags |= HNSW_NODE_ORPHAN;
+		HnswNodeLinks(node, st->item_size)[0] = head;
+		GenericXLogFinish(xlog);
+	}
+	UnlockReleaseBuffer(buf);
+}
+
+/*
+ * The head of a chain is flagged and its first member mem is live: move
+ * the member's row into the head, so that the head is a live graph node
+ * again and the member's slot can be freed (it becomes an orphan).  Both
+ * in one WAL record.  Only while no scan walks the chain: a walk that read
+ * the head before the move and the member after it would return the row
+ * of neither.  Walks keep a pin on the head's page (hnswscan.c,
+ * startChain), so a cleanup lock on it shuts them out; VACUUM never waits
+ * for one, and leaves the move to the next VACUUM when the page is pinned,
+ * or when the member's page, before the head's in block order, is locked.
+ * Returns whether the row was moved.
+ */
+static bool
+promoteMember(HnswVacuumState *vs, uint32 head, uint32 mem)
+{
+	HnswState  *st = &vs->st;
+	BlockNumber hblk,
+				mblk;
+	int			hslot,
+				mslot;
+	Buffer		hbuf;
+	Buffer		mbuf = InvalidBuffer;
+	Page		hpage;
+	Page		mpage;
+	HnswNode	hnode;
+	HnswNode	mnode;
+	GenericXLogState *xlog;
+	bool		done = false;
+
+	HnswLocateNode(st, head, &hblk, &hslot);
+	HnswLocateNode(st, mem, &mblk, &mslot);
+	hbuf = ReadBufferExtended(st->index, MAIN_FORKNUM, hblk, RBM_NORMAL, vs->strategy);
+	if (!ConditionalLockBufferForCleanup(hbuf))
+	{
+		ReleaseBuffer(hbuf);
+		return false;
+	}
+	if (mblk != hblk)
+	{
+		mbuf = ReadBuffer(st->index, mblk);
+		if (mblk > hblk)
+			LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
+		else if (!ConditionalLockBuffer(mbuf))
+		{
+			ReleaseBuffer(mbuf);
+			UnlockReleaseBuffer(hbuf);
+			return false;
+		}
+		HnswCheckPage(st->index, BufferGetPage(mbuf), mblk, HNSW_PAGE_NODE);
+	}
+	HnswCheckPage(st->index, BufferGetPage(hbuf), hblk, HNSW_PAGE_NODE);
+	hnode = HnswPageNode(BufferGetPage(hbuf), st, hslot);
+	mnode = HnswPageNode(BufferGetPage(BufferIsValid(mbuf) ? mbuf : hbuf), st, mslot);
+	/* as read before, unless an insert hung a new member after the head */
+	if ((hnode->flags & (HNSW_NODE_DELETED | HNSW_NODE_DUP | HNSW_NODE_FREE)) == HNSW_NODE_DELETED &&
+		hnode->dup_next == mem &&
+		(mnode->flags & (HNSW_NODE_DELETED | HNSW_NODE_DUP | HNSW_NODE_FREE)) == HNSW_NODE_DUP)
+	{
+		xlog = VecXLogStart(st->index);
+		hpage = GenericXLogRegisterBuffer(xlog, hbuf, 0);
+		mpage = BufferIsValid(mbuf) ? GenericXLogRegisterBuffer(xlog, mbuf, 0) : hpage;
+		hnode = HnswPageNode(hpage, st, hslot);
+		mnode = HnswPageNode(mpage, st, mslot);
+		hnode->heaptid = mnode->heaptid;
+		hnode->flags &= ~HNSW_NODE_DELETED;
+		hnode->dup_next = mnode->dup_next;
+		mnode->flags |= HNSW_NODE_DELETED | HNSW_NODE_ORPHAN;
+		HnswNodeLinks(mnode, st->item_size)[0] = head;
+		GenericXLogFinish(xlog);
+		done = true;
+	}
+	if (BufferIsValid(mbuf))
+		UnlockReleaseBuffer(mbuf);
+	UnlockReleaseBuffer(hbuf);
+	return done;
+}
+
+/*
  * Pass 1b: unlink the members of each duplicate chain whose rows are gone.
  * A dead member otherwise costs every scan that meets its head a read, and
  * a head whose own row and whole chain are dead would stay in the graph,
@@ -233,6 +347,7 @@ unlinkDeadMembers(HnswVacuumState *vs)
 				continue;
 			}
 			/* skip the whole run of dead members at once */
+			markOrphan(st, cur, head);
 			next = mem.dup_next;
 			while (next != HNSW_NO_NODE)
 			{
@@ -243,6 +358,7 @@ unlinkDeadMembers(HnswVacuumState *vs)
 				HnswReadHeader(st, next, &after);
 				if (!(after.flags & HNSW_NODE_DELETED))
 					break;
+				markOrphan(st, next, head);
 				next = after.dup_next;
 			}
 			if (!setDupNext(st, prev, cur, next))
@@ -256,10 +372,21 @@ unlinkDeadMembers(HnswVacuumState *vs)
 			}
 			cur = next;
 		}
-		/* a dead head that leads no chain any more is deleted like any node */
+		/*
+		 * A dead head with live members takes the first one's row; one that
+		 * leads no chain any more is deleted like any node.
+		 */
 		HnswReadHeader(st, head, &hdr);
-		if (head_dead && hdr.dup_next == HNSW_NO_NODE && head < vs->nbits &&
-			!IsDeleted(vs, head))
+		if (head_dead && hdr.dup_next != HNSW_NO_NODE)
+		{
+			HnswNodeData mem;
+
+			HnswReadHeader(st, hdr.dup_next, &mem);
+			if (!(mem.flags & HNSW_NODE_DELETED) && promoteMember(vs, head, hdr.dup_next))
+				vs->npromoted++;
+		}
+		else if (head_dead && hdr.dup_next == HNSW_NO_NODE && head < vs->nbits &&
+				 !IsDeleted(vs, head))
 		{
 			vs->deleted[head / 8] |= 1 << (head % 8);
 			vs->ndeleted++;
@@ -572,6 +699,7 @@ typedef struct ReachFacts
 	uint8	   *flags;
 	uint32	   *dup_next;
 	uint8	   *linked;			/* a live node's list links to it */
+	uint8	   *approved;		/* an orphan pass 5 may free (approveOrphans) */
 } ReachFacts;
 
 static void
@@ -590,6 +718,131 @@ freeable(uint8 flags, uint32 dup_next)
 {
 	return (flags & (HNSW_NODE_DELETED | HNSW_NODE_DUP | HNSW_NODE_FREE)) == HNSW_NODE_DELETED &&
 		dup_next == HNSW_NO_NODE;
+}
+
+/* A member pass 1b unlinked (or whose row went to its head), not yet freed. */
+static inline bool
+isOrphan(uint8 flags)
+{
+	return (flags & (HNSW_NODE_DELETED | HNSW_NODE_DUP | HNSW_NODE_FREE | HNSW_NODE_ORPHAN)) ==
+		(HNSW_NODE_DELETED | HNSW_NODE_DUP | HNSW_NODE_ORPHAN);
+}
+
+typedef struct OrphanRef
+{
+	uint32		head;
+	uint32		id;
+} OrphanRef;
+
+static int
+orphanRefCompare(const void *a, const void *b)
+{
+	const OrphanRef *x = a;
+	const OrphanRef *y = b;
+
+	if (x->head != y->head)
+		return x->head < y->head ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * Which orphans pass 5 may free (README.md, "Reusing slots").  A scan
+ * walking a chain keeps a pin on its head's page from reading the head to
+ * leaving the last member (hnswscan.c, startChain), and every orphan was
+ * out of its chain before this pass began, so once this VACUUM has held a
+ * cleanup lock on the head's page (no other pin on it), no walk that could
+ * still reach the orphan is left, and later walks start from the chain as
+ * it is now.  VACUUM never waits for that: a page that some scan keeps
+ * pinned (a cursor halfway down a chain) leaves its orphans to the next
+ * VACUUM.  An orphan also has to be out of its chain: pass 1b marks a run
+ * of members before it unlinks them, and that can fail or be cut short.
+ * Returns NULL when no orphan may be freed.
+ */
+static uint8 *
+approveOrphans(HnswState *st, const uint8 *flags, uint32 n, BufferAccessStrategy strategy)
+{
+	OrphanRef  *refs;
+	uint32		nrefs = 0;
+	uint8	   *approved = NULL;
+
+	for (uint32 id = 0; id < n; id++)
+		nrefs += isOrphan(flags[id]);
+	if (nrefs == 0)
+		return NULL;
+	refs = palloc_extended(sizeof(OrphanRef) * nrefs, MCXT_ALLOC_HUGE);
+	nrefs = 0;
+	for (uint32 id = 0; id < n; id++)
+	{
+		BlockNumber blk;
+		int			slot;
+		Buffer		buf;
+		HnswNode	node;
+
+		if (!isOrphan(flags[id]))
+			continue;
+		HnswLocateNode(st, id, &blk, &slot);
+		buf = ReadBufferExtended(st->index, MAIN_FORKNUM, blk, RBM_NORMAL, strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
+		node = HnswPageNode(BufferGetPage(buf), st, slot);
+		if (isOrphan(node->flags) && HnswNodeLinks(node, st->item_size)[0] < n)
+		{
+			refs[nrefs].head = HnswNodeLinks(node, st->item_size)[0];
+			refs[nrefs].id = id;
+			nrefs++;
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	qsort(refs, nrefs, sizeof(OrphanRef), orphanRefCompare);
+
+	for (uint32 i = 0; i < nrefs;)
+	{
+		uint32		head = refs[i].head;
+		uint32		end = i;
+		BlockNumber blk;
+		int			slot;
+		Buffer		buf;
+		bool		quiet;
+
+		while (end < nrefs && refs[end].head == head)
+			end++;
+		VecVacuumDelayPoint();
+		HnswLocateNode(st, head, &blk, &slot);
+		buf = ReadBufferExtended(st->index, MAIN_FORKNUM, blk, RBM_NORMAL, strategy);
+		quiet = ConditionalLockBufferForCleanup(buf);
+		if (quiet)
+			LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		ReleaseBuffer(buf);
+		if (quiet)
+		{
+			HnswNodeData hdr;
+			uint32		steps = 0;
+
+			/* the chain as it is now: only VACUUM unlinks, and VACUUM is us */
+			HnswReadHeader(st, head, &hdr);
+			for (uint32 cur = hdr.dup_next; cur != HNSW_NO_NODE && cur < n && ++steps <= n;)
+			{
+				HnswNodeData mem;
+
+				for (uint32 j = i; j < end; j++)
+					if (refs[j].id == cur)
+						refs[j].head = HNSW_NO_NODE;	/* still in it */
+				HnswReadHeader(st, cur, &mem);
+				cur = mem.dup_next;
+			}
+			for (uint32 j = i; j < end; j++)
+			{
+				if (refs[j].head == HNSW_NO_NODE)
+					continue;
+				if (approved == NULL)
+					approved = palloc_extended(n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+				approved[refs[j].id] = 1;
+			}
+		}
+		i = end;
+	}
+	pfree(refs);
+	return approved;
 }
 
 /*
@@ -622,8 +875,9 @@ freeSlots(HnswState *st, const ReachFacts *f, uint32 n, BufferAccessStrategy str
 
 			if (f->flags[id] & HNSW_NODE_FREE)
 				nfree++;
-			else if (freeable(f->flags[id], f->dup_next[id]) && !f->linked[id] &&
-					 id != st->entry_id)
+			else if ((freeable(f->flags[id], f->dup_next[id]) && !f->linked[id] &&
+					  id != st->entry_id) ||
+					 (f->approved && f->approved[id]))
 				nnew++;
 		}
 		if (nnew > 0)
@@ -644,8 +898,16 @@ freeSlots(HnswState *st, const ReachFacts *f, uint32 n, BufferAccessStrategy str
 
 				if (f->flags[id] & HNSW_NODE_FREE)
 					continue;
-				if (!freeable(f->flags[id], f->dup_next[id]) || f->linked[id] ||
-					id == st->entry_id || !freeable(node->flags, node->dup_next))
+				if (f->approved && f->approved[id])
+				{
+					/* an orphan: no longer a duplicate of anything */
+					if (!isOrphan(node->flags))
+						continue;
+					node->flags = HNSW_NODE_DELETED | HNSW_NODE_FREE;
+					node->dup_next = HNSW_NO_NODE;
+				}
+				else if (!freeable(f->flags[id], f->dup_next[id]) || f->linked[id] ||
+						 id == st->entry_id || !freeable(node->flags, node->dup_next))
 					continue;
 				/* the heap TID stays: the check knows it was the node's */
 				node->flags |= HNSW_NODE_FREE;
@@ -721,6 +983,7 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 	facts.flags = flags;
 	facts.dup_next = dup_next;
 	facts.linked = palloc_extended(n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	facts.approved = NULL;
 	HnswWalkInit(&walk, src, n, levels, dup_next, &facts);
 	walk.pause = walkPause;
 	reached = walk.reached;
@@ -755,7 +1018,8 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 	 * nodes live lists still link to.
 	 */
 	for (uint32 u = 0; u < n && !anyfree; u++)
-		anyfree = (flags[u] & HNSW_NODE_FREE) || freeable(flags[u], dup_next[u]);
+		anyfree = (flags[u] & HNSW_NODE_FREE) || freeable(flags[u], dup_next[u]) ||
+			isOrphan(flags[u]);
 	if (anyfree)
 		walk.on_link = walkOnLink;
 
@@ -825,7 +1089,10 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 				(errmsg("index \"%s\": linked %u nodes the entry point could not reach",
 						RelationGetRelationName(st->index), linked)));
 	if (anyfree)
+	{
+		facts.approved = approveOrphans(st, flags, n, strategy);
 		freeSlots(st, &facts, n, strategy);
+	}
 	pfree(levels);
 	pfree(flags);
 	pfree(dup_next);
@@ -914,6 +1181,10 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 
 	markDeleted(vs, stats, callback, callback_state);
 	unlinkDeadMembers(vs);
+	if (vs->npromoted > 0)
+		ereport(DEBUG1,
+				(errmsg("index \"%s\": %u dead duplicate chain heads took a member's row",
+						RelationGetRelationName(info->index), vs->npromoted)));
 	if (vs->ndeleted > 0)
 	{
 		repairGraph(vs, tmp);
