@@ -222,6 +222,35 @@ typedef HnswNodeData *HnswNode;
 #define HnswNodeLinks(node, itemsize) \
 	((uint32 *) ((char *) (node) + sizeof(HnswNodeData) + (itemsize)))
 
+/*
+ * A chained duplicate's stamp, in slots 1 and 2 of its unused level-0 list:
+ * when it joined its chain (the WAL insert position then; 1 for the
+ * build's members, 0 in indexes made before stamps).  New members go right
+ * after the head, so stamps never rise along a chain.  A scan walking a
+ * chain stops at a member whose stamp is higher than the one before: that
+ * slot was freed and taken since the scan read the link to it.  On a
+ * primary, VACUUM's cleanup lock keeps that from happening; a hot standby
+ * replays the freeing whatever its scans pin (README.md, "Reusing slots").
+ */
+#define HNSW_STAMP_BUILD			UINT64CONST(1)
+
+static inline uint64
+HnswDupStamp(HnswNode node, Size item_size)
+{
+	const uint32 *l = HnswNodeLinks(node, item_size);
+
+	return ((uint64) l[1] << 32) | l[2];
+}
+
+static inline void
+HnswSetDupStamp(HnswNode node, Size item_size, uint64 stamp)
+{
+	uint32	   *l = HnswNodeLinks(node, item_size);
+
+	l[1] = (uint32) (stamp >> 32);
+	l[2] = (uint32) stamp;
+}
+
 /* Upper record: for each level 1..nlevels, a count and m links. */
 typedef struct HnswUpperData
 {
@@ -544,6 +573,7 @@ extern void HnswDiskSourceInit(HnswSource *src, HnswState *st);
 extern void HnswReadItem(HnswState *st, uint32 id, void *dst);
 extern void HnswReadItemRef(HnswState *st, uint32 id, const HnswItemRef *ref, void *dst);
 extern void HnswReadHeader(HnswState *st, uint32 id, HnswNodeData *dst);
+extern uint64 HnswReadMember(HnswState *st, uint32 id, HnswNodeData *dst);
 
 /* hnswinsert.c */
 extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,

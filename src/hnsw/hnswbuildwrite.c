@@ -323,6 +323,8 @@ HnswBuildWrite(HnswBuildState *bs)
 				memcpy(HnswNodeItem(node), FixedItem(bs, id), st->item_size);
 			mapLinks(newid, BuildLinks0(bs, id), bs->nlinks0[id],
 					 HnswNodeLinks(node, st->item_size));
+			if (node->flags & HNSW_NODE_DUP)
+				HnswSetDupStamp(node, st->item_size, HNSW_STAMP_BUILD);
 		}
 		MarkBufferDirty(buf);
 		UnlockReleaseBuffer(buf);

@@ -351,3 +351,27 @@ HnswReadHeader(HnswState *st, uint32 id, HnswNodeData *dst)
 {
 	copyFromNode(st, id, 0, sizeof(HnswNodeData), dst);
 }
+
+/*
+ * Copy the header of chain member id, and return its stamp (HnswDupStamp;
+ * meaningless unless the header says HNSW_NODE_DUP), under one page lock.
+ */
+uint64
+HnswReadMember(HnswState *st, uint32 id, HnswNodeData *dst)
+{
+	BlockNumber blk;
+	int			slot;
+	Buffer		buf;
+	HnswNode	node;
+	uint64		stamp;
+
+	HnswLocateNode(st, id, &blk, &slot);
+	buf = HnswReadBuffer(st->index, blk);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
+	node = HnswPageNode(BufferGetPage(buf), st, slot);
+	memcpy(dst, node, sizeof(HnswNodeData));
+	stamp = HnswDupStamp(node, st->item_size);
+	UnlockReleaseBuffer(buf);
+	return stamp;
+}

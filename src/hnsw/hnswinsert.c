@@ -482,6 +482,8 @@ chainDuplicate(HnswState *st, uint32 head, uint32 id)
 	node = HnswPageNode(page, st, slot);
 	node->flags |= HNSW_NODE_DUP;
 	node->dup_next = hnode->dup_next;
+	/* newer than every member after it: see HnswDupStamp */
+	HnswSetDupStamp(node, st->item_size, GetXLogInsertRecPtr());
 	hnode->dup_next = id;
 	GenericXLogFinish(xlog);
 	UnlockReleaseBuffer(hbuf);

@@ -48,6 +48,7 @@ typedef struct HnswScanOpaqueData
 	Buffer		chain_buf;		/* pin on the chain head's page during the walk */
 	float		chain_dist;
 	uint32		chain_len;		/* duplicates returned from this chain */
+	uint64		chain_stamp;	/* stamp of the member read last (HnswDupStamp) */
 	int			ef;
 	int			mode;			/* hnsw.iterative_scan when the scan began */
 } HnswScanOpaqueData;
@@ -276,6 +277,8 @@ startChain(HnswScanOpaque so, const HnswCand *c, ItemPointer tid)
 	LockBuffer(so->chain_buf, BUFFER_LOCK_UNLOCK);
 	so->chain_len = 0;
 	so->chain_dist = c->dist;
+	/* every member the head led to when read is older than this */
+	so->chain_stamp = RecoveryInProgress() ? GetXLogReplayRecPtr(NULL) : GetXLogInsertRecPtr();
 	if (so->chain == HNSW_NO_NODE)
 		endChain(so);
 	return live;
@@ -301,6 +304,7 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 		if (so->chain != HNSW_NO_NODE)
 		{
 			HnswNodeData hdr;
+			uint64		stamp;
 
 			/* a chain longer than the index has nodes loops: damage */
 			if (++so->chain_len > so->st.node_count)
@@ -309,7 +313,20 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 						 errmsg("index \"%s\" has a duplicate chain that loops",
 								RelationGetRelationName(scan->indexRelation)),
 						 errhint("REINDEX the index.")));
-			HnswReadHeader(&so->st, so->chain, &hdr);
+			stamp = HnswReadMember(&so->st, so->chain, &hdr);
+
+			/*
+			 * Not a member of a chain, or one newer than the member before
+			 * it: a slot freed and taken since the link to it was read.
+			 * Only a hot standby gets here (HnswDupStamp).
+			 */
+			if ((hdr.flags & (HNSW_NODE_DUP | HNSW_NODE_FREE)) != HNSW_NODE_DUP ||
+				stamp > so->chain_stamp)
+			{
+				endChain(so);
+				continue;
+			}
+			so->chain_stamp = stamp;
 			so->chain = hdr.dup_next;
 			if (!(hdr.flags & HNSW_NODE_DELETED))
 			{
