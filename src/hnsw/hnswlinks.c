@@ -274,7 +274,12 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 	char	   *items = baseitem + st->item_max;
 
 	HnswReadItem(st, base, baseitem);
-	for (int attempt = 0; attempt < 3; attempt++)
+
+	/*
+	 * A forced link is a node's only way in: it tries until it lands (each
+	 * failed attempt means another backend changed one of the lists).
+	 */
+	for (int attempt = 0; attempt < (force ? 1000 : 3); attempt++)
 	{
 		uint32		kept[2 * HNSW_MAX_M + 1];
 		int			nkept;
@@ -284,6 +289,7 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 		int			ncand = 0;
 		uint32		dropped = HNSW_NO_NODE;
 
+		CHECK_FOR_INTERRUPTS();
 		nseen = src->links(src, base, level, seen);
 		if (HnswHasLink(seen, nseen, id))
 			return true;
@@ -387,6 +393,6 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 		if (HnswReplaceList(st, base, level, seen, nseen, kept, nkept))
 			return HnswHasLink(kept, nkept, id);
 	}
-	/* XXX: lost the race every time; the link is left out, as if pruned */
+	/* lost the race every time; the link is left out, as if pruned */
 	return false;
 }
