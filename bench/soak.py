@@ -11,7 +11,8 @@ Issue 16's measure, against a running server (--dsn):
   3. after the build and after every round reports the index size, recall@10
      at hnsw.ef_search = --ef (40) for --queries of the data set's queries
      against the exact answer over the table as it is then, the round's
-     UPDATE + VACUUM time, and how many problems vector_index_check() reports
+     UPDATE + VACUUM time and the VACUUM's own, and how many problems
+     vector_index_check() reports
      (--no-check skips it; pgvector has no such function);
   4. then the refill test: a --refill-rows (10,000) row table with an hnsw
      index, every row deleted, VACUUM, the same rows inserted again; it
@@ -132,15 +133,17 @@ def main():
     rows = []
     size0 = index_size(conn, "items_v_idx")
     r0 = recall(conn, queries, exact_top(current, ids, queries, args.k), args.ef, args.k)
-    rows.append({"round": 0, "size": size0, "recall": r0, "seconds": build,
+    rows.append({"round": 0, "size": size0, "recall": r0, "seconds": build, "vacuum": None,
                  "problems": check(conn, not args.no_check)})
     print(f"vector {version}, {args.dataset}, {args.rows} rows, m 16, ef_construction 64; "
           f"recall@{args.k} at ef_search {args.ef} over {len(queries)} queries")
-    print(f"{'round':>5} {'index MiB':>10} {'x build':>8} {'recall':>7} {'seconds':>8} {'check':>6}")
+    print(f"{'round':>5} {'index MiB':>10} {'x build':>8} {'recall':>7} {'seconds':>8} "
+          f"{'VACUUM':>7} {'check':>6}")
 
     def show(r):
         print(f"{r['round']:>5} {r['size'] / 2**20:>10.1f} {r['size'] / size0:>8.2f} "
               f"{r['recall']:>7.4f} {r['seconds']:>8.1f} "
+              f"{'-' if r['vacuum'] is None else format(r['vacuum'], '.1f'):>7} "
               f"{'-' if r['problems'] is None else r['problems']:>6}")
     show(rows[0])
 
@@ -154,12 +157,15 @@ def main():
             conn.execute("CREATE TEMP TABLE upd (id int, v vector(%d)) ON COMMIT DROP" % dim)
             copy_rows(conn, "upd", chosen, newvecs)
             conn.execute("UPDATE items SET v = upd.v FROM upd WHERE items.id = upd.id")
+        t1 = time.perf_counter()
         conn.execute("VACUUM items")
         seconds = time.perf_counter() - t0
+        vacuum = time.perf_counter() - t1
         current[chosen] = newvecs
         r = recall(conn, queries, exact_top(current, ids, queries, args.k), args.ef, args.k)
         rows.append({"round": rnd, "size": index_size(conn, "items_v_idx"), "recall": r,
-                     "seconds": seconds, "problems": check(conn, not args.no_check)})
+                     "seconds": seconds, "vacuum": vacuum,
+                     "problems": check(conn, not args.no_check)})
         show(rows[-1])
 
     # refill: delete every row, VACUUM, insert the same rows again
