@@ -136,10 +136,12 @@ DROP VIEW self_found;
 DROP TABLE built;
 
 -- a parallel build whose graph does not fit in maintenance_work_mem less
--- the 3 MB a parallel build keeps (pgvector's rule) inserts on disk from the
--- first row, and says so; every row is found by its own vector
+-- the 3 MB a parallel build keeps (pgvector's rule) builds a shared graph
+-- of what fits (here the least, 1,024 nodes); when it is full, the leader
+-- writes it, says so, and the leader and the worker insert the rest on
+-- disk; every row is found by its own vector
 CREATE TABLE tiny (id int, v vector(3));
-INSERT INTO tiny SELECT i, ARRAY[sin(i), cos(i), sin(i * 0.5)] FROM generate_series(1, 1000) i;
+INSERT INTO tiny SELECT i, ARRAY[sin(i), cos(i), sin(i * 0.5)] FROM generate_series(1, 3000) i;
 ALTER TABLE tiny SET (parallel_workers = 1);
 SET maintenance_work_mem = '3073kB';
 SET client_min_messages = debug1;
@@ -147,16 +149,17 @@ CREATE INDEX tiny_idx ON tiny USING hnsw (v vector_l2_ops);
 RESET client_min_messages;
 RESET maintenance_work_mem;
 SET enable_seqscan = off;
-SELECT count(*) >= 990 AS self_found FROM tiny s
+SELECT count(*) >= 2970 AS self_found FROM tiny s
 WHERE (SELECT t.id FROM tiny t ORDER BY t.v <-> s.v LIMIT 1) = s.id;
 RESET enable_seqscan;
 SELECT * FROM vector_index_check('tiny_idx');
 DROP TABLE tiny;
 
--- a parallel build whose estimate is stale (ANALYZE saw 50 rows, the table
--- has 3000) outgrows its shared graph and starts again serially: within
--- maintenance_work_mem (no spill notice), and every row found by its own
--- vector; this used to grow arrays of the unmapped segment and crash
+-- a parallel build on a table that grew since ANALYZE (it saw 50 rows, the
+-- table has 3000) sizes its shared graph for the pages the table has now,
+-- as the planner does, so the graph fits (no spill notice); every row is
+-- found by its own vector.  (Sized for the 50 rows, it used to start again
+-- serially, and before that grew arrays of the unmapped segment and crashed.)
 CREATE TABLE grown (id int, v vector(64)) WITH (autovacuum_enabled = off);
 INSERT INTO grown SELECT i, ARRAY(SELECT sin(i * 0.37 + j * 1.3) FROM generate_series(1, 64) j)::real[]
 FROM generate_series(1, 50) i;

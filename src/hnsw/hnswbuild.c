@@ -9,10 +9,10 @@
  *	  With max_parallel_maintenance_workers, the graph lives in dynamic
  *	  shared memory and the leader and the workers insert into it together,
  *	  each scanning part of the heap; node lists are guarded by striped
- *	  LWLocks.  A parallel build whose graph would not fit in memory builds
- *	  serially instead, or, when memory would hold less than half of it,
- *	  inserts every row on disk in parallel; one whose estimate was wrong
- *	  is redone serially (README.md).
+ *	  LWLocks.  A parallel build whose graph would mostly fit in memory,
+ *	  but not all of it, builds serially instead; otherwise, when the shared
+ *	  graph fills, every participant stops, the leader writes the graph, and
+ *	  all of them go on inserting on disk (README.md).
  *
  *	  This file is the entry points (ambuild, ambuildempty), the heap scan's
  *	  callback and the spill; the graph is hnswbuildgraph.c, the write
@@ -97,21 +97,21 @@ HnswBuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	old = MemoryContextSwitchTo(bs->tmpCtx);
 	if (VecIndexValueToItem(st->ops, st->metric, st->dim, values[0], bs->itembuf))
 	{
-		if (bs->shared && !bs->shared->ondisk)
+		if (!bs->spilled)
 		{
-			/* a full shared graph: stop, the leader redoes the build */
-			if (pg_atomic_read_u32(&bs->shared->overflow) == 0 &&
-				!HnswBuildInsert(bs, bs->itembuf, tid))
-				pg_atomic_write_u32(&bs->shared->overflow, 1);
+			if (bs->shared == NULL)
+			{
+				if (!HnswBuildInsert(bs, bs->itembuf, tid))
+					HnswBuildSpill(bs);
+			}
+			/* a parallel build whose shared graph is full spills together */
+			else if (pg_atomic_read_u32(&bs->shared->spill) != HNSW_SPILL_NONE ||
+					 !HnswBuildInsert(bs, bs->itembuf, tid))
+				HnswBuildParallelSpill(bs);
 		}
-		else
-		{
-			if (!bs->spilled && !HnswBuildInsert(bs, bs->itembuf, tid))
-				HnswBuildSpill(bs);
-			if (bs->spilled)
-				HnswInsertItem(st, bs->itembuf, tid,
-							   HnswRandomLevel(st->m, pg_prng_double(&bs->prng)));
-		}
+		if (bs->spilled)
+			HnswInsertItem(st, bs->itembuf, tid,
+						   HnswRandomLevel(st->m, pg_prng_double(&bs->prng)));
 		bs->indtuples++;
 		if (((uint64) bs->indtuples & 63) == 0 && !IsParallelWorker())
 			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);

@@ -10,6 +10,7 @@
 #define VECTOR_HNSWBUILD_H
 
 #include "access/parallel.h"
+#include "storage/condition_variable.h"
 #include "storage/lwlock.h"
 #include "storage/spin.h"
 
@@ -26,20 +27,27 @@
  */
 #define HNSW_PARALLEL_RESERVE	((Size) 3 * 1024 * 1024)
 
+/* HnswShared.spill: where a parallel build's rows go */
+#define HNSW_SPILL_NONE			0	/* into the shared graph */
+#define HNSW_SPILL_ASKED		1	/* graph full: everyone stops, the leader writes it */
+#define HNSW_SPILL_WRITTEN		2	/* on disk, through HnswInsertItem */
+
 /* shared state of a parallel build, in the DSM segment */
 typedef struct HnswShared
 {
 	Oid			heaprelid;
 	Oid			indexrelid;
 	bool		isconcurrent;
-	bool		ondisk;			/* no shared graph: insert on disk */
 	uint32		cap;			/* nodes the arrays hold */
 	uint64		arena_words;	/* uint32 words in the upper-list arena */
 	int			tranche_id;
 	pg_atomic_uint32 n;			/* next node id */
 	pg_atomic_uint64 arena_used;
-	pg_atomic_uint32 overflow;	/* the graph did not fit: redo serially */
-	slock_t		mutex;			/* protects the sums below */
+	pg_atomic_uint32 spill;		/* HNSW_SPILL_* */
+	ConditionVariable spill_cv; /* the counts below, and spill, changed */
+	slock_t		mutex;			/* protects the counts and sums below */
+	int			nactive;		/* participants still scanning */
+	int			nparked;		/* of them, waiting for the graph to be written */
 	double		reltuples;
 	double		indtuples;
 	LWLock		entry_lock;		/* protects entry, entry_level */
@@ -138,6 +146,7 @@ extern void HnswBuildWrite(HnswBuildState *bs);
 /* hnswbuildparallel.c */
 extern bool HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index,
 							  IndexInfo *indexInfo, int nworkers);
+extern void HnswBuildParallelSpill(HnswBuildState *bs);
 
 /* hnswbuild.c */
 extern void HnswBuildSpill(HnswBuildState *bs);

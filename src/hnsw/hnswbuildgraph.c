@@ -71,7 +71,7 @@ HnswBuildGrow(HnswBuildState *bs)
 
 /*
  * Words for a node's upper lists, zeroed, as an offset into the arena; 0
- * when a parallel build's arena is full (the build is then redone).
+ * when a parallel build's arena is full.
  */
 static uint64
 allocUpper(HnswBuildState *bs, int level)
@@ -490,8 +490,16 @@ HnswBuildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 	bs->nlinks0[id] = 0;
 	bs->dup_next[id] = HNSW_NO_NODE;
 	bs->upper[id] = 0;
+	/*
+	 * A parallel build's arena for upper lists is full (it has three times
+	 * the expected need): the node stays on level 0 rather than leave a
+	 * taken id without lists in a graph that is kept.
+	 */
 	if (level > 0 && (bs->upper[id] = allocUpper(bs, level)) == 0)
-		return false;
+	{
+		level = 0;
+		bs->levels[id] = 0;
+	}
 	/* the first node; else readers learn of this node only through links */
 	pg_write_barrier();
 	getEntry(bs, &entry, &entry_level);

@@ -17,6 +17,7 @@
 #include "commands/progress.h"
 #include "miscadmin.h"
 #include "optimizer/optimizer.h"
+#include "optimizer/plancat.h"
 #include "pgstat.h"
 #include "port/atomics.h"
 #include "storage/lwlock.h"
@@ -58,76 +59,140 @@ attachShared(HnswBuildState *bs, Relation heap, Relation index, shm_toc *toc)
 }
 
 /*
- * Set bs up for a parallel build without a shared graph: every row goes
- * through the ordinary on-disk insert, as after a HnswBuildSpill.
+ * Scan this participant's share of the heap into the graph.  While it
+ * scans it counts as active: a spill waits for every active participant
+ * to stop (HnswBuildParallelSpill).
  */
-static void
-attachOnDisk(HnswBuildState *bs, Relation heap, Relation index, shm_toc *toc)
-{
-	if (bs->st.index == NULL)
-		HnswInitState(&bs->st, index);
-	bs->heap = heap;
-	bs->shared = shm_toc_lookup(toc, HNSW_KEY_SHARED, false);
-	bs->spilled = true;
-	pg_prng_seed(&bs->prng, 0x484E5357 ^ (uint64) (ParallelWorkerNumber + 2));
-	/* the leader has these from writing the empty graph */
-	if (bs->tmpCtx == NULL)
-		bs->tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "Hnsw build temporary context",
-										   ALLOCSET_DEFAULT_SIZES);
-	if (bs->itembuf == NULL)
-		bs->itembuf = palloc0(bs->st.item_max);
-}
-
-/* Scan this participant's share of the heap into the graph. */
 static void
 participate(HnswBuildState *bs, IndexInfo *indexInfo, shm_toc *toc, bool progress)
 {
+	HnswShared *sh = bs->shared;
 	ParallelTableScanDesc pscan = shm_toc_lookup(toc, HNSW_KEY_SCAN, false);
-	TableScanDesc scan = table_beginscan_parallel(bs->heap, pscan);
+	TableScanDesc scan;
 	double		reltuples;
 
+	SpinLockAcquire(&sh->mutex);
+	sh->nactive++;
+	SpinLockRelease(&sh->mutex);
+	scan = table_beginscan_parallel(bs->heap, pscan);
 	reltuples = table_index_build_scan(bs->heap, bs->st.index, indexInfo, true, progress,
 									   HnswBuildCallback, bs, scan);
-	SpinLockAcquire(&bs->shared->mutex);
-	bs->shared->reltuples += reltuples;
-	bs->shared->indtuples += bs->indtuples;
-	SpinLockRelease(&bs->shared->mutex);
+	SpinLockAcquire(&sh->mutex);
+	sh->nactive--;
+	sh->reltuples += reltuples;
+	sh->indtuples += bs->indtuples;
+	SpinLockRelease(&sh->mutex);
+	/* a spill may be waiting for this one to stop */
+	ConditionVariableBroadcast(&sh->spill_cv);
+}
+
+/* Whether every participant still scanning waits for the graph to be written. */
+static bool
+allParked(HnswShared *sh)
+{
+	bool		all;
+
+	SpinLockAcquire(&sh->mutex);
+	all = sh->nparked >= sh->nactive;
+	SpinLockRelease(&sh->mutex);
+	return all;
 }
 
 /*
- * Forget the shared graph of a parallel build that outgrew its segment, so
- * that the leader can start again serially.  The segment is unmapped by
- * now: every array pointer into it goes, so that the serial build
- * allocates its own instead of growing (repalloc) memory that is gone, and
- * the node limit returns to what maintenance_work_mem holds, not the
- * estimate that proved wrong.  Nothing of the shared graph is kept; the
- * serial build scans the heap again from the start.
+ * The leader's part of a spill: once every other participant has stopped
+ * (parked in HnswBuildParallelSpill, or done with its share of the heap),
+ * nobody touches the shared graph, and the leader writes it as a serial
+ * build writes what fits (HnswBuildSpill); then everyone goes on on disk.
  */
 static void
-detachShared(HnswBuildState *bs, uint32 limit)
+writeSpilled(HnswBuildState *bs)
 {
-	bs->shared = NULL;
-	bs->locks = NULL;
-	bs->items = NULL;
-	bs->links0 = NULL;
-	bs->nlinks0 = NULL;
-	bs->levels = NULL;
-	bs->tids = NULL;
-	bs->upper = NULL;
-	bs->dup_next = NULL;
-	bs->arena = NULL;
-	bs->n = 0;
-	bs->cap = 0;
-	bs->limit = limit;
-	bs->entry = HNSW_NO_NODE;
-	bs->entry_level = -1;
-	bs->indtuples = 0;
-	bs->reltuples = 0;
-	MemoryContextDelete(bs->tmpCtx);
-	bs->tmpCtx = NULL;
-	/* sized for the shared graph; the serial build makes its own */
-	pfree(bs->visited.stamps);
-	bs->visited.stamps = NULL;
+	HnswShared *sh = bs->shared;
+	double		mine;
+
+	ConditionVariablePrepareToSleep(&sh->spill_cv);
+	while (!allParked(sh))
+		ConditionVariableSleep(&sh->spill_cv, PG_WAIT_EXTENSION);
+	ConditionVariableCancelSleep();
+
+	bs->n = Min(pg_atomic_read_u32(&sh->n), sh->cap);
+	bs->entry = sh->entry;
+	bs->entry_level = sh->entry_level;
+	bs->locks = NULL;			/* the graph holds still now */
+	mine = bs->indtuples;
+	bs->indtuples = bs->n;		/* for the NOTICE: rows in the graph */
+	HnswBuildRepairReach(bs);
+	HnswBuildSpill(bs);
+	bs->indtuples = mine;
+	pg_atomic_write_u32(&sh->spill, HNSW_SPILL_WRITTEN);
+	ConditionVariableBroadcast(&sh->spill_cv);
+}
+
+/*
+ * The shared graph is full (or another participant found it so): stop
+ * inserting into it, wait until the leader has written it, and go on with
+ * the rest of this participant's rows on disk, as concurrent inserts do
+ * (bs->spilled).  The leader writes it here once all others have stopped.
+ */
+void
+HnswBuildParallelSpill(HnswBuildState *bs)
+{
+	HnswShared *sh = bs->shared;
+	uint32		none = HNSW_SPILL_NONE;
+
+	SpinLockAcquire(&sh->mutex);
+	sh->nparked++;
+	SpinLockRelease(&sh->mutex);
+	(void) pg_atomic_compare_exchange_u32(&sh->spill, &none, HNSW_SPILL_ASKED);
+	ConditionVariableBroadcast(&sh->spill_cv);
+
+	if (!IsParallelWorker())
+	{
+		if (pg_atomic_read_u32(&sh->spill) != HNSW_SPILL_WRITTEN)
+			writeSpilled(bs);
+	}
+	else
+	{
+		ConditionVariablePrepareToSleep(&sh->spill_cv);
+		while (pg_atomic_read_u32(&sh->spill) != HNSW_SPILL_WRITTEN)
+			ConditionVariableSleep(&sh->spill_cv, PG_WAIT_EXTENSION);
+		ConditionVariableCancelSleep();
+	}
+	SpinLockAcquire(&sh->mutex);
+	sh->nparked--;
+	SpinLockRelease(&sh->mutex);
+	bs->spilled = true;
+}
+
+/*
+ * The leader is done with its share of the heap: write the graph for a
+ * spill the workers ask for from now on, until they are all done too.
+ */
+static void
+serveSpills(HnswBuildState *bs)
+{
+	HnswShared *sh = bs->shared;
+
+	ConditionVariablePrepareToSleep(&sh->spill_cv);
+	for (;;)
+	{
+		int			nactive;
+
+		SpinLockAcquire(&sh->mutex);
+		nactive = sh->nactive;
+		SpinLockRelease(&sh->mutex);
+		if (pg_atomic_read_u32(&sh->spill) == HNSW_SPILL_ASKED)
+		{
+			ConditionVariableCancelSleep();
+			writeSpilled(bs);
+			ConditionVariablePrepareToSleep(&sh->spill_cv);
+			continue;
+		}
+		if (nactive == 0)
+			break;
+		ConditionVariableSleep(&sh->spill_cv, PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
 }
 
 /* Entry point of a parallel build worker. */
@@ -142,10 +207,7 @@ HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc)
 	HnswBuildState *bs = palloc0(sizeof(HnswBuildState));
 
 	indexInfo->ii_Concurrent = sh->isconcurrent;
-	if (sh->ondisk)
-		attachOnDisk(bs, heap, index, toc);
-	else
-		attachShared(bs, heap, index, toc);
+	attachShared(bs, heap, index, toc);
 	participate(bs, indexInfo, toc, false);
 	index_close(index, RowExclusiveLock);
 	table_close(heap, heaplock);
@@ -185,59 +247,22 @@ beginParallel(Relation heap, Relation index, IndexInfo *indexInfo, int nworkers,
 }
 
 /*
- * A parallel build whose graph does not fit in memory: the leader writes
- * an empty graph (and says it no longer fits, after 0 tuples), then it and
- * nworkers workers insert every row on disk, as concurrent inserts do.
- * Returns false, having done nothing, when no shared memory could be had.
- */
-static bool
-buildParallelOnDisk(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *indexInfo,
-					int nworkers)
-{
-	ParallelContext *pcxt;
-	Snapshot	snapshot;
-	HnswShared *sh;
-	shm_toc    *toc;
-
-	pcxt = beginParallel(heap, index, indexInfo, nworkers, NULL, 0, &snapshot, &sh);
-	if (pcxt == NULL)
-		return false;
-	toc = pcxt->toc;
-	sh->ondisk = true;
-
-	/* the empty graph the participants insert into, as a serial HnswBuildSpill writes it */
-	HnswBuildGrow(bs);
-	bs->arena_cap = 1024;
-	bs->arena_used = 1;
-	bs->arena = palloc_extended(sizeof(uint32) * bs->arena_cap, MCXT_ALLOC_HUGE);
-	HnswBuildInitParticipant(bs, bs->cap);
-	HnswBuildSpill(bs);
-
-	LaunchParallelWorkers(pcxt);
-	ereport(DEBUG1,
-			(errmsg("using %d parallel workers", pcxt->nworkers_launched)));
-	attachOnDisk(bs, heap, index, toc);
-	participate(bs, indexInfo, toc, true);
-	WaitForParallelWorkersToFinish(pcxt);
-	bs->reltuples = sh->reltuples;
-	bs->indtuples = sh->indtuples;
-	bs->shared = NULL;
-	VecEndParallel(pcxt, snapshot);
-	return true;
-}
-
-/*
  * Build the graph with nworkers workers and the leader, all inserting into
- * one graph in shared memory, then write it.  Returns false, having done
- * nothing lasting, when the graph would not fit in maintenance_work_mem or
- * did not after all (then the caller builds serially, spilling as needed).
+ * one graph in shared memory, then write it.  When the graph fills, all of
+ * them stop, the leader writes it, and they go on on disk
+ * (HnswBuildParallelSpill).  Returns false, having done nothing, when a
+ * serial build would hold most of the graph but the shared one cannot
+ * hold all of it, or when no shared memory could be had (then the caller
+ * builds serially, spilling as needed).
  */
 bool
 HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *indexInfo,
 			  int nworkers)
 {
 	HnswState  *st = &bs->st;
-	double		est = heap->rd_rel->reltuples;
+	double		est;
+	BlockNumber pages;
+	double		allvisfrac;
 	double		area;			/* nodes the shared graph may hold */
 	uint32		cap;
 	uint64		arena_words;
@@ -245,30 +270,30 @@ HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *
 	Snapshot	snapshot;
 	HnswShared *sh;
 	shm_toc    *toc;
-	bool		ok;
-	uint32		limit;
 	VecShmChunk	chunks[8];
 
-	/* never analysed: a generous guess from the table's size */
-	if (est < 0)
-		est = (double) RelationGetNumberOfBlocks(heap) * (BLCKSZ / (st->item_size + 32.0));
+	/*
+	 * Rows as the planner reckons them: the density ANALYZE or VACUUM saw,
+	 * times the pages the table has now (a guess from the row width when
+	 * never analysed), so that a table that grew since is not taken for its
+	 * old size.
+	 */
+	estimate_rel_size(heap, NULL, &pages, &est, &allvisfrac);
 	area = Min(bs->limit, (double) (bs->budget - Min(bs->budget, HNSW_PARALLEL_RESERVE)) / bs->node_cost);
-	if (est * 1.1 + 1000 > area)
+	if (est * 1.1 + 1000 > area && area >= (est * 1.1 + 1000) / 2)
 	{
 		/*
-		 * The shared graph cannot hold it.  When it cannot hold even half
-		 * (a small maintenance_work_mem, or a table far beyond it), build in
-		 * parallel on disk from the first row, as pgvector does once its
-		 * shared graph fills.  Otherwise build serially, in memory as far
-		 * as it goes and then on disk: faster when most of the graph fits
-		 * (20,000 vector(32) rows in 4 MB, 73% fitting a serial build: 9.2 s
-		 * serially against 22.6 s in parallel on disk, 2 workers, 2 cores).
+		 * The shared graph cannot hold it all, but half or more: build
+		 * serially, in memory as far as it goes and then on disk, which
+		 * then holds more of it (the shared graph leaves 3 MB of
+		 * maintenance_work_mem to the rest of the build).  Measured where
+		 * a serial build held 73%: 9.2 s serially, 22.6 s in parallel on
+		 * disk (20,000 vector(32) rows in 4 MB, 2 workers, 2 cores).
 		 */
-		if (area < (est * 1.1 + 1000) / 2)
-			return buildParallelOnDisk(bs, heap, index, indexInfo, nworkers);
 		return false;
 	}
-	cap = (uint32) (est * 1.1 + 1000);
+	/* as much as fits, and no less than a few pages' worth */
+	cap = (uint32) Max(Min(est * 1.1 + 1000, area), 1024);
 	/* a node has 1/(m-1) upper levels on average; room for three times that */
 	arena_words = 1 + (uint64) cap * (st->m + 1) * 3 / (st->m - 1) + (uint64) 64 * (st->m + 1);
 
@@ -299,7 +324,8 @@ HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *
 	sh->tranche_id = LWLockNewTrancheId();
 	pg_atomic_init_u32(&sh->n, 0);
 	pg_atomic_init_u64(&sh->arena_used, 1);	/* offset 0 means "none" */
-	pg_atomic_init_u32(&sh->overflow, 0);
+	pg_atomic_init_u32(&sh->spill, HNSW_SPILL_NONE);
+	ConditionVariableInit(&sh->spill_cv);
 	LWLockInitialize(&sh->entry_lock, sh->tranche_id);
 	sh->entry = HNSW_NO_NODE;
 	sh->entry_level = -1;
@@ -309,33 +335,24 @@ HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *
 	LaunchParallelWorkers(pcxt);
 	ereport(DEBUG1,
 			(errmsg("using %d parallel workers", pcxt->nworkers_launched)));
-	/* attachShared makes the segment's size the limit; a fallback needs ours */
-	limit = bs->limit;
 	attachShared(bs, heap, index, toc);
 	participate(bs, indexInfo, toc, true);
+	serveSpills(bs);
 	WaitForParallelWorkersToFinish(pcxt);
 
-	ok = pg_atomic_read_u32(&sh->overflow) == 0;
-	if (ok)
+	bs->reltuples = sh->reltuples;
+	bs->indtuples = sh->indtuples;
+	if (pg_atomic_read_u32(&sh->spill) == HNSW_SPILL_NONE)
 	{
 		bs->n = Min(pg_atomic_read_u32(&sh->n), cap);
 		bs->entry = sh->entry;
 		bs->entry_level = sh->entry_level;
-		bs->reltuples = sh->reltuples;
-		bs->indtuples = sh->indtuples;
 		/* the graph is complete: write it while the segment is mapped */
 		bs->locks = NULL;
 		HnswBuildRepairReach(bs);
 		HnswBuildWrite(bs);
 	}
-
 	VecEndParallel(pcxt, snapshot);
-	if (!ok)
-	{
-		ereport(DEBUG1,
-				(errmsg("hnsw parallel build outgrew its estimate of %u nodes; building serially", cap)));
-		detachShared(bs, limit);
-	}
-	return ok;
+	return true;
 }
 

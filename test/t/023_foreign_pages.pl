@@ -152,19 +152,26 @@ for my $c (@cases)
 	}
 }
 
-# t_loop: every node of block 1 (ids 0 .. nodes_per_page - 1: the build's
-# one run starts there) is marked deleted and made its own next duplicate:
-# flags at byte 7 and dup_next at byte 16 of the record.  The record of
-# node 0 starts with its heap TID, to query its row.
+# t_loop: node 0 (the first of block 1: the build's one run starts there)
+# is marked deleted and given node 1 as its next duplicate, and every other
+# node of the block is made a deleted duplicate that is its own next one:
+# flags at byte 7 and dup_next at byte 16 of the record, and the stamp (in
+# list slots 1 and 2: the list follows the 20-byte header and the item)
+# zeroed, so that the walk does not stop at a member newer than the one
+# before it.  The record of node 0
+# starts with its heap TID, to query its row.
 my $loop_file = $path{t_loop_idx};
 my $loop_meta = read_block($loop_file, 0);
-my ($npp, $node_size) = unpack('S<L<', substr($loop_meta, 24 + 18, 6));
+my ($npp, $node_size, $item_size) = unpack('S<L<L<', substr($loop_meta, 24 + 18, 10));
 my $loop_page = read_block($loop_file, 1);
 my ($tid_hi, $tid_lo, $tid_off) = unpack('S<S<S<', substr($loop_page, 24, 6));
-for my $slot (0 .. $npp - 1)
+substr($loop_page, 24 + 7, 1) = chr(1);
+substr($loop_page, 24 + 16, 4) = pack('L<', 1);
+for my $slot (1 .. $npp - 1)
 {
-	substr($loop_page, 24 + $slot * $node_size + 7, 1) = chr(1);
+	substr($loop_page, 24 + $slot * $node_size + 7, 1) = chr(3);
 	substr($loop_page, 24 + $slot * $node_size + 16, 4) = pack('L<', $slot);
+	substr($loop_page, 24 + $slot * $node_size + 20 + $item_size + 4, 8) = "\0" x 8;
 }
 write_block($loop_file, 1, $loop_page);
 $node->start;
