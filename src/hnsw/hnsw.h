@@ -592,7 +592,8 @@ typedef struct HnswHome
 {
 	uint32		id;
 	int			n;
-	int			nfixed;
+	int			nfixed;			/* links[0 .. nfixed) are not dropped for a fill */
+	int			nown;			/* links[0 .. nown): the node's own choices */
 	uint32		links[2 * HNSW_MAX_M];
 } HnswHome;
 

@@ -532,6 +532,7 @@ diskBackLinks(HnswInserter *ins, uint32 id, int level, const void *item,
 	home->id = id;
 	home->n = nsel;
 	home->nfixed = nheur;
+	home->nown = nheur;
 	memcpy(home->links, sel, sizeof(uint32) * nsel);
 	for (int i = 0; i < nsel; i++)
 		linked |= HnswAddBackLink(ins->st, ins->src, sel[i], id, level, item, false, home);

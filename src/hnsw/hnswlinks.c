@@ -214,32 +214,63 @@ backLinkScratch(Size size)
 /*
  * The list home->id would have on level after taking in member e, pushed
  * out of another list: e goes after the fixed part, in place of the
- * farthest fill member when the list is full.  With force, the last member
- * makes room when nothing else can.  False when there is no room.
+ * farthest fill member when the list is full (a fill member already, it
+ * moves into the fixed part).  With force, when every
+ * member is fixed, the farthest of the node's own choices makes room:
+ * those were in the graph before it, and keep their other ways in, while a
+ * member taken in before may have no way in but this list (dropping it
+ * left a node unreachable, at m = 4).  *own says one of them went.  False
+ * when there is no room.
  */
 static bool
-homeTake(const HnswHome *home, int maxlinks, uint32 e, bool force, uint32 *out, int *n)
+homeTake(const HnswHome *home, int maxlinks, uint32 e, bool force, uint32 *out, int *n,
+		 bool *own)
 {
 	int			k = 0;
-	int			keep = home->n;
+	int			drop = -1;
 
-	if (HnswHasLink(home->links, home->n, e))
+	*own = false;
+	for (int i = 0; i < home->n; i++)
 	{
-		memcpy(out, home->links, sizeof(uint32) * home->n);
-		*n = home->n;
-		return true;
+		if (home->links[i] != e)
+			continue;
+		if (i < home->nfixed)
+		{
+			/* fixed already: the list stays as it is */
+			memcpy(out, home->links, sizeof(uint32) * home->n);
+			*n = home->n;
+			return true;
+		}
+
+		/*
+		 * A fill member: it becomes fixed, since this list may now be its
+		 * only way in (left a fill member, a later fill dropped it: nodes
+		 * unreachable after sequential inserts at m = 4).
+		 */
+		drop = i;
+		break;
 	}
-	if (home->n >= maxlinks)
+	if (drop < 0 && home->n >= maxlinks)
 	{
-		if (home->nfixed >= home->n && !force)
+		if (home->nfixed < home->n)
+			drop = home->n - 1;
+		else if (!force)
 			return false;
-		keep = home->n - 1;
+		else if (home->nown > 0)
+		{
+			drop = home->nown - 1;
+			*own = true;
+		}
+		else
+			drop = home->n - 1;
 	}
-	for (int i = 0; i < Min(home->nfixed, keep); i++)
-		out[k++] = home->links[i];
+	for (int i = 0; i < Min(home->nfixed, home->n); i++)
+		if (i != drop)
+			out[k++] = home->links[i];
 	out[k++] = e;
-	for (int i = Min(home->nfixed, keep); i < keep; i++)
-		out[k++] = home->links[i];
+	for (int i = home->nfixed; i < home->n; i++)
+		if (i != drop)
+			out[k++] = home->links[i];
 	*n = k;
 	return true;
 }
@@ -349,24 +380,35 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 		{
 			uint32		hl[2 * HNSW_MAX_M];
 			int			hn;
+			bool		own;
 			uint32		ids[2] = {base, home->id};
 			const uint32 *exp[2] = {seen, home->links};
 			int			nexp[2] = {nseen, home->n};
 			const uint32 *lists[2] = {kept, hl};
 			int			n[2] = {nkept, 0};
 
-			if (!homeTake(home, maxlinks, dropped, force, hl, &hn))
+			if (!homeTake(home, maxlinks, dropped, force, hl, &hn, &own))
 				return false;
 			if (hn == home->n && memcmp(hl, home->links, sizeof(uint32) * hn) == 0)
 			{
-				/* the home links to it already */
+				/* the home links to it already; now it is fixed there */
 				if (HnswReplaceList(st, base, level, seen, nseen, kept, nkept))
+				{
+					for (int i = home->nfixed; i < home->n; i++)
+						if (home->links[i] == dropped)
+							home->nfixed = i + 1;
 					return HnswHasLink(kept, nkept, id);
+				}
 				continue;
 			}
 			n[1] = hn;
 			if (replaceLists(st, level, 2, ids, exp, nexp, lists, n))
 			{
+				if (own)
+				{
+					home->nown--;
+					home->nfixed--;
+				}
 				home->nfixed = Min(home->nfixed + 1, hn);
 				memcpy(home->links, hl, sizeof(uint32) * hn);
 				home->n = hn;
@@ -386,6 +428,7 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 					memcpy(home->links, cur, sizeof(uint32) * ncur);
 					home->n = ncur;
 					home->nfixed = ncur;
+					home->nown = 0;		/* which are its own choices is not known now */
 				}
 			}
 			continue;
