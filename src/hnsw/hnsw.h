@@ -574,6 +574,7 @@ extern void HnswReadItem(HnswState *st, uint32 id, void *dst);
 extern void HnswReadItemRef(HnswState *st, uint32 id, const HnswItemRef *ref, void *dst);
 extern void HnswReadHeader(HnswState *st, uint32 id, HnswNodeData *dst);
 extern uint64 HnswReadMember(HnswState *st, uint32 id, HnswNodeData *dst);
+extern HnswNode HnswLockNode(HnswState *st, uint32 id, int mode, Buffer *buf);
 
 /* hnswinsert.c */
 extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,

@@ -289,19 +289,31 @@ HnswDiskSourceInit(HnswSource *src, HnswState *st)
 	src->state = st;
 }
 
+/*
+ * Node id's record, on its page pinned and locked in mode (*buf); the
+ * caller unlocks and releases it.
+ */
+HnswNode
+HnswLockNode(HnswState *st, uint32 id, int mode, Buffer *buf)
+{
+	BlockNumber blk;
+	int			slot;
+
+	HnswLocateNode(st, id, &blk, &slot);
+	*buf = HnswReadBuffer(st->index, blk);
+	LockBuffer(*buf, mode);
+	HnswCheckPage(st->index, BufferGetPage(*buf), blk, HNSW_PAGE_NODE);
+	return HnswPageNode(BufferGetPage(*buf), st, slot);
+}
+
 /* Copy len bytes at offset off of node id's record into dst. */
 static void
 copyFromNode(HnswState *st, uint32 id, Size off, Size len, void *dst)
 {
-	BlockNumber blk;
-	int			slot;
 	Buffer		buf;
+	HnswNode	node = HnswLockNode(st, id, BUFFER_LOCK_SHARE, &buf);
 
-	HnswLocateNode(st, id, &blk, &slot);
-	buf = HnswReadBuffer(st->index, blk);
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
-	memcpy(dst, (char *) HnswPageNode(BufferGetPage(buf), st, slot) + off, len);
+	memcpy(dst, (char *) node + off, len);
 	UnlockReleaseBuffer(buf);
 }
 
@@ -359,17 +371,10 @@ HnswReadHeader(HnswState *st, uint32 id, HnswNodeData *dst)
 uint64
 HnswReadMember(HnswState *st, uint32 id, HnswNodeData *dst)
 {
-	BlockNumber blk;
-	int			slot;
 	Buffer		buf;
-	HnswNode	node;
+	HnswNode	node = HnswLockNode(st, id, BUFFER_LOCK_SHARE, &buf);
 	uint64		stamp;
 
-	HnswLocateNode(st, id, &blk, &slot);
-	buf = HnswReadBuffer(st->index, blk);
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
-	node = HnswPageNode(BufferGetPage(buf), st, slot);
 	memcpy(dst, node, sizeof(HnswNodeData));
 	stamp = HnswDupStamp(node, st->item_size);
 	UnlockReleaseBuffer(buf);

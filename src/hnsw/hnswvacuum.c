@@ -197,22 +197,17 @@ setDupNext(HnswState *st, uint32 id, uint32 expected, uint32 next)
 static void
 markOrphan(HnswState *st, uint32 id, uint32 head)
 {
-	BlockNumber blk;
-	int			slot;
 	Buffer		buf;
-	HnswNode	node;
+	HnswNode	node = HnswLockNode(st, id, BUFFER_LOCK_EXCLUSIVE, &buf);
 
-	HnswLocateNode(st, id, &blk, &slot);
-	buf = ReadBuffer(st->index, blk);
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
-	node = HnswPageNode(BufferGetPage(buf), st, slot);
 	if ((node->flags & (HNSW_NODE_DELETED | HNSW_NODE_DUP | HNSW_NODE_FREE | HNSW_NODE_ORPHAN)) ==
 		(HNSW_NODE_DELETED | HNSW_NODE_DUP))
 	{
 		GenericXLogState *xlog = VecXLogStart(st->index);
+		Size		off = (char *) node - (char *) BufferGetPage(buf);
 
-		node = HnswPageNode(GenericXLogRegisterBuffer(xlog, buf, 0), st, slot);
+		/* the same record, in generic WAL's copy of the page */
+		node = (HnswNode) ((char *) GenericXLogRegisterBuffer(xlog, buf, 0) + off);
 		node->flags |= HNSW_NODE_ORPHAN;
 		HnswNodeLinks(node, st->item_size)[0] = head;
 		GenericXLogFinish(xlog);
