@@ -1057,13 +1057,29 @@ repairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 					HnswHeapPush(&results, &ep);
 				HnswSearchLayer(src, item, &cands, &results, st->ef_construction, 0,
 								&visited, NULL);
-				for (int i = 0; i < results.n; i++)
+				/*
+				 * The nearest reached node with room in its list, so that
+				 * the forced link pushes nobody out (a member pushed out
+				 * here may lose its last way in, and the last round leaves
+				 * it so) among the 2m nearest; else the nearest reached
+				 * node.
+				 */
+				HnswSortCands(results.items, results.n, u);
+				for (int i = 0, tried = 0; i < results.n && tried < 2 * st->m; i++)
 				{
 					HnswCand   *c = &results.items[i];
+					uint32		nb[2 * HNSW_MAX_M];
 
-					if (c->id < n && reached[c->id] && !(flags[c->id] & HNSW_NODE_DUP) &&
-						(best.id == HNSW_NO_NODE || HnswCandCompare(c, &best) < 0))
+					if (c->id >= n || !reached[c->id] || (flags[c->id] & HNSW_NODE_DUP))
+						continue;
+					tried++;
+					if (best.id == HNSW_NO_NODE)
 						best = *c;
+					if (src->links(src, c->id, 0, nb) < HnswMaxLinks(st->m, 0))
+					{
+						best = *c;
+						break;
+					}
 				}
 				if (best.id != HNSW_NO_NODE)
 				{
