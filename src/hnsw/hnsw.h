@@ -456,6 +456,12 @@ struct HnswInserter
 	 */
 	void		(*back_links) (HnswInserter *ins, uint32 id, int level, const void *item,
 							   const uint32 *sel, int nsel, int nheur);
+	/*
+	 * A level-0 node's search starts layer 0 from the seed_ef nearest
+	 * level-1 nodes, not from one greedy path's end (HnswInsertNode says
+	 * why); 0 walks the paper's single path.
+	 */
+	int			seed_ef;
 	/* search scratch, reused from insert to insert */
 	HnswVisited *visited;
 	HnswHeap   *cands;
