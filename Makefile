@@ -42,6 +42,8 @@ OBJS = \
 	src/hnsw/hnswpage.o \
 	src/hnsw/hnswscan.o \
 	src/hnsw/hnswvacuum.o \
+	src/hnsw/hnswvacchain.o \
+	src/hnsw/hnswreclaim.o \
 	src/index/veccost.o \
 	src/index/vecindex.o \
 	src/index/vecindexcheck.o \

@@ -1,0 +1,456 @@
+/*
+ * hnswreclaim.c
+ *	  VACUUM's passes 4 and 5, which also run when VACUUM deletes nothing:
+ *	  link back every node the entry point cannot reach, then free the slots
+ *	  of flagged nodes and orphans that nothing can lead to any more, and
+ *	  tell the free space map (README.md, section 5, and "Reusing slots").
+ */
+#include "compat.h"
+
+#include "access/generic_xlog.h"
+#include "commands/vacuum.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/freespace.h"
+#include "storage/lmgr.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "hnswvacuum.h"
+
+
+/*
+ * Pass 4, also run by every VACUUM that deletes nothing (which uses the
+ * count of live nodes it returns): link back every
+ * node the entry point cannot reach.  An insert's back-link into a full
+ * list can push out another node's last incoming link, and a repaired list
+ * can drop one; such a node is never returned again (it was about 1 in
+ * 1,500 inserted rows under churn).  A breadth-first walk over every level
+ * finds them; each is looked up from the entry point like a query and
+ * force-linked from the nearest reached node, and what it reaches is
+ * reached.  A forced link can push out another, so the walk runs again,
+ * three rounds at most.  Nodes added after the walk began are left to the
+ * next VACUUM.
+ */
+/* pass 4's headers, for its on_link callback and for pass 5 */
+typedef struct ReachFacts
+{
+	uint8	   *flags;
+	uint32	   *dup_next;
+	uint8	   *linked;			/* a live node's list links to it */
+	uint8	   *approved;		/* an orphan pass 5 may free (approveOrphans) */
+} ReachFacts;
+
+static void
+walkOnLink(void *arg, uint32 id, int level, uint32 nb)
+{
+	ReachFacts *f = (ReachFacts *) arg;
+
+	/* a flagged head of a live chain stays a graph node: its lists count */
+	if (!(f->flags[id] & HNSW_NODE_DELETED) || f->dup_next[id] != HNSW_NO_NODE)
+		f->linked[nb] = 1;
+}
+
+/* A flagged graph node that heads no chain: its slot may be freed. */
+static inline bool
+freeable(uint8 flags, uint32 dup_next)
+{
+	return (flags & (HNSW_NODE_DELETED | HNSW_NODE_DUP | HNSW_NODE_FREE)) == HNSW_NODE_DELETED &&
+		dup_next == HNSW_NO_NODE;
+}
+
+/* A member pass 1b unlinked (or whose row went to its head), not yet freed. */
+static inline bool
+isOrphan(uint8 flags)
+{
+	return (flags & (HNSW_NODE_DELETED | HNSW_NODE_DUP | HNSW_NODE_FREE | HNSW_NODE_ORPHAN)) ==
+		(HNSW_NODE_DELETED | HNSW_NODE_DUP | HNSW_NODE_ORPHAN);
+}
+
+typedef struct OrphanRef
+{
+	uint32		head;
+	uint32		id;
+} OrphanRef;
+
+static int
+orphanRefCompare(const void *a, const void *b)
+{
+	const OrphanRef *x = a;
+	const OrphanRef *y = b;
+
+	if (x->head != y->head)
+		return x->head < y->head ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * Which orphans pass 5 may free (README.md, "Reusing slots").  A scan
+ * walking a chain keeps a pin on its head's page from reading the head to
+ * leaving the last member (hnswscan.c, startChain), and every orphan was
+ * out of its chain before this pass began, so once this VACUUM has held a
+ * cleanup lock on the head's page (no other pin on it), no walk that could
+ * still reach the orphan is left, and later walks start from the chain as
+ * it is now.  VACUUM never waits for that: a page that some scan keeps
+ * pinned (a cursor halfway down a chain) leaves its orphans to the next
+ * VACUUM.  An orphan also has to be out of its chain: pass 1b marks a run
+ * of members before it unlinks them, and that can fail or be cut short.
+ * Returns NULL when no orphan may be freed.
+ */
+static uint8 *
+approveOrphans(HnswState *st, const uint8 *flags, uint32 n, BufferAccessStrategy strategy)
+{
+	OrphanRef  *refs;
+	uint32		nrefs = 0;
+	uint8	   *approved = NULL;
+
+	for (uint32 id = 0; id < n; id++)
+		nrefs += isOrphan(flags[id]);
+	if (nrefs == 0)
+		return NULL;
+	refs = palloc_extended(sizeof(OrphanRef) * nrefs, MCXT_ALLOC_HUGE);
+	nrefs = 0;
+	for (uint32 id = 0; id < n; id++)
+	{
+		BlockNumber blk;
+		int			slot;
+		Buffer		buf;
+		HnswNode	node;
+
+		if (!isOrphan(flags[id]))
+			continue;
+		HnswLocateNode(st, id, &blk, &slot);
+		buf = ReadBufferExtended(st->index, MAIN_FORKNUM, blk, RBM_NORMAL, strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
+		node = HnswPageNode(BufferGetPage(buf), st, slot);
+		if (isOrphan(node->flags) && HnswNodeLinks(node, st->item_size)[0] < n)
+		{
+			refs[nrefs].head = HnswNodeLinks(node, st->item_size)[0];
+			refs[nrefs].id = id;
+			nrefs++;
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	qsort(refs, nrefs, sizeof(OrphanRef), orphanRefCompare);
+
+	for (uint32 i = 0; i < nrefs;)
+	{
+		uint32		head = refs[i].head;
+		uint32		end = i;
+		BlockNumber blk;
+		int			slot;
+		Buffer		buf;
+		bool		quiet;
+
+		while (end < nrefs && refs[end].head == head)
+			end++;
+		VecVacuumDelayPoint();
+		HnswLocateNode(st, head, &blk, &slot);
+		buf = ReadBufferExtended(st->index, MAIN_FORKNUM, blk, RBM_NORMAL, strategy);
+		quiet = ConditionalLockBufferForCleanup(buf);
+		if (quiet)
+			LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		ReleaseBuffer(buf);
+		if (quiet)
+		{
+			HnswNodeData hdr;
+			uint32		steps = 0;
+
+			/* the chain as it is now: only VACUUM unlinks, and VACUUM is us */
+			HnswReadHeader(st, head, &hdr);
+			for (uint32 cur = hdr.dup_next; cur != HNSW_NO_NODE && cur < n && ++steps <= n;)
+			{
+				HnswNodeData mem;
+
+				for (uint32 j = i; j < end; j++)
+					if (refs[j].id == cur)
+						refs[j].head = HNSW_NO_NODE;	/* still in it */
+				HnswReadHeader(st, cur, &mem);
+				cur = mem.dup_next;
+			}
+			for (uint32 j = i; j < end; j++)
+			{
+				if (refs[j].head == HNSW_NO_NODE)
+					continue;
+				if (approved == NULL)
+					approved = palloc_extended(n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+				approved[refs[j].id] = 1;
+			}
+		}
+		i = end;
+	}
+	pfree(refs);
+	return approved;
+}
+
+/*
+ * Pass 5: free the slots of the flagged nodes no live list links to, and
+ * tell the free space map about every node page with free slots (README.md,
+ * "Reusing slots").  The map is not WAL-logged, so every VACUUM tells it
+ * again.  The page's header is checked again under its lock: only VACUUM
+ * flags nodes, but an insert may have hung a duplicate onto a flagged
+ * head.
+ */
+static void
+freeSlots(HnswState *st, const ReachFacts *f, uint32 n, BufferAccessStrategy strategy)
+{
+	HnswPageIter it = {0};
+	BlockNumber blk;
+	uint32		first;
+	uint32		nslots;
+	uint32		freed = 0;
+	bool		any = false;
+
+	HnswLoadMeta(st);
+	while (HnswNextNodePage(st, &it, &blk, &first, &nslots))
+	{
+		uint32		nfree = 0;
+		uint32		nnew = 0;
+
+		for (uint32 s = 0; s < nslots && first + s < n; s++)
+		{
+			uint32		id = first + s;
+
+			if (f->flags[id] & HNSW_NODE_FREE)
+				nfree++;
+			else if ((freeable(f->flags[id], f->dup_next[id]) && !f->linked[id] &&
+					  id != st->entry_id) ||
+					 (f->approved && f->approved[id]))
+				nnew++;
+		}
+		if (nnew > 0)
+		{
+			Buffer		buf = ReadBufferExtended(st->index, MAIN_FORKNUM, blk, RBM_NORMAL, strategy);
+			GenericXLogState *xlog;
+			Page		page;
+
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
+			xlog = VecXLogStart(st->index);
+			page = GenericXLogRegisterBuffer(xlog, buf, 0);
+			nnew = 0;
+			for (uint32 s = 0; s < nslots && first + s < n; s++)
+			{
+				uint32		id = first + s;
+				HnswNode	node = HnswPageNode(page, st, s);
+
+				if (f->flags[id] & HNSW_NODE_FREE)
+					continue;
+				if (f->approved && f->approved[id])
+				{
+					/* an orphan: no longer a duplicate of anything */
+					if (!isOrphan(node->flags))
+						continue;
+					node->flags = HNSW_NODE_DELETED | HNSW_NODE_FREE;
+					node->dup_next = HNSW_NO_NODE;
+				}
+				else if (!freeable(f->flags[id], f->dup_next[id]) || f->linked[id] ||
+						 id == st->entry_id || !freeable(node->flags, node->dup_next))
+					continue;
+				/* the heap TID stays: the check knows it was the node's */
+				node->flags |= HNSW_NODE_FREE;
+				node->level = 0;
+				node->nlinks = 0;
+				node->upper_blk = InvalidBlockNumber;
+				node->upper_off = InvalidOffsetNumber;
+				nnew++;
+			}
+			if (nnew > 0)
+				GenericXLogFinish(xlog);
+			else
+				GenericXLogAbort(xlog);
+			UnlockReleaseBuffer(buf);
+			nfree += nnew;
+			freed += nnew;
+		}
+		if (nfree > 0)
+		{
+			RecordPageWithFreeSpace(st->index, blk, HnswFreeSlotSpace(st, nfree));
+			any = true;
+		}
+		VecVacuumDelayPoint();
+	}
+	if (any)
+		FreeSpaceMapVacuum(st->index);
+	if (freed > 0)
+		ereport(DEBUG1,
+				(errmsg("index \"%s\": freed %u node slots", RelationGetRelationName(st->index),
+						freed)));
+}
+
+static void
+walkPause(void)
+{
+	VecVacuumDelayPoint();
+}
+
+double
+HnswRepairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
+				   BufferAccessStrategy strategy)
+{
+	uint32		n;
+	uint8	   *levels;
+	uint8	   *flags;
+	uint32	   *dup_next;
+	uint8	   *reached;
+	ReachFacts	facts;
+	HnswWalk	walk;
+	char	   *item = palloc(st->item_max);
+	HnswPageIter it = {0};
+	BlockNumber blk;
+	uint32		first;
+	uint32		nslots;
+	uint32		linked = 0;
+	double		live = 0;
+	bool		anyfree = false;
+
+	/*
+	 * Wait out the inserts in progress before reading anything: one may
+	 * link to a node it found live before pass 1 flagged it, and its own
+	 * node (with that link) is then below n and walked.  Inserts that start
+	 * now find it flagged and never link to it.  See freeSlots.
+	 */
+	HnswLockInserts(st->index, ExclusiveLock);
+	HnswUnlockInserts(st->index, ExclusiveLock);
+
+	HnswLoadMeta(st);
+	n = st->node_count;
+	levels = palloc_extended(n, MCXT_ALLOC_HUGE);
+	flags = palloc_extended(n, MCXT_ALLOC_HUGE);
+	dup_next = palloc_extended(sizeof(uint32) * n, MCXT_ALLOC_HUGE);
+	facts.flags = flags;
+	facts.dup_next = dup_next;
+	facts.linked = palloc_extended(n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	facts.approved = NULL;
+	HnswWalkInit(&walk, src, n, levels, dup_next, &facts);
+	walk.pause = walkPause;
+	reached = walk.reached;
+
+	while (HnswNextNodePage(st, &it, &blk, &first, &nslots))
+	{
+		Buffer		buf;
+		Page		page;
+
+		if (nslots == 0)
+			continue;
+		buf = ReadBufferExtended(st->index, MAIN_FORKNUM, blk, RBM_NORMAL, strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		HnswCheckPage(st->index, page, blk, HNSW_PAGE_NODE);
+		for (uint32 s = 0; s < nslots && first + s < n; s++)
+		{
+			HnswNode	node = HnswPageNode(page, st, s);
+
+			/* a chained duplicate has no lists for the walk to follow */
+			levels[first + s] = (node->flags & HNSW_NODE_DUP) ? HNSW_WALK_DUP : node->level;
+			flags[first + s] = node->flags;
+			dup_next[first + s] = node->dup_next;
+			live += !(node->flags & HNSW_NODE_DELETED);
+		}
+		UnlockReleaseBuffer(buf);
+		VecVacuumDelayPoint();
+	}
+
+	/*
+	 * Slots to free, or freed before: note in the walk below which flagged
+	 * nodes live lists still link to.
+	 */
+	for (uint32 u = 0; u < n && !anyfree; u++)
+		anyfree = (flags[u] & HNSW_NODE_FREE) || freeable(flags[u], dup_next[u]) ||
+			isOrphan(flags[u]);
+	if (anyfree)
+		walk.on_link = walkOnLink;
+
+	for (int round = 0; round < 3 && n >= 2 && st->entry_id != HNSW_NO_NODE; round++)
+	{
+		uint32		missing = 0;
+
+		HnswWalkReset(&walk);
+		HnswWalkFrom(&walk, st->entry_id);
+		for (uint32 u = 0;; u++)
+		{
+			/* the next node that is in the graph, unreached, and worth reaching */
+			for (; u < n; u++)
+				if (!reached[u] && !(flags[u] & HNSW_NODE_DUP) &&
+					(!(flags[u] & HNSW_NODE_DELETED) || dup_next[u] != HNSW_NO_NODE))
+					break;
+			if (u >= n)
+				break;
+			missing++;
+
+			/* look it up as a query would, and link it from the nearest reached node */
+			{
+				MemoryContext old = MemoryContextSwitchTo(tmp);
+				HnswVisited visited;
+				HnswHeap	cands;
+				HnswHeap	results;
+				HnswCand	ep;
+				HnswCand	best = {0};
+
+				best.id = HNSW_NO_NODE;
+				HnswReadItem(st, u, item);
+				HnswVisitedInitHash(&visited, st->ef_construction * 2 * st->m);
+				HnswHeapInit(&cands, st->ef_construction * 4, false);
+				HnswHeapInit(&results, st->ef_construction + 1, true);
+				ep = HnswGreedyDescend(src, item, st->entry_id, st->entry_level, 0);
+				HnswVisitedAdd(&visited, u);
+				HnswVisitedAdd(&visited, ep.id);
+				HnswHeapPush(&cands, &ep);
+				if (!ep.deleted)
+					HnswHeapPush(&results, &ep);
+				HnswSearchLayer(src, item, &cands, &results, st->ef_construction, 0,
+								&visited, NULL);
+				/*
+				 * The nearest reached node with room in its list, so that
+				 * the forced link pushes nobody out (a member pushed out
+				 * here may lose its last way in, and the last round leaves
+				 * it so) among the 2m nearest; else the nearest reached
+				 * node.
+				 */
+				HnswSortCands(results.items, results.n, u);
+				for (int i = 0, tried = 0; i < results.n && tried < 2 * st->m; i++)
+				{
+					HnswCand   *c = &results.items[i];
+					uint32		nb[2 * HNSW_MAX_M];
+
+					if (c->id >= n || !reached[c->id] || (flags[c->id] & HNSW_NODE_DUP))
+						continue;
+					tried++;
+					if (best.id == HNSW_NO_NODE)
+						best = *c;
+					if (src->links(src, c->id, 0, nb) < HnswMaxLinks(st->m, 0))
+					{
+						best = *c;
+						break;
+					}
+				}
+				if (best.id != HNSW_NO_NODE)
+				{
+					HnswAddBackLink(st, src, best.id, u, 0, item, true, NULL);
+					linked++;
+				}
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(tmp);
+			}
+			/* reached now, or left for the next VACUUM: walk on from it */
+			HnswWalkFrom(&walk, u);
+		}
+		if (missing == 0)
+			break;
+	}
+	if (linked > 0)
+		ereport(DEBUG1,
+				(errmsg("index \"%s\": linked %u nodes the entry point could not reach",
+						RelationGetRelationName(st->index), linked)));
+	if (anyfree)
+	{
+		facts.approved = approveOrphans(st, flags, n, strategy);
+		freeSlots(st, &facts, n, strategy);
+	}
+	pfree(levels);
+	pfree(flags);
+	pfree(dup_next);
+	HnswWalkFree(&walk);
+	return live;
+}
