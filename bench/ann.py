@@ -595,13 +595,16 @@ def connect(conninfo):
         raise BenchError(f"cannot connect to the server: {e}")
 
 
-def create_extensions(conn):
+def create_extensions(conn, fresh=True):
     try:
         # The extension's SQL objects must match the installed library: a
-        # reused cluster may carry objects from an older build of the same
-        # version, so start from a fresh CREATE EXTENSION.
-        conn.execute("DROP EXTENSION IF EXISTS vector CASCADE")
-        conn.execute("CREATE EXTENSION vector")
+        # reused private cluster may carry objects from an older build of the
+        # same version, so start from a fresh CREATE EXTENSION there.  On a
+        # server given with --dsn (fresh=False) never drop it: CASCADE would
+        # take every vector column of the user's other tables with it.
+        if fresh:
+            conn.execute("DROP EXTENSION IF EXISTS vector CASCADE")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     except psycopg.Error as e:
         raise BenchError(f"CREATE EXTENSION vector failed: {e}".strip()
                          + "\n(is the extension installed? `make install` in the repo)")
@@ -1245,7 +1248,7 @@ def benchmark(conn, args, ds, mode):
     imode = IndexMode(column_type=args.type, quantize=args.quantize,
                       dim=int(ds.base.shape[1]), metric=ds.metric)
     op, opclass = imode.operator, imode.opclass
-    create_extensions(conn)
+    create_extensions(conn, fresh=not args.dsn)
     check_index_support(conn, args.index, opclass)
     check_mode_support(conn, imode)
     load_s = load_table(conn, args.table, ds.base)
