@@ -1313,10 +1313,27 @@ def _exit_on_sigterm(signum, frame):
     raise SystemExit(128 + signum)      # unwinds through PrivateServer.__exit__
 
 
+def run_tool(body):
+    """Run a tool's body() and return its exit status; the tools' errors end
+    it with a message: 2 for a BenchError (arguments, missing support), 1 for
+    a database error, 130 for Ctrl-C."""
+    try:
+        return body()
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except psycopg.Error as e:
+        print(f"error: database error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
 def main(argv=None):
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
+    def body():
         ds = resolve_dataset(args)
         log(f"data set {ds.name}: {len(ds.base)} x {ds.base.shape[1]}, "
             f"{len(ds.queries)} queries, metric {ds.metric}, ground truth {ds.gt_source}")
@@ -1334,15 +1351,7 @@ def main(argv=None):
         write_json(report, args.json or default_json_path(ds.name, args.index,
                                                          report["index"]["mode"]))
         return 0
-    except BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except psycopg.Error as e:
-        print(f"error: database error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_tool(body)
 
 
 if __name__ == "__main__":

@@ -883,7 +883,7 @@ def run(conn, args, ds, mode):
 def main(argv=None):
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
+    def body():
         ds = resolve_dataset(args)
         log(f"data set {ds.name}: {len(ds.base)} x {ds.base.shape[1]}, {len(ds.queries)} "
             f"queries, metric {ds.metric}")
@@ -904,15 +904,7 @@ def main(argv=None):
         ann.write_json(report, args.json or
                        ann.DEFAULT_OUT_DIR / f"filtered-{ds.name}-{stamp}.json")
         return 0
-    except BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except psycopg.Error as e:
-        print(f"error: database error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return ann.run_tool(body)
 
 
 if __name__ == "__main__":

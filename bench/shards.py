@@ -724,7 +724,7 @@ def main(argv=None):
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, ann._exit_on_sigterm)
     started = time.perf_counter()
-    try:
+    def body():
         ds = ann.resolve_dataset(dataset_args(args))
         log(f"data set {ds.name}: {len(ds.base)} x {ds.base.shape[1]}, "
             f"{len(ds.queries)} queries, metric {ds.metric}, ground truth {ds.gt_source}")
@@ -744,15 +744,7 @@ def main(argv=None):
             ds.name, args.index, datetime.datetime.now().strftime("%Y%m%d-%H%M%S")))
         ann.write_json(report, path)
         return 0
-    except BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except psycopg.Error as e:
-        print(f"error: database error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return ann.run_tool(body)
 
 
 if __name__ == "__main__":
