@@ -18,6 +18,7 @@
 # --prepare only makes the roots (all at once) and caches them; test/run.sh
 # runs it in the background while the main suite runs, then --regress-only.
 # --host-tools only installs debootstrap and zstd on the host.
+# VERSIONS_TAP="test/t/050_fdw_topk.pl ..." runs only those TAP files.
 #
 # Runs as root (debootstrap, chroot, mounts).  Each root is cached as a
 # tarball under $VERSIONS_CACHE (default /var/tmp/vector-versions), so a
@@ -250,7 +251,7 @@ test_in() {
 		export PATH=$bin:\$PATH VECTOR_DATA_DIR=/home/vtest/data
 		cd ~/vector
 		status=0
-		make $make_vars installcheck REGRESS= ISOLATION= >/tmp/tap.out 2>&1 || status=1
+		make $make_vars installcheck REGRESS= ISOLATION= ${VERSIONS_TAP:+PROVE_TESTS=\"$VERSIONS_TAP\"} >/tmp/tap.out 2>&1 || status=1
 		grep -E '^t/|^test/t/|Result:|Files=|not ok|Failed' /tmp/tap.out | tail -n 80 || true
 		if [ \$status != 0 ]; then
 			for f in tmp_check/log/regress_log_*; do

@@ -139,7 +139,9 @@ sub plan_node_ids
 	$coord->psql('postgres',
 		"SET debug_print_plan = on; SET client_min_messages = log; $sqltext",
 		stdout => \$out, stderr => \$err, on_error_die => 1);
-	return [ $err =~ /:(?:plan\.)?plan_node_id (\d+)/g ];	# "plan." from 17 on
+	# from 17 on a field of an embedded struct is printed with its path:
+	# ":plan.plan_node_id", and in a scan node ":scan.plan.plan_node_id"
+	return [ $err =~ /:(?:\w+\.)*plan_node_id (\d+)/g ];
 }
 for my $case ([ 'plain', plain_sql($queries->[0]) ],
 	[ 'string literal', plain_sql($queries->[0], where => "note = '$tricky'") ],
