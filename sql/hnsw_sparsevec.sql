@@ -196,7 +196,7 @@ SELECT count(*) >= 98 AS nearly_all_self_found FROM built s
 WHERE s.id % 25 = 0 AND (SELECT t.id FROM built t ORDER BY t.v <-> s.v LIMIT 1) = s.id;
 RESET enable_seqscan;
 SELECT * FROM vector_index_check('built_idx');
--- parallel builds are serial for sparsevec (no shared arena for items)
+-- sparsevec builds in parallel too (its items in an arena in shared memory)
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_maintenance_workers = 1;
 SET client_min_messages = debug1;

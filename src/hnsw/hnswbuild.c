@@ -9,7 +9,8 @@
  *	  With max_parallel_maintenance_workers, the graph lives in dynamic
  *	  shared memory and the leader and the workers insert into it together,
  *	  each scanning part of the heap; node lists are guarded by striped
- *	  LWLocks.  A parallel build whose graph would mostly fit in memory,
+ *	  LWLocks, and variable-length items go to an arena in the same
+ *	  segment.  A parallel build whose graph would mostly fit in memory,
  *	  but not all of it, builds serially instead; otherwise, when the shared
  *	  graph fills, every participant stops, the leader writes the graph, and
  *	  all of them go on inserting on disk (README.md).
@@ -172,10 +173,9 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	/*
 	 * PostgreSQL 15 plans parallel workers for btree builds only, so ask the
 	 * planner's rule (max_parallel_maintenance_workers, table size,
-	 * parallel_workers) ourselves.  Variable-length items are built
-	 * serially: the shared graph has no arena for them.
+	 * parallel_workers) ourselves.
 	 */
-	nworkers = IsNormalProcessingMode() && RelationNeedsWAL(index) && !st->item_refs ?
+	nworkers = IsNormalProcessingMode() && RelationNeedsWAL(index) ?
 		plan_create_index_workers(RelationGetRelid(heap), RelationGetRelid(index)) : 0;
 	graphCtx = AllocSetContextCreate(CurrentMemoryContext, "Hnsw build graph",
 									 ALLOCSET_DEFAULT_SIZES);

@@ -40,9 +40,12 @@ typedef struct HnswShared
 	bool		isconcurrent;
 	uint32		cap;			/* nodes the arrays hold */
 	uint64		arena_words;	/* uint32 words in the upper-list arena */
+	uint64		vitems_bytes;	/* bytes in the item arena (variable-length
+								 * items; else 0) */
 	int			tranche_id;
 	pg_atomic_uint32 n;			/* next node id */
 	pg_atomic_uint64 arena_used;
+	pg_atomic_uint64 vitems_used;	/* bytes handed out of the item arena */
 	pg_atomic_uint32 spill;		/* HNSW_SPILL_* */
 	ConditionVariable spill_cv; /* the counts below, and spill, changed */
 	slock_t		mutex;			/* protects the counts and sums below */
@@ -59,7 +62,7 @@ typedef struct HnswShared
 /* DSM table-of-contents keys */
 #define HNSW_KEY_SHARED		UINT64CONST(0xA000000000000001)
 #define HNSW_KEY_SCAN		UINT64CONST(0xA000000000000002)
-#define HNSW_KEY_ITEMS		UINT64CONST(0xA000000000000003)
+#define HNSW_KEY_ITEMS		UINT64CONST(0xA000000000000003)	/* or item_off[] */
 #define HNSW_KEY_LINKS0		UINT64CONST(0xA000000000000004)
 #define HNSW_KEY_NLINKS0	UINT64CONST(0xA000000000000005)
 #define HNSW_KEY_LEVELS		UINT64CONST(0xA000000000000006)
@@ -67,6 +70,7 @@ typedef struct HnswShared
 #define HNSW_KEY_UPPER		UINT64CONST(0xA000000000000008)
 #define HNSW_KEY_DUPNEXT	UINT64CONST(0xA000000000000009)
 #define HNSW_KEY_ARENA		UINT64CONST(0xA00000000000000A)
+#define HNSW_KEY_VITEMS		UINT64CONST(0xA00000000000000B)
 
 PGDLLEXPORT void HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc);
 
@@ -83,8 +87,10 @@ typedef struct HnswBuildState
 
 	/*
 	 * The in-memory graph.  Node i's item is at items + i * item_size; for
-	 * variable-length items (st.item_refs, serial builds only) at vitems +
-	 * item_off[i] instead, packed in an arena of vitems_used bytes.
+	 * variable-length items (st.item_refs) at vitems + item_off[i] instead,
+	 * packed in MAXALIGN'd chunks into an arena of vitems_cap bytes
+	 * (serial: palloc'd, vitems_used of them taken; parallel: in the DSM
+	 * segment, shared->vitems_used taken).
 	 */
 	uint32		n;
 	uint32		cap;

@@ -270,16 +270,29 @@ HnswBuildInitParticipant(HnswBuildState *bs, uint32 nodes)
 /* ---------------------------------------------------------------- insert */
 
 /*
- * Copy a variable-length item into the arena as node id's (serial builds
- * only); false when it would take the graph past maintenance_work_mem.
+ * Room for a variable-length item of len bytes in the arena, as the offset
+ * of a MAXALIGN'd chunk; false when the graph is full.  Serial: the arena
+ * grows, but not past maintenance_work_mem together with the nodes, the
+ * next one counted.  Parallel: the arena in the DSM segment has a fixed
+ * size, and the chunks come from an atomic bump pointer; once it has
+ * passed the end, every later request fails too.  Taken before the node
+ * id (HnswBuildInsert), so that every id handed out has its item; a chunk
+ * taken for a row that then gets no id is lost, but the graph is full
+ * then anyway.
  */
 static bool
-storeVarItem(HnswBuildState *bs, uint32 id, const char *item)
+reserveVarItem(HnswBuildState *bs, Size len, uint64 *off)
 {
-	Size		len = bs->st.ops->item_len(item);
-	Size		need = bs->vitems_used + MAXALIGN(len);
+	Size		chunk = MAXALIGN(len);
+	Size		need;
 
-	if ((double) bs->n * bs->node_cost + need > bs->budget)
+	if (bs->shared)
+	{
+		*off = pg_atomic_fetch_add_u64(&bs->shared->vitems_used, chunk);
+		return *off + chunk <= bs->vitems_cap;
+	}
+	need = bs->vitems_used + chunk;
+	if ((double) (bs->n + 1) * bs->node_cost + need > bs->budget)
 		return false;
 	if (need > bs->vitems_cap)
 	{
@@ -289,8 +302,7 @@ storeVarItem(HnswBuildState *bs, uint32 id, const char *item)
 		bs->vitems = repalloc_huge(bs->vitems, cap);
 		bs->vitems_cap = cap;
 	}
-	memcpy(bs->vitems + bs->vitems_used, item, len);
-	bs->item_off[id] = bs->vitems_used;
+	*off = bs->vitems_used;
 	bs->vitems_used = need;
 	return true;
 }
@@ -472,16 +484,21 @@ HnswBuildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 	int			level = HnswRandomLevel(st->m, pg_prng_double(&bs->prng));
 	uint32		entry;
 	int			entry_level;
+	Size		len = 0;
+	uint64		off = 0;
 
+	if (bs->item_off)
+	{
+		len = st->ops->item_len(item);
+		if (!reserveVarItem(bs, len, &off))
+			return false;
+	}
 	if (!allocNodeId(bs, &id))
 		return false;
 	if (bs->item_off)
 	{
-		if (!storeVarItem(bs, id, item))
-		{
-			bs->n--;			/* the id was the last one taken (serial) */
-			return false;
-		}
+		memcpy(bs->vitems + off, item, len);
+		bs->item_off[id] = off;
 	}
 	else
 		memcpy(FixedItem(bs, id), item, st->item_size);

@@ -1,12 +1,14 @@
 /*
  * hnswbuildparallel.c
- *	  CREATE INDEX with workers: the DSM segment that holds a shared graph
- *	  (or only the scan, for an on-disk parallel build), the workers' entry
- *	  point, and the fallbacks when the graph would not fit (README.md).
+ *	  CREATE INDEX with workers: the DSM segment that holds the shared
+ *	  graph (and, for variable-length items, their arena), the workers'
+ *	  entry point, the parallel spill, and the fallback to a serial build
+ *	  when the graph would not fit (README.md).
  */
 #include "compat.h"
 
 #include <float.h>
+#include <math.h>
 
 #include "access/parallel.h"
 #include "access/table.h"
@@ -45,7 +47,14 @@ attachShared(HnswBuildState *bs, Relation heap, Relation index, shm_toc *toc)
 	bs->locks = sh->stripes;
 	LWLockRegisterTranche(sh->tranche_id, "hnsw build");
 	bs->cap = bs->limit = sh->cap;
-	bs->items = shm_toc_lookup(toc, HNSW_KEY_ITEMS, false);
+	if (bs->st.item_refs)
+	{
+		bs->item_off = shm_toc_lookup(toc, HNSW_KEY_ITEMS, false);
+		bs->vitems = shm_toc_lookup(toc, HNSW_KEY_VITEMS, false);
+		bs->vitems_cap = sh->vitems_bytes;
+	}
+	else
+		bs->items = shm_toc_lookup(toc, HNSW_KEY_ITEMS, false);
 	bs->links0 = shm_toc_lookup(toc, HNSW_KEY_LINKS0, false);
 	bs->nlinks0 = shm_toc_lookup(toc, HNSW_KEY_NLINKS0, false);
 	bs->levels = shm_toc_lookup(toc, HNSW_KEY_LEVELS, false);
@@ -82,6 +91,8 @@ participate(HnswBuildState *bs, IndexInfo *indexInfo, shm_toc *toc, bool progres
 	sh->reltuples += reltuples;
 	sh->indtuples += bs->indtuples;
 	SpinLockRelease(&sh->mutex);
+	ereport(DEBUG2,
+			(errmsg("hnsw build participant indexed %.0f rows", bs->indtuples)));
 	/* a spill may be waiting for this one to stop */
 	ConditionVariableBroadcast(&sh->spill_cv);
 }
@@ -246,14 +257,91 @@ beginParallel(Relation heap, Relation index, IndexInfo *indexInfo, int nworkers,
 	return pcxt;
 }
 
+/* what sampleItems saw */
+typedef struct HnswItemSample
+{
+	const VecTypeOps *ops;
+	Size		item_max;
+	MemoryContext tmpCtx;
+	double		rows;			/* rows the build would see, NULL or not */
+	double		bytes;			/* arena bytes of the values measured */
+	int			nvalues;		/* values measured */
+} HnswItemSample;
+
+#define HNSW_SAMPLE_BLOCKS	32
+#define HNSW_SAMPLE_VALUES	1000
+
+static void
+sampleCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+			   bool tupleIsAlive, void *state)
+{
+	HnswItemSample *s = (HnswItemSample *) state;
+	MemoryContext old;
+	Size		len;
+
+	s->rows++;
+	if (isnull[0] || s->nvalues >= HNSW_SAMPLE_VALUES)
+		return;
+	old = MemoryContextSwitchTo(s->tmpCtx);
+	len = s->ops->datum_item_len(PointerGetDatum(PG_DETOAST_DATUM(values[0])));
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(s->tmpCtx);
+	/* a longer value fails the build anyway (check_value) */
+	s->bytes += MAXALIGN(Min(len, s->item_max));
+	s->nvalues++;
+}
+
+/*
+ * Variable-length items: the bytes an item takes in the arena, on average,
+ * from the first HNSW_SAMPLE_VALUES values in the heap's first
+ * HNSW_SAMPLE_BLOCKS blocks, as the build's scan sees them (expressions
+ * computed, dead rows left out); the most an item takes when they have
+ * none.  The planner's widths cannot tell: a table never analysed is
+ * guessed at 32 bytes a value, and ANALYZE counts a value moved to TOAST
+ * as its 18-byte pointer.  The rows those blocks hold replace *est when
+ * estimate_rel_size had to guess from that width (a table never analysed
+ * or vacuumed): 100,000 sift-128 rows as sparsevec were guessed at 1.43
+ * million, and in 1 GB of maintenance_work_mem the build went serial for
+ * want of room for them.  Otherwise *est stands: were it off, nodes and
+ * items would be off by the same factor, and the share of memory each
+ * gets would hold.
+ */
+static Size
+sampleItems(HnswBuildState *bs, Relation heap, IndexInfo *indexInfo, double *est)
+{
+	HnswItemSample s;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(heap);
+
+	s.ops = bs->st.ops;
+	s.item_max = bs->st.item_max;
+	s.tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "Hnsw item sample context",
+									 ALLOCSET_DEFAULT_SIZES);
+	s.rows = s.bytes = 0;
+	s.nvalues = 0;
+	/*
+	 * The range must lie within the table: on PostgreSQL 15, one that runs
+	 * past the end is cut short by as many blocks as it overshoots.
+	 */
+	if (nblocks > 0)
+		table_index_build_range_scan(heap, bs->st.index, indexInfo, false, true, false,
+									 0, Min(nblocks, HNSW_SAMPLE_BLOCKS), sampleCallback, &s, NULL);
+	MemoryContextDelete(s.tmpCtx);
+	if (!(heap->rd_rel->reltuples >= 0 && heap->rd_rel->relpages > 0) && nblocks > 0)
+		*est = s.rows * nblocks / Min(nblocks, HNSW_SAMPLE_BLOCKS);
+	if (s.nvalues == 0)
+		return MAXALIGN(bs->st.item_max);
+	return (Size) ceil(s.bytes / s.nvalues);
+}
+
 /*
  * Build the graph with nworkers workers and the leader, all inserting into
- * one graph in shared memory, then write it.  When the graph fills, all of
- * them stop, the leader writes it, and they go on on disk
- * (HnswBuildParallelSpill).  Returns false, having done nothing, when a
- * serial build would hold most of the graph but the shared one cannot
- * hold all of it, or when no shared memory could be had (then the caller
- * builds serially, spilling as needed).
+ * one graph in shared memory, then write it.  When the graph fills (its
+ * node slots, or the arena of variable-length items), all of them stop,
+ * the leader writes it, and they go on on disk (HnswBuildParallelSpill).
+ * Returns false, having changed nothing, when a serial build would hold
+ * most of the graph but the shared one cannot hold all of it, or when no
+ * shared memory could be had (then the caller builds serially, spilling
+ * as needed).
  */
 bool
 HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *indexInfo,
@@ -266,11 +354,14 @@ HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *
 	double		area;			/* nodes the shared graph may hold */
 	uint32		cap;
 	uint64		arena_words;
+	Size		item_bytes = 0; /* arena bytes per variable-length item */
+	uint64		vitems_bytes = 0;
 	ParallelContext *pcxt;
 	Snapshot	snapshot;
 	HnswShared *sh;
 	shm_toc    *toc;
-	VecShmChunk	chunks[8];
+	VecShmChunk	chunks[9];
+	int			nchunks = 8;
 
 	/*
 	 * Rows as the planner reckons them: the density ANALYZE or VACUUM saw,
@@ -279,7 +370,11 @@ HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *
 	 * old size.
 	 */
 	estimate_rel_size(heap, NULL, &pages, &est, &allvisfrac);
-	area = Min(bs->limit, (double) (bs->budget - Min(bs->budget, HNSW_PARALLEL_RESERVE)) / bs->node_cost);
+	/* variable-length items share the memory with the nodes, in their arena */
+	if (st->item_refs)
+		item_bytes = sampleItems(bs, heap, indexInfo, &est);
+	area = Min(bs->limit, (double) (bs->budget - Min(bs->budget, HNSW_PARALLEL_RESERVE)) /
+			   (bs->node_cost + item_bytes));
 	if (est * 1.1 + 1000 > area && area >= (est * 1.1 + 1000) / 2)
 	{
 		/*
@@ -297,8 +392,9 @@ HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *
 	/* a node has 1/(m-1) upper levels on average; room for three times that */
 	arena_words = 1 + (uint64) cap * (st->m + 1) * 3 / (st->m - 1) + (uint64) 64 * (st->m + 1);
 
+	/* with variable-length items, an offset per node, and their arena */
 	chunks[0].key = HNSW_KEY_ITEMS;
-	chunks[0].size = (Size) cap * st->item_size;
+	chunks[0].size = (Size) cap * (st->item_refs ? sizeof(uint64) : st->item_size);
 	chunks[1].key = HNSW_KEY_LINKS0;
 	chunks[1].size = (Size) cap * 2 * st->m * sizeof(uint32);
 	chunks[2].key = HNSW_KEY_NLINKS0;
@@ -313,17 +409,25 @@ HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *
 	chunks[6].size = (Size) cap * sizeof(uint32);
 	chunks[7].key = HNSW_KEY_ARENA;
 	chunks[7].size = (Size) arena_words * sizeof(uint32);
+	if (st->item_refs)
+	{
+		/* as many items as nodes; when it is full first, so is the graph */
+		vitems_bytes = (uint64) cap * item_bytes;
+		chunks[nchunks].key = HNSW_KEY_VITEMS;
+		chunks[nchunks++].size = (Size) vitems_bytes;
+	}
 
-	pcxt = beginParallel(heap, index, indexInfo, nworkers, chunks, lengthof(chunks),
-						 &snapshot, &sh);
+	pcxt = beginParallel(heap, index, indexInfo, nworkers, chunks, nchunks, &snapshot, &sh);
 	if (pcxt == NULL)
 		return false;			/* no dynamic shared memory: build serially */
 	toc = pcxt->toc;
 	sh->cap = cap;
 	sh->arena_words = arena_words;
+	sh->vitems_bytes = vitems_bytes;
 	sh->tranche_id = LWLockNewTrancheId();
 	pg_atomic_init_u32(&sh->n, 0);
 	pg_atomic_init_u64(&sh->arena_used, 1);	/* offset 0 means "none" */
+	pg_atomic_init_u64(&sh->vitems_used, 0);
 	pg_atomic_init_u32(&sh->spill, HNSW_SPILL_NONE);
 	ConditionVariableInit(&sh->spill_cv);
 	LWLockInitialize(&sh->entry_lock, sh->tranche_id);
@@ -335,6 +439,13 @@ HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *
 	LaunchParallelWorkers(pcxt);
 	ereport(DEBUG1,
 			(errmsg("using %d parallel workers", pcxt->nworkers_launched)));
+	if (st->item_refs)
+		ereport(DEBUG2,
+				(errmsg("hnsw shared graph holds %u nodes and %llu bytes of items (%zu per item) for %.0f rows estimated",
+						cap, (unsigned long long) vitems_bytes, item_bytes, est)));
+	else
+		ereport(DEBUG2,
+				(errmsg("hnsw shared graph holds %u nodes for %.0f rows estimated", cap, est)));
 	attachShared(bs, heap, index, toc);
 	participate(bs, indexInfo, toc, true);
 	serveSpills(bs);
