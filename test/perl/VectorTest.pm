@@ -11,7 +11,8 @@ use Test::More ();
 our @EXPORT = qw(data_dir read_vecs vec_literal load_vectors random_vectors
   clustered_vectors exact_topk recall_at as_float4 as_float16 near_queries knn_sql
   knn_rows knn_ids topk_ids knn_plan index_recall server_log_problems copy_vectors
-  psql_bg standby_same_answers pgbench_files no_checksums);
+  psql_bg standby_same_answers pgbench_files no_checksums sparse_dim sparse_rows
+  sparse_literal near_sparse copy_sparse load_sparse_queries queries_topk queries_plan);
 
 # Where the shipped data sets are: $VECTOR_DATA_DIR, else ../shared/data
 # beside the checkout.  Returns undef when absent.
@@ -123,6 +124,122 @@ sub clustered_vectors
 			[ map { $c->[$_] + ($r->() - 0.5) * 0.2 } 0 .. $d - 1 ]
 		} 1 .. $n
 	];
+}
+
+# The sparse data set of the sparsevec tests: rows of sparse_dim()
+# dimensions, [ [index (1-based), value], ... ] sorted by index, 20 to 100
+# non-zeros each.  There are 40 topics of 150 dimensions with a weight
+# each, drawn from $topic_seed (the same topics for every call with it); a
+# row takes 80% of its non-zeros from one topic (weight times noise) and
+# the rest anywhere, and is scaled to unit length, so that rows cluster as
+# sparse embeddings do.
+sub sparse_dim { return 10000; }
+
+sub sparse_rows
+{
+	my ($n, $seed, $topic_seed) = @_;
+	my $dim = sparse_dim();
+	my $ntopics = 40;
+	my $r = _rng($seed);
+	my $tr = _rng($topic_seed);
+	my @topics = map {
+		[ map { [ 1 + int($tr->() * $dim), 0.5 + $tr->() ] } 1 .. 150 ]
+	} 1 .. $ntopics;
+	my @rows;
+	for (1 .. $n)
+	{
+		my $t = $topics[ int($r->() * $ntopics) ];
+		my $nnz = 20 + int($r->() * 81);
+		my %e;
+		while (keys %e < $nnz)
+		{
+			if ($r->() < 0.8)
+			{
+				my $p = $t->[ int($r->() * @$t) ];
+				$e{ $p->[0] } = $p->[1] * (0.5 + $r->());
+			}
+			else
+			{
+				$e{ 1 + int($r->() * $dim) } = 0.1 + $r->() * 0.5;
+			}
+		}
+		my $norm = 0;
+		$norm += $_ * $_ for values %e;
+		$norm = sqrt($norm);
+		push @rows, [ map { [ $_, sprintf('%.5f', $e{$_} / $norm) ] } sort { $a <=> $b } keys %e ];
+	}
+	return \@rows;
+}
+
+# The sparsevec literal of a row of sparse_rows.
+sub sparse_literal
+{
+	my ($row) = @_;
+	return '{' . join(',', map { "$_->[0]:$_->[1]" } @$row) . '}/' . sparse_dim();
+}
+
+# $n queries near seeded random rows of $rows: each element moved by up to
+# 10%, and one more non-zero.
+sub near_sparse
+{
+	my ($rows, $n, $seed) = @_;
+	my $r = _rng($seed);
+	my @q;
+	for (1 .. $n)
+	{
+		my %e = map { $_->[0] => $_->[1] } @{ $rows->[ int($r->() * @$rows) ] };
+		$e{$_} = sprintf('%.5f', $e{$_} * (0.9 + 0.2 * $r->())) for keys %e;
+		$e{ 1 + int($r->() * sparse_dim()) } //= '0.05000';
+		push @q, [ map { [ $_, $e{$_} ] } sort { $a <=> $b } keys %e ];
+	}
+	return \@q;
+}
+
+# COPY sparse rows into an existing table (id, embedding): row i gets id
+# $first_id + i.
+sub copy_sparse
+{
+	my ($node, $table, $rows, $first_id) = @_;
+	my $tmp = File::Temp->new(SUFFIX => '.copy', DIR => $ENV{TESTDIR} // '/tmp');
+	print $tmp join("\t", $first_id + $_, sparse_literal($rows->[$_])), "\n" for 0 .. $#$rows;
+	close $tmp;
+	chmod 0644, $tmp->filename;
+	$node->safe_psql('postgres', "COPY $table (id, embedding) FROM '" . $tmp->filename . "'");
+	return;
+}
+
+# Create table queries (qid, q sparsevec) holding $queries, qid 0, 1, ...
+sub load_sparse_queries
+{
+	my ($node, $queries) = @_;
+	$node->safe_psql('postgres',
+		'CREATE TABLE queries (qid int, q sparsevec(' . sparse_dim() . "));\n"
+		  . join('', map { "INSERT INTO queries VALUES ($_, '" . sparse_literal($queries->[$_]) . "');\n" }
+			  0 .. $#$queries));
+	return;
+}
+
+# The ids of the $k rows of $table nearest to each query of table queries
+# under operator $op (column embedding), after the SQL in $settings: one
+# list per query, in qid order.
+sub queries_topk
+{
+	my ($node, $table, $op, $k, $settings) = @_;
+	my $out = $node->safe_psql('postgres',
+		"$settings;\n"
+		  . "SELECT q.qid, string_agg(x.id::text, ',' ORDER BY x.n) FROM queries q, LATERAL "
+		  . "(SELECT id, row_number() OVER () AS n FROM (SELECT id FROM $table "
+		  . "ORDER BY embedding $op q.q LIMIT $k) s) x GROUP BY q.qid ORDER BY q.qid");
+	return [ map { [ split /,/, (split /\|/)[1] // '' ] } split /\n/, $out ];
+}
+
+# EXPLAIN (COSTS OFF) of queries_topk's query for the first query.
+sub queries_plan
+{
+	my ($node, $table, $op, $settings) = @_;
+	return $node->safe_psql('postgres',
+		"$settings;\nEXPLAIN (COSTS OFF) SELECT id FROM $table "
+		  . "ORDER BY embedding $op (SELECT q FROM queries LIMIT 1) LIMIT 10");
 }
 
 # Exact top-k ids of $q among $vecs under metric l2|ip|cosine|l1, in

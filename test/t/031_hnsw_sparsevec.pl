@@ -22,119 +22,16 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use File::Temp ();
 use Time::HiRes qw(usleep);
 use VectorTest;
 
 my $seed = 1031;
-my $dim = 10000;
-my $ntopics = 40;
-
-# Seeded sparse rows: [ [index (1-based), value], ... ] sorted by index.
-# Each topic is 150 dimensions with a weight each; a row takes 80% of its
-# non-zeros from its topic (weight times noise) and the rest anywhere, and
-# is scaled to unit length.
-sub sparse_rows
-{
-	my ($n, $s) = @_;
-	my $r = VectorTest::_rng($s);
-	my $tr = VectorTest::_rng($seed);    # the same topics for every call
-	my @topics = map {
-		[ map { [ 1 + int($tr->() * $dim), 0.5 + $tr->() ] } 1 .. 150 ]
-	} 1 .. $ntopics;
-	my @rows;
-	for (1 .. $n)
-	{
-		my $t = $topics[ int($r->() * $ntopics) ];
-		my $nnz = 20 + int($r->() * 81);
-		my %e;
-		while (keys %e < $nnz)
-		{
-			if ($r->() < 0.8)
-			{
-				my $p = $t->[ int($r->() * @$t) ];
-				$e{ $p->[0] } = $p->[1] * (0.5 + $r->());
-			}
-			else
-			{
-				$e{ 1 + int($r->() * $dim) } = 0.1 + $r->() * 0.5;
-			}
-		}
-		my $norm = 0;
-		$norm += $_ * $_ for values %e;
-		$norm = sqrt($norm);
-		push @rows, [ map { [ $_, sprintf('%.5f', $e{$_} / $norm) ] } sort { $a <=> $b } keys %e ];
-	}
-	return \@rows;
-}
-
-sub sparse_literal
-{
-	my ($row) = @_;
-	return '{' . join(',', map { "$_->[0]:$_->[1]" } @$row) . "}/$dim";
-}
-
-# rows near existing ones: a row's elements moved by up to 10%, one more
-sub near_rows
-{
-	my ($rows, $n, $s) = @_;
-	my $r = VectorTest::_rng($s);
-	my @q;
-	for (1 .. $n)
-	{
-		my %e = map { $_->[0] => $_->[1] } @{ $rows->[ int($r->() * @$rows) ] };
-		$e{$_} = sprintf('%.5f', $e{$_} * (0.9 + 0.2 * $r->())) for keys %e;
-		$e{ 1 + int($r->() * $dim) } //= '0.05000';
-		push @q, [ map { [ $_, $e{$_} ] } sort { $a <=> $b } keys %e ];
-	}
-	return \@q;
-}
-
-sub copy_sparse
-{
-	my ($node, $table, $rows, $first_id) = @_;
-	my $tmp = File::Temp->new(SUFFIX => '.copy', DIR => $ENV{TESTDIR} // '/tmp');
-	print $tmp join("\t", $first_id + $_, sparse_literal($rows->[$_])), "\n" for 0 .. $#$rows;
-	close $tmp;
-	chmod 0644, $tmp->filename;
-	$node->safe_psql('postgres', "COPY $table (id, embedding) FROM '" . $tmp->filename . "'");
-	return;
-}
-
-# top-k ids of every query of table queries, as one string per query
-sub topk
-{
-	my ($node, $table, $op, $k, $settings) = @_;
-	my $out = $node->safe_psql('postgres',
-		"$settings;\n"
-		  . "SELECT q.qid, string_agg(x.id::text, ',' ORDER BY x.n) FROM queries q, LATERAL "
-		  . "(SELECT id, row_number() OVER () AS n FROM (SELECT id FROM $table "
-		  . "ORDER BY embedding $op q.q LIMIT $k) s) x GROUP BY q.qid ORDER BY q.qid");
-	return [ map { [ split /,/, (split /\|/)[1] // '' ] } split /\n/, $out ];
-}
-
-sub plan_of
-{
-	my ($node, $table, $op, $settings) = @_;
-	return $node->safe_psql('postgres',
-		"$settings;\nEXPLAIN (COSTS OFF) SELECT id FROM $table "
-		  . "ORDER BY embedding $op (SELECT q FROM queries LIMIT 1) LIMIT 10");
-}
+my $dim = sparse_dim();
 
 my $index_settings = 'SET enable_seqscan = off; SET hnsw.ef_search = 100';
 my $exact_settings = 'SET enable_indexscan = off; SET enable_bitmapscan = off';
-my $rows = sparse_rows(5000, $seed + 1);
-my $queries = near_rows($rows, 30, $seed + 2);
-
-sub load_queries
-{
-	my ($node) = @_;
-	$node->safe_psql('postgres',
-		"CREATE TABLE queries (qid int, q sparsevec($dim));\n"
-		  . join('', map { "INSERT INTO queries VALUES ($_, '" . sparse_literal($queries->[$_]) . "');\n" }
-			  0 .. $#$queries));
-	return;
-}
+my $rows = sparse_rows(5000, $seed + 1, $seed);
+my $queries = near_sparse($rows, 30, $seed + 2);
 
 # ---- (a) recall ----
 my $node = PostgreSQL::Test::Cluster->new('sparse');
@@ -145,16 +42,16 @@ $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION vector');
 $node->safe_psql('postgres', "CREATE TABLE items (id int PRIMARY KEY, embedding sparsevec($dim))");
 copy_sparse($node, 'items', $rows, 0);
-load_queries($node);
+load_sparse_queries($node, $queries);
 
 for my $c ([ 'l2', '<->' ], [ 'ip', '<#>' ], [ 'cosine', '<=>' ], [ 'l1', '<+>' ])
 {
 	my ($m, $op) = @$c;
 	$node->safe_psql('postgres', "CREATE INDEX items_$m ON items USING hnsw (embedding sparsevec_${m}_ops)");
-	like(plan_of($node, 'items', $op, $index_settings), qr/Index Scan using items_$m /,
+	like(queries_plan($node, 'items', $op, $index_settings), qr/Index Scan using items_$m /,
 		"$m: the query is an index scan");
-	my $truth = topk($node, 'items', $op, 10, $exact_settings);
-	my $got = topk($node, 'items', $op, 10, $index_settings);
+	my $truth = queries_topk($node, 'items', $op, 10, $exact_settings);
+	my $got = queries_topk($node, 'items', $op, 10, $index_settings);
 	my $recall = recall_at($truth, $got);
 	cmp_ok($recall, '>=', 0.95, "$m: recall\@10 at ef_search 100 is $recall");
 	is($node->safe_psql('postgres', "SELECT string_agg(p, '; ') FROM vector_index_check('items_$m') p"),
@@ -167,7 +64,7 @@ $node->safe_psql('postgres',
 	"CREATE TABLE stream (id int PRIMARY KEY, embedding sparsevec($dim));\n"
 	  . 'CREATE INDEX stream_idx ON stream USING hnsw (embedding sparsevec_l2_ops)');
 copy_sparse($node, 'stream', [ @$rows[ 0 .. 499 ] ], 0);
-my $more = sparse_rows(4000, $seed + 3);
+my $more = sparse_rows(4000, $seed + 3, $seed);
 my ($h, $out, $err) = psql_bg($node,
 	join '', map { 'INSERT INTO stream VALUES (' . (1000 + $_) . ", '" . sparse_literal($more->[$_]) . "');\n" }
 	  0 .. $#$more);
@@ -207,7 +104,7 @@ $primary->start;
 $primary->safe_psql('postgres', 'CREATE EXTENSION vector');
 $primary->safe_psql('postgres', "CREATE TABLE items (id int PRIMARY KEY, embedding sparsevec($dim))");
 copy_sparse($primary, 'items', [ @$rows[ 0 .. 1499 ] ], 0);
-load_queries($primary);
+load_sparse_queries($primary, $queries);
 $primary->backup('b1');
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($primary, 'b1', has_streaming => 1);
@@ -220,10 +117,10 @@ sub same_answers
 	for my $c ([ 'l2', '<->' ], [ 'cosine', '<=>' ])
 	{
 		my ($m, $op) = @$c;
-		like(plan_of($standby, 'items', $op, $index_settings), qr/Index Scan using items_$m /,
+		like(queries_plan($standby, 'items', $op, $index_settings), qr/Index Scan using items_$m /,
 			"$when: $m query on the standby is an index scan");
-		my $p = topk($primary, 'items', $op, 10, $index_settings);
-		my $s = topk($standby, 'items', $op, 10, $index_settings);
+		my $p = queries_topk($primary, 'items', $op, 10, $index_settings);
+		my $s = queries_topk($standby, 'items', $op, 10, $index_settings);
 		is(scalar(grep { @$_ == 10 } @$p), scalar @$queries, "$when: $m: 10 rows per query on the primary");
 		is_deeply($s, $p, "$when: $m: the standby returns the primary's top 10 for every query");
 	}
