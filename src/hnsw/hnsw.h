@@ -162,7 +162,39 @@ typedef struct HnswMetaItemsData
 #define HnswMetaItems(meta) \
 	((HnswMetaItemsData *) ((char *) (meta) + HNSW_META_ITEMS_OFFSET))
 
-StaticAssertDecl(MAXALIGN(SizeOfPageHeaderData) + HNSW_META_ITEMS_OFFSET + sizeof(HnswMetaItemsData) <=
+/*
+ * Metapage flag: the metapage carries HnswMetaReuseData after
+ * HnswMetaItemsData (whether or not items are out of line), and pd_lower
+ * covers it.  VACUUM sets it the first time it frees upper records or item
+ * tuples; an index that never had it reads as empty lists, since the space
+ * was zeros and outside pd_lower until then.
+ */
+#define HNSW_META_REUSE				0x0002
+
+/*
+ * Upper and item pages where VACUUM freed records: when the page new
+ * records go to is full, an insert continues on the last page of the list
+ * that has room before it adds a page (README.md, "Reusing slots").  The
+ * lists fill the rest of the metapage; items (sparsevec) get the longer
+ * one, since they are most of such an index.
+ */
+#define HNSW_REUSE_UPPER			64
+#define HNSW_REUSE_ITEM				156
+
+typedef struct HnswMetaReuseData
+{
+	uint16		nupper;
+	uint16		nitem;
+	BlockNumber upper[HNSW_REUSE_UPPER];
+	BlockNumber item[HNSW_REUSE_ITEM];
+} HnswMetaReuseData;
+
+#define HNSW_META_REUSE_OFFSET \
+	MAXALIGN(HNSW_META_ITEMS_OFFSET + sizeof(HnswMetaItemsData))
+#define HnswMetaReuse(meta) \
+	((HnswMetaReuseData *) ((char *) (meta) + HNSW_META_REUSE_OFFSET))
+
+StaticAssertDecl(MAXALIGN(SizeOfPageHeaderData) + HNSW_META_REUSE_OFFSET + sizeof(HnswMetaReuseData) <=
 				 BLCKSZ - MAXALIGN(sizeof(HnswPageOpaqueData)),
 				 "hnsw metapage does not fit in a page");
 

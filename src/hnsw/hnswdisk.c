@@ -209,8 +209,10 @@ corruptItem(HnswState *st, uint32 id)
  * the source is set up, so the fixed-size path above stays as it is.  Two
  * passes, each locking one page at a time: the node pages, for the
  * headers and the item references; then the item pages, scoring the items
- * where they lie.  A reference never changes once the node is written, so
- * it stays good after the node page is released.
+ * where they lie.  A reference never changes while the node lives, so it
+ * stays good after the node page is released; VACUUM deletes the item of
+ * a node it frees (hnswreclaim.c), and a freed slot met through a flagged
+ * node's stale list scores as infinitely far (it has no lists to follow).
  */
 static void
 diskScoreRefs(HnswSource *src, const void *query, const uint32 *ids, int n,
@@ -221,6 +223,9 @@ diskScoreRefs(HnswSource *src, const void *query, const uint32 *ids, int n,
 	int			slots[2 * HNSW_MAX_M];
 	int			order[2 * HNSW_MAX_M];
 	HnswItemRef refs[2 * HNSW_MAX_M];
+	bool		freed[2 * HNSW_MAX_M];
+	int			missing[2 * HNSW_MAX_M];
+	int			nmissing = 0;
 	int			j;
 
 	Assert(n <= 2 * HNSW_MAX_M);
@@ -246,6 +251,13 @@ diskScoreRefs(HnswSource *src, const void *query, const uint32 *ids, int n,
 
 			fillCand(c, ids[k], node);
 			memcpy(&refs[k], HnswNodeItem(node), sizeof(HnswItemRef));
+			freed[k] = (node->flags & HNSW_NODE_FREE) != 0;
+			if (freed[k])
+			{
+				c->deleted = c->self_dead = true;
+				c->dist = get_float4_infinity();
+				refs[k].blk = InvalidBlockNumber;
+			}
 		}
 		UnlockReleaseBuffer(buf);
 	}
@@ -261,6 +273,12 @@ diskScoreRefs(HnswSource *src, const void *query, const uint32 *ids, int n,
 		Buffer		buf;
 		Page		page;
 
+		if (freed[order[j]])
+		{
+			j++;
+			continue;
+		}
+
 		/* (a block past the end is an error in ReadBuffer) */
 		if (blk == InvalidBlockNumber || blk == HNSW_METAPAGE_BLKNO)
 			corruptItem(st, ids[order[j]]);
@@ -273,10 +291,34 @@ diskScoreRefs(HnswSource *src, const void *query, const uint32 *ids, int n,
 			const char *item = HnswItemTupleData(st, page, ids[k], &refs[k]);
 
 			if (item == NULL)
-				corruptItem(st, ids[k]);
+			{
+				missing[nmissing++] = k;
+				continue;
+			}
 			cands[k].dist = HnswDist(st, query, item);
 		}
 		UnlockReleaseBuffer(buf);
+	}
+
+	/*
+	 * An item not where its reference said: VACUUM may have freed the node
+	 * (a flagged one, met through a flagged node's list) and deleted its
+	 * item after the header was read.  Then the node's record says so now;
+	 * else the reference is damaged.
+	 */
+	for (int i = 0; i < nmissing; i++)
+	{
+		int			k = missing[i];
+		Buffer		buf;
+		HnswNode	node = HnswLockNode(st, ids[k], BUFFER_LOCK_SHARE, &buf);
+		bool		gone = (node->flags & HNSW_NODE_FREE) ||
+			memcmp(HnswNodeItem(node), &refs[k], sizeof(HnswItemRef)) != 0;
+
+		UnlockReleaseBuffer(buf);
+		if (!gone)
+			corruptItem(st, ids[k]);
+		cands[k].deleted = cands[k].self_dead = true;
+		cands[k].dist = get_float4_infinity();
 	}
 }
 

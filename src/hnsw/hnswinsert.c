@@ -36,29 +36,38 @@
  * The size of the next chunk of node pages, for an index whose node pages
  * hold capacity slots and whose run table has nruns runs.
  *
- * While the run table has room, a chunk is a 64th of the node pages so far
- * (at least one page, at most 2,048, 16 MB): the index then grows by little
- * more than it uses.  A chunk adds a run only when an upper or item page was
- * appended since the last one, so runs grow with those pages, not with the
- * chunks.  Past two thirds of the table, a chunk is an eighth of the node
- * pages, without a cap: each chunk then adds at most one run and grows the
- * node pages by at least 1/8 (less 1/400 for rounding, there being at least
- * one page per run), and going from 400 pages to the most a relation can
- * have (2^32 blocks) takes at most log(2^32 / 400) / log(1.1225) = 140 such
- * chunks: 400 + 140 + 1 < 600, so the table cannot fill.  A big chunk costs
- * no more than a small one, since its pages are not written until they are
- * used (extendNodePages).  hnsw.test_max_runs shrinks the table, and the
- * cap to one page, so that a test can reach that point.
+ * Chunks grow with the index, in three steps as its run table fills.
+ * While fewer than a sixth of the runs are in use (always, unless upper or
+ * item pages keep cutting the node pages into runs), a chunk is a 1,024th
+ * of the node pages so far: pg_relation_size() counts a chunk's pages
+ * before they are used, and a 64th left an index under updates 1.5 %
+ * larger than the rows in it need (36.6 MiB where 36.1 would do after a
+ * round of bench/soak.py).  Up to two thirds, a chunk is a 64th.  Both are
+ * at least one page and at most 2,048 (16 MB).  A chunk adds a run only
+ * when an upper or item page was appended since the last one, so runs grow
+ * with those pages, not with the chunks.  Past two thirds, a chunk is an
+ * eighth of the node pages, without a cap: each chunk then adds at most
+ * one run and grows the node pages by at least 1/8 (less 1/400 for
+ * rounding, there being at least one page per run), and going from 400
+ * pages to the most a relation can have (2^32 blocks) takes at most
+ * log(2^32 / 400) / log(1.1225) = 140 such chunks: 400 + 140 + 1 < 600, so
+ * the table cannot fill.  A big chunk costs no more than a small one, since
+ * its pages are not written until they are used (extendNodePages).
+ * hnsw.test_max_runs shrinks the table, and the cap to one page, so that a
+ * test can reach that point.
  */
 static uint32
 chunkPages(const HnswState *st, uint32 capacity, uint32 nruns)
 {
 	uint32		pages = capacity / st->nodes_per_page;
 	int			max_runs = HnswMaxRuns();
+	uint32		cap = hnsw_test_max_runs > 0 ? 1 : 2048;
 
 	if (nruns >= (uint32) max_runs / 3 * 2)
 		return Max(1, pages / 8);
-	return Max(1, Min(pages / 64, hnsw_test_max_runs > 0 ? 1 : 2048));
+	if (nruns < (uint32) max_runs / 6)
+		return Max(1, Min(pages / 1024, cap));
+	return Max(1, Min(pages / 64, cap));
 }
 
 /*
@@ -209,6 +218,47 @@ lockIfRoom(HnswState *st, BlockNumber blk, Size size)
 }
 
 /*
+ * The page for a new upper record (type HNSW_PAGE_UPPER) or item, locked,
+ * when the page they go to now (cur) is full: the last page VACUUM listed
+ * in the metapage (held exclusively) that has room.  *keep is how many
+ * list entries stay: those past it were tried and had none, or are taken.
+ * InvalidBuffer when none has room; the caller adds a page.
+ */
+static Buffer
+lockListedPage(HnswState *st, Page metapage, uint16 type, BlockNumber cur, Size size, int *keep)
+{
+	HnswMetaReuseData *reuse = HnswMetaReuse(HnswPageGetMeta(metapage));
+	const BlockNumber *list;
+	int			n;
+
+	*keep = -1;
+	if (!(HnswPageGetOpaque(metapage)->flags & HNSW_META_REUSE))
+		return InvalidBuffer;
+	list = type == HNSW_PAGE_UPPER ? reuse->upper : reuse->item;
+	n = type == HNSW_PAGE_UPPER ? reuse->nupper : reuse->nitem;
+	while (n > 0)
+	{
+		BlockNumber blk = list[--n];
+		Buffer		buf;
+
+		if (blk == cur || blk == HNSW_METAPAGE_BLKNO)
+			continue;
+		buf = ReadBuffer(st->index, blk);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		if (!HnswPageIs(BufferGetPage(buf), type))
+			HnswBadPage(st->index, blk, type);
+		if (PageGetFreeSpace(BufferGetPage(buf)) >= MAXALIGN(size))
+		{
+			*keep = n;
+			return buf;
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	*keep = 0;
+	return InvalidBuffer;
+}
+
+/*
  * Add a record of size bytes to buf's page within xlog; a new page is
  * initialised as the given type and logged as a full image.  Returns the
  * record's offset.
@@ -264,8 +314,12 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 	BlockNumber free_blk;
 	uint32		first = 0;
 	uint32		free_left = 0;
+	int			upper_keep = -1;
+	int			item_keep = -1;
 
 retry:
+	upper_keep = item_keep = -1;
+
 	/*
 	 * A slot VACUUM freed, if the free space map knows a page with one
 	 * (README.md, "Reusing slots"); else the next id, once there is room
@@ -315,9 +369,19 @@ retry:
 	 * to the current item page; to new ones (below) when they are full.
 	 */
 	if (level > 0)
+	{
 		upperbuf = lockIfRoom(st, meta->upper_blk, upper_size);
+		if (upperbuf == InvalidBuffer)
+			upperbuf = lockListedPage(st, BufferGetPage(metabuf), HNSW_PAGE_UPPER,
+									  meta->upper_blk, upper_size, &upper_keep);
+	}
 	if (st->item_refs)
+	{
 		itembuf = lockIfRoom(st, HnswMetaItems(meta)->item_blk, tuple_size);
+		if (itembuf == InvalidBuffer)
+			itembuf = lockListedPage(st, BufferGetPage(metabuf), HNSW_PAGE_ITEM,
+									 HnswMetaItems(meta)->item_blk, tuple_size, &item_keep);
+	}
 
 	nodebuf = ReadBuffer(st->index, blk);
 	LockBuffer(nodebuf, BUFFER_LOCK_EXCLUSIVE);
@@ -372,6 +436,10 @@ retry:
 	xlog = VecXLogStart(st->index);
 	metapage = GenericXLogRegisterBuffer(xlog, metabuf, 0);
 	meta = HnswPageGetMeta(metapage);
+	if (upper_keep >= 0)
+		HnswMetaReuse(meta)->nupper = upper_keep;
+	if (item_keep >= 0)
+		HnswMetaReuse(meta)->nitem = item_keep;
 	page = GenericXLogRegisterBuffer(xlog, nodebuf, fresh ? GENERIC_XLOG_FULL_IMAGE : 0);
 	if (fresh)
 	{

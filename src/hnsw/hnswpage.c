@@ -145,7 +145,10 @@ checkMeta(HnswState *st, Page page)
 		meta->nodes_per_page < 1 ||
 		meta->node_size != HnswNodeSize(meta->item_size, meta->m) ||
 		meta->nodes_per_page != HnswNodesPerPage(meta->node_size) ||
-		meta->nruns > HNSW_MAX_RUNS)
+		meta->nruns > HNSW_MAX_RUNS ||
+		((HnswPageGetOpaque(page)->flags & HNSW_META_REUSE) &&
+		 (HnswMetaReuse(meta)->nupper > HNSW_REUSE_UPPER ||
+		  HnswMetaReuse(meta)->nitem > HNSW_REUSE_ITEM)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
 				 errmsg("index \"%s\" metapage does not match its definition",
@@ -311,7 +314,8 @@ HnswFillMeta(HnswState *st, Page page)
 
 /*
  * pd_lower of a metapage: past the run table in use, or, with out-of-line
- * items, past HnswMetaItemsData.  Generic WAL and full-page images skip
+ * items, past HnswMetaItemsData, or, once VACUUM has listed pages to reuse,
+ * past HnswMetaReuseData.  Generic WAL and full-page images skip
  * everything between pd_lower and pd_upper.
  */
 void
@@ -320,7 +324,9 @@ HnswSetMetaLower(Page page)
 	HnswMetaPage meta = HnswPageGetMeta(page);
 	char	   *end;
 
-	if (HnswPageGetOpaque(page)->flags & HNSW_META_ITEM_REFS)
+	if (HnswPageGetOpaque(page)->flags & HNSW_META_REUSE)
+		end = (char *) (HnswMetaReuse(meta) + 1);
+	else if (HnswPageGetOpaque(page)->flags & HNSW_META_ITEM_REFS)
 		end = (char *) (HnswMetaItems(meta) + 1);
 	else
 		end = (char *) &meta->runs[meta->nruns];

@@ -185,6 +185,230 @@ approveOrphans(HnswState *st, const uint8 *flags, uint32 n, BufferAccessStrategy
 }
 
 /*
+ * The upper records and out-of-line items of the nodes pass 5 frees: where
+ * they lie, and whose they were (both begin with the node id).
+ */
+typedef struct FreedRecord
+{
+	BlockNumber blk;
+	OffsetNumber off;
+	uint16		type;			/* HNSW_PAGE_UPPER or HNSW_PAGE_ITEM */
+	uint32		id;
+} FreedRecord;
+
+typedef struct FreedRecords
+{
+	FreedRecord *recs;
+	uint32		n;
+	uint32		cap;
+} FreedRecords;
+
+static void
+addFreed(FreedRecords *fr, BlockNumber blk, OffsetNumber off, uint16 type, uint32 id)
+{
+	if (fr->n == fr->cap)
+	{
+		fr->cap = Max(64, fr->cap * 2);
+		fr->recs = fr->recs ? repalloc_huge(fr->recs, sizeof(FreedRecord) * fr->cap) :
+			palloc_extended(sizeof(FreedRecord) * fr->cap, MCXT_ALLOC_HUGE);
+	}
+	fr->recs[fr->n].blk = blk;
+	fr->recs[fr->n].off = off;
+	fr->recs[fr->n].type = type;
+	fr->recs[fr->n].id = id;
+	fr->n++;
+}
+
+static int
+freedCompare(const void *a, const void *b)
+{
+	const FreedRecord *x = a;
+	const FreedRecord *y = b;
+
+	if (x->blk != y->blk)
+		return x->blk < y->blk ? -1 : 1;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* A page with room to list, and how much. */
+typedef struct RoomyPage
+{
+	BlockNumber blk;
+	Size		room;
+} RoomyPage;
+
+static int
+roomCompare(const void *a, const void *b)
+{
+	const RoomyPage *x = a;
+	const RoomyPage *y = b;
+
+	/* least room first: inserts take pages from the end of a list */
+	if (x->room != y->room)
+		return x->room < y->room ? -1 : 1;
+	return x->blk < y->blk ? -1 : x->blk > y->blk;
+}
+
+/*
+ * Put the pages of rooms[0..n) with the most room into list (*count of at
+ * most max entries), keeping the entries already there as far as they
+ * fit, least room first.  except is the page new records go to now, which
+ * needs no entry.
+ */
+static void
+mergeList(BlockNumber *list, uint16 *count, int max, RoomyPage *rooms, uint32 n,
+		  BlockNumber except)
+{
+	BlockNumber *merged = palloc_array(BlockNumber, max);
+	int			nmerged = 0;
+	uint32		from = n > (uint32) max ? n - max : 0;
+
+	qsort(rooms, n, sizeof(RoomyPage), roomCompare);
+	/* old entries first, so that the pages with the most room go last */
+	for (int i = 0; i < *count && nmerged < max - (int) (n - from); i++)
+	{
+		bool		dup = list[i] == except;
+
+		for (uint32 j = from; j < n && !dup; j++)
+			dup = rooms[j].blk == list[i];
+		if (!dup)
+			merged[nmerged++] = list[i];
+	}
+	for (uint32 j = from; j < n; j++)
+		if (rooms[j].blk != except)
+			merged[nmerged++] = rooms[j].blk;
+	memcpy(list, merged, sizeof(BlockNumber) * nmerged);
+	*count = nmerged;
+	pfree(merged);
+}
+
+/*
+ * Delete the freed nodes' upper records and items from their pages, and
+ * list the pages that then have room in the metapage, where inserts look
+ * before they add a page (README.md, "Reusing slots").  The slots were
+ * freed, with their references cleared, in WAL records before this: a
+ * crash in between leaves a record that nothing refers to, never a
+ * reference to a deleted record.  Line pointers stay (the records of live
+ * nodes keep their offsets) and are reused by the next records added.
+ * A record is deleted only if it still begins with its node's id, so a
+ * damaged reference cannot delete another node's record.
+ */
+static void
+releaseRecords(HnswState *st, FreedRecords *fr, BufferAccessStrategy strategy)
+{
+	RoomyPage  *upper = NULL;
+	RoomyPage  *item = NULL;
+	uint32		nupper = 0;
+	uint32		nitem = 0;
+	uint32		released = 0;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(st->index);
+
+	if (fr->n == 0)
+		return;
+	qsort(fr->recs, fr->n, sizeof(FreedRecord), freedCompare);
+	upper = palloc_array(RoomyPage, fr->n);
+	item = palloc_array(RoomyPage, fr->n);
+	for (uint32 i = 0; i < fr->n;)
+	{
+		BlockNumber blk = fr->recs[i].blk;
+		uint16		type = fr->recs[i].type;
+		uint32		end = i;
+		Buffer		buf;
+		Page		page;
+		GenericXLogState *xlog;
+		int			deleted = 0;
+
+		while (end < fr->n && fr->recs[end].blk == blk)
+			end++;
+		VecVacuumDelayPoint();
+		if (blk == HNSW_METAPAGE_BLKNO || blk >= nblocks)
+		{
+			i = end;
+			continue;
+		}
+		buf = ReadBufferExtended(st->index, MAIN_FORKNUM, blk, RBM_NORMAL, strategy);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		if (!HnswPageIs(BufferGetPage(buf), type))
+		{
+			UnlockReleaseBuffer(buf);
+			i = end;
+			continue;
+		}
+		xlog = VecXLogStart(st->index);
+		page = GenericXLogRegisterBuffer(xlog, buf, 0);
+		for (; i < end; i++)
+		{
+			OffsetNumber off = fr->recs[i].off;
+			ItemId		iid;
+
+			if (fr->recs[i].type != type || off < FirstOffsetNumber ||
+				off > PageGetMaxOffsetNumber(page))
+				continue;
+			iid = PageGetItemId(page, off);
+			if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) < sizeof(uint32) ||
+				ItemIdGetOffset(iid) < ((PageHeader) page)->pd_upper ||
+				ItemIdGetOffset(iid) + ItemIdGetLength(iid) > ((PageHeader) page)->pd_special ||
+				*(uint32 *) PageGetItem(page, iid) != fr->recs[i].id)
+				continue;
+			PageIndexTupleDeleteNoCompact(page, off);
+			deleted++;
+		}
+		if (deleted > 0)
+		{
+			/* PageAddItem then looks for the unused line pointers */
+			PageSetHasFreeLinePointers(page);
+			GenericXLogFinish(xlog);
+			released += deleted;
+			if (PageGetFreeSpace(BufferGetPage(buf)) >= BLCKSZ / 16)
+			{
+				RoomyPage  *r = type == HNSW_PAGE_UPPER ? &upper[nupper++] : &item[nitem++];
+
+				r->blk = blk;
+				r->room = PageGetFreeSpace(BufferGetPage(buf));
+			}
+		}
+		else
+			GenericXLogAbort(xlog);
+		UnlockReleaseBuffer(buf);
+	}
+
+	if (nupper > 0 || nitem > 0)
+	{
+		Buffer		metabuf = ReadBuffer(st->index, HNSW_METAPAGE_BLKNO);
+		GenericXLogState *xlog;
+		Page		metapage;
+		HnswMetaPage meta;
+		HnswMetaReuseData *reuse;
+
+		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+		xlog = VecXLogStart(st->index);
+		metapage = GenericXLogRegisterBuffer(xlog, metabuf, 0);
+		meta = HnswPageGetMeta(metapage);
+		reuse = HnswMetaReuse(meta);
+		if (!(HnswPageGetOpaque(metapage)->flags & HNSW_META_REUSE))
+		{
+			/* outside pd_lower until now: make it empty lists */
+			memset(reuse, 0, sizeof(HnswMetaReuseData));
+			HnswPageGetOpaque(metapage)->flags |= HNSW_META_REUSE;
+		}
+		if (nupper > 0)
+			mergeList(reuse->upper, &reuse->nupper, HNSW_REUSE_UPPER, upper, nupper,
+					  meta->upper_blk);
+		if (nitem > 0)
+			mergeList(reuse->item, &reuse->nitem, HNSW_REUSE_ITEM, item, nitem,
+					  st->item_refs ? HnswMetaItems(meta)->item_blk : InvalidBlockNumber);
+		HnswSetMetaLower(metapage);
+		GenericXLogFinish(xlog);
+		UnlockReleaseBuffer(metabuf);
+	}
+	ereport(DEBUG1,
+			(errmsg("index \"%s\": released %u upper records and items; %u upper and %u item pages have room",
+					RelationGetRelationName(st->index), released, nupper, nitem)));
+	pfree(upper);
+	pfree(item);
+}
+
+/*
  * Pass 5: free the slots of the flagged nodes no live list links to, and
  * tell the free space map about every node page with free slots (README.md,
  * "Reusing slots").  The map is not WAL-logged, so every VACUUM tells it
@@ -201,6 +425,7 @@ freeSlots(HnswState *st, const ReachFacts *f, uint32 n, BufferAccessStrategy str
 	uint32		nslots;
 	uint32		freed = 0;
 	bool		any = false;
+	FreedRecords fr = {0};
 
 	HnswLoadMeta(st);
 	while (HnswNextNodePage(st, &it, &blk, &first, &nslots))
@@ -248,6 +473,22 @@ freeSlots(HnswState *st, const ReachFacts *f, uint32 n, BufferAccessStrategy str
 				else if (!freeable(f->flags[id], f->dup_next[id]) || f->linked[id] ||
 						 id == st->entry_id || !freeable(node->flags, node->dup_next))
 					continue;
+				/* its upper record and item go too, once this record is logged */
+				if (node->level > 0 && node->upper_blk != InvalidBlockNumber)
+					addFreed(&fr, node->upper_blk, node->upper_off, HNSW_PAGE_UPPER, id);
+				if (st->item_refs)
+				{
+					HnswItemRef ref;
+
+					memcpy(&ref, HnswNodeItem(node), sizeof(HnswItemRef));
+					if (ref.blk != InvalidBlockNumber)
+						addFreed(&fr, ref.blk, ref.off, HNSW_PAGE_ITEM, id);
+					/* no reference: the check skips it */
+					ref.blk = InvalidBlockNumber;
+					ref.off = 0;
+					ref.len = 0;
+					memcpy(HnswNodeItem(node), &ref, sizeof(HnswItemRef));
+				}
 				/* the heap TID stays: the check knows it was the node's */
 				node->flags |= HNSW_NODE_FREE;
 				node->level = 0;
@@ -271,6 +512,7 @@ freeSlots(HnswState *st, const ReachFacts *f, uint32 n, BufferAccessStrategy str
 		}
 		VecVacuumDelayPoint();
 	}
+	releaseRecords(st, &fr, strategy);
 	if (any)
 		FreeSpaceMapVacuum(st->index);
 	if (freed > 0)

@@ -15,11 +15,13 @@
 #     rows as they are, vector_index_check() clean; after the last, every
 #     row found by its own vector (the deep check at ef 100), and the index
 #     at most 1.15 times its size after the build (before, it grew by a
-#     tenth every round: 1.8 times after 8).
+#     tenth every round: 1.8 times after 8).  The upper pages (counted with
+#     pageinspect) grow by at most one from round 2 to round 8: new upper
+#     records take the space VACUUM freed (without the metapage's list of
+#     such pages: 8 upper pages after round 2, 13 after round 8).
 # (c) Crash safety: an immediate shutdown after the rounds, then the same
 #     checks; then 1,000 rows deleted, VACUUM, and 1,000 new rows inserted:
-#     they take the freed slots (the index grows by 2 % at most: new upper
-#     records are not taken from freed nodes).
+#     they take the freed slots (the index grows by 2 % at most).
 # (d) Duplicate chains (issue 16, item 3): 100 vectors with 20 copies each,
 #     the first copy of each the chain's head; the first 10 copies deleted,
 #     VACUUM, and 10 new copies of each inserted.  The dead heads take a
@@ -27,6 +29,14 @@
 #     ones are freed, so the index stays within 1.02 times its size (before:
 #     1.48 times; without the move into the head: 1.09); the check is clean,
 #     and each vector returns its 20 live copies, each once.
+# (e) sparsevec (items out of line): 3,000 rows, six rounds of 10 % updates
+#     and VACUUM; the item pages grow by at most one from round 1 to round 6
+#     (without the list: 208 to 301).  Then more rows deleted than inserted
+#     and VACUUM twice, which walks past freed slots whose items are gone
+#     (it read them, and failed with "invalid item reference"); the check is
+#     clean and 200 random rows are each found first by their own vectors
+#     (an item of a live node deleted in place of a freed one's makes scans
+#     fail with "invalid upper record" or "invalid item reference").
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -51,12 +61,24 @@ $node->init;
 $node->append_conf('postgresql.conf',
 	"max_parallel_workers_per_gather = 0\nautovacuum = off\nmax_parallel_maintenance_workers = 0");
 $node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION vector');
+$node->safe_psql('postgres', 'CREATE EXTENSION vector; CREATE EXTENSION pageinspect');
 
 sub size_of
 {
 	my ($index) = @_;
 	return $node->safe_psql('postgres', "SELECT pg_relation_size('$index')");
+}
+
+# How many pages of each type the index has (the type is the first byte of
+# the special space, 8 bytes before the end of a page): 2 node, 3 upper,
+# 4 item; 0 a chunk's page not yet used.
+sub page_types
+{
+	my ($index) = @_;
+	my %t = map { split /\|/ } split /\n/, $node->safe_psql('postgres',
+		"SELECT get_byte(get_raw_page('$index', b::int), 8184), count(*) FROM "
+		  . "generate_series(1, pg_relation_size('$index') / 8192 - 1) b GROUP BY 1");
+	return \%t;
 }
 
 sub check_clean
@@ -99,6 +121,7 @@ copy_vectors($node, 'items', [ @$all[ 0 .. $n - 1 ] ], 0);
 $node->safe_psql('postgres', 'CREATE INDEX items_v ON items USING hnsw (embedding vector_l2_ops)');
 my $built = size_of('items_v');
 my $next = $n;
+my @upper;
 srand($seed);
 for my $round (1 .. $rounds)
 {
@@ -112,6 +135,8 @@ for my $round (1 .. $rounds)
 	$node->safe_psql('postgres', 'VACUUM items');
 	recall_now('items', "round $round");
 	check_clean('items_v', "round $round");
+	$upper[$round] = page_types('items_v')->{3} // 0;
+	note("round $round: index " . size_of('items_v') . " bytes, $upper[$round] upper pages");
 }
 my $grown = size_of('items_v');
 cmp_ok($grown, '<=', 1.15 * $built,
@@ -119,6 +144,9 @@ cmp_ok($grown, '<=', 1.15 * $built,
 		$rounds, $grown / $built));
 is($node->safe_psql('postgres', "SELECT count(*) FROM vector_index_check('items_v', 100)"),
 	0, 'every row is found by its own vector at ef 100');
+cmp_ok($upper[$rounds], '<=', $upper[2] + 1,
+	"new upper records take the space of the freed nodes' ones: upper pages $upper[2] after round 2, "
+	  . "$upper[$rounds] after round $rounds");
 
 # (c) crash, then inserts into freed slots
 $node->stop('immediate');
@@ -154,6 +182,56 @@ is($node->safe_psql('postgres',
 		  . 'ORDER BY embedding <-> dvec(v) LIMIT 20) s WHERE s.embedding = dvec(v)) x '
 		  . 'WHERE x.c = 20 AND x.n = 20'),
 	100, 'duplicates: each of 100 vectors returns its 20 live copies, each once');
+
+# (e) sparsevec, whose items live out of line on item pages: 3,000 rows;
+# 6 times, 10 % of them updated to new rows, then VACUUM.  The items and
+# upper records of the freed nodes are deleted and their pages listed for
+# inserts, so the item pages stop growing (before, each round added a
+# tenth of them).  Deleting a live node's item instead would leave a
+# dangling reference, which the check reports, and the row's own vector
+# would no longer find it.
+{
+	my $sn = 3000;
+	my $srows = sparse_rows($sn + 6 * $sn / 10, $seed, 31);
+	$node->safe_psql('postgres', 'CREATE TABLE sv (id int PRIMARY KEY, embedding sparsevec(' . sparse_dim() . '))');
+	copy_sparse($node, 'sv', [ @$srows[ 0 .. $sn - 1 ] ], 0);
+	$node->safe_psql('postgres', 'CREATE INDEX sv_v ON sv USING hnsw (embedding sparsevec_l2_ops)');
+	my $snext = $sn;
+	my @items;
+	for my $round (1 .. 6)
+	{
+		my %pick;
+		$pick{ int(rand($sn)) } = 1 while keys %pick < $sn / 10;
+		my @ids = sort { $a <=> $b } keys %pick;
+		$node->safe_psql('postgres',
+			"UPDATE sv SET embedding = u.v::sparsevec FROM (VALUES "
+			  . join(',', map { "($_,'" . sparse_literal($srows->[ $snext++ ]) . "')" } @ids)
+			  . ") u(id, v) WHERE sv.id = u.id");
+		$node->safe_psql('postgres', 'VACUUM sv');
+		$items[$round] = page_types('sv_v')->{4} // 0;
+		note("sparsevec round $round: index " . size_of('sv_v') . " bytes, $items[$round] item pages");
+	}
+	cmp_ok($items[6], '<=', $items[1] + 1,
+		"sparsevec: new items take the space of the freed ones: item pages $items[1] after round 1, $items[6] after round 6");
+	check_clean('sv_v', 'sparsevec rounds');
+
+	# Freed slots left over (more rows deleted than inserted), then another
+	# VACUUM, which walks past them: a freed slot's item is gone, and
+	# reading it failed with "invalid item reference".
+	$node->safe_psql('postgres', 'DELETE FROM sv WHERE id % 5 = 0; VACUUM sv');
+	$node->safe_psql('postgres', 'DELETE FROM sv WHERE id % 5 = 1; VACUUM sv');
+	check_clean('sv_v', 'sparsevec, VACUUM after freed slots');
+	is($node->safe_psql('postgres',
+			"$settings; SELECT count(*) FROM (SELECT id FROM sv ORDER BY random() LIMIT 200) r "
+			  . 'WHERE r.id = (SELECT s.id FROM sv s ORDER BY s.embedding <-> (SELECT embedding FROM sv '
+			  . 'WHERE id = r.id) LIMIT 1)'),
+		200, 'sparsevec, after freed slots: 200 random rows are each the nearest row to their own vector');
+	is($node->safe_psql('postgres',
+			"$settings; SELECT count(*) FROM (SELECT id FROM sv ORDER BY random() LIMIT 200) r "
+			  . 'WHERE r.id = (SELECT s.id FROM sv s ORDER BY s.embedding <-> (SELECT embedding FROM sv '
+			  . 'WHERE id = r.id) LIMIT 1)'),
+		200, 'sparsevec: 200 random rows are each the nearest row to their own vector');
+}
 
 $node->stop;
 done_testing();
