@@ -12,7 +12,32 @@ our @EXPORT = qw(data_dir read_vecs vec_literal load_vectors random_vectors
   clustered_vectors exact_topk recall_at as_float4 as_float16 near_queries knn_sql
   knn_rows knn_ids topk_ids knn_plan index_recall server_log_problems copy_vectors
   psql_bg standby_same_answers pgbench_files no_checksums sparse_dim sparse_rows
-  sparse_literal near_sparse copy_sparse load_sparse_queries queries_topk queries_plan);
+  sparse_literal near_sparse copy_sparse load_sparse_queries queries_topk queries_plan
+  deep_check);
+
+# vector_index_check($index, $ef) on an hnsw index, taken apart: missed is
+# how many live rows a search for their own vectors at ef does not find
+# (0 when the check reports none), live how many it tried (undef then),
+# rows the heap tuples "(blk,off)" of the first ten it names, structural
+# the other problems (none on a sound index), lines everything it said.
+sub deep_check
+{
+	my ($node, $index, $ef) = @_;
+	my @lines = split /\n/,
+	  $node->safe_psql('postgres', "SELECT p FROM vector_index_check('$index', $ef) p");
+	my ($missed, $live) = (0, undef);
+	for (@lines)
+	{
+		($missed, $live) = ($1, $2) if /^(\d+) of (\d+) live nodes are not found by a search/;
+	}
+	return {
+		missed => $missed,
+		live => $live,
+		rows => [ map { /heap tuple \((\d+,\d+)\)\) is not found by a search/ ? $1 : () } @lines ],
+		structural => [ grep { !/not found by a search/ } @lines ],
+		lines => \@lines,
+	};
+}
 
 # Where the shipped data sets are: $VECTOR_DATA_DIR, else ../shared/data
 # beside the checkout.  Returns undef when absent.

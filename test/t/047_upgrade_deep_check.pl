@@ -108,21 +108,18 @@ SKIP:
 	$node->safe_psql('postgres',
 		"INSERT INTO sift SELECT 100000 + i, (SELECT array_agg(floor(random() * 61)) "
 		  . "FROM generate_series(1, 128) g WHERE g > -i)::vector FROM generate_series(1, 1500) i");
-	my @problems = split /\n/,
-	  $node->safe_psql('postgres', "SELECT * FROM vector_index_check('sift_h', 10)");
-	my ($summary) = grep { /live nodes are not found by a search for their own vectors at ef 10/ } @problems;
-	ok(defined $summary, 'after a trapping cluster, the deep check reports misses')
-	  or diag(join("\n", @problems));
-	note($summary // 'no summary');
-	my @tids = map { /heap tuple \((\d+,\d+)\)/ ? "'($1)'" : () } @problems;
+	my $c = deep_check($node, 'sift_h', 10);
+	ok($c->{missed} > 0, 'after a trapping cluster, the deep check reports misses')
+	  or diag(join("\n", @{ $c->{lines} }));
+	note("$c->{missed} of " . ($c->{live} // '?') . ' live rows not found at ef 10');
+	my @tids = map { "'($_)'" } @{ $c->{rows} };
 	ok(@tids > 0, 'it names the rows it misses');
 	my $missed = $node->safe_psql('postgres',
 		"SET enable_seqscan = off; SET hnsw.ef_search = 10; "
 		  . "SELECT count(*) FROM sift s WHERE ctid IN (" . join(',', @tids) . ") "
 		  . "AND s.id NOT IN (SELECT i.id FROM sift i ORDER BY i.embedding <-> s.embedding LIMIT 10)");
 	is($missed, scalar @tids, 'every row it names is missed by a self-lookup at that ef_search');
-	is(scalar(grep { !/not found by a search/ } @problems), 0,
-		'the structural checks still find nothing');
+	is(scalar(@{ $c->{structural} }), 0, 'the structural checks still find nothing');
 }
 
 done_testing();

@@ -82,12 +82,10 @@ my $missed = $node->safe_psql('postgres',
 	  . "(SELECT i.id FROM items i ORDER BY i.embedding <-> s.embedding LIMIT 10)");
 $missed =~ s/.*\n//s;
 cmp_ok($missed, '<=', 1, "at most 1 of 1,000 rows is missed by its own vector at ef_search 200 ($missed)");
-my @problems = split /\n/,
-  $node->safe_psql('postgres', "SELECT * FROM vector_index_check('items_v', 200)");
-is(scalar(grep { !/not found by a search/ } @problems), 0, 'vector_index_check finds no structural problem')
-  or diag(join("\n", @problems));
-my ($deep, $live) = (0, $rows);
-for (@problems) { ($deep, $live) = ($1, $2) if /^(\d+) of (\d+) live nodes are not found/ }
+my $c = deep_check($node, 'items_v', 200);
+is(scalar(@{ $c->{structural} }), 0, 'vector_index_check finds no structural problem')
+  or diag(join("\n", @{ $c->{lines} }));
+my ($deep, $live) = ($c->{missed}, $c->{live} // $rows);
 note("deep check: $deep of $live live nodes not found at ef 200");
 cmp_ok($deep, '<=', int($live * 2 / 10000),
 	"the deep check at ef 200 misses at most 2 in 10,000 live rows ($deep of $live)");
