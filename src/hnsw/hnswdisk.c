@@ -211,8 +211,7 @@ corruptItem(HnswState *st, uint32 id)
  * headers and the item references; then the item pages, scoring the items
  * where they lie.  A reference never changes while the node lives, so it
  * stays good after the node page is released; VACUUM deletes the item of
- * a node it frees (hnswreclaim.c), and a freed slot met through a flagged
- * node's stale list scores as infinitely far (it has no lists to follow).
+ * a node it frees (hnswreclaim.c), and clears the reference.
  */
 static void
 diskScoreRefs(HnswSource *src, const void *query, const uint32 *ids, int n,
@@ -223,7 +222,6 @@ diskScoreRefs(HnswSource *src, const void *query, const uint32 *ids, int n,
 	int			slots[2 * HNSW_MAX_M];
 	int			order[2 * HNSW_MAX_M];
 	HnswItemRef refs[2 * HNSW_MAX_M];
-	bool		freed[2 * HNSW_MAX_M];
 	int			missing[2 * HNSW_MAX_M];
 	int			nmissing = 0;
 	int			j;
@@ -251,13 +249,6 @@ diskScoreRefs(HnswSource *src, const void *query, const uint32 *ids, int n,
 
 			fillCand(c, ids[k], node);
 			memcpy(&refs[k], HnswNodeItem(node), sizeof(HnswItemRef));
-			freed[k] = (node->flags & HNSW_NODE_FREE) != 0;
-			if (freed[k])
-			{
-				c->deleted = c->self_dead = true;
-				c->dist = get_float4_infinity();
-				refs[k].blk = InvalidBlockNumber;
-			}
 		}
 		UnlockReleaseBuffer(buf);
 	}
@@ -273,14 +264,15 @@ diskScoreRefs(HnswSource *src, const void *query, const uint32 *ids, int n,
 		Buffer		buf;
 		Page		page;
 
-		if (freed[order[j]])
+		/* no reference (a freed slot's, sorted last): see below */
+		if (blk == InvalidBlockNumber)
 		{
-			j++;
-			continue;
+			for (; j < n; j++)
+				missing[nmissing++] = order[j];
+			break;
 		}
-
 		/* (a block past the end is an error in ReadBuffer) */
-		if (blk == InvalidBlockNumber || blk == HNSW_METAPAGE_BLKNO)
+		if (blk == HNSW_METAPAGE_BLKNO)
 			corruptItem(st, ids[order[j]]);
 		buf = HnswReadBuffer(st->index, blk);
 		page = BufferGetPage(buf);
@@ -301,10 +293,11 @@ diskScoreRefs(HnswSource *src, const void *query, const uint32 *ids, int n,
 	}
 
 	/*
-	 * An item not where its reference said: VACUUM may have freed the node
-	 * (a flagged one, met through a flagged node's list) and deleted its
-	 * item after the header was read.  Then the node's record says so now;
-	 * else the reference is damaged.
+	 * No item where the reference said, or no reference: VACUUM freed the
+	 * node (a flagged one, met through a flagged node's stale list) and
+	 * deleted its item, before or after the header was read.  Then the
+	 * node's record says so now, and the slot, which has no lists to
+	 * follow, scores as infinitely far; else the reference is damaged.
 	 */
 	for (int i = 0; i < nmissing; i++)
 	{

@@ -193,11 +193,12 @@ extendNodePages(HnswState *st)
 }
 
 /*
- * Page blk (an upper or item page new records go to), exclusively locked,
- * if it has room for a record of size bytes; else InvalidBuffer.
+ * Page blk, an upper or item page (type) that new records may go to,
+ * exclusively locked, if it has room for a record of size bytes; else
+ * InvalidBuffer.
  */
 static Buffer
-lockIfRoom(HnswState *st, BlockNumber blk, Size size)
+lockIfRoom(HnswState *st, BlockNumber blk, uint16 type, Size size)
 {
 	Buffer		buf;
 
@@ -206,9 +207,8 @@ lockIfRoom(HnswState *st, BlockNumber blk, Size size)
 	buf = ReadBuffer(st->index, blk);
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	/* PageAddItem PANICs on a page whose header is not sane */
-	if (!HnswPageIs(BufferGetPage(buf), HNSW_PAGE_UPPER) &&
-		!HnswPageIs(BufferGetPage(buf), HNSW_PAGE_ITEM))
-		HnswBadPage(st->index, blk, HNSW_PAGE_UPPER);
+	if (!HnswPageIs(BufferGetPage(buf), type))
+		HnswBadPage(st->index, blk, type);
 	if (PageGetFreeSpace(BufferGetPage(buf)) < MAXALIGN(size))
 	{
 		UnlockReleaseBuffer(buf);
@@ -243,16 +243,12 @@ lockListedPage(HnswState *st, Page metapage, uint16 type, BlockNumber cur, Size 
 
 		if (blk == cur || blk == HNSW_METAPAGE_BLKNO)
 			continue;
-		buf = ReadBuffer(st->index, blk);
-		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		if (!HnswPageIs(BufferGetPage(buf), type))
-			HnswBadPage(st->index, blk, type);
-		if (PageGetFreeSpace(BufferGetPage(buf)) >= MAXALIGN(size))
+		buf = lockIfRoom(st, blk, type, size);
+		if (buf != InvalidBuffer)
 		{
 			*keep = n;
 			return buf;
 		}
-		UnlockReleaseBuffer(buf);
 	}
 	*keep = 0;
 	return InvalidBuffer;
@@ -314,8 +310,8 @@ allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *
 	BlockNumber free_blk;
 	uint32		first = 0;
 	uint32		free_left = 0;
-	int			upper_keep = -1;
-	int			item_keep = -1;
+	int			upper_keep;
+	int			item_keep;
 
 retry:
 	upper_keep = item_keep = -1;
@@ -370,14 +366,14 @@ retry:
 	 */
 	if (level > 0)
 	{
-		upperbuf = lockIfRoom(st, meta->upper_blk, upper_size);
+		upperbuf = lockIfRoom(st, meta->upper_blk, HNSW_PAGE_UPPER, upper_size);
 		if (upperbuf == InvalidBuffer)
 			upperbuf = lockListedPage(st, BufferGetPage(metabuf), HNSW_PAGE_UPPER,
 									  meta->upper_blk, upper_size, &upper_keep);
 	}
 	if (st->item_refs)
 	{
-		itembuf = lockIfRoom(st, HnswMetaItems(meta)->item_blk, tuple_size);
+		itembuf = lockIfRoom(st, HnswMetaItems(meta)->item_blk, HNSW_PAGE_ITEM, tuple_size);
 		if (itembuf == InvalidBuffer)
 			itembuf = lockListedPage(st, BufferGetPage(metabuf), HNSW_PAGE_ITEM,
 									 HnswMetaItems(meta)->item_blk, tuple_size, &item_keep);

@@ -317,6 +317,7 @@ releaseRecords(HnswState *st, FreedRecords *fr, BufferAccessStrategy strategy)
 		Page		page;
 		GenericXLogState *xlog;
 		int			deleted = 0;
+		Size		room;
 
 		while (end < fr->n && fr->recs[end].blk == blk)
 			end++;
@@ -359,12 +360,13 @@ releaseRecords(HnswState *st, FreedRecords *fr, BufferAccessStrategy strategy)
 			PageSetHasFreeLinePointers(page);
 			GenericXLogFinish(xlog);
 			released += deleted;
-			if (PageGetFreeSpace(BufferGetPage(buf)) >= BLCKSZ / 16)
+			room = PageGetFreeSpace(BufferGetPage(buf));
+			if (room >= BLCKSZ / 16)
 			{
 				RoomyPage  *r = type == HNSW_PAGE_UPPER ? &upper[nupper++] : &item[nitem++];
 
 				r->blk = blk;
-				r->room = PageGetFreeSpace(BufferGetPage(buf));
+				r->room = room;
 			}
 		}
 		else
