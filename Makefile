@@ -42,6 +42,7 @@ OBJS = \
 	src/hnsw/hnswpage.o \
 	src/hnsw/hnswscan.o \
 	src/hnsw/hnswvacuum.o \
+	src/hnsw/hnswvaccache.o \
 	src/hnsw/hnswvacchain.o \
 	src/hnsw/hnswreclaim.o \
 	src/index/veccost.o \

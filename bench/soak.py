@@ -102,6 +102,8 @@ def main():
     ap.add_argument("--refill-rows", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--no-check", action="store_true", help="skip vector_index_check()")
+    ap.add_argument("--vacuum-mem", help="maintenance_work_mem for the rounds' VACUUM "
+                    "(e.g. 1MB; default: the server's)")
     ap.add_argument("--json", help="write the figures to this file")
     args = ap.parse_args()
 
@@ -158,7 +160,12 @@ def main():
             copy_rows(conn, "upd", chosen, newvecs)
             conn.execute("UPDATE items SET v = upd.v FROM upd WHERE items.id = upd.id")
         t1 = time.perf_counter()
+        if args.vacuum_mem:
+            conn.execute("SELECT set_config('maintenance_work_mem', %s, false)",
+                         (args.vacuum_mem,))
         conn.execute("VACUUM items")
+        if args.vacuum_mem:
+            conn.execute("RESET maintenance_work_mem")
         seconds = time.perf_counter() - t0
         vacuum = time.perf_counter() - t1
         current[chosen] = newvecs

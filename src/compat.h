@@ -164,6 +164,17 @@ pg_prng_uint64_range(pg_prng_state *state, uint64 rmin, uint64 rmax)
 #define VecIndexPathPriceOut(ipath) ((void) (ipath))
 #endif
 
+/*
+ * 17 replaced IsAutoVacuumWorkerProcess() with AmAutoVacuumWorkerProcess()
+ * (miscadmin.h); autovacuum_work_mem stays in autovacuum.h.
+ */
+#include "postmaster/autovacuum.h"
+#if PG_VERSION_NUM >= 170000
+#define VecIsAutoVacuumWorker() AmAutoVacuumWorkerProcess()
+#else
+#define VecIsAutoVacuumWorker() IsAutoVacuumWorkerProcess()
+#endif
+
 /* 18 tells vacuum_delay_point whether ANALYZE or VACUUM is calling. */
 #if PG_VERSION_NUM >= 180000
 #define VecVacuumDelayPoint() vacuum_delay_point(false)

@@ -23,6 +23,7 @@ int			hnsw_test_max_nodes = 0;
 int			hnsw_test_max_runs = 0;
 int			hnsw_test_extend_delay = 0;
 int			hnsw_test_upper_ef = 0;
+int			hnsw_test_level_seed = 0;
 
 static relopt_kind hnsw_relopt_kind;
 
@@ -82,6 +83,11 @@ HnswInitGUCs(void)
 							"For testing: how many level-1 nodes an hnsw scan starts layer 0 from.",
 							"0 takes hnsw.ef_search; 1 walks a single greedy path.", &hnsw_test_upper_ef,
 							0, 0, HNSW_MAX_EF_SEARCH, PGC_USERSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("hnsw.test_level_seed",
+							"Test only: inserts of this session draw node levels from a sequence with this seed.",
+							"0 draws them at random.", &hnsw_test_level_seed,
+							0, 0, INT_MAX, PGC_USERSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("hnsw.test_extend_delay",
 							"For testing: pauses an hnsw insert that adds node pages before it publishes them.",

@@ -394,7 +394,22 @@ typedef struct HnswCand
 	ItemPointerData tid;
 	uint8		deleted;
 	uint8		self_dead;
+	uint8		level;			/* the node's level (HNSW_LEVEL_ANY: not told) */
 } HnswCand;
+
+/*
+ * HnswCand.level of a source whose lists hold only nodes of their level
+ * (the build's graph in memory).  On disk a flagged node's lists are no
+ * longer kept, and may name a slot freed and taken since by a node of a
+ * lower level; searches above layer 0 skip such a node (HnswCandOnLevel).
+ */
+#define HNSW_LEVEL_ANY		0xFF
+
+static inline bool
+HnswCandOnLevel(const HnswCand *c, int level)
+{
+	return c->level >= level;
+}
 
 /* Binary heap of candidates, min-first or max-first. */
 typedef struct HnswHeap
@@ -432,8 +447,23 @@ struct HnswSource
 						  int n, HnswCand *cands);
 	/* optional: start loading the links of id on level (a cache hint) */
 	void		(*prefetch) (HnswSource *src, uint32 id, int level);
+	/*
+	 * id's stored item: a pointer the source keeps valid, or buf
+	 * (item_max bytes) filled with a copy.  NULL: HnswSourceItem reads
+	 * it from the pages.
+	 */
+	const char *(*item) (HnswSource *src, uint32 id, char *buf);
+	/*
+	 * Optional, for a source that copies the lists (VACUUM's,
+	 * hnswvaccache.c): id's list on level was written as links[0..n), or
+	 * was found changed on its page (a failed compare-and-swap), so the
+	 * copy must be read again.
+	 */
+	void		(*wrote) (HnswSource *src, uint32 id, int level, const uint32 *links, int n);
+	void		(*stale) (HnswSource *src, uint32 id, int level);
 	HnswState  *state;
 };
+
 
 /*
  * A reachability walk: breadth first over every level's links and down the
@@ -610,6 +640,37 @@ extern Buffer HnswReadBuffer(Relation index, BlockNumber blk);
 extern void HnswDiskSourceInit(HnswSource *src, HnswState *st);
 extern void HnswReadItem(HnswState *st, uint32 id, void *dst);
 extern void HnswReadItemRef(HnswState *st, uint32 id, const HnswItemRef *ref, void *dst);
+
+/* id's stored item through src: see HnswSource.item */
+static inline const char *
+HnswSourceItem(HnswSource *src, uint32 id, char *buf)
+{
+	if (src->item)
+		return src->item(src, id, buf);
+	HnswReadItem(src->state, id, buf);
+	return buf;
+}
+
+/*
+ * A scored candidate's header fields, from its node record (or a copy of
+ * its header).  A chained duplicate is in no live list; one is met only
+ * through a stale id (a flagged node's list naming a slot freed and taken
+ * since), and then its row is newer than the search and its chain is
+ * another head's, whose older rows that head returns: neither is this
+ * candidate's.
+ */
+static inline void
+HnswFillCand(HnswCand *c, uint32 id, const HnswNodeData *node)
+{
+	bool		dup = (node->flags & HNSW_NODE_DUP) != 0;
+
+	c->id = id;
+	c->tid = node->heaptid;
+	c->dup_next = dup ? HNSW_NO_NODE : node->dup_next;
+	c->self_dead = dup || (node->flags & HNSW_NODE_DELETED) != 0;
+	c->deleted = c->self_dead && c->dup_next == HNSW_NO_NODE;
+	c->level = node->level;
+}
 extern void HnswReadHeader(HnswState *st, uint32 id, HnswNodeData *dst);
 extern uint64 HnswReadMember(HnswState *st, uint32 id, HnswNodeData *dst);
 extern HnswNode HnswLockNode(HnswState *st, uint32 id, int mode, Buffer *buf);
@@ -666,6 +727,7 @@ extern void hnswcostestimate(struct PlannerInfo *root, struct IndexPath *path, d
 /* hnsw.c */
 extern int	hnsw_ef_search;
 extern int	hnsw_test_upper_ef;
+extern int	hnsw_test_level_seed;
 extern int	hnsw_iterative_scan;
 extern int	hnsw_max_scan_tuples;
 extern double hnsw_scan_mem_multiplier;

@@ -196,6 +196,7 @@ memScore(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCand 
 		cands[i].dup_next = bs->dup_next[ids[i]];
 		cands[i].deleted = 0;
 		cands[i].self_dead = 0;
+		cands[i].level = HNSW_LEVEL_ANY;
 	}
 }
 
@@ -214,6 +215,7 @@ memScoreVar(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCa
 		cands[i].dup_next = bs->dup_next[ids[i]];
 		cands[i].deleted = 0;
 		cands[i].self_dead = 0;
+		cands[i].level = HNSW_LEVEL_ANY;
 	}
 }
 
@@ -252,6 +254,9 @@ HnswBuildInitParticipant(HnswBuildState *bs, uint32 nodes)
 	bs->src.links = memLinks;
 	bs->src.score = st->item_refs ? memScoreVar : memScore;
 	bs->src.prefetch = memPrefetch;
+	bs->src.item = NULL;		/* the build does not edit lists on disk */
+	bs->src.wrote = NULL;
+	bs->src.stale = NULL;
 	bs->src.state = (HnswState *) bs;
 	memset(&bs->ins, 0, sizeof(bs->ins));
 	bs->ins.src = &bs->src;

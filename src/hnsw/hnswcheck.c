@@ -254,10 +254,16 @@ walkLink(void *arg, uint32 id, int level, uint32 nb)
 	 * A flagged node's lists are no longer kept: they may still name a slot
 	 * VACUUM freed since, or that a new node of another level or a
 	 * duplicate now holds (README.md, "Reusing slots").  Live lists never
-	 * name a freed slot.
+	 * name a freed slot: VACUUM frees only what no live list links to.
 	 */
-	if ((f->flags[id] & HNSW_NODE_DELETED) || (f->flags[nb] & HNSW_NODE_FREE))
+	if (f->flags[id] & HNSW_NODE_DELETED)
 		return;
+	if (f->flags[nb] & HNSW_NODE_FREE)
+	{
+		VecCheckProblem(f->c, "node %u links on level %d to node %u, a freed slot",
+						id, level, nb);
+		return;
+	}
 	if (level > 0 && f->levels[nb] < level)
 		VecCheckProblem(f->c, "node %u links on level %d to node %u, whose level is %d",
 						id, level, nb, f->levels[nb]);

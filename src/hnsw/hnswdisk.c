@@ -102,25 +102,6 @@ orderByBlock(const BlockNumber *blks, int *order, int k)
 }
 
 /*
- * A scored candidate's header fields, from its node record.  A chained
- * duplicate is in no live list; one is met only through a stale id (a
- * flagged node's list naming a slot freed and taken since), and then its
- * row is newer than the search and its chain is another head's, whose older
- * rows that head returns: neither is this candidate's.
- */
-static inline void
-fillCand(HnswCand *c, uint32 id, HnswNode node)
-{
-	bool		dup = (node->flags & HNSW_NODE_DUP) != 0;
-
-	c->id = id;
-	c->tid = node->heaptid;
-	c->dup_next = dup ? HNSW_NO_NODE : node->dup_next;
-	c->self_dead = dup || (node->flags & HNSW_NODE_DELETED) != 0;
-	c->deleted = c->self_dead && c->dup_next == HNSW_NO_NODE;
-}
-
-/*
  * Score a batch of nodes.  Their pages are pinned first (a group at a time)
  * and the items prefetched, so that the cache misses of the group overlap
  * instead of stalling one distance at a time; then each page is locked once and
@@ -186,7 +167,7 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 				HnswNode	node = HnswPageNode(page, st, slots[k]);
 				HnswCand   *c = &cands[k];
 
-				fillCand(c, ids[k], node);
+				HnswFillCand(c, ids[k], node);
 				c->dist = HnswDist(st, query, HnswNodeItem(node));
 			}
 			UnlockReleaseBuffer(bufs[b]);
@@ -247,7 +228,7 @@ diskScoreRefs(HnswSource *src, const void *query, const uint32 *ids, int n,
 			HnswNode	node = HnswPageNode(page, st, slots[k]);
 			HnswCand   *c = &cands[k];
 
-			fillCand(c, ids[k], node);
+			HnswFillCand(c, ids[k], node);
 			memcpy(&refs[k], HnswNodeItem(node), sizeof(HnswItemRef));
 		}
 		UnlockReleaseBuffer(buf);
@@ -321,6 +302,9 @@ HnswDiskSourceInit(HnswSource *src, HnswState *st)
 	src->links = diskLinks;
 	src->score = st->item_refs ? diskScoreRefs : diskScore;
 	src->prefetch = NULL;
+	src->item = NULL;
+	src->wrote = NULL;
+	src->stale = NULL;
 	src->state = st;
 }
 

@@ -487,6 +487,9 @@ HnswSearchLayer(HnswSource *src, const void *query, HnswHeap *cands,
 			HnswCand   *s = &scored[i];
 			bool		closer = results->n < ef || s->dist < HnswHeapTop(results)->dist;
 
+			/* a slot a flagged node's stale list names, taken since lower */
+			if (!HnswCandOnLevel(s, level))
+				continue;
 			if (closer)
 				HnswHeapPush(cands, s);
 			if (s->deleted)
@@ -537,7 +540,7 @@ HnswGreedyDescend(HnswSource *src, const void *query, uint32 entry,
 			src->score(src, query, links, n, scored);
 			for (int i = 0; i < n; i++)
 			{
-				if (scored[i].dist < ep.dist)
+				if (scored[i].dist < ep.dist && HnswCandOnLevel(&scored[i], level))
 				{
 					ep = scored[i];
 					moved = true;

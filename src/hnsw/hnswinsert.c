@@ -685,6 +685,34 @@ HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 }
 
 /*
+ * The uniform draw behind a new node's level.  Under hnsw.test_level_seed
+ * (tests only) it comes from a splitmix64 sequence started at the seed in
+ * each session, so that two sessions inserting the same rows in the same
+ * order build the same graph: test/t/052 compares two indexes byte for byte.
+ */
+static double
+levelDraw(void)
+{
+	static int	seeded = 0;
+	static uint64 state;
+	uint64		z;
+
+	if (hnsw_test_level_seed == 0)
+		return VecRandomDouble();
+	if (seeded != hnsw_test_level_seed)
+	{
+		seeded = hnsw_test_level_seed;
+		state = (uint64) seeded;
+	}
+	state += UINT64CONST(0x9E3779B97F4A7C15);
+	z = state;
+	z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
+	z ^= z >> 31;
+	return (double) (z >> 11) / (double) (UINT64CONST(1) << 53);
+}
+
+/*
  * The memory of one insert.  An insert allocates a few hundred kB, much of
  * it in pieces too large for an AllocSet's blocks; freed after every row,
  * glibc gave it back to the kernel and faulted it in again, a tenth of an
@@ -731,7 +759,7 @@ hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	if (VecIndexValueToItem(st->ops, st->metric, st->dim, values[0], item))
 	{
 		HnswLoadMeta(st);
-		HnswInsertItem(st, item, heap_tid, HnswRandomLevel(st->m, VecRandomDouble()));
+		HnswInsertItem(st, item, heap_tid, HnswRandomLevel(st->m, levelDraw()));
 	}
 	MemoryContextSwitchTo(old);
 #ifdef VEC_HAVE_KEPT_GENERATION_CONTEXT

@@ -301,10 +301,9 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 	int			maxlinks = HnswMaxLinks(st->m, level);
 	uint32		seen[2 * HNSW_MAX_M];
 	int			nseen;
-	char	   *baseitem = backLinkScratch(st->item_max * (maxlinks + 2));
-	char	   *items = baseitem + st->item_max;
-
-	HnswReadItem(st, base, baseitem);
+	char	   *scratch = backLinkScratch(st->item_max * (maxlinks + 2));
+	char	   *items = scratch + st->item_max;
+	const char *baseitem = HnswSourceItem(src, base, scratch);
 
 	/*
 	 * A forced link is a node's only way in: it tries until it lands (each
@@ -347,10 +346,9 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 				char	   *dst = items + st->item_max * i;
 
 				if (cands[i].id == id)
-					memcpy(dst, newitem, HnswItemLen(st, newitem));
+					itemptr[i] = newitem;
 				else
-					HnswReadItem(st, cands[i].id, dst);
-				itemptr[i] = dst;
+					itemptr[i] = HnswSourceItem(src, cands[i].id, dst);
 			}
 			nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, maxlinks, kept);
 			nkept = HnswKeepLink(kept, nkept, maxlinks, id, force);
@@ -394,16 +392,25 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 				/* the home links to it already; now it is fixed there */
 				if (HnswReplaceList(st, base, level, seen, nseen, kept, nkept))
 				{
+					if (src->wrote)
+						src->wrote(src, base, level, kept, nkept);
 					for (int i = home->nfixed; i < home->n; i++)
 						if (home->links[i] == dropped)
 							home->nfixed = i + 1;
 					return HnswHasLink(kept, nkept, id);
 				}
+				if (src->stale)
+					src->stale(src, base, level);
 				continue;
 			}
 			n[1] = hn;
 			if (replaceLists(st, level, 2, ids, exp, nexp, lists, n))
 			{
+				if (src->wrote)
+				{
+					src->wrote(src, base, level, kept, nkept);
+					src->wrote(src, home->id, level, hl, hn);
+				}
 				if (own)
 				{
 					home->nown--;
@@ -419,6 +426,11 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 			 * Either list changed.  If the home's did (another backend
 			 * linked to it), take it as it is now, all of it fixed.
 			 */
+			if (src->stale)
+			{
+				src->stale(src, base, level);
+				src->stale(src, home->id, level);
+			}
 			{
 				uint32		cur[2 * HNSW_MAX_M];
 				int			ncur = src->links(src, home->id, level, cur);
@@ -434,7 +446,13 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 			continue;
 		}
 		if (HnswReplaceList(st, base, level, seen, nseen, kept, nkept))
+		{
+			if (src->wrote)
+				src->wrote(src, base, level, kept, nkept);
 			return HnswHasLink(kept, nkept, id);
+		}
+		if (src->stale)
+			src->stale(src, base, level);
 	}
 	/* lost the race every time; the link is left out, as if pruned */
 	return false;

@@ -212,8 +212,12 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 
 			vs->src.score(&vs->src, vs->baseitem, ids + i, n, cands + i);
 		}
+		/*
+		 * A flagged node's list is not kept up to date: a member may be a
+		 * slot freed and taken since by a node without this level.
+		 */
 		for (int i = 0; i < nids; i++)
-			if (!cands[i].deleted)
+			if (!cands[i].deleted && HnswCandOnLevel(&cands[i], level))
 				cands[ncand++] = cands[i];
 		/*
 		 * Always search from the entry point too, as an insert would: the
@@ -249,10 +253,7 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 		itemptr = palloc_array(const char *, Max(ncand, 1));
 		vs->items = repalloc(vs->items, st->item_max * Max(ncand, 1));
 		for (int i = 0; i < ncand; i++)
-		{
-			itemptr[i] = vs->items + st->item_max * i;
-			HnswReadItem(st, cands[i].id, vs->items + st->item_max * i);
-		}
+			itemptr[i] = HnswSourceItem(&vs->src, cands[i].id, vs->items + st->item_max * i);
 		nkept = HnswSelectNeighbours(st, cands, ncand, itemptr, maxlinks, maxlinks, kept);
 
 		/*
@@ -273,7 +274,7 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 			uint32		dead[2 * HNSW_MAX_M];
 			int			ndead = 0;
 			HnswCand	deadc[2 * HNSW_MAX_M];
-			char	   *deaditem = NULL;
+			char	   *deadbuf = NULL;
 
 			for (int i = 0; i < ncur; i++)
 			{
@@ -302,12 +303,12 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 						live[nlive++] = hop[j];
 				if (nlive == 0)
 					continue;
-				if (deaditem == NULL)
-					deaditem = palloc(st->item_max);
-				HnswReadItem(st, dead[i], deaditem);
-				vs->src.score(&vs->src, deaditem, live, nlive, livec);
+				if (deadbuf == NULL)
+					deadbuf = palloc(st->item_max);
+				vs->src.score(&vs->src, HnswSourceItem(&vs->src, dead[i], deadbuf),
+							  live, nlive, livec);
 				for (int j = 0; j < nlive; j++)
-					if (!livec[j].deleted &&
+					if (!livec[j].deleted && HnswCandOnLevel(&livec[j], level) &&
 						(best < 0 || HnswCandCompare(&livec[j], &livec[best]) < 0))
 						best = j;
 				if (best >= 0)
@@ -321,6 +322,9 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 		}
 		if (HnswReplaceList(st, id, level, cur, ncur, kept, nkept))
 		{
+			if (vs->src.wrote)
+				vs->src.wrote(&vs->src, id, level, kept, nkept);
+
 			/*
 			 * Links into the node may have come from deleted nodes: link
 			 * back from its new neighbours, as an insert does, so that it
@@ -331,6 +335,8 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 					HnswAddBackLink(st, &vs->src, kept[i], id, level, vs->baseitem, false, NULL);
 			return;
 		}
+		if (vs->src.stale)
+			vs->src.stale(&vs->src, id, level);
 	}
 }
 
@@ -343,6 +349,8 @@ repairGraph(HnswVacuumState *vs, MemoryContext tmp)
 	BlockNumber blk;
 	uint32		first;
 	uint32		nslots;
+
+	(void) HnswVacCacheLoad(vs);
 
 	/*
 	 * Only the nodes there were at the start: node_count (and so the walk)
@@ -413,6 +421,7 @@ repairGraph(HnswVacuumState *vs, MemoryContext tmp)
 		}
 		VecVacuumDelayPoint();
 	}
+	HnswVacCacheRelease(vs);
 }
 
 /* Pass 3: a deleted entry point gives way to the highest live node. */

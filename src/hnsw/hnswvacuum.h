@@ -9,6 +9,8 @@
 
 #include "hnsw.h"
 
+typedef struct HnswVacCache HnswVacCache;
+
 typedef struct HnswVacuumState
 {
 	HnswState	st;
@@ -31,6 +33,7 @@ typedef struct HnswVacuumState
 	uint32		nheads;
 	uint32		heads_cap;
 	uint32		npromoted;		/* dead heads that took a member's row */
+	HnswVacCache *cache;		/* pass 2's copy of the graph, or NULL */
 } HnswVacuumState;
 
 /*
@@ -42,6 +45,10 @@ typedef struct HnswVacuumState
  */
 #define IsDeleted(vs, id) \
 	((id) < (vs)->nbits && ((vs)->deleted[(id) / 8] & (1 << ((id) % 8))))
+
+/* hnswvaccache.c: the graph in memory for pass 2, when it fits */
+extern bool HnswVacCacheLoad(HnswVacuumState *vs);
+extern void HnswVacCacheRelease(HnswVacuumState *vs);
 
 /* hnswvacchain.c: pass 1b */
 extern void HnswUnlinkDeadMembers(HnswVacuumState *vs);

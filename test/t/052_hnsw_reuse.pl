@@ -18,7 +18,12 @@
 #     tenth every round: 1.8 times after 8).  The upper pages (counted with
 #     pageinspect) grow by at most one from round 2 to round 8: new upper
 #     records take the space VACUUM freed (without the metapage's list of
-#     such pages: 8 upper pages after round 2, 13 after round 8).
+#     such pages: 8 upper pages after round 2, 13 after round 8).  Odd
+#     rounds run VACUUM in 1 MB of maintenance_work_mem, so that its list
+#     repairs read the pages; even rounds in 64 MB, where they run on its
+#     copy of the graph in memory (hnswvaccache.c): each way must keep
+#     recall and the check (a copy that scored the wrong item, or lost the
+#     upper lists, left recall at 0.93 and rows unfound).
 # (c) Crash safety: an immediate shutdown after the rounds, then the same
 #     checks; then 1,000 rows deleted, VACUUM, and 1,000 new rows inserted:
 #     they take the freed slots (the index grows by 2 % at most).
@@ -37,6 +42,9 @@
 #     clean and 200 random rows are each found first by their own vectors
 #     (an item of a live node deleted in place of a freed one's makes scans
 #     fail with "invalid upper record" or "invalid item reference").
+# (f) VACUUM's copy of the graph in memory (hnswvaccache.c) changes nothing
+#     but the speed: the same rows, build and updates in two tables, one
+#     VACUUMed from the pages and one from the copy, leave equal indexes.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -132,7 +140,15 @@ for my $round (1 .. $rounds)
 	$node->safe_psql('postgres',
 		"UPDATE items SET embedding = u.v::vector FROM (VALUES " . join(',', @rows)
 		  . ") u(id, v) WHERE items.id = u.id");
-	$node->safe_psql('postgres', 'VACUUM items');
+	# Odd rounds repair from the pages, even ones from VACUUM's copy of
+	# the graph in memory (hnswvaccache.c), which a maintenance_work_mem
+	# of 1 MB cannot hold; its DEBUG2 line says which ran.
+	my $mem = $round % 2 ? '1MB' : '64MB';
+	my ($ret, $out, $err) = $node->psql('postgres',
+		"SET maintenance_work_mem = '$mem'; SET client_min_messages = debug2; VACUUM items");
+	is($ret, 0, "round $round: VACUUM") or diag($err);
+	like($err, $round % 2 ? qr/does not fit in 1024 kB/ : qr/VACUUM copied \d+ nodes/,
+		"round $round: VACUUM repairs " . ($round % 2 ? 'from the pages' : 'from its copy of the graph'));
 	recall_now('items', "round $round");
 	check_clean('items_v', "round $round");
 	$upper[$round] = page_types('items_v')->{3} // 0;
@@ -231,6 +247,56 @@ is($node->safe_psql('postgres',
 			  . 'WHERE r.id = (SELECT s.id FROM sv s ORDER BY s.embedding <-> (SELECT embedding FROM sv '
 			  . 'WHERE id = r.id) LIMIT 1)'),
 		200, 'sparsevec: 200 random rows are each the nearest row to their own vector');
+}
+
+# (f) VACUUM's copy of the graph serves exactly what the pages hold: two
+# tables with the same rows, the same index build and the same updates, one
+# VACUUMed in 1 MB of maintenance_work_mem (its repairs read the pages),
+# the other in 64 MB (they run on the copy).  Nothing else runs, so every
+# search and every list written must be the same, and the two indexes must
+# be equal byte for byte past each page's header (its LSN and checksum
+# differ).  The updates draw the same node levels in both tables (the
+# hidden setting hnsw.test_level_seed), or the graphs would differ before
+# any VACUUM.  A copy that scored the wrong node's item, served no upper
+# lists, or kept a list it wrote as it was before makes them differ.
+sub differing_pages
+{
+	return $node->safe_psql('postgres',
+		"SELECT count(*) FROM generate_series(0, pg_relation_size('fa_v') / 8192 - 1) b "
+		  . "WHERE substr(get_raw_page('fa_v', b::int), 25) IS DISTINCT FROM "
+		  . "substr(get_raw_page('fb_v', b::int), 25)");
+}
+{
+	my $rows = 4000;
+	for my $t ('fa', 'fb')
+	{
+		$node->safe_psql('postgres', "CREATE TABLE $t (id int PRIMARY KEY, embedding vector($d))");
+		copy_vectors($node, $t, [ @$all[ 0 .. $rows - 1 ] ], 0);
+		$node->safe_psql('postgres', "CREATE INDEX ${t}_v ON $t USING hnsw (embedding vector_l2_ops)");
+	}
+	my $nextf = $n;
+	for my $round (1 .. 3)
+	{
+		my %pick;
+		$pick{ int(rand($rows)) } = 1 while keys %pick < $rows / 10;
+		my @rows = map { "($_,'" . vec_literal($all->[ $nextf++ ]) . "')" } sort { $a <=> $b } keys %pick;
+		# each in a session of its own, whose inserts draw the same levels
+		for my $t ('fa', 'fb')
+		{
+			$node->safe_psql('postgres',
+				"SET hnsw.test_level_seed = $round; UPDATE $t SET embedding = u.v::vector FROM (VALUES "
+				  . join(',', @rows) . ") u(id, v) WHERE $t.id = u.id");
+		}
+		is(differing_pages(), 0, "(f) round $round: the indexes are equal before VACUUM");
+		$node->safe_psql('postgres', "SET maintenance_work_mem = '1MB'; VACUUM fa");
+		my ($ret, $out, $err) = $node->psql('postgres',
+			"SET maintenance_work_mem = '64MB'; SET client_min_messages = debug2; VACUUM fb");
+		like($err, qr/VACUUM copied \d+ nodes/, "(f) round $round: the second VACUUM runs on its copy");
+		is(differing_pages(), 0,
+			"(f) round $round: VACUUM on its copy of the graph writes the index that VACUUM from the pages writes");
+		is(size_of('fb_v'), size_of('fa_v'), "(f) round $round: the two indexes have the same size");
+	}
+	check_clean('fb_v', '(f) after VACUUM on its copy');
 }
 
 $node->stop;
