@@ -21,6 +21,7 @@ OBJS = \
 	src/kernels/kernels_avx2.o \
 	src/kernels/kernels_avx512.o \
 	src/kernels/kernels_neon.o \
+	src/kernels/rabitq.o \
 	src/types/vecbase.o \
 	src/types/vector.o \
 	src/types/halfvec.o \

@@ -298,6 +298,52 @@ f16DotBatchScalar(const uint16_t *q, const uint16_t *const *items,
 		out[i] = f16DotScalar(q, items[i], n);
 }
 
+/*
+ * RaBitQ dot product <u, qu> on bit planes: with u = sum_j 2^j U_j and
+ * qu = sum_k 2^k Q_k (bit planes), <u, qu> = sum_j sum_k 2^(j+k)
+ * popcount(U_j & Q_k), one 64-coordinate word at a time (padded is a
+ * multiple of 64, so there is no tail).
+ */
+static int32_t
+rbqDotScalar(const uint8_t *query_layout, const uint8_t *code,
+			 int padded, int bits)
+{
+	const uint8_t *qplanes = query_layout + padded;
+	int			planeBytes = padded / 8;
+	uint64_t	total = 0;
+	int			j,
+				k,
+				i;
+
+	for (j = 0; j < bits; j++)
+	{
+		const uint8_t *cp = code + (size_t) j * planeBytes;
+		uint64_t	sum = 0;
+
+		for (k = 0; k < 8; k++)
+		{
+			const uint8_t *qp = qplanes + (size_t) k * planeBytes;
+			uint64_t	count = 0;
+
+			for (i = 0; i < planeBytes; i += 8)
+				count += popcount64Scalar(load64Scalar(cp + i) & load64Scalar(qp + i));
+			sum += count << k;
+		}
+		total += sum << j;
+	}
+	return (int32_t) total;
+}
+
+static void
+rbqDotBatchScalar(const uint8_t *query_layout, const uint8_t *const *codes,
+				  int count, int padded, int bits, int32_t *out)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+		out[i] = rbqDotScalar(query_layout, codes[i], padded, bits);
+}
+
 const VectorKernels vk_scalar_kernels = {
 	"scalar",
 	VK_LEVEL_SCALAR,
@@ -318,7 +364,9 @@ const VectorKernels vk_scalar_kernels = {
 	f16L1Scalar,
 	f16DotNormsScalar,
 	f16L2SqBatchScalar,
-	f16DotBatchScalar
+	f16DotBatchScalar,
+	rbqDotScalar,
+	rbqDotBatchScalar
 };
 
 
@@ -443,6 +491,8 @@ vkProbe(void)
 	vkAvx512NoPopcntKernels = vk_avx512_kernels;
 	vkAvx512NoPopcntKernels.bit_hamming = vk_avx2_kernels.bit_hamming;
 	vkAvx512NoPopcntKernels.bit_and_or_count = vk_avx2_kernels.bit_and_or_count;
+	vkAvx512NoPopcntKernels.rbq_dot = vk_avx2_kernels.rbq_dot;
+	vkAvx512NoPopcntKernels.rbq_dot_batch = vk_avx2_kernels.rbq_dot_batch;
 #endif
 
 #ifdef VK_HAVE_NEON

@@ -90,6 +90,19 @@ typedef struct VectorKernels
 								   int count, int n, float *out);
 	void		(*f16_dot_batch) (const uint16_t *q, const uint16_t *const *items,
 								  int count, int n, float *out);
+
+	/*
+	 * RaBitQ codes (rabitq.h): the integer <u, qu> of a code of `bits` bit
+	 * planes (1..8) over `padded` coordinates (a multiple of 64) and a
+	 * query layout (rbq_query_layout_fill).  Exact int32 arithmetic (at
+	 * most 255 * 255 * 16384 < 2^31), so every level gives the same
+	 * integer.  The batch scores one query against count codes.
+	 */
+	int32_t		(*rbq_dot) (const uint8_t *query_layout, const uint8_t *code,
+							int padded, int bits);
+	void		(*rbq_dot_batch) (const uint8_t *query_layout,
+								  const uint8_t *const *codes, int count,
+								  int padded, int bits, int32_t *out);
 } VectorKernels;
 
 /* The table in use; valid after vk_init(). */

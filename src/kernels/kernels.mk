@@ -6,6 +6,10 @@
 #	make -f src/kernels/kernels.mk check-kernels bench-kernels
 #	make -f src/kernels/kernels.mk check-kernels-arm64	(cross + qemu)
 #
+# check-kernels runs two programs: test_kernels (every entry against the
+# scalar reference) and test_rabitq (the RaBitQ codec of rabitq.c: its
+# kernels, rotation, lower bound and estimator).
+#
 # Only kernels_avx2.c and kernels_avx512.c get -m flags, so one build runs
 # on any x86-64 and vk_init() picks the widest unit at load time.  No
 # -march=native, and no -ffast-math anywhere (the scalar kernels must stay
@@ -43,9 +47,9 @@ VK_CFLAGS = -O2 -g -Wall -Wextra -Wmissing-prototypes -Wdeclaration-after-statem
 VK_INCLUDES = -Isrc/kernels
 VK_LIBS = -lm
 
-VK_HEADERS = src/kernels/kernels.h src/kernels/f16.h
+VK_HEADERS = src/kernels/kernels.h src/kernels/f16.h src/kernels/rabitq.h
 VK_OBJS = $(VK_BUILD)/kernels.o $(VK_BUILD)/kernels_avx2.o $(VK_BUILD)/kernels_avx512.o \
-	$(VK_BUILD)/kernels_neon.o
+	$(VK_BUILD)/kernels_neon.o $(VK_BUILD)/rabitq.o
 
 $(VK_BUILD):
 	mkdir -p $@
@@ -61,6 +65,12 @@ $(VK_BUILD)/kernels_avx512.o: src/kernels/kernels_avx512.c $(VK_HEADERS) | $(VK_
 
 $(VK_BUILD)/kernels_neon.o: src/kernels/kernels_neon.c $(VK_HEADERS) | $(VK_BUILD)
 	$(VK_CC) $(VK_CFLAGS) $(VK_INCLUDES) -c -o $@ $<
+
+$(VK_BUILD)/rabitq.o: src/kernels/rabitq.c $(VK_HEADERS) | $(VK_BUILD)
+	$(VK_CC) $(VK_CFLAGS) $(VK_INCLUDES) -c -o $@ $<
+
+$(VK_BUILD)/test_rabitq: test/kernels/test_rabitq.c $(VK_OBJS) $(VK_HEADERS)
+	$(VK_CC) $(VK_CFLAGS) $(VK_INCLUDES) -o $@ $< $(VK_OBJS) $(VK_LIBS)
 
 $(VK_BUILD)/test_kernels: test/kernels/test_kernels.c $(VK_OBJS) $(VK_HEADERS)
 	$(VK_CC) $(VK_CFLAGS) $(VK_INCLUDES) -o $@ $< $(VK_OBJS) $(VK_LIBS)
@@ -89,20 +99,26 @@ $(VK_ARM64_OBJS): $(VK_ARM64_BUILD)/%.o: src/kernels/%.c $(VK_HEADERS) | $(VK_AR
 $(VK_ARM64_BUILD)/test_kernels: test/kernels/test_kernels.c $(VK_ARM64_OBJS) $(VK_HEADERS)
 	$(VK_ARM64_CC) $(VK_CFLAGS) -Werror -static $(VK_INCLUDES) -o $@ $< $(VK_ARM64_OBJS) $(VK_LIBS)
 
+$(VK_ARM64_BUILD)/test_rabitq: test/kernels/test_rabitq.c $(VK_ARM64_OBJS) $(VK_HEADERS)
+	$(VK_ARM64_CC) $(VK_CFLAGS) -Werror -static $(VK_INCLUDES) -o $@ $< $(VK_ARM64_OBJS) $(VK_LIBS)
+
 $(VK_ARM64_BUILD)/bench_kernels: bench/bench_kernels.c $(VK_ARM64_OBJS) $(VK_HEADERS)
 	$(VK_ARM64_CC) $(VK_CFLAGS) -Werror -static $(VK_INCLUDES) -o $@ $< $(VK_ARM64_OBJS) $(VK_LIBS)
 
 .PHONY: check-kernels bench-kernels clean-kernels check-kernels-arm64 bench-kernels-arm64
 
-check-kernels-arm64: $(VK_ARM64_BUILD)/test_kernels
+# test_rabitq --quick: fewer random pairs, as qemu runs it about 20 times slower
+check-kernels-arm64: $(VK_ARM64_BUILD)/test_kernels $(VK_ARM64_BUILD)/test_rabitq
 	$(VK_ARM64_QEMU) $(VK_ARM64_BUILD)/test_kernels
+	$(VK_ARM64_QEMU) $(VK_ARM64_BUILD)/test_rabitq --quick
 
 # a sanity check of the NEON code paths only: emulated timings
 bench-kernels-arm64: $(VK_ARM64_BUILD)/bench_kernels
 	$(VK_ARM64_QEMU) $(VK_ARM64_BUILD)/bench_kernels
 
-check-kernels: $(VK_BUILD)/test_kernels
+check-kernels: $(VK_BUILD)/test_kernels $(VK_BUILD)/test_rabitq
 	$(VK_BUILD)/test_kernels
+	$(VK_BUILD)/test_rabitq
 
 bench-kernels: $(VK_BUILD)/bench_kernels
 	$(VK_BUILD)/bench_kernels

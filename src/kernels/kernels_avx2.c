@@ -663,6 +663,78 @@ f16DotBatchAvx2(const uint16_t *q, const uint16_t *const *items,
 	}
 }
 
+/*
+ * RaBitQ <u, qu>: for each bit plane U_j of the code, the sum of the query
+ * bytes qu_i where U_j has bit i set, weighted by 2^j.  32 coordinates a
+ * step: the plane's 4 bytes are spread to one byte per coordinate
+ * (broadcast, shuffle byte b to lanes 8b..8b+7, test one bit per lane),
+ * the mask selects the query bytes, and SAD adds them into 64-bit lanes.
+ * No popcount over 8 query planes is needed, which AVX2 lacks in vector
+ * form.  padded is a multiple of 64, so there is no tail.
+ */
+static int32_t
+rbqDotAvx2(const uint8_t *query_layout, const uint8_t *code,
+		   int padded, int bits)
+{
+	const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0,
+											1, 1, 1, 1, 1, 1, 1, 1,
+											2, 2, 2, 2, 2, 2, 2, 2,
+											3, 3, 3, 3, 3, 3, 3, 3);
+	const __m256i bit = _mm256_set1_epi64x((long long) UINT64_C(0x8040201008040201));
+	const __m256i zero = _mm256_setzero_si256();
+	int			planeBytes = padded / 8;
+	uint64_t	total = 0;
+	int			j,
+				i;
+
+	for (j = 0; j < bits; j++)
+	{
+		const uint8_t *cp = code + (size_t) j * planeBytes;
+		__m256i		acc0 = zero;
+		__m256i		acc1 = zero;
+		__m128i		s;
+
+		for (i = 0; i < padded; i += 64)
+		{
+			uint32_t	m0,
+						m1;
+			__m256i		v0,
+						v1;
+
+			memcpy(&m0, cp + i / 8, 4);
+			memcpy(&m1, cp + i / 8 + 4, 4);
+			v0 = _mm256_shuffle_epi8(_mm256_set1_epi32((int) m0), spread);
+			v1 = _mm256_shuffle_epi8(_mm256_set1_epi32((int) m1), spread);
+			v0 = _mm256_cmpeq_epi8(_mm256_and_si256(v0, bit), bit);
+			v1 = _mm256_cmpeq_epi8(_mm256_and_si256(v1, bit), bit);
+			v0 = _mm256_and_si256(v0, _mm256_loadu_si256((const void *) (query_layout + i)));
+			v1 = _mm256_and_si256(v1, _mm256_loadu_si256((const void *) (query_layout + i + 32)));
+			acc0 = _mm256_add_epi64(acc0, _mm256_sad_epu8(v0, zero));
+			acc1 = _mm256_add_epi64(acc1, _mm256_sad_epu8(v1, zero));
+		}
+		acc0 = _mm256_add_epi64(acc0, acc1);
+		s = _mm_add_epi64(_mm256_castsi256_si128(acc0),
+						  _mm256_extracti128_si256(acc0, 1));
+		s = _mm_add_epi64(s, _mm_unpackhi_epi64(s, s));
+		total += (uint64_t) _mm_cvtsi128_si64(s) << j;
+	}
+	return (int32_t) total;
+}
+
+static void
+rbqDotBatchAvx2(const uint8_t *query_layout, const uint8_t *const *codes,
+				int count, int padded, int bits, int32_t *out)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+	{
+		if (i + 1 < count)
+			prefetchItemAvx2((const float *) codes[i + 1], bits * padded / 32);
+		out[i] = rbqDotAvx2(query_layout, codes[i], padded, bits);
+	}
+}
+
 const VectorKernels vk_avx2_kernels = {
 	"avx2",
 	VK_LEVEL_AVX2,
@@ -683,7 +755,9 @@ const VectorKernels vk_avx2_kernels = {
 	f16L1Avx2,
 	f16DotNormsAvx2,
 	f16L2SqBatchAvx2,
-	f16DotBatchAvx2
+	f16DotBatchAvx2,
+	rbqDotAvx2,
+	rbqDotBatchAvx2
 };
 
 #endif							/* x86-64 */

@@ -820,6 +820,91 @@ f16DotBatchNeon(const uint16_t *q, const uint16_t *const *items,
 	}
 }
 
+/* ---------------------------------------------------------------- rabitq */
+
+/* 16 bytes of a bit plane at p, or its last 8 (planes are whole words) */
+static inline uint8x16_t
+loadPlaneNeon(const uint8_t *p, int left)
+{
+	if (left >= 16)
+		return vld1q_u8(p);
+	return vcombine_u8(vld1_u8(p), vdup_n_u8(0));
+}
+
+#define RBQ_STEP_NEON(acc, k) \
+	acc = vpadalq_u8(acc, vcntq_u8(vandq_u8(c, \
+		loadPlaneNeon(qp + (size_t) (k) * planeBytes + i, planeBytes - i))))
+
+/*
+ * RaBitQ <u, qu> = sum_j sum_k 2^(j+k) popcount(U_j & Q_k) over the code's
+ * planes U_j and the query's planes Q_k, 128 coordinates a step: CNT per
+ * byte, then UADALP into eight 16-bit accumulators, one per query plane.  A
+ * 16-bit lane gains at most 16 a step and a plane has at most 128 steps
+ * (16,384 coordinates), so it stays below 2^16.
+ */
+static int32_t
+rbqDotNeon(const uint8_t *query_layout, const uint8_t *code,
+		   int padded, int bits)
+{
+	const uint8_t *qp = query_layout + padded;
+	int			planeBytes = padded / 8;
+	uint64_t	total = 0;
+	int			j,
+				i;
+
+	for (j = 0; j < bits; j++)
+	{
+		const uint8_t *cp = code + (size_t) j * planeBytes;
+		uint16x8_t	a0 = vdupq_n_u16(0);
+		uint16x8_t	a1 = a0,
+					a2 = a0,
+					a3 = a0,
+					a4 = a0,
+					a5 = a0,
+					a6 = a0,
+					a7 = a0;
+		uint64_t	sum;
+
+		for (i = 0; i < planeBytes; i += 16)
+		{
+			uint8x16_t	c = loadPlaneNeon(cp + i, planeBytes - i);
+
+			RBQ_STEP_NEON(a0, 0);
+			RBQ_STEP_NEON(a1, 1);
+			RBQ_STEP_NEON(a2, 2);
+			RBQ_STEP_NEON(a3, 3);
+			RBQ_STEP_NEON(a4, 4);
+			RBQ_STEP_NEON(a5, 5);
+			RBQ_STEP_NEON(a6, 6);
+			RBQ_STEP_NEON(a7, 7);
+		}
+		sum = (uint64_t) vaddlvq_u16(a0) +
+			((uint64_t) vaddlvq_u16(a1) << 1) +
+			((uint64_t) vaddlvq_u16(a2) << 2) +
+			((uint64_t) vaddlvq_u16(a3) << 3) +
+			((uint64_t) vaddlvq_u16(a4) << 4) +
+			((uint64_t) vaddlvq_u16(a5) << 5) +
+			((uint64_t) vaddlvq_u16(a6) << 6) +
+			((uint64_t) vaddlvq_u16(a7) << 7);
+		total += sum << j;
+	}
+	return (int32_t) total;
+}
+
+static void
+rbqDotBatchNeon(const uint8_t *query_layout, const uint8_t *const *codes,
+				int count, int padded, int bits, int32_t *out)
+{
+	int			i;
+
+	for (i = 0; i < count; i++)
+	{
+		if (i + 1 < count)
+			prefetchItemNeon(codes[i + 1], bits * padded / 8);
+		out[i] = rbqDotNeon(query_layout, codes[i], padded, bits);
+	}
+}
+
 const VectorKernels vk_neon_kernels = {
 	"neon",
 	VK_LEVEL_NEON,
@@ -840,7 +925,9 @@ const VectorKernels vk_neon_kernels = {
 	f16L1Neon,
 	f16DotNormsNeon,
 	f16L2SqBatchNeon,
-	f16DotBatchNeon
+	f16DotBatchNeon,
+	rbqDotNeon,
+	rbqDotBatchNeon
 };
 
 #endif							/* VK_HAVE_NEON */

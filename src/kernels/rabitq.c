@@ -1,0 +1,579 @@
+/*
+ * rabitq.c
+ *	  RaBitQ codes: rotation, encoding, query preparation and scoring.
+ *
+ * Portable C99 without intrinsics: the rotation runs once per query and
+ * once per inserted vector, and the inner products over codes are the
+ * kernels' job (rbq_dot / rbq_dot_batch in kernels.h).
+ *
+ * Everything before storage works in double.  That is what makes the lower
+ * bound of rbq_score cheap to prove: the rotation, the code's fit and the
+ * query's quantisation then carry relative errors near 2^-40 at most, far
+ * below the float rounding of the stored factors, which is directed (each
+ * factor rounded the way that keeps the bound valid).  The derivation is at
+ * rbq_score.
+ *
+ * src/kernels/rabitq.c
+ */
+#include "rabitq.h"
+
+#include <math.h>
+#include <string.h>
+
+/*
+ * Relative slack for double rounding.  Every double error below is at most
+ * about 2^-39 of the norms it multiplies (sums of at most 16,384 terms:
+ * n * 2^-53 <= 2^-39; the rotation: 6 transforms of at most 14 butterfly
+ * stages plus a scaling, each stage adding a relative error of 2^-53 to the
+ * vector's norm, so under 2^-46), so 2^-30 leaves a margin of 2^9.
+ */
+#define RBQ_SLACK		(1.0 / 1073741824.0)	/* 2^-30 */
+/* absolute slack on the last subtraction of IP and COSINE */
+#define RBQ_SLACK_ULP	(1.0 / 1125899906842624.0)	/* 2^-50 */
+
+/* splitmix64 (Steele, Lea, Flood 2014): fixed, portable, good enough */
+static uint64_t
+splitmix64(uint64_t *state)
+{
+	uint64_t	z;
+
+	*state += UINT64_C(0x9e3779b97f4a7c15);
+	z = *state;
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+/* float at or below d (at or above for roundUpFloat); NaN stays NaN */
+static float
+roundDownFloat(double d)
+{
+	float		f = (float) d;
+
+	if ((double) f > d)
+		f = nextafterf(f, -INFINITY);
+	return f;
+}
+
+static float
+roundUpFloat(double d)
+{
+	float		f = (float) d;
+
+	if ((double) f < d)
+		f = nextafterf(f, INFINITY);
+	return f;
+}
+
+int
+rbq_padded(int dim)
+{
+	return (dim + 63) / 64 * 64;
+}
+
+static int
+signWords(int padded)
+{
+	return padded / 64;
+}
+
+size_t
+rbq_rotation_size(int dim)
+{
+	return sizeof(RbqRotation) +
+		sizeof(uint64_t) * 2 * RBQ_ROUNDS * (size_t) signWords(rbq_padded(dim));
+}
+
+void
+rbq_rotation_init(RbqRotation *rot, int dim, uint64_t seed)
+{
+	int			padded = rbq_padded(dim);
+	int			nwords = 2 * RBQ_ROUNDS * signWords(padded);
+	uint64_t	state = seed;
+	int			block = 1;
+	int			i;
+
+	while (block * 2 <= padded)
+		block *= 2;
+	rot->dim = dim;
+	rot->padded = padded;
+	rot->block = block;
+	rot->rounds = RBQ_ROUNDS;
+	rot->seed = seed;
+	for (i = 0; i < nwords; i++)
+		rot->signs[i] = splitmix64(&state);
+}
+
+/* Negate the coordinates whose bit is set in signs (padded bits). */
+static void
+flipSigns(double *v, const uint64_t *signs, int padded)
+{
+	int			i;
+
+	for (i = 0; i < padded; i++)
+		if ((signs[i / 64] >> (i % 64)) & 1)
+			v[i] = -v[i];
+}
+
+/*
+ * Orthonormal Walsh-Hadamard transform of n (a power of two) doubles in
+ * place: the butterflies, then one scaling by 1/sqrt(n).  Only additions
+ * and one multiplication per element, so the result is the same bits on
+ * every IEEE platform (nothing here can be contracted into an FMA).
+ */
+static void
+hadamard(double *v, int n)
+{
+	double		scale = 1.0 / sqrt((double) n);
+	int			h,
+				i,
+				j;
+
+	for (h = 1; h < n; h *= 2)
+		for (i = 0; i < n; i += 2 * h)
+			for (j = i; j < i + h; j++)
+			{
+				double		a = v[j];
+				double		b = v[j + h];
+
+				v[j] = a + b;
+				v[j + h] = a - b;
+			}
+	for (i = 0; i < n; i++)
+		v[i] *= scale;
+}
+
+static void
+rotateInPlace(const RbqRotation *rot, double *v)
+{
+	int			words = signWords(rot->padded);
+	int			p = rot->padded;
+	int			k = rot->block;
+	int			round;
+
+	for (round = 0; round < rot->rounds; round++)
+	{
+		flipSigns(v, rot->signs + (2 * round) * words, p);
+		hadamard(v, k);
+		flipSigns(v, rot->signs + (2 * round + 1) * words, p);
+		hadamard(v + (p - k), k);
+	}
+}
+
+void
+rbq_rotate_double(const RbqRotation *rot, const float *in,
+				  const float *center, double *out)
+{
+	int			i;
+
+	/* the difference of two floats in double is exact but for huge gaps */
+	for (i = 0; i < rot->dim; i++)
+		out[i] = (double) in[i] - (center ? (double) center[i] : 0.0);
+	for (; i < rot->padded; i++)
+		out[i] = 0.0;
+	rotateInPlace(rot, out);
+}
+
+/*
+ * Float in and out, for tests and tools: the same double transform, then
+ * rounded.  The double buffer lives on the stack (128 kB at most); the
+ * codec itself goes through rbq_rotate_double with the caller's work area.
+ */
+void
+rbq_rotate(const RbqRotation *rot, const float *in, float *out)
+{
+	double		buf[RBQ_MAX_DIM + 64];
+	int			i;
+
+	rbq_rotate_double(rot, in, NULL, buf);
+	for (i = 0; i < rot->padded; i++)
+		out[i] = (float) buf[i];
+}
+
+void
+rbq_rotate_inverse(const RbqRotation *rot, const double *in, double *out)
+{
+	double		buf[RBQ_MAX_DIM + 64];
+	int			words = signWords(rot->padded);
+	int			p = rot->padded;
+	int			k = rot->block;
+	int			round;
+
+	memcpy(buf, in, sizeof(double) * p);
+	/* each step is its own inverse (H is symmetric and orthogonal) */
+	for (round = rot->rounds - 1; round >= 0; round--)
+	{
+		hadamard(buf + (p - k), k);
+		flipSigns(buf, rot->signs + (2 * round + 1) * words, p);
+		hadamard(buf, k);
+		flipSigns(buf, rot->signs + (2 * round) * words, p);
+	}
+	memcpy(out, buf, sizeof(double) * rot->dim);
+}
+
+size_t
+rbq_code_bytes(int padded, int bits)
+{
+	return (size_t) bits * (size_t) padded / 8;
+}
+
+size_t
+rbq_work_size(int padded)
+{
+	return sizeof(double) * (size_t) padded + 2 * (size_t) padded;
+}
+
+/* Levels of r for step s: the nearest of the 2^bits levels (u - m) * s. */
+static void
+quantiseLevels(const double *r, int padded, int bits, double step,
+			   uint8_t *u)
+{
+	int			levels = 1 << bits;
+	double		inv = 1.0 / step;
+	double		half = (double) (levels / 2);
+	int			i;
+
+	for (i = 0; i < padded; i++)
+	{
+		double		k = floor(r[i] * inv + half);
+
+		if (k < 0.0)
+			k = 0.0;
+		else if (k > levels - 1)
+			k = levels - 1;
+		u[i] = (uint8_t) k;
+	}
+}
+
+/* <r, w> / |w|: the cosine of r and the code, times |r| */
+static double
+codeFit(const double *r, const uint8_t *u, int padded, double m)
+{
+	double		rw = 0.0;
+	double		ww = 0.0;
+	int			i;
+
+	for (i = 0; i < padded; i++)
+	{
+		double		w = (double) u[i] - m;
+
+		rw += r[i] * w;
+		ww += w * w;
+	}
+	return rw / sqrt(ww);
+}
+
+/*
+ * Choose the levels u of r.  One bit: the signs.  More: the step that
+ * maximises the cosine of r and the code, searched as in
+ * bench/rabitq_study.py on the outermost level's place as a fraction of
+ * max |r_i| (0.1 to 1 by 0.02), then refined by 0.002 around the best.
+ * Ties keep the first candidate, so the result is deterministic.
+ */
+static void
+chooseLevels(const double *r, int padded, int bits, uint8_t *u, uint8_t *tmp)
+{
+	double		m = ((1 << bits) - 1) / 2.0;
+	double		top = 0.0;
+	double		best = -INFINITY;
+	double		bestFrac = 1.0;
+	int			i,
+				pass;
+
+	for (i = 0; i < padded; i++)
+		if (fabs(r[i]) > top)
+			top = fabs(r[i]);
+
+	if (bits == 1 || top == 0.0)
+	{
+		/* top == 0: r is zero, any code fits; take w = +1/2 everywhere */
+		for (i = 0; i < padded; i++)
+			u[i] = (r[i] >= 0.0) ? (uint8_t) (1 << (bits - 1)) : (uint8_t) 0;
+		return;
+	}
+
+	for (pass = 0; pass < 2; pass++)
+	{
+		double		from = pass == 0 ? 0.1 : bestFrac - 0.02;
+		double		by = pass == 0 ? 0.02 : 0.002;
+		int			n = pass == 0 ? 46 : 21;
+
+		for (i = 0; i < n; i++)
+		{
+			double		frac = from + by * i;
+			double		fit;
+
+			if (frac <= 0.0)
+				continue;
+			quantiseLevels(r, padded, bits, top * frac / m, tmp);
+			fit = codeFit(r, tmp, padded, m);
+			if (fit > best)
+			{
+				best = fit;
+				if (pass == 0)
+					bestFrac = frac;
+				memcpy(u, tmp, padded);
+			}
+		}
+	}
+}
+
+/* Pack levels u into bits bit planes (layout in rabitq.h). */
+static void
+packPlanes(const uint8_t *u, int padded, int bits, uint8_t *out)
+{
+	int			planeBytes = padded / 8;
+	int			j,
+				i;
+
+	memset(out, 0, rbq_code_bytes(padded, bits));
+	for (j = 0; j < bits; j++)
+		for (i = 0; i < padded; i++)
+			if ((u[i] >> j) & 1)
+				out[j * planeBytes + i / 8] |= (uint8_t) (1u << (i % 8));
+}
+
+void
+rbq_encode_rotated(const double *r, int padded, int bits, void *work,
+				   uint8_t *code, RbqFactors *f)
+{
+	uint8_t    *u = (uint8_t *) work;
+	uint8_t    *tmp = u + padded;
+	double		m = ((1 << bits) - 1) / 2.0;
+	double		rw = 0.0,
+				ww = 0.0,
+				rr = 0.0,
+				ee = 0.0;
+	long		sum = 0;
+	float		alpha;
+	double		rnorm;
+	int			i;
+
+	chooseLevels(r, padded, bits, u, tmp);
+	for (i = 0; i < padded; i++)
+	{
+		double		w = (double) u[i] - m;
+
+		rw += r[i] * w;
+		ww += w * w;			/* quarter integers: exact */
+		rr += r[i] * r[i];
+		sum += u[i];
+	}
+	/* ww >= padded / 4 > 0: every w_i is at least 1/2 away from 0 */
+	alpha = (float) (rw / ww);
+
+	/*
+	 * The residual against the float alpha actually stored, so that
+	 * r = alpha w + e holds for the stored alpha and rounding alpha costs
+	 * the bound nothing.  Each e_i carries a rounding of at most 2^-52 of
+	 * |r_i| + |alpha w_i|, the sum of squares 2^-39 of itself: the margins
+	 * below cover both.
+	 */
+	for (i = 0; i < padded; i++)
+	{
+		double		e = r[i] - (double) alpha * ((double) u[i] - m);
+
+		ee += e * e;
+	}
+	rnorm = sqrt(rr);
+	f->norm = roundDownFloat(rnorm * (1.0 - RBQ_SLACK));
+	f->alpha = alpha;
+	f->proj = roundUpFloat(fabs((double) alpha) * sqrt(ww) * (1.0 + RBQ_SLACK));
+	f->resid = roundUpFloat(sqrt(ee) * (1.0 + RBQ_SLACK) + rnorm * RBQ_SLACK);
+	f->sum = (float) sum;
+	packPlanes(u, padded, bits, code);
+}
+
+void
+rbq_encode(const RbqRotation *rot, const float *x, const float *center,
+		   int bits, void *work, uint8_t *code, RbqFactors *f)
+{
+	double	   *r = (double *) work;
+
+	rbq_rotate_double(rot, x, center, r);
+	rbq_encode_rotated(r, rot->padded, bits, r + rot->padded, code, f);
+}
+
+size_t
+rbq_query_layout_bytes(int padded)
+{
+	return 2 * (size_t) padded;
+}
+
+size_t
+rbq_query_size(int padded)
+{
+	return sizeof(RbqQuery) + rbq_query_layout_bytes(padded);
+}
+
+void
+rbq_query_layout_fill(const uint8_t *qu, int padded, uint8_t *layout)
+{
+	memcpy(layout, qu, padded);
+	packPlanes(qu, padded, 8, layout + padded);
+}
+
+void
+rbq_query_prepare_rotated(const double *qr, int padded, RbqMetric metric,
+						  int bits, RbqQuery *out)
+{
+	uint8_t    *qu = out->layout;	/* the bytes come first in the layout */
+	double		lo = qr[0],
+				hi = qr[0];
+	double		delta;
+	double		qq = 0.0,
+				ee = 0.0;
+	int32_t		sum = 0;
+	int			i;
+
+	for (i = 1; i < padded; i++)
+	{
+		if (qr[i] < lo)
+			lo = qr[i];
+		if (qr[i] > hi)
+			hi = qr[i];
+	}
+	delta = (hi - lo) / 255.0;
+	for (i = 0; i < padded; i++)
+	{
+		double		k = 0.0;
+		double		e;
+
+		if (delta > 0.0)
+		{
+			k = floor((qr[i] - lo) / delta + 0.5);
+			if (k < 0.0)
+				k = 0.0;
+			else if (k > 255.0)
+				k = 255.0;
+		}
+		qu[i] = (uint8_t) k;
+		sum += qu[i];
+		e = qr[i] - (lo + delta * k);
+		ee += e * e;
+		qq += qr[i] * qr[i];
+	}
+	packPlanes(qu, padded, 8, out->layout + padded);
+
+	out->padded = padded;
+	out->bits = bits;
+	out->metric = (int32_t) metric;
+	out->sum_qu = sum;
+	out->lo = lo;
+	out->delta = delta;
+	out->qnorm = sqrt(qq);
+	out->eps_norm = sqrt(ee);
+	out->center_dot = 0.0;
+	out->center_slack = 0.0;
+}
+
+void
+rbq_query_prepare(const RbqRotation *rot, RbqMetric metric, int bits,
+				  const float *center, const float *q, void *work,
+				  RbqQuery *out)
+{
+	double	   *qr = (double *) work;
+
+	rbq_rotate_double(rot, q, metric == RBQ_METRIC_L2 ? center : NULL, qr);
+	rbq_query_prepare_rotated(qr, rot->padded, metric, bits, out);
+
+	/*
+	 * <x, q> = <c, q> + <x - c, q>: inner products rotate q without
+	 * centring it and add <c, q>.  Each c_i q_i is exact in double (two
+	 * 24-bit mantissas); the sum of at most 16,000 terms errs by at most
+	 * 2^-39 of sum |c_i q_i|, which center_slack covers.
+	 */
+	if (metric != RBQ_METRIC_L2 && center != NULL)
+	{
+		double		dot = 0.0,
+					mag = 0.0;
+		int			i;
+
+		for (i = 0; i < rot->dim; i++)
+		{
+			double		t = (double) center[i] * (double) q[i];
+
+			dot += t;
+			mag += fabs(t);
+		}
+		out->center_dot = dot;
+		out->center_slack = mag * RBQ_SLACK;
+	}
+}
+
+/*
+ * The estimate and the lower bound of one distance.
+ *
+ * Notation: r = P(x - c) and q' = P(q - c) (L2; P q for IP and COSINE) are
+ * the exact rotated vectors, r_d and q_d the doubles we computed for them;
+ * w = u - m the code's vector; q^ = lo + delta qu the quantised query, and
+ * eps = q_d - q^ its error; alpha the stored float and e = r_d - alpha w.
+ *
+ * Estimate (RaBitQ's unbiased estimator): <r, q'> ~ <w, q^> |r|^2 / <r, w>.
+ *
+ * Bound: r_d = alpha w + e and q_d = q^ + eps are identities, so
+ *	<r_d, q_d> = alpha <w, q^> + alpha <w, eps> + <e, q_d>
+ *			  <= alpha <w, q^> + |alpha| |w| |eps| + |e| |q_d|
+ * by Cauchy-Schwarz, which holds for any alpha: no probability involved.
+ * proj >= |alpha| |w| and resid >= |e| (rounded up at encoding), and
+ * <w, q^> = delta (<u, qu> - m sum qu) + lo (sum u - m padded) from the
+ * integer dot.  What is left is rounding, all of it in double: |r_d - r|
+ * and |q_d - q'| are at most 2^-46 of the norms (the rotation), the error
+ * of <w, q^> at most 2^-43 |alpha| |w| |q_d|, that of eps_norm 2^-44 |q_d|;
+ * so adding RBQ_SLACK * (proj + resid) * |q_d| (note |r_d| <= proj + resid)
+ * gives U >= <r, q'> with a margin.  Then
+ *	L2:		|x - q|^2 = |r|^2 + |q'|^2 - 2 <r, q'>
+ *			>= norm^2 + qnorm^2 - 2 U - RBQ_SLACK (|r_d|^2 + qnorm^2)
+ *			(norm was rounded down from |r_d| (1 - 2^-30)), and >= 0;
+ *	IP:		-<x, q> = -<c, q> - <r, q'> >= -center_dot - center_slack - U;
+ *	COSINE:	1 - <x, q>, the same plus one;
+ * each less 2^-50 of the magnitudes for the last double subtractions, and
+ * rounded down to float.  A caller that compares with a distance computed
+ * in float must allow for that computation's own error too.
+ */
+void
+rbq_score(const RbqQuery *q, const RbqFactors *f, int32_t dot,
+		  float *estimate, float *lower)
+{
+	double		m = ((1 << q->bits) - 1) / 2.0;
+	double		wq;
+	double		estIp = 0.0;
+	double		upper;
+	double		rHi;
+	double		norm = f->norm;
+	double		est,
+				low;
+
+	wq = q->delta * ((double) dot - m * (double) q->sum_qu) +
+		q->lo * ((double) f->sum - m * (double) q->padded);
+	if (f->proj > 0.0f)
+		estIp = wq * (norm * norm * (double) f->alpha) /
+			((double) f->proj * (double) f->proj);
+
+	rHi = (double) f->proj + (double) f->resid;
+	upper = (double) f->alpha * wq + (double) f->proj * q->eps_norm +
+		(double) f->resid * q->qnorm + RBQ_SLACK * rHi * q->qnorm;
+
+	switch ((RbqMetric) q->metric)
+	{
+		case RBQ_METRIC_L2:
+			est = norm * norm + q->qnorm * q->qnorm - 2.0 * estIp;
+			low = norm * norm + q->qnorm * q->qnorm - 2.0 * upper -
+				RBQ_SLACK * (rHi * rHi + q->qnorm * q->qnorm);
+			if (low < 0.0)
+				low = 0.0;
+			break;
+		case RBQ_METRIC_IP:
+			est = -q->center_dot - estIp;
+			low = -q->center_dot - q->center_slack - upper -
+				RBQ_SLACK_ULP * (fabs(q->center_dot) + fabs(upper));
+			break;
+		default:
+			est = 1.0 - q->center_dot - estIp;
+			low = 1.0 - q->center_dot - q->center_slack - upper -
+				RBQ_SLACK_ULP * (1.0 + fabs(q->center_dot) + fabs(upper));
+			break;
+	}
+	*estimate = (float) est;
+	*lower = roundDownFloat(low);
+}
