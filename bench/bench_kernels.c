@@ -13,7 +13,13 @@
  * function pointers, as in the server, and results feed a volatile sink so
  * none can be dropped.  Each figure is the median of several timed runs.
  *
+ * Then the RaBitQ kernel (rbq_dot_batch, rabitq.h): ns per code, batches of
+ * 32 codes as from an HNSW neighbour list, at padded 128, 768, 1536 and
+ * 3072 and 1, 2, 4 and 8 bits, beside f32_l2sq_batch on float vectors of
+ * the same dimension (ns per vector), every level.
+ *
  * Usage: bench_kernels [pool_kib [offset_floats]]
+ *		  bench_kernels rabitq		(the RaBitQ part only)
  *	 offset_floats shifts every pool vector off 64-byte alignment (2 mimics
  *	 the 8-byte header in front of a vector's elements on disk pages).
  *
@@ -21,9 +27,11 @@
  */
 #include "kernels.h"
 #include "f16.h"
+#include "rabitq.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define NRUNS			11
@@ -217,6 +225,203 @@ randomUnit(unsigned int *state)
 	return (float) ((*state >> 8) & 0xffff) / 32768.0f - 1.0f;
 }
 
+/* ------------------------------------------------------------- RaBitQ */
+
+#define RBQ_BATCH		32
+
+static volatile int32_t isink;
+
+/*
+ * Mean ns per code (bits > 0: rbq_dot_batch) or per float vector (bits 0:
+ * f32_l2sq_batch), batches of RBQ_BATCH walking the pool.
+ */
+static double
+timeBatches(const VectorKernels *t, const uint8_t *layout, const float *q,
+			const void *const *pool, int npool, int padded, int bits,
+			long batches)
+{
+	int32_t		dots[RBQ_BATCH];
+	float		dists[RBQ_BATCH];
+	int32_t		acc = 0;
+	float		facc = 0.0f;
+	double		start;
+	long		b;
+	int			j = 0;
+
+	start = nowNs();
+	for (b = 0; b < batches; b++)
+	{
+		if (bits > 0)
+		{
+			t->rbq_dot_batch(layout, (const uint8_t *const *) (pool + j),
+							 RBQ_BATCH, padded, bits, dots);
+			acc += dots[0] + dots[RBQ_BATCH - 1];
+		}
+		else
+		{
+			t->f32_l2sq_batch(q, (const float *const *) (pool + j),
+							  RBQ_BATCH, padded, dists);
+			facc += dists[0] + dists[RBQ_BATCH - 1];
+		}
+		j += RBQ_BATCH;
+		if (j + RBQ_BATCH > npool)
+			j = 0;
+	}
+	isink += acc;
+	sink += facc;
+	return (nowNs() - start) / ((double) batches * RBQ_BATCH);
+}
+
+/* As measureRow: calibrate, alternate the levels' runs, take medians. */
+static void
+measureRbqRow(const VectorKernels *const *tables, int ntables,
+			  const uint8_t *layout, const float *q, const void *const *pool,
+			  int npool, int padded, int bits, double *ns)
+{
+	double		runs[NLEVELS][NRUNS];
+	long		batches[NLEVELS];
+	double		per;
+	int			li,
+				r;
+
+	for (li = 0; li < ntables; li++)
+	{
+		if (tables[li] == NULL)
+			continue;
+		per = timeBatches(tables[li], layout, q, pool, npool, padded, bits, 200);
+		batches[li] = (long) (RUN_NS / (RBQ_BATCH * (per > 0.1 ? per : 0.1)));
+		if (batches[li] < 100)
+			batches[li] = 100;
+	}
+	for (r = 0; r < NRUNS; r++)
+		for (li = 0; li < ntables; li++)
+			if (tables[li] != NULL)
+				runs[li][r] = timeBatches(tables[li], layout, q, pool, npool,
+										  padded, bits, batches[li]);
+	for (li = 0; li < ntables; li++)
+	{
+		ns[li] = 0.0;
+		if (tables[li] == NULL)
+			continue;
+		qsort(runs[li], NRUNS, sizeof(double), compareDouble);
+		ns[li] = runs[li][NRUNS / 2];
+	}
+}
+
+/*
+ * Codes of random data (what they encode does not matter to the kernel,
+ * only their size), a pool within L2 as for the float kernels: 1 MiB of
+ * codes, or at least 4 batches.
+ */
+static void
+benchRabitq(const VectorKernels *const *tables, const char *const *names)
+{
+	static const int paddeds[] = {128, 768, 1536, 3072};
+	static const int bitsList[] = {1, 2, 4, 8, 0};
+	unsigned int rng = 4242;
+	int			pi,
+				bi,
+				li,
+				i;
+
+	printf("\nRaBitQ: ns per code, rbq_dot_batch of %d codes (bits 0: "
+		   "f32_l2sq_batch, ns per float vector)\n", RBQ_BATCH);
+	printf("%-7s %4s %10s", "padded", "bits", names[0]);
+	for (li = 1; li < NLEVELS; li++)
+		printf(" %10s %8s", names[li], "speedup");
+	printf(" %12s\n", "vs f32 best");
+
+	for (pi = 0; pi < (int) (sizeof(paddeds) / sizeof(paddeds[0])); pi++)
+	{
+		int			padded = paddeds[pi];
+		double		l2best = 0.0;
+		double		rows[5][NLEVELS];
+
+		/* the float row first, so that each code row can compare with it */
+		for (bi = 4; bi >= 0; bi--)
+		{
+			int			bits = bitsList[bi];
+			size_t		itemBytes = bits > 0 ? rbq_code_bytes(padded, bits) :
+				(size_t) padded * sizeof(float);
+			int			npool = (int) ((1024 * 1024) / itemBytes);
+			uint8_t    *block;
+			const void **pool;
+			uint8_t    *qu = malloc(padded);
+			uint8_t    *layout = malloc(rbq_query_layout_bytes(padded));
+			float	   *q = malloc(sizeof(float) * padded);
+			double	   *ns = rows[bi];
+
+			if (npool > 4096)
+				npool = 4096;
+			if (npool < 4 * RBQ_BATCH)
+				npool = 4 * RBQ_BATCH;
+			block = malloc(itemBytes * npool);
+			pool = malloc(sizeof(void *) * npool);
+			if (!block || !pool || !qu || !layout || !q)
+			{
+				fprintf(stderr, "out of memory\n");
+				exit(2);
+			}
+			for (i = 0; i < padded; i++)
+			{
+				qu[i] = (uint8_t) (randomUnit(&rng) * 127.0f + 128.0f);
+				q[i] = randomUnit(&rng);
+			}
+			rbq_query_layout_fill(qu, padded, layout);
+			if (bits > 0)
+				for (i = 0; i < (int) (itemBytes * npool); i++)
+					block[i] = (uint8_t) (randomUnit(&rng) * 127.0f + 128.0f);
+			else
+				for (i = 0; i < padded * npool; i++)
+					((float *) block)[i] = randomUnit(&rng);
+			/* neighbours sit at unrelated places: shuffle the pool */
+			for (i = 0; i < npool; i++)
+				pool[i] = block + itemBytes * i;
+			for (i = npool - 1; i > 0; i--)
+			{
+				int			k = (int) ((randomUnit(&rng) + 1.0f) * 0.5f * i);
+				const void *tmp = pool[i];
+
+				pool[i] = pool[k];
+				pool[k] = tmp;
+			}
+
+			measureRbqRow(tables, NLEVELS, layout, q, pool, npool, padded,
+						  bits, ns);
+			if (bits == 0)
+			{
+				l2best = ns[0];
+				for (li = 1; li < NLEVELS; li++)
+					if (tables[li] && ns[li] < l2best)
+						l2best = ns[li];
+			}
+			free(block);
+			free(pool);
+			free(qu);
+			free(layout);
+			free(q);
+		}
+		for (bi = 0; bi < 5; bi++)
+		{
+			double		best = rows[bi][0];
+
+			printf("%-7d %4d %10.1f", padded, bitsList[bi], rows[bi][0]);
+			for (li = 1; li < NLEVELS; li++)
+			{
+				if (tables[li])
+				{
+					printf(" %10.1f %7.1fx", rows[bi][li], rows[bi][0] / rows[bi][li]);
+					if (rows[bi][li] < best)
+						best = rows[bi][li];
+				}
+				else
+					printf(" %10s %8s", "-", "-");
+			}
+			printf(" %11.1fx\n", l2best / best);
+		}
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -239,6 +444,14 @@ main(int argc, char **argv)
 				m,
 				i;
 
+	if (argc > 1 && strcmp(argv[1], "rabitq") == 0)
+	{
+		vk_init();
+		for (li = 0; li < NLEVELS; li++)
+			tables[li] = vk_table(levels[li]);
+		benchRabitq(tables, levelNames);
+		return 0;
+	}
 	if (argc > 1)
 		poolKib = atol(argv[1]);
 	if (argc > 2)
@@ -321,5 +534,6 @@ main(int argc, char **argv)
 			free(q);
 		}
 	}
+	benchRabitq(tables, levelNames);
 	return 0;
 }

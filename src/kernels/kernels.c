@@ -491,8 +491,6 @@ vkProbe(void)
 	vkAvx512NoPopcntKernels = vk_avx512_kernels;
 	vkAvx512NoPopcntKernels.bit_hamming = vk_avx2_kernels.bit_hamming;
 	vkAvx512NoPopcntKernels.bit_and_or_count = vk_avx2_kernels.bit_and_or_count;
-	vkAvx512NoPopcntKernels.rbq_dot = vk_avx2_kernels.rbq_dot;
-	vkAvx512NoPopcntKernels.rbq_dot_batch = vk_avx2_kernels.rbq_dot_batch;
 #endif
 
 #ifdef VK_HAVE_NEON

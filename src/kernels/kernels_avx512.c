@@ -22,6 +22,7 @@
 #if defined(__x86_64__) || defined(_M_X64)
 
 #include <immintrin.h>
+#include <string.h>
 
 /* First k lanes, 0 < k < 16 */
 static inline __mmask16
@@ -666,66 +667,53 @@ f16DotBatchAvx512(const uint16_t *q, const uint16_t *const *items,
 }
 
 /*
- * RaBitQ <u, qu> = sum_j sum_k 2^(j+k) popcount(U_j & Q_k) over the code's
- * bit planes U_j and the query's planes Q_k: 512 coordinates a step, one
- * VPOPCNTQ per query plane, eight accumulators so that the eight chains
- * overlap.  A plane of padded/8 bytes ends in a masked load of the last
- * (padded/8) % 64 bytes (a multiple of 8), which reads nothing past it.
- * Needs VPOPCNTDQ: without it vk_table() takes the AVX2 version.
+ * RaBitQ <u, qu>: for each bit plane U_j of the code, the sum of the query
+ * bytes qu_i where U_j has bit i set, weighted by 2^j.  64 coordinates a
+ * step: the plane's 8 bytes are the mask of a masked byte load of the
+ * query (AVX-512BW), and SAD adds the selected bytes into 64-bit lanes.
+ * That is one load, one SAD and one add per 64 coordinates and plane, and
+ * unlike VPOPCNTQ over the query's eight bit planes it wastes nothing when
+ * a plane is shorter than a register (128 coordinates: 16 bytes) and needs
+ * no VPOPCNTDQ.  padded is a multiple of 64: no tail.
  */
-#define RBQ_STEP_AVX512(acc, k) \
-	acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(_mm512_and_si512(c, \
-		_mm512_maskz_loadu_epi8(m, qp + (size_t) (k) * planeBytes + i))))
-
 static int32_t
 rbqDotAvx512(const uint8_t *query_layout, const uint8_t *code,
 			 int padded, int bits)
 {
-	const uint8_t *qp = query_layout + padded;
+	const __m512i zero = _mm512_setzero_si512();
 	int			planeBytes = padded / 8;
-	uint64_t	total = 0;
+	__m512i		total = zero;
 	int			j,
 				i;
 
 	for (j = 0; j < bits; j++)
 	{
 		const uint8_t *cp = code + (size_t) j * planeBytes;
-		__m512i		a0 = _mm512_setzero_si512();
-		__m512i		a1 = a0,
-					a2 = a0,
-					a3 = a0,
-					a4 = a0,
-					a5 = a0,
-					a6 = a0,
-					a7 = a0;
-		uint64_t	sum;
+		__m512i		acc0 = zero;
+		__m512i		acc1 = zero;
+		uint64_t	m0,
+					m1;
 
-		for (i = 0; i < planeBytes; i += 64)
+		for (i = 0; i + 128 <= padded; i += 128)
 		{
-			__mmask64	m = planeBytes - i >= 64 ? ~(__mmask64) 0 :
-				(((__mmask64) 1 << (planeBytes - i)) - 1);
-			__m512i		c = _mm512_maskz_loadu_epi8(m, cp + i);
-
-			RBQ_STEP_AVX512(a0, 0);
-			RBQ_STEP_AVX512(a1, 1);
-			RBQ_STEP_AVX512(a2, 2);
-			RBQ_STEP_AVX512(a3, 3);
-			RBQ_STEP_AVX512(a4, 4);
-			RBQ_STEP_AVX512(a5, 5);
-			RBQ_STEP_AVX512(a6, 6);
-			RBQ_STEP_AVX512(a7, 7);
+			memcpy(&m0, cp + i / 8, 8);
+			memcpy(&m1, cp + i / 8 + 8, 8);
+			acc0 = _mm512_add_epi64(acc0, _mm512_sad_epu8(
+				_mm512_maskz_loadu_epi8(_cvtu64_mask64(m0), query_layout + i), zero));
+			acc1 = _mm512_add_epi64(acc1, _mm512_sad_epu8(
+				_mm512_maskz_loadu_epi8(_cvtu64_mask64(m1), query_layout + i + 64), zero));
 		}
-		sum = (uint64_t) _mm512_reduce_add_epi64(a0) +
-			((uint64_t) _mm512_reduce_add_epi64(a1) << 1) +
-			((uint64_t) _mm512_reduce_add_epi64(a2) << 2) +
-			((uint64_t) _mm512_reduce_add_epi64(a3) << 3) +
-			((uint64_t) _mm512_reduce_add_epi64(a4) << 4) +
-			((uint64_t) _mm512_reduce_add_epi64(a5) << 5) +
-			((uint64_t) _mm512_reduce_add_epi64(a6) << 6) +
-			((uint64_t) _mm512_reduce_add_epi64(a7) << 7);
-		total += sum << j;
+		if (i < padded)
+		{
+			memcpy(&m0, cp + i / 8, 8);
+			acc0 = _mm512_add_epi64(acc0, _mm512_sad_epu8(
+				_mm512_maskz_loadu_epi8(_cvtu64_mask64(m0), query_layout + i), zero));
+		}
+		total = _mm512_add_epi64(total,
+								 _mm512_sll_epi64(_mm512_add_epi64(acc0, acc1),
+												  _mm_cvtsi32_si128(j)));
 	}
-	return (int32_t) total;
+	return (int32_t) _mm512_reduce_add_epi64(total);
 }
 
 static void
