@@ -28,6 +28,14 @@
  * vector's norm, so under 2^-46), so 2^-30 leaves a margin of 2^9.
  */
 #define RBQ_SLACK		(1.0 / 1073741824.0)	/* 2^-30 */
+/*
+ * |t| = |<e, w^>| = |alpha_exact - alpha| |w|: the double alpha is within
+ * 2^-38 of alpha_exact (sum r_i w_i has no cancellation: w_i has the sign
+ * of r_i), and the float within 2^-24 of that, or 2^-150 when subnormal;
+ * about twice that.
+ */
+#define RBQ_TILT		(1.0 / 4194304.0)	/* 2^-22 */
+#define RBQ_TILT_MIN	1.4e-45			/* 2^-149 */
 /* absolute slack on the last subtraction of IP and COSINE */
 #define RBQ_SLACK_ULP	(1.0 / 1125899906842624.0)	/* 2^-50 */
 
@@ -378,7 +386,7 @@ rbq_encode_rotated(const double *r, int padded, int bits, void *work,
 	rnorm = sqrt(rr);
 	f->norm = roundDownFloat(rnorm * (1.0 - RBQ_SLACK));
 	f->alpha = alpha;
-	f->proj = roundUpFloat(fabs((double) alpha) * sqrt(ww) * (1.0 + RBQ_SLACK));
+	f->wnorm = roundUpFloat(sqrt(ww) * (1.0 + RBQ_SLACK));
 	f->resid = roundUpFloat(sqrt(ee) * (1.0 + RBQ_SLACK) + rnorm * RBQ_SLACK);
 	f->sum = (float) sum;
 	packPlanes(u, padded, bits, code);
@@ -506,22 +514,32 @@ rbq_query_prepare(const RbqRotation *rot, RbqMetric metric, int bits,
  *
  * Notation: r = P(x - c) and q' = P(q - c) (L2; P q for IP and COSINE) are
  * the exact rotated vectors, r_d and q_d the doubles we computed for them;
- * w = u - m the code's vector; q^ = lo + delta qu the quantised query, and
- * eps = q_d - q^ its error; alpha the stored float and e = r_d - alpha w.
+ * w = u - m the code's vector and w^ = w / |w|; q^ = lo + delta qu the
+ * quantised query and eps = q_d - q^ its error; alpha the stored float and
+ * e = r_d - alpha w.
  *
  * Estimate (RaBitQ's unbiased estimator): <r, q'> ~ <w, q^> |r|^2 / <r, w>.
  *
- * Bound: r_d = alpha w + e and q_d = q^ + eps are identities, so
- *	<r_d, q_d> = alpha <w, q^> + alpha <w, eps> + <e, q_d>
- *			  <= alpha <w, q^> + |alpha| |w| |eps| + |e| |q_d|
- * by Cauchy-Schwarz, which holds for any alpha: no probability involved.
- * proj >= |alpha| |w| and resid >= |e| (rounded up at encoding), and
- * <w, q^> = delta (<u, qu> - m sum qu) + lo (sum u - m padded) from the
- * integer dot.  What is left is rounding, all of it in double: |r_d - r|
- * and |q_d - q'| are at most 2^-46 of the norms (the rotation), the error
- * of <w, q^> at most 2^-43 |alpha| |w| |q_d|, that of eps_norm 2^-44 |q_d|;
- * so adding RBQ_SLACK * (proj + resid) * |q_d| (note |r_d| <= proj + resid)
- * gives U >= <r, q'> with a margin.  Then
+ * Bound: r_d = alpha w + e and q_d = q^ + eps are identities, and q_d =
+ * b w^ + q_perp with b = <w^, q_d> and q_perp orthogonal to w, so
+ *	<r_d, q_d> = alpha <w, q^> + alpha <w, eps> + b <e, w^> + <e, q_perp>
+ *			  <= alpha <w, q^> + |alpha| |w| |eps| + |q_d| |t| + |e| |q_perp|
+ * by Cauchy-Schwarz, with no probability involved; t = <e, w^> is zero for
+ * the best alpha and at most 2^-23 |alpha| |w| for its float rounding.
+ * |q_perp|^2 = |q_d|^2 - b^2, and |b| >= |<w, q^>| / |w| - |eps|: near
+ * neighbours, whose queries lie close to the code's direction, get a
+ * smaller residual term than the plain |e| |q_d|.  wnorm >= |w| and
+ * resid >= |e| were rounded up at encoding; <w, q^> = delta (<u, qu> -
+ * m sum qu) + lo (sum u - m padded) from the integer dot.
+ *
+ * What is left is rounding, in double: |r_d - r| and |q_d - q'| are at most
+ * 2^-46 of the norms (the rotation), the error of <w, q^> at most 2^-43
+ * |w| |q_d|, that of eps_norm 2^-44 |q_d|.  b's lower bound takes those
+ * off, the radicand of |q_perp| gets 2^-30 of |q_d|^2 on top (else the
+ * rounding of a difference of near-equal squares would, through the square
+ * root, grow to 2^-26 of |q_d|), and RBQ_SLACK (proj + resid) |q_d| is
+ * added to the sum (|r_d| <= proj + resid, proj = |alpha| wnorm).  That
+ * gives U >= <r, q'>.  Then
  *	L2:		|x - q|^2 = |r|^2 + |q'|^2 - 2 <r, q'>
  *			>= norm^2 + qnorm^2 - 2 U - RBQ_SLACK (|r_d|^2 + qnorm^2)
  *			(norm was rounded down from |r_d| (1 - 2^-30)), and >= 0;
@@ -536,30 +554,48 @@ rbq_score(const RbqQuery *q, const RbqFactors *f, int32_t dot,
 		  float *estimate, float *lower)
 {
 	double		m = ((1 << q->bits) - 1) / 2.0;
-	double		wq;
-	double		estIp = 0.0;
-	double		upper;
-	double		rHi;
 	double		norm = f->norm;
-	double		est,
+	double		alpha = f->alpha;
+	double		wnorm = f->wnorm;
+	double		qnorm = q->qnorm;
+	double		proj = fabs(alpha) * wnorm;	/* exact: two floats */
+	double		tilt = (RBQ_TILT * fabs(alpha) + RBQ_TILT_MIN) * wnorm;
+	double		wq,
+				b,
+				perp2,
+				estIp = 0.0,
+				upper,
+				rHi,
+				est,
 				low;
 
 	wq = q->delta * ((double) dot - m * (double) q->sum_qu) +
 		q->lo * ((double) f->sum - m * (double) q->padded);
-	if (f->proj > 0.0f)
-		estIp = wq * (norm * norm * (double) f->alpha) /
-			((double) f->proj * (double) f->proj);
+	if (alpha != 0.0)
+		estIp = wq * (norm * norm) / (alpha * wnorm * wnorm);
 
-	rHi = (double) f->proj + (double) f->resid;
-	upper = (double) f->alpha * wq + (double) f->proj * q->eps_norm +
-		(double) f->resid * q->qnorm + RBQ_SLACK * rHi * q->qnorm;
+	/* |q_perp|, from a lower bound on |b| */
+	b = 0.0;
+	if (wnorm > 0.0)
+		b = (fabs(wq) - RBQ_SLACK * wnorm * qnorm) / wnorm -
+			q->eps_norm * (1.0 + RBQ_SLACK) - RBQ_SLACK * qnorm;
+	if (b < 0.0)
+		b = 0.0;
+	perp2 = qnorm * qnorm * (1.0 + RBQ_SLACK) - b * b;
+	if (perp2 < 0.0)
+		perp2 = 0.0;
+	perp2 += RBQ_SLACK * qnorm * qnorm;
+
+	rHi = proj + (double) f->resid;
+	upper = alpha * wq + proj * q->eps_norm + tilt * qnorm +
+		(double) f->resid * sqrt(perp2) + RBQ_SLACK * rHi * qnorm;
 
 	switch ((RbqMetric) q->metric)
 	{
 		case RBQ_METRIC_L2:
-			est = norm * norm + q->qnorm * q->qnorm - 2.0 * estIp;
-			low = norm * norm + q->qnorm * q->qnorm - 2.0 * upper -
-				RBQ_SLACK * (rHi * rHi + q->qnorm * q->qnorm);
+			est = norm * norm + qnorm * qnorm - 2.0 * estIp;
+			low = norm * norm + qnorm * qnorm - 2.0 * upper -
+				RBQ_SLACK * (rHi * rHi + qnorm * qnorm);
 			if (low < 0.0)
 				low = 0.0;
 			break;

@@ -81,16 +81,16 @@ typedef struct RbqRotation
  *	norm	|r|, rounded down (to float, from the double value)
  *	alpha	the scale that best fits the code to r (<r, w> / |w|^2, rounded
  *			to float); the bound uses this float value exactly
- *	proj	|alpha| * |w| for that float alpha, rounded up
+ *	wnorm	|w|, rounded up
  *	resid	|r - alpha w| for that float alpha, rounded up
  *	sum		sum of the u_i (an integer below 2^24: exact)
- * The estimator's scale |r|^2 / <r, w> is norm^2 * alpha / proj^2.
+ * The estimator's scale |r|^2 / <r, w> is norm^2 / (alpha wnorm^2).
  */
 typedef struct RbqFactors
 {
 	float		norm;
 	float		alpha;
-	float		proj;
+	float		wnorm;
 	float		resid;
 	float		sum;
 } RbqFactors;
