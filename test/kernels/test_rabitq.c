@@ -722,8 +722,9 @@ testBoundPairs(void)
 /*
  * Tight pairs, built in the rotated space: r = s (u - m) exactly, so the
  * code fits r with no residual, and a query on its own 8-bit grid, so that
- * its quantisation error is zero.  The bound then has nothing to spare but
- * its slack and directed roundings.  Queries: r itself (exact distance 0
+ * its quantisation error is zero; or r on a query grid, with a residual,
+ * and queries along r.  The bound then has nothing to spare but its slack
+ * and directed roundings.  Queries: r itself (exact distance 0
  * for L2), -r, random grid points, and r with one grid step added to a
  * coordinate.  The exact value comes from the doubles r and q' in long
  * double.
@@ -773,6 +774,17 @@ testBoundTight(void)
 						u[i] = (uint8_t) (levels - 1);
 					r[i] = s * ((double) u[i] - m);
 				}
+				/*
+				 * Odd trials: r on the query's grid instead, r = s (k - 128)
+				 * with k in 0..255, so the code leaves a residual; a query
+				 * that is a multiple of r (queries 0, 1 and 3 below) has its
+				 * orthogonal part along that residual, where Cauchy-Schwarz
+				 * is tight, and lies on its own grid too.
+				 */
+				if (trial & 1)
+					for (i = 0; i < padded; i++)
+						r[i] = s * ((double) (i == 0 ? 0 : i == 1 ? 255 :
+											  (int) (nextRandom(&state) % 256)) - 128.0);
 				rbq_encode_rotated(r, padded, bits, work, code, &f);
 
 				for (metric = RBQ_METRIC_L2; metric <= RBQ_METRIC_IP; metric++)
@@ -802,7 +814,11 @@ testBoundTight(void)
 															   (int) (nextRandom(&state) % 256)) - 128.0);
 									break;
 								default:
-									qr[i] = r[i] + (i == 2 ? s : 0.0);
+									/* odd trials: a float multiple of r, on its grid */
+									if (trial & 1)
+										qr[i] = r[i] / s * (double) (float) (s * 1.25);
+									else
+										qr[i] = r[i] + (i == 2 ? s : 0.0);
 									break;
 							}
 						}
