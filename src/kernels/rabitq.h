@@ -21,6 +21,12 @@
  * nothing here allocates memory: callers pass buffers of the sizes the
  * *_size functions give.  Rotation, encoding and query preparation work in
  * double (see rabitq.c for why); only the code and its factors are stored.
+ * Inputs must be finite (as every vector value is); dimensions go up to
+ * RBQ_MAX_DIM.
+ *
+ * Sizes: a code is bits * padded / 8 bytes (128 dimensions: 16, 32, 64 and
+ * 128 bytes at 1, 2, 4 and 8 bits; 1,536: 192 to 1,536), plus the 20 bytes
+ * of RbqFactors; a query layout 2 * padded bytes.
  *
  * Layouts (all byte strings, no alignment required):
  *	code:	B bit planes of padded/8 bytes each, plane j first for j = 0..B-1;
@@ -123,8 +129,9 @@ extern void rbq_rotation_init(RbqRotation *rot, int dim, uint64_t seed);
 /* r = P(in - center), center NULL for zeros; out has padded elements. */
 extern void rbq_rotate_double(const RbqRotation *rot, const float *in,
 							  const float *center, double *out);
+/* the same in float, for tests and tools (a 128 kB double buffer on the stack) */
 extern void rbq_rotate(const RbqRotation *rot, const float *in, float *out);
-/* P^T: padded doubles in, dim doubles out (tests build vectors from codes) */
+/* P^T: padded doubles in, dim doubles out (the same stack buffer) */
 extern void rbq_rotate_inverse(const RbqRotation *rot, const double *in,
 							   double *out);
 
