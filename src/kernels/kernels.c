@@ -299,11 +299,31 @@ f16DotBatchScalar(const uint16_t *q, const uint16_t *const *items,
 }
 
 /*
- * RaBitQ dot product <u, qu> on bit planes: with u = sum_j 2^j U_j and
+ * RaBitQ dot product <u, qu> on bit planes (all bits but 4, which are
+ * nibbles multiplied by the query's bytes): with u = sum_j 2^j U_j and
  * qu = sum_k 2^k Q_k (bit planes), <u, qu> = sum_j sum_k 2^(j+k)
  * popcount(U_j & Q_k), one 64-coordinate word at a time (padded is a
  * multiple of 64, so there is no tail).
  */
+static int32_t
+rbqDotNibblesScalar(const uint8_t *qu, const uint8_t *code, int padded)
+{
+	int32_t		sum = 0;
+	int			base,
+				t;
+
+	for (base = 0; base < padded; base += 128)
+	{
+		int			half = (padded - base >= 128) ? 64 : 32;
+		const uint8_t *c = code + base / 2;
+		const uint8_t *q = qu + base;
+
+		for (t = 0; t < half; t++)
+			sum += (int32_t) (c[t] & 15) * q[t] + (int32_t) (c[t] >> 4) * q[half + t];
+	}
+	return sum;
+}
+
 static int32_t
 rbqDotScalar(const uint8_t *query_layout, const uint8_t *code,
 			 int padded, int bits)
@@ -314,6 +334,10 @@ rbqDotScalar(const uint8_t *query_layout, const uint8_t *code,
 	int			j,
 				k,
 				i;
+
+	/* 4 bits: nibbles against the query's bytes (rabitq.h) */
+	if (bits == 4)
+		return rbqDotNibblesScalar(query_layout, code, padded);
 
 	for (j = 0; j < bits; j++)
 	{

@@ -672,6 +672,49 @@ f16DotBatchAvx2(const uint16_t *q, const uint16_t *const *items,
  * No popcount over 8 query planes is needed, which AVX2 lacks in vector
  * form.  padded is a multiple of 64, so there is no tail.
  */
+/*
+ * 4-bit codes are nibbles (rabitq.h): per 32 code bytes, the low halves
+ * against one run of 32 query bytes and the high halves against the run
+ * 64 (or, in a last block of 64, 32) coordinates on.  VPMADDUBSW takes the
+ * query bytes as unsigned and the levels (0..15) as signed, so two of its
+ * pair sums add up to at most 4 * 255 * 15 < 2^15, and VPMADDWD widens to
+ * 32 bits.
+ */
+static int32_t
+rbqDotNibblesAvx2(const uint8_t *qu, const uint8_t *code, int padded)
+{
+	const __m256i low = _mm256_set1_epi8(15);
+	const __m256i ones = _mm256_set1_epi16(1);
+	__m256i		acc = _mm256_setzero_si256();
+	__m128i		s;
+	int			base,
+				h;
+
+	for (base = 0; base < padded; base += 128)
+	{
+		int			half = (padded - base >= 128) ? 64 : 32;
+		const uint8_t *c = code + base / 2;
+		const uint8_t *q = qu + base;
+
+		for (h = 0; h < half; h += 32)
+		{
+			__m256i		b = _mm256_loadu_si256((const void *) (c + h));
+			__m256i		lo = _mm256_and_si256(b, low);
+			__m256i		hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), low);
+			__m256i		p;
+
+			p = _mm256_add_epi16(
+				_mm256_maddubs_epi16(_mm256_loadu_si256((const void *) (q + h)), lo),
+				_mm256_maddubs_epi16(_mm256_loadu_si256((const void *) (q + half + h)), hi));
+			acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, ones));
+		}
+	}
+	s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+	return _mm_cvtsi128_si32(s);
+}
+
 static int32_t
 rbqDotAvx2(const uint8_t *query_layout, const uint8_t *code,
 		   int padded, int bits)
@@ -686,6 +729,9 @@ rbqDotAvx2(const uint8_t *query_layout, const uint8_t *code,
 	uint64_t	total = 0;
 	int			j,
 				i;
+
+	if (bits == 4)
+		return rbqDotNibblesAvx2(query_layout, code, padded);
 
 	for (j = 0; j < bits; j++)
 	{

@@ -676,6 +676,49 @@ f16DotBatchAvx512(const uint16_t *q, const uint16_t *const *items,
  * a plane is shorter than a register (128 coordinates: 16 bytes) and needs
  * no VPOPCNTDQ.  padded is a multiple of 64: no tail.
  */
+/*
+ * 4-bit codes are nibbles (rabitq.h): a whole block of 128 coordinates is
+ * one 64-byte load, its low halves against query bytes 0..63 and its high
+ * halves against 64..127 (VPMADDUBSW, then VPMADDWD, as in the AVX2
+ * version); a last block of 64 takes the 256-bit form.
+ */
+static int32_t
+rbqDotNibblesAvx512(const uint8_t *qu, const uint8_t *code, int padded)
+{
+	const __m512i low = _mm512_set1_epi8(15);
+	const __m512i ones = _mm512_set1_epi16(1);
+	__m512i		acc = _mm512_setzero_si512();
+	int			base = 0;
+
+	for (; base + 128 <= padded; base += 128)
+	{
+		__m512i		b = _mm512_loadu_si512((const void *) (code + base / 2));
+		__m512i		lo = _mm512_and_si512(b, low);
+		__m512i		hi = _mm512_and_si512(_mm512_srli_epi16(b, 4), low);
+		__m512i		p;
+
+		p = _mm512_add_epi16(
+			_mm512_maddubs_epi16(_mm512_loadu_si512((const void *) (qu + base)), lo),
+			_mm512_maddubs_epi16(_mm512_loadu_si512((const void *) (qu + base + 64)), hi));
+		acc = _mm512_add_epi32(acc, _mm512_madd_epi16(p, ones));
+	}
+	if (base < padded)
+	{
+		const __m256i low8 = _mm256_set1_epi8(15);
+		__m256i		b = _mm256_loadu_si256((const void *) (code + base / 2));
+		__m256i		lo = _mm256_and_si256(b, low8);
+		__m256i		hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), low8);
+		__m256i		p;
+
+		p = _mm256_add_epi16(
+			_mm256_maddubs_epi16(_mm256_loadu_si256((const void *) (qu + base)), lo),
+			_mm256_maddubs_epi16(_mm256_loadu_si256((const void *) (qu + base + 32)), hi));
+		acc = _mm512_add_epi32(acc, _mm512_zextsi256_si512(
+			_mm256_madd_epi16(p, _mm256_set1_epi16(1))));
+	}
+	return _mm512_reduce_add_epi32(acc);
+}
+
 static int32_t
 rbqDotAvx512(const uint8_t *query_layout, const uint8_t *code,
 			 int padded, int bits)
@@ -685,6 +728,9 @@ rbqDotAvx512(const uint8_t *query_layout, const uint8_t *code,
 	__m512i		total = zero;
 	int			j,
 				i;
+
+	if (bits == 4)
+		return rbqDotNibblesAvx512(query_layout, code, padded);
 
 	for (j = 0; j < bits; j++)
 	{

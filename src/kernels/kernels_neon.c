@@ -842,6 +842,44 @@ loadPlaneNeon(const uint8_t *p, int left)
  * 16-bit lane gains at most 16 a step and a plane has at most 128 steps
  * (16,384 coordinates), so it stays below 2^16.
  */
+/*
+ * 4-bit codes are nibbles (rabitq.h): per 16 code bytes, the low halves
+ * against 16 query bytes and the high halves against those 64 (or, in a
+ * last block of 64, 32) coordinates on; UMULL/UMULL2 give 16-bit products
+ * (at most 255 * 15) and UADALP adds their pairs into 32-bit lanes.
+ */
+static int32_t
+rbqDotNibblesNeon(const uint8_t *qu, const uint8_t *code, int padded)
+{
+	const uint8x16_t low = vdupq_n_u8(15);
+	uint32x4_t	acc0 = vdupq_n_u32(0),
+				acc1 = acc0;
+	int			base,
+				h;
+
+	for (base = 0; base < padded; base += 128)
+	{
+		int			half = (padded - base >= 128) ? 64 : 32;
+		const uint8_t *c = code + base / 2;
+		const uint8_t *q = qu + base;
+
+		for (h = 0; h < half; h += 16)
+		{
+			uint8x16_t	b = vld1q_u8(c + h);
+			uint8x16_t	lo = vandq_u8(b, low);
+			uint8x16_t	hi = vshrq_n_u8(b, 4);
+			uint8x16_t	q0 = vld1q_u8(q + h);
+			uint8x16_t	q1 = vld1q_u8(q + half + h);
+
+			acc0 = vpadalq_u16(acc0, vmull_u8(vget_low_u8(lo), vget_low_u8(q0)));
+			acc1 = vpadalq_u16(acc1, vmull_high_u8(lo, q0));
+			acc0 = vpadalq_u16(acc0, vmull_u8(vget_low_u8(hi), vget_low_u8(q1)));
+			acc1 = vpadalq_u16(acc1, vmull_high_u8(hi, q1));
+		}
+	}
+	return (int32_t) vaddvq_u32(vaddq_u32(acc0, acc1));
+}
+
 static int32_t
 rbqDotNeon(const uint8_t *query_layout, const uint8_t *code,
 		   int padded, int bits)
@@ -851,6 +889,9 @@ rbqDotNeon(const uint8_t *query_layout, const uint8_t *code,
 	uint64_t	total = 0;
 	int			j,
 				i;
+
+	if (bits == 4)
+		return rbqDotNibblesNeon(query_layout, code, padded);
 
 	for (j = 0; j < bits; j++)
 	{

@@ -341,6 +341,29 @@ packPlanes(const uint8_t *u, int padded, int bits, uint8_t *out)
 				out[j * planeBytes + i / 8] |= (uint8_t) (1u << (i % 8));
 }
 
+/*
+ * Pack 4-bit levels as nibbles (layout in rabitq.h): per block of 128
+ * coordinates, byte t holds u_t in its low and u_(64+t) in its high half;
+ * a last block of 64 holds u_t and u_(32+t).  A byte kernel then takes the
+ * low halves of a vector of code bytes against one run of query bytes and
+ * the high halves against the run 64 (or 32) coordinates on.
+ */
+static void
+packNibbles(const uint8_t *u, int padded, uint8_t *out)
+{
+	int			base,
+				t;
+
+	for (base = 0; base < padded; base += 128)
+	{
+		int			half = (padded - base >= 128) ? 64 : 32;
+		uint8_t    *o = out + base / 2;
+
+		for (t = 0; t < half; t++)
+			o[t] = (uint8_t) ((u[base + t] & 15) | ((u[base + half + t] & 15) << 4));
+	}
+}
+
 void
 rbq_encode_rotated(const double *r, int padded, int bits, void *work,
 				   uint8_t *code, RbqFactors *f)
@@ -389,7 +412,10 @@ rbq_encode_rotated(const double *r, int padded, int bits, void *work,
 	f->wnorm = roundUpFloat(sqrt(ww) * (1.0 + RBQ_SLACK));
 	f->resid = roundUpFloat(sqrt(ee) * (1.0 + RBQ_SLACK) + rnorm * RBQ_SLACK);
 	f->sum = (float) sum;
-	packPlanes(u, padded, bits, code);
+	if (bits == 4)
+		packNibbles(u, padded, code);
+	else
+		packPlanes(u, padded, bits, code);
 }
 
 void

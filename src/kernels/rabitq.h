@@ -30,7 +30,11 @@
  *
  * Layouts (all byte strings, no alignment required):
  *	code:	B bit planes of padded/8 bytes each, plane j first for j = 0..B-1;
- *			bit j of u_i is bit (i % 8) of byte i / 8 of plane j.
+ *			bit j of u_i is bit (i % 8) of byte i / 8 of plane j.  Except
+ *			4 bits, for byte kernels (multiply-add of bytes): nibbles, per
+ *			block of 128 coordinates 64 bytes, byte t holding u_t (low half)
+ *			and u_(64+t) (high half); a last block of 64 coordinates (padded
+ *			an odd multiple of 64) 32 bytes, byte t holding u_t and u_(32+t).
  *	query layout (rbq_query_layout_bytes = 2 * padded): padded bytes qu_i,
  *			then 8 bit planes of padded/8 bytes, plane k holding bit k of
  *			each qu_i, laid out like the code's planes.  The popcount

@@ -124,22 +124,36 @@ allocOrDie(size_t bytes)
 
 /* ---------------------------------------------------------------- kernels */
 
+/* Level u_i of a code, read bit by bit (or nibble) from the layout. */
+static int
+codeLevel(const uint8_t *code, int padded, int bits, int i)
+{
+	int			u = 0;
+	int			j;
+
+	if (bits == 4)
+	{
+		int			base = i / 128 * 128;
+		int			half = (padded - base >= 128) ? 64 : 32;
+		int			t = (i - base) % half;
+		uint8_t		byte = code[base / 2 + t];
+
+		return (i - base) < half ? (byte & 15) : (byte >> 4);
+	}
+	for (j = 0; j < bits; j++)
+		u |= ((code[j * (padded / 8) + i / 8] >> (i % 8)) & 1) << j;
+	return u;
+}
+
 /* The oracle: unpack the levels and multiply, in 64 bits. */
 static int64_t
 naiveDot(const uint8_t *layout, const uint8_t *code, int padded, int bits)
 {
 	int64_t		sum = 0;
-	int			i,
-				j;
+	int			i;
 
 	for (i = 0; i < padded; i++)
-	{
-		int			u = 0;
-
-		for (j = 0; j < bits; j++)
-			u |= ((code[j * (padded / 8) + i / 8] >> (i % 8)) & 1) << j;
-		sum += (int64_t) u * layout[i];
-	}
+		sum += (int64_t) codeLevel(code, padded, bits, i) * layout[i];
 	return sum;
 }
 
