@@ -299,8 +299,8 @@ f16DotBatchScalar(const uint16_t *q, const uint16_t *const *items,
 }
 
 /*
- * RaBitQ dot product <u, qu> on bit planes (all bits but 4, which are
- * nibbles multiplied by the query's bytes): with u = sum_j 2^j U_j and
+ * RaBitQ dot product <u, qu> on bit planes (all bits but 2 and 4, which are
+ * crumbs and nibbles multiplied by the query's bytes): with u = sum_j 2^j U_j and
  * qu = sum_k 2^k Q_k (bit planes), <u, qu> = sum_j sum_k 2^(j+k)
  * popcount(U_j & Q_k), one 64-coordinate word at a time (padded is a
  * multiple of 64, so there is no tail).
@@ -325,6 +325,28 @@ rbqDotNibblesScalar(const uint8_t *qu, const uint8_t *code, int padded)
 }
 
 static int32_t
+rbqDotCrumbsScalar(const uint8_t *qu, const uint8_t *code, int padded)
+{
+	int32_t		sum = 0;
+	int			base,
+				t;
+
+	for (base = 0; base < padded; base += 256)
+	{
+		int			quarter = ((padded - base >= 256) ? 256 : padded - base) / 4;
+		const uint8_t *c = code + base / 4;
+		const uint8_t *q = qu + base;
+
+		for (t = 0; t < quarter; t++)
+			sum += (int32_t) (c[t] & 3) * q[t] +
+				(int32_t) ((c[t] >> 2) & 3) * q[quarter + t] +
+				(int32_t) ((c[t] >> 4) & 3) * q[2 * quarter + t] +
+				(int32_t) (c[t] >> 6) * q[3 * quarter + t];
+	}
+	return sum;
+}
+
+static int32_t
 rbqDotScalar(const uint8_t *query_layout, const uint8_t *code,
 			 int padded, int bits)
 {
@@ -338,6 +360,8 @@ rbqDotScalar(const uint8_t *query_layout, const uint8_t *code,
 	/* 4 bits: nibbles against the query's bytes (rabitq.h) */
 	if (bits == 4)
 		return rbqDotNibblesScalar(query_layout, code, padded);
+	if (bits == 2)
+		return rbqDotCrumbsScalar(query_layout, code, padded);
 
 	for (j = 0; j < bits; j++)
 	{

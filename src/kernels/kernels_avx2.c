@@ -715,6 +715,75 @@ rbqDotNibblesAvx2(const uint8_t *qu, const uint8_t *code, int padded)
 	return _mm_cvtsi128_si32(s);
 }
 
+/*
+ * 2-bit codes are crumbs (rabitq.h): per 32 code bytes, each of the four
+ * 2-bit fields against its own run of query bytes, a quarter of the block
+ * apart; four VPMADDUBSW pair sums add up to at most 8 * 255 * 3 < 2^15.
+ * A quarter of 16 or 48 bytes (the last block of 64 or 192 coordinates)
+ * ends in the 128-bit form.
+ */
+static int32_t
+rbqDotCrumbsAvx2(const uint8_t *qu, const uint8_t *code, int padded)
+{
+	const __m256i three = _mm256_set1_epi8(3);
+	const __m256i ones = _mm256_set1_epi16(1);
+	__m256i		acc = _mm256_setzero_si256();
+	__m128i		acc4 = _mm_setzero_si128();
+	__m128i		s;
+	int			base,
+				t;
+
+	for (base = 0; base < padded; base += 256)
+	{
+		int			quarter = ((padded - base >= 256) ? 256 : padded - base) / 4;
+		const uint8_t *c = code + base / 4;
+		const uint8_t *q = qu + base;
+
+		for (t = 0; t + 32 <= quarter; t += 32)
+		{
+			__m256i		b = _mm256_loadu_si256((const void *) (c + t));
+			__m256i		p;
+
+			p = _mm256_maddubs_epi16(_mm256_loadu_si256((const void *) (q + t)),
+									 _mm256_and_si256(b, three));
+			p = _mm256_add_epi16(p, _mm256_maddubs_epi16(
+				_mm256_loadu_si256((const void *) (q + quarter + t)),
+				_mm256_and_si256(_mm256_srli_epi16(b, 2), three)));
+			p = _mm256_add_epi16(p, _mm256_maddubs_epi16(
+				_mm256_loadu_si256((const void *) (q + 2 * quarter + t)),
+				_mm256_and_si256(_mm256_srli_epi16(b, 4), three)));
+			p = _mm256_add_epi16(p, _mm256_maddubs_epi16(
+				_mm256_loadu_si256((const void *) (q + 3 * quarter + t)),
+				_mm256_and_si256(_mm256_srli_epi16(b, 6), three)));
+			acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, ones));
+		}
+		if (t < quarter)
+		{
+			const __m128i three4 = _mm_set1_epi8(3);
+			__m128i		b = _mm_loadu_si128((const void *) (c + t));
+			__m128i		p;
+
+			p = _mm_maddubs_epi16(_mm_loadu_si128((const void *) (q + t)),
+								  _mm_and_si128(b, three4));
+			p = _mm_add_epi16(p, _mm_maddubs_epi16(
+				_mm_loadu_si128((const void *) (q + quarter + t)),
+				_mm_and_si128(_mm_srli_epi16(b, 2), three4)));
+			p = _mm_add_epi16(p, _mm_maddubs_epi16(
+				_mm_loadu_si128((const void *) (q + 2 * quarter + t)),
+				_mm_and_si128(_mm_srli_epi16(b, 4), three4)));
+			p = _mm_add_epi16(p, _mm_maddubs_epi16(
+				_mm_loadu_si128((const void *) (q + 3 * quarter + t)),
+				_mm_and_si128(_mm_srli_epi16(b, 6), three4)));
+			acc4 = _mm_add_epi32(acc4, _mm_madd_epi16(p, _mm_set1_epi16(1)));
+		}
+	}
+	s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+	s = _mm_add_epi32(s, acc4);
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+	return _mm_cvtsi128_si32(s);
+}
+
 static int32_t
 rbqDotAvx2(const uint8_t *query_layout, const uint8_t *code,
 		   int padded, int bits)
@@ -732,6 +801,8 @@ rbqDotAvx2(const uint8_t *query_layout, const uint8_t *code,
 
 	if (bits == 4)
 		return rbqDotNibblesAvx2(query_layout, code, padded);
+	if (bits == 2)
+		return rbqDotCrumbsAvx2(query_layout, code, padded);
 
 	for (j = 0; j < bits; j++)
 	{

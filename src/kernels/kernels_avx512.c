@@ -719,6 +719,78 @@ rbqDotNibblesAvx512(const uint8_t *qu, const uint8_t *code, int padded)
 	return _mm512_reduce_add_epi32(acc);
 }
 
+/*
+ * 2-bit codes are crumbs (rabitq.h), as in the AVX2 version: a whole block
+ * of 256 coordinates is one 64-byte load whose four 2-bit fields meet four
+ * runs of 64 query bytes; the quarters of a last block (16, 32 or 48
+ * bytes) take the 256- and 128-bit forms.
+ */
+#define RBQ_CRUMBS_STEP(W, LOAD, AND, SRL, ADD, MADDUBS, c, q, quarter, t, three, p) \
+	do { \
+		W			b_ = LOAD((const void *) ((c) + (t))); \
+		p = MADDUBS(LOAD((const void *) ((q) + (t))), AND(b_, three)); \
+		p = ADD(p, MADDUBS(LOAD((const void *) ((q) + (quarter) + (t))), \
+						   AND(SRL(b_, 2), three))); \
+		p = ADD(p, MADDUBS(LOAD((const void *) ((q) + 2 * (quarter) + (t))), \
+						   AND(SRL(b_, 4), three))); \
+		p = ADD(p, MADDUBS(LOAD((const void *) ((q) + 3 * (quarter) + (t))), \
+						   AND(SRL(b_, 6), three))); \
+	} while (0)
+
+static int32_t
+rbqDotCrumbsAvx512(const uint8_t *qu, const uint8_t *code, int padded)
+{
+	const __m512i three = _mm512_set1_epi8(3);
+	const __m256i three8 = _mm256_set1_epi8(3);
+	const __m128i three4 = _mm_set1_epi8(3);
+	__m512i		acc = _mm512_setzero_si512();
+	__m256i		acc8 = _mm256_setzero_si256();
+	__m128i		acc4 = _mm_setzero_si128();
+	int			base,
+				t;
+
+	for (base = 0; base < padded; base += 256)
+	{
+		int			quarter = ((padded - base >= 256) ? 256 : padded - base) / 4;
+		const uint8_t *c = code + base / 4;
+		const uint8_t *q = qu + base;
+
+		t = 0;
+		if (quarter == 64)
+		{
+			__m512i		p;
+
+			RBQ_CRUMBS_STEP(__m512i, _mm512_loadu_si512, _mm512_and_si512,
+							_mm512_srli_epi16, _mm512_add_epi16, _mm512_maddubs_epi16,
+							c, q, quarter, t, three, p);
+			acc = _mm512_add_epi32(acc, _mm512_madd_epi16(p, _mm512_set1_epi16(1)));
+			continue;
+		}
+		if (t + 32 <= quarter)
+		{
+			__m256i		p;
+
+			RBQ_CRUMBS_STEP(__m256i, _mm256_loadu_si256, _mm256_and_si256,
+							_mm256_srli_epi16, _mm256_add_epi16, _mm256_maddubs_epi16,
+							c, q, quarter, t, three8, p);
+			acc8 = _mm256_add_epi32(acc8, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+			t += 32;
+		}
+		if (t < quarter)
+		{
+			__m128i		p;
+
+			RBQ_CRUMBS_STEP(__m128i, _mm_loadu_si128, _mm_and_si128,
+							_mm_srli_epi16, _mm_add_epi16, _mm_maddubs_epi16,
+							c, q, quarter, t, three4, p);
+			acc4 = _mm_add_epi32(acc4, _mm_madd_epi16(p, _mm_set1_epi16(1)));
+		}
+	}
+	acc = _mm512_add_epi32(acc, _mm512_zextsi256_si512(acc8));
+	acc = _mm512_add_epi32(acc, _mm512_zextsi128_si512(acc4));
+	return _mm512_reduce_add_epi32(acc);
+}
+
 static int32_t
 rbqDotAvx512(const uint8_t *query_layout, const uint8_t *code,
 			 int padded, int bits)
@@ -731,6 +803,8 @@ rbqDotAvx512(const uint8_t *query_layout, const uint8_t *code,
 
 	if (bits == 4)
 		return rbqDotNibblesAvx512(query_layout, code, padded);
+	if (bits == 2)
+		return rbqDotCrumbsAvx512(query_layout, code, padded);
 
 	for (j = 0; j < bits; j++)
 	{

@@ -880,6 +880,47 @@ rbqDotNibblesNeon(const uint8_t *qu, const uint8_t *code, int padded)
 	return (int32_t) vaddvq_u32(vaddq_u32(acc0, acc1));
 }
 
+/* one 2-bit field of 16 code bytes against 16 query bytes, into acc0/acc1 */
+#define RBQ_CRUMB_NEON(lvl, qp) \
+	do { \
+		uint8x16_t	qv_ = vld1q_u8(qp); \
+		acc0 = vpadalq_u16(acc0, vmull_u8(vget_low_u8(lvl), vget_low_u8(qv_))); \
+		acc1 = vpadalq_u16(acc1, vmull_high_u8(lvl, qv_)); \
+	} while (0)
+
+/*
+ * 2-bit codes are crumbs (rabitq.h): per 16 code bytes, each 2-bit field
+ * against its run of query bytes, a quarter of the block apart, with
+ * UMULL/UMULL2 and UADALP as for nibbles.  Quarters are 16 to 64 bytes.
+ */
+static int32_t
+rbqDotCrumbsNeon(const uint8_t *qu, const uint8_t *code, int padded)
+{
+	const uint8x16_t three = vdupq_n_u8(3);
+	uint32x4_t	acc0 = vdupq_n_u32(0),
+				acc1 = acc0;
+	int			base,
+				t;
+
+	for (base = 0; base < padded; base += 256)
+	{
+		int			quarter = ((padded - base >= 256) ? 256 : padded - base) / 4;
+		const uint8_t *c = code + base / 4;
+		const uint8_t *q = qu + base;
+
+		for (t = 0; t < quarter; t += 16)
+		{
+			uint8x16_t	b = vld1q_u8(c + t);
+
+			RBQ_CRUMB_NEON(vandq_u8(b, three), q + t);
+			RBQ_CRUMB_NEON(vandq_u8(vshrq_n_u8(b, 2), three), q + quarter + t);
+			RBQ_CRUMB_NEON(vandq_u8(vshrq_n_u8(b, 4), three), q + 2 * quarter + t);
+			RBQ_CRUMB_NEON(vshrq_n_u8(b, 6), q + 3 * quarter + t);
+		}
+	}
+	return (int32_t) vaddvq_u32(vaddq_u32(acc0, acc1));
+}
+
 static int32_t
 rbqDotNeon(const uint8_t *query_layout, const uint8_t *code,
 		   int padded, int bits)
@@ -892,6 +933,8 @@ rbqDotNeon(const uint8_t *query_layout, const uint8_t *code,
 
 	if (bits == 4)
 		return rbqDotNibblesNeon(query_layout, code, padded);
+	if (bits == 2)
+		return rbqDotCrumbsNeon(query_layout, code, padded);
 
 	for (j = 0; j < bits; j++)
 	{

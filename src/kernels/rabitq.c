@@ -364,6 +364,31 @@ packNibbles(const uint8_t *u, int padded, uint8_t *out)
 	}
 }
 
+/*
+ * Pack 2-bit levels as crumbs (layout in rabitq.h): per block of 256
+ * coordinates (or the last 64, 128 or 192), S coordinates in S/4 bytes,
+ * byte t holds u_t, u_(S/4+t), u_(S/2+t) and u_(3S/4+t) from its low bits
+ * up, so that each quarter of the block meets one run of query bytes.
+ */
+static void
+packCrumbs(const uint8_t *u, int padded, uint8_t *out)
+{
+	int			base,
+				t;
+
+	for (base = 0; base < padded; base += 256)
+	{
+		int			quarter = ((padded - base >= 256) ? 256 : padded - base) / 4;
+		const uint8_t *v = u + base;
+		uint8_t    *o = out + base / 4;
+
+		for (t = 0; t < quarter; t++)
+			o[t] = (uint8_t) ((v[t] & 3) | ((v[quarter + t] & 3) << 2) |
+							  ((v[2 * quarter + t] & 3) << 4) |
+							  ((v[3 * quarter + t] & 3) << 6));
+	}
+}
+
 void
 rbq_encode_rotated(const double *r, int padded, int bits, void *work,
 				   uint8_t *code, RbqFactors *f)
@@ -414,6 +439,8 @@ rbq_encode_rotated(const double *r, int padded, int bits, void *work,
 	f->sum = (float) sum;
 	if (bits == 4)
 		packNibbles(u, padded, code);
+	else if (bits == 2)
+		packCrumbs(u, padded, code);
 	else
 		packPlanes(u, padded, bits, code);
 }

@@ -35,6 +35,9 @@
  *			block of 128 coordinates 64 bytes, byte t holding u_t (low half)
  *			and u_(64+t) (high half); a last block of 64 coordinates (padded
  *			an odd multiple of 64) 32 bytes, byte t holding u_t and u_(32+t).
+ *			And 2 bits: crumbs, per block of S = 256 coordinates (or the last
+ *			64, 128 or 192) S/4 bytes, byte t holding u_t, u_(S/4+t),
+ *			u_(S/2+t) and u_(3S/4+t) in its bits 0-1, 2-3, 4-5 and 6-7.
  *	query layout (rbq_query_layout_bytes = 2 * padded): padded bytes qu_i,
  *			then 8 bit planes of padded/8 bytes, plane k holding bit k of
  *			each qu_i, laid out like the code's planes.  The popcount

@@ -140,6 +140,14 @@ codeLevel(const uint8_t *code, int padded, int bits, int i)
 
 		return (i - base) < half ? (byte & 15) : (byte >> 4);
 	}
+	if (bits == 2)
+	{
+		int			base = i / 256 * 256;
+		int			quarter = ((padded - base >= 256) ? 256 : padded - base) / 4;
+		int			t = (i - base) % quarter;
+
+		return (code[base / 4 + t] >> (2 * ((i - base) / quarter))) & 3;
+	}
 	for (j = 0; j < bits; j++)
 		u |= ((code[j * (padded / 8) + i / 8] >> (i % 8)) & 1) << j;
 	return u;
