@@ -92,8 +92,9 @@ typedef struct VectorKernels
 								  int count, int n, float *out);
 
 	/*
-	 * RaBitQ codes (rabitq.h): the integer <u, qu> of a code of `bits` bit
-	 * planes (1..8) over `padded` coordinates (a multiple of 64) and a
+	 * RaBitQ codes (rabitq.h): the integer <u, qu> of a code of `bits`
+	 * bits (1..8; laid out as rabitq.h says: crumbs at 2, nibbles at 4,
+	 * else bit planes) over `padded` coordinates (a multiple of 64) and a
 	 * query layout (rbq_query_layout_fill).  Exact int32 arithmetic (at
 	 * most 255 * 255 * 16384 < 2^31), so every level gives the same
 	 * integer.  The batch scores one query against count codes.
