@@ -175,6 +175,20 @@ compareDouble(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* ns[li]: the median of each available level's NRUNS timings */
+static void
+medianRuns(const VectorKernels *const *tables, int ntables, double runs[][NRUNS], double *ns)
+{
+	for (int li = 0; li < ntables; li++)
+	{
+		ns[li] = 0.0;
+		if (tables[li] == NULL)
+			continue;
+		qsort(runs[li], NRUNS, sizeof(double), compareDouble);
+		ns[li] = runs[li][NRUNS / 2];
+	}
+}
+
 /*
  * Fill ns[level] for one metric and dimension.  Each level is calibrated to
  * about RUN_NS a run; then the runs of the levels alternate, so that a
@@ -207,14 +221,7 @@ measureRow(const VectorKernels *const *tables, int ntables, Metric metric,
 			if (tables[li] != NULL)
 				runs[li][r] = timeRun(tables[li], metric, q, pool, npool, d,
 									  iters[li]);
-	for (li = 0; li < ntables; li++)
-	{
-		ns[li] = 0.0;
-		if (tables[li] == NULL)
-			continue;
-		qsort(runs[li], NRUNS, sizeof(double), compareDouble);
-		ns[li] = runs[li][NRUNS / 2];
-	}
+	medianRuns(tables, ntables, runs, ns);
 }
 
 static float
@@ -298,14 +305,7 @@ measureRbqRow(const VectorKernels *const *tables, int ntables,
 			if (tables[li] != NULL)
 				runs[li][r] = timeBatches(tables[li], layout, q, pool, npool,
 										  padded, bits, batches[li]);
-	for (li = 0; li < ntables; li++)
-	{
-		ns[li] = 0.0;
-		if (tables[li] == NULL)
-			continue;
-		qsort(runs[li], NRUNS, sizeof(double), compareDouble);
-		ns[li] = runs[li][NRUNS / 2];
-	}
+	medianRuns(tables, ntables, runs, ns);
 }
 
 /*

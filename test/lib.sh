@@ -14,7 +14,10 @@ log() { printf '==> %s\n' "$*"; }
 ensure_deps() {
 	need=""
 	[ -x /usr/lib/postgresql/$PG_MAJOR/bin/postgres ] || need="$need postgresql-$PG_MAJOR"
-	[ -f /usr/lib/postgresql/$PG_MAJOR/lib/pgxs/src/makefiles/pgxs.mk ] || need="$need postgresql-server-dev-$PG_MAJOR"
+	# pgxs.mk alone is not enough: a machine was seen with it but without
+	# the server headers (postgres.h), where the build then failed
+	[ -f /usr/lib/postgresql/$PG_MAJOR/lib/pgxs/src/makefiles/pgxs.mk ] &&
+		[ -f /usr/include/postgresql/$PG_MAJOR/server/postgres.h ] || need="$need postgresql-server-dev-$PG_MAJOR"
 	[ -d /usr/share/doc/postgresql-contrib ] || need="$need postgresql-contrib"
 	command -v make >/dev/null 2>&1 && command -v gcc >/dev/null 2>&1 || need="$need build-essential"
 	perl -MIPC::Run -e 1 >/dev/null 2>&1 || need="$need libipc-run-perl"

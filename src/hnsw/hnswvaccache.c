@@ -26,7 +26,8 @@
  * passes 4 and 5 decide what is unreachable and what can be freed, and
  * read the lists from the pages.
  *
- * Out-of-line items (sparsevec) are not copied: pass 2 runs from the pages.
+ * Out-of-line items (sparsevec) are copied too, after the nodes, reading
+ * the item pages in block order.
  */
 #include "compat.h"
 
@@ -43,7 +44,11 @@ struct HnswVacCache
 	HnswSource	disk;			/* for what the copy does not hold */
 	uint32		n;				/* ids 0 .. n - 1 copied */
 	HnswNodeData *hdr;			/* per node; a free slot keeps HNSW_NODE_FREE */
-	char	   *items;			/* item_size per node */
+	char	   *items;			/* item_size per node: the item, or with
+								 * out-of-line items its reference */
+	uint64	   *varoff;			/* out-of-line items: each one's offset in
+								 * vitems */
+	char	   *vitems;
 	uint32	   *links0;			/* 2m per node; the count is hdr.nlinks */
 	uint64	   *upper;			/* per node: offset of its upper lists in
 								 * arena, levels x (count, m links) */
@@ -61,6 +66,15 @@ static inline bool
 cached(const HnswVacCache *c, uint32 id)
 {
 	return id < c->n && !(c->hdr[id].flags & HNSW_NODE_FREE);
+}
+
+/* id's item in the copy (id cached) */
+static inline const char *
+itemOf(const HnswVacCache *c, const HnswState *st, uint32 id)
+{
+	if (c->varoff)
+		return c->vitems + c->varoff[id];
+	return c->items + (Size) id * st->item_size;
 }
 
 static inline uint32 *
@@ -106,7 +120,7 @@ cacheScore(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCan
 	for (int k = 0; k < n; k++)
 	{
 		if (k + 1 < n && cached(c, ids[k + 1]))
-			__builtin_prefetch(c->items + (Size) ids[k + 1] * st->item_size);
+			__builtin_prefetch(itemOf(c, st, ids[k + 1]));
 		if (!cached(c, ids[k]))
 		{
 			where[nrest] = k;
@@ -114,7 +128,7 @@ cacheScore(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCan
 			continue;
 		}
 		HnswFillCand(&cands[k], ids[k], &c->hdr[ids[k]]);
-		cands[k].dist = HnswDist(st, query, c->items + (Size) ids[k] * st->item_size);
+		cands[k].dist = HnswDist(st, query, itemOf(c, st, ids[k]));
 	}
 	if (nrest > 0)
 	{
@@ -131,7 +145,7 @@ cacheItem(HnswSource *src, uint32 id, char *buf)
 
 	if (!cached(c, id))
 		return HnswSourceItem(&c->disk, id, buf);
-	return c->items + (Size) id * src->state->item_size;
+	return itemOf(c, src->state, id);
 }
 
 /* id's list on level is now links[0..n) on its page: copy it in. */
@@ -180,6 +194,10 @@ freeCache(HnswVacCache *c)
 		pfree(c->hdr);
 	if (c->items)
 		pfree(c->items);
+	if (c->varoff)
+		pfree(c->varoff);
+	if (c->vitems)
+		pfree(c->vitems);
 	if (c->links0)
 		pfree(c->links0);
 	if (c->upper)
@@ -218,6 +236,94 @@ growArena(HnswVacCache *c, uint64 words)
 	return true;
 }
 
+/* qsort order of cached ids by where their items are */
+static int
+refCompare(const void *a, const void *b, void *arg)
+{
+	const HnswVacCache *c = (const HnswVacCache *) arg;
+	const HnswItemRef *ra = (const HnswItemRef *) (c->items + (Size) *(const uint32 *) a * sizeof(HnswItemRef));
+	const HnswItemRef *rb = (const HnswItemRef *) (c->items + (Size) *(const uint32 *) b * sizeof(HnswItemRef));
+
+	if (ra->blk != rb->blk)
+		return ra->blk < rb->blk ? -1 : 1;
+	return (int) ra->off - (int) rb->off;
+}
+
+/*
+ * Out-of-line items (sparsevec): copy each cached node's item, reading the
+ * item pages in block order, each once.  A reference that leads to no item
+ * of its node is left to the disk source, which reports the damage.
+ * False when the items do not fit the budget.
+ */
+static bool
+loadItems(HnswVacuumState *vs, HnswVacCache *c)
+{
+	HnswState  *st = &vs->st;
+	uint32	   *ids;
+	uint32		nids = 0;
+	uint64		bytes = 0;
+	uint64		used = 0;
+
+	Assert(st->item_size == sizeof(HnswItemRef));
+	if (!take(c, sizeof(uint64) * (Size) c->n + sizeof(uint32) * (Size) c->n))
+		return false;
+	ids = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint32) * (Size) c->n);
+	for (uint32 id = 0; id < c->n; id++)
+	{
+		HnswItemRef *ref = (HnswItemRef *) (c->items + (Size) id * sizeof(HnswItemRef));
+
+		if (!cached(c, id))
+			continue;
+		if (ref->blk == InvalidBlockNumber || ref->blk == HNSW_METAPAGE_BLKNO ||
+			ref->len > st->item_max)
+		{
+			c->hdr[id].flags |= HNSW_NODE_FREE; /* the disk source reports it */
+			continue;
+		}
+		ids[nids++] = id;
+		bytes += MAXALIGN(ref->len);
+	}
+	if (!take(c, bytes))
+	{
+		pfree(ids);
+		return false;
+	}
+	c->varoff = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * (Size) c->n);
+	c->vitems = MemoryContextAllocHuge(CurrentMemoryContext, Max(bytes, 1));
+	qsort_arg(ids, nids, sizeof(uint32), refCompare, c);
+	for (uint32 i = 0; i < nids;)
+	{
+		BlockNumber blk = ((HnswItemRef *) (c->items + (Size) ids[i] * sizeof(HnswItemRef)))->blk;
+		Buffer		buf = ReadBufferExtended(st->index, MAIN_FORKNUM, blk, RBM_NORMAL,
+											 vs->strategy);
+		Page		page = BufferGetPage(buf);
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		for (; i < nids; i++)
+		{
+			uint32		id = ids[i];
+			HnswItemRef *ref = (HnswItemRef *) (c->items + (Size) id * sizeof(HnswItemRef));
+			const char *item;
+
+			if (ref->blk != blk)
+				break;
+			item = HnswItemTupleData(st, page, id, ref);
+			if (item == NULL)
+			{
+				c->hdr[id].flags |= HNSW_NODE_FREE;
+				continue;
+			}
+			memcpy(c->vitems + used, item, ref->len);
+			c->varoff[id] = used;
+			used += MAXALIGN(ref->len);
+		}
+		UnlockReleaseBuffer(buf);
+		VecVacuumDelayPoint();
+	}
+	pfree(ids);
+	return true;
+}
+
 /*
  * Copy the nodes VACUUM began with (ids below vs->nbits) into memory and
  * serve vs->src from the copy.  Returns false, leaving vs->src on the
@@ -235,7 +341,7 @@ HnswVacCacheLoad(HnswVacuumState *vs)
 	int			mem_kb;
 	Size		per_node;
 
-	if (st->item_refs || vs->nbits == 0)
+	if (vs->nbits == 0)
 		return false;
 	mem_kb = (VecIsAutoVacuumWorker() && autovacuum_work_mem != -1) ?
 		autovacuum_work_mem : maintenance_work_mem;
@@ -324,6 +430,15 @@ HnswVacCacheLoad(HnswVacuumState *vs)
 		}
 		if (id % 1024 == 0)
 			VecVacuumDelayPoint();
+	}
+
+	if (st->item_refs && !loadItems(vs, c))
+	{
+		ereport(DEBUG2,
+				(errmsg("index \"%s\": the graph does not fit in %d kB: VACUUM repairs from the pages",
+						RelationGetRelationName(st->index), mem_kb)));
+		freeCache(c);
+		return false;
 	}
 
 	vs->cache = c;

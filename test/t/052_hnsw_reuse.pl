@@ -44,7 +44,9 @@
 #     fail with "invalid upper record" or "invalid item reference").
 # (f) VACUUM's copy of the graph in memory (hnswvaccache.c) changes nothing
 #     but the speed: the same rows, build and updates in two tables, one
-#     VACUUMed from the pages and one from the copy, leave equal indexes.
+#     VACUUMed from the pages and one from the copy, leave equal indexes;
+#     for vector and for sparsevec (whose items the copy reads from the
+#     item pages).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -261,42 +263,63 @@ is($node->safe_psql('postgres',
 # lists, or kept a list it wrote as it was before makes them differ.
 sub differing_pages
 {
+	my ($ia, $ib) = @_;
 	return $node->safe_psql('postgres',
-		"SELECT count(*) FROM generate_series(0, pg_relation_size('fa_v') / 8192 - 1) b "
-		  . "WHERE substr(get_raw_page('fa_v', b::int), 25) IS DISTINCT FROM "
-		  . "substr(get_raw_page('fb_v', b::int), 25)");
+		"SELECT count(*) FROM generate_series(0, pg_relation_size('$ia') / 8192 - 1) b "
+		  . "WHERE substr(get_raw_page('$ia', b::int), 25) IS DISTINCT FROM "
+		  . "substr(get_raw_page('$ib', b::int), 25)");
 }
+for my $kind ('vector', 'sparsevec')
 {
-	my $rows = 4000;
-	for my $t ('fa', 'fb')
+	my $rows = $kind eq 'vector' ? 4000 : 2000;
+	my ($type, $ops, $lit, $data);
+	if ($kind eq 'vector')
 	{
-		$node->safe_psql('postgres', "CREATE TABLE $t (id int PRIMARY KEY, embedding vector($d))");
-		copy_vectors($node, $t, [ @$all[ 0 .. $rows - 1 ] ], 0);
-		$node->safe_psql('postgres', "CREATE INDEX ${t}_v ON $t USING hnsw (embedding vector_l2_ops)");
+		($type, $ops, $lit) = ("vector($d)", 'vector_l2_ops', \&vec_literal);
+		$data = [ @$all[ 0 .. $rows - 1 ], @$all[ $n .. $n + 3 * $rows / 10 - 1 ] ];
 	}
-	my $nextf = $n;
+	else
+	{
+		($type, $ops, $lit) = ('sparsevec(' . sparse_dim() . ')', 'sparsevec_l2_ops', \&sparse_literal);
+		$data = sparse_rows($rows + 3 * $rows / 10, $seed + 7, 31);
+	}
+	my ($fa, $fb) = ("fa_$kind", "fb_$kind");
+	for my $t ($fa, $fb)
+	{
+		$node->safe_psql('postgres', "CREATE TABLE $t (id int PRIMARY KEY, embedding $type)");
+		if ($kind eq 'vector')
+		{
+			copy_vectors($node, $t, [ @$data[ 0 .. $rows - 1 ] ], 0);
+		}
+		else
+		{
+			copy_sparse($node, $t, [ @$data[ 0 .. $rows - 1 ] ], 0);
+		}
+		$node->safe_psql('postgres', "CREATE INDEX ${t}_v ON $t USING hnsw (embedding $ops)");
+	}
+	my $nextf = $rows;
 	for my $round (1 .. 3)
 	{
 		my %pick;
 		$pick{ int(rand($rows)) } = 1 while keys %pick < $rows / 10;
-		my @rows = map { "($_,'" . vec_literal($all->[ $nextf++ ]) . "')" } sort { $a <=> $b } keys %pick;
+		my @rows = map { "($_,'" . $lit->($data->[ $nextf++ ]) . "')" } sort { $a <=> $b } keys %pick;
 		# each in a session of its own, whose inserts draw the same levels
-		for my $t ('fa', 'fb')
+		for my $t ($fa, $fb)
 		{
 			$node->safe_psql('postgres',
-				"SET hnsw.test_level_seed = $round; UPDATE $t SET embedding = u.v::vector FROM (VALUES "
+				"SET hnsw.test_level_seed = $round; UPDATE $t SET embedding = u.v::$type FROM (VALUES "
 				  . join(',', @rows) . ") u(id, v) WHERE $t.id = u.id");
 		}
-		is(differing_pages(), 0, "(f) round $round: the indexes are equal before VACUUM");
-		$node->safe_psql('postgres', "SET maintenance_work_mem = '1MB'; VACUUM fa");
+		is(differing_pages("${fa}_v", "${fb}_v"), 0, "(f) $kind round $round: the indexes are equal before VACUUM");
+		$node->safe_psql('postgres', "SET maintenance_work_mem = '1MB'; VACUUM $fa");
 		my ($ret, $out, $err) = $node->psql('postgres',
-			"SET maintenance_work_mem = '64MB'; SET client_min_messages = debug2; VACUUM fb");
-		like($err, qr/VACUUM copied \d+ nodes/, "(f) round $round: the second VACUUM runs on its copy");
-		is(differing_pages(), 0,
-			"(f) round $round: VACUUM on its copy of the graph writes the index that VACUUM from the pages writes");
-		is(size_of('fb_v'), size_of('fa_v'), "(f) round $round: the two indexes have the same size");
+			"SET maintenance_work_mem = '64MB'; SET client_min_messages = debug2; VACUUM $fb");
+		like($err, qr/VACUUM copied \d+ nodes/, "(f) $kind round $round: the second VACUUM runs on its copy");
+		is(differing_pages("${fa}_v", "${fb}_v"), 0,
+			"(f) $kind round $round: VACUUM on its copy of the graph writes the index that VACUUM from the pages writes");
+		is(size_of("${fb}_v"), size_of("${fa}_v"), "(f) $kind round $round: the two indexes have the same size");
 	}
-	check_clean('fb_v', '(f) after VACUUM on its copy');
+	check_clean("${fb}_v", "(f) $kind: after VACUUM on its copy");
 }
 
 $node->stop;
