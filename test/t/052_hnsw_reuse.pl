@@ -13,7 +13,7 @@
 #     updated to new vectors, then VACUUM.  After
 #     each round: recall@10 at least 0.99 against the exact answer over the
 #     rows as they are, vector_index_check() clean; after the last, every
-#     row found by its own vector (the deep check at ef 100), and the index
+#     row found by its own vector (the deep check at ef 400), and the index
 #     at most 1.15 times its size after the build (before, it grew by a
 #     tenth every round: 1.8 times after 8).  The upper pages (counted with
 #     pageinspect) grow by at most one from round 2 to round 8: new upper
@@ -160,8 +160,15 @@ my $grown = size_of('items_v');
 cmp_ok($grown, '<=', 1.15 * $built,
 	sprintf('after %d rounds the index is at most 1.15 times its size after the build (%.3f)',
 		$rounds, $grown / $built));
-is($node->safe_psql('postgres', "SELECT count(*) FROM vector_index_check('items_v', 100)"),
-	0, 'every row is found by its own vector at ef 100');
+# At ef 100 a search is approximate: 2 of the 10,000 rows were missed in 2
+# of 9 runs (the graphs differ from run to run: node levels are random),
+# and the flaws this looks for (a slot handed out twice, an item or list
+# written to the wrong node) leave a row unfound at any ef.  So ef 400
+# must find every row, and ef 100's misses are reported.
+diag('rows not found by their own vectors at ef 100: '
+	  . $node->safe_psql('postgres', "SELECT count(*) FROM vector_index_check('items_v', 100)"));
+is($node->safe_psql('postgres', "SELECT count(*) FROM vector_index_check('items_v', 400)"),
+	0, 'every row is found by its own vector at ef 400');
 cmp_ok($upper[$rounds], '<=', $upper[2] + 1,
 	"new upper records take the space of the freed nodes' ones: upper pages $upper[2] after round 2, "
 	  . "$upper[$rounds] after round $rounds");
