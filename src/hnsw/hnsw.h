@@ -638,6 +638,8 @@ extern Buffer HnswReadBuffer(Relation index, BlockNumber blk);
 
 /* hnswdisk.c: graph access through the buffer manager */
 extern void HnswDiskSourceInit(HnswSource *src, HnswState *st);
+extern int	HnswReadUpperLinks(HnswState *st, uint32 id, BlockNumber blk, OffsetNumber off,
+							   int level, uint32 *out);
 extern void HnswReadItem(HnswState *st, uint32 id, void *dst);
 extern void HnswReadItemRef(HnswState *st, uint32 id, const HnswItemRef *ref, void *dst);
 
@@ -649,6 +651,21 @@ HnswSourceItem(HnswSource *src, uint32 id, char *buf)
 		return src->item(src, id, buf);
 	HnswReadItem(src->state, id, buf);
 	return buf;
+}
+
+/* Tell a copying source what a list now is, or that it changed: see HnswSource.wrote */
+static inline void
+HnswSourceWrote(HnswSource *src, uint32 id, int level, const uint32 *links, int n)
+{
+	if (src->wrote)
+		src->wrote(src, id, level, links, n);
+}
+
+static inline void
+HnswSourceStale(HnswSource *src, uint32 id, int level)
+{
+	if (src->stale)
+		src->stale(src, id, level);
 }
 
 /*

@@ -25,9 +25,12 @@ corruptLinks(HnswState *st, uint32 id)
 			 errhint("REINDEX the index.")));
 }
 
-/* Copy the upper-level links of id (level >= 1) from its upper record. */
-static int
-readUpperLinks(HnswState *st, uint32 id, BlockNumber blk, OffsetNumber off,
+/*
+ * Copy the upper-level links of id (level >= 1) from its upper record at
+ * (blk, off), which the caller read from id's header.
+ */
+int
+HnswReadUpperLinks(HnswState *st, uint32 id, BlockNumber blk, OffsetNumber off,
 			   int level, uint32 *out)
 {
 	Buffer		buf = HnswReadBuffer(st->index, blk);
@@ -83,7 +86,7 @@ diskLinks(HnswSource *src, uint32 id, int level, uint32 *out)
 	UnlockReleaseBuffer(buf);
 
 	if (upper_blk != InvalidBlockNumber)
-		n = readUpperLinks(st, id, upper_blk, upper_off, level, out);
+		n = HnswReadUpperLinks(st, id, upper_blk, upper_off, level, out);
 	return n;
 }
 

@@ -29,6 +29,7 @@
 #include "utils/rel.h"
 
 #include "hnsw.h"
+#include "kernels.h"
 
 /* ---------------------------------------------------------------- alloc */
 
@@ -694,22 +695,16 @@ static double
 levelDraw(void)
 {
 	static int	seeded = 0;
-	static uint64 state;
-	uint64		z;
+	static uint64_t state;
 
 	if (hnsw_test_level_seed == 0)
 		return VecRandomDouble();
 	if (seeded != hnsw_test_level_seed)
 	{
 		seeded = hnsw_test_level_seed;
-		state = (uint64) seeded;
+		state = (uint64_t) seeded;
 	}
-	state += UINT64CONST(0x9E3779B97F4A7C15);
-	z = state;
-	z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
-	z ^= z >> 31;
-	return (double) (z >> 11) / (double) (UINT64CONST(1) << 53);
+	return (double) (vk_splitmix64(&state) >> 11) / (double) (UINT64CONST(1) << 53);
 }
 
 /*

@@ -392,25 +392,20 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 				/* the home links to it already; now it is fixed there */
 				if (HnswReplaceList(st, base, level, seen, nseen, kept, nkept))
 				{
-					if (src->wrote)
-						src->wrote(src, base, level, kept, nkept);
+					HnswSourceWrote(src, base, level, kept, nkept);
 					for (int i = home->nfixed; i < home->n; i++)
 						if (home->links[i] == dropped)
 							home->nfixed = i + 1;
 					return HnswHasLink(kept, nkept, id);
 				}
-				if (src->stale)
-					src->stale(src, base, level);
+				HnswSourceStale(src, base, level);
 				continue;
 			}
 			n[1] = hn;
 			if (replaceLists(st, level, 2, ids, exp, nexp, lists, n))
 			{
-				if (src->wrote)
-				{
-					src->wrote(src, base, level, kept, nkept);
-					src->wrote(src, home->id, level, hl, hn);
-				}
+				HnswSourceWrote(src, base, level, kept, nkept);
+				HnswSourceWrote(src, home->id, level, hl, hn);
 				if (own)
 				{
 					home->nown--;
@@ -426,11 +421,8 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 			 * Either list changed.  If the home's did (another backend
 			 * linked to it), take it as it is now, all of it fixed.
 			 */
-			if (src->stale)
-			{
-				src->stale(src, base, level);
-				src->stale(src, home->id, level);
-			}
+			HnswSourceStale(src, base, level);
+			HnswSourceStale(src, home->id, level);
 			{
 				uint32		cur[2 * HNSW_MAX_M];
 				int			ncur = src->links(src, home->id, level, cur);
@@ -447,12 +439,10 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 		}
 		if (HnswReplaceList(st, base, level, seen, nseen, kept, nkept))
 		{
-			if (src->wrote)
-				src->wrote(src, base, level, kept, nkept);
+			HnswSourceWrote(src, base, level, kept, nkept);
 			return HnswHasLink(kept, nkept, id);
 		}
-		if (src->stale)
-			src->stale(src, base, level);
+		HnswSourceStale(src, base, level);
 	}
 	/* lost the race every time; the link is left out, as if pruned */
 	return false;

@@ -207,6 +207,17 @@ freeCache(HnswVacCache *c)
 	pfree(c);
 }
 
+/* The copy would outgrow mem_kb: free what was made, and say so. */
+static bool
+doesNotFit(HnswState *st, HnswVacCache *c, int mem_kb)
+{
+	ereport(DEBUG2,
+			(errmsg("index \"%s\": the graph does not fit in %d kB: VACUUM repairs from the pages",
+					RelationGetRelationName(st->index), mem_kb)));
+	freeCache(c);
+	return false;
+}
+
 /* Take bytes of the budget; false when they do not fit. */
 static bool
 take(HnswVacCache *c, Size bytes)
@@ -327,7 +338,7 @@ loadItems(HnswVacuumState *vs, HnswVacCache *c)
 /*
  * Copy the nodes VACUUM began with (ids below vs->nbits) into memory and
  * serve vs->src from the copy.  Returns false, leaving vs->src on the
- * pages, when items are out of line or the copy would not fit.
+ * pages, when the copy would not fit.
  */
 bool
 HnswVacCacheLoad(HnswVacuumState *vs)
@@ -352,13 +363,7 @@ HnswVacCacheLoad(HnswVacuumState *vs)
 	per_node = sizeof(HnswNodeData) + st->item_size + sizeof(uint32) * 2 * st->m +
 		sizeof(uint64);
 	if ((double) per_node * c->n > (double) c->budget || !take(c, per_node * c->n))
-	{
-		ereport(DEBUG2,
-				(errmsg("index \"%s\": the graph does not fit in %d kB: VACUUM repairs from the pages",
-						RelationGetRelationName(st->index), mem_kb)));
-		pfree(c);
-		return false;
-	}
+		return doesNotFit(st, c, mem_kb);
 	c->hdr = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(HnswNodeData) * (Size) c->n);
 	c->items = MemoryContextAllocHuge(CurrentMemoryContext, st->item_size * (Size) c->n);
 	c->links0 = MemoryContextAllocHuge(CurrentMemoryContext,
@@ -405,7 +410,7 @@ HnswVacCacheLoad(HnswVacuumState *vs)
 		VecVacuumDelayPoint();
 	}
 
-	/* the upper lists, through the disk source (a node in m has them) */
+	/* the upper lists (a node in m has them), from where its header says */
 	for (uint32 id = 0; id < c->n; id++)
 	{
 		HnswNodeData *h = &c->hdr[id];
@@ -413,33 +418,21 @@ HnswVacCacheLoad(HnswVacuumState *vs)
 		if ((h->flags & HNSW_NODE_FREE) || h->level == 0)
 			continue;
 		if (!growArena(c, (uint64) h->level * (st->m + 1)))
-		{
-			ereport(DEBUG2,
-					(errmsg("index \"%s\": the graph does not fit in %d kB: VACUUM repairs from the pages",
-							RelationGetRelationName(st->index), mem_kb)));
-			freeCache(c);
-			return false;
-		}
+			return doesNotFit(st, c, mem_kb);
 		c->upper[id] = c->arena_used;
 		c->arena_used += (uint64) h->level * (st->m + 1);
 		for (int l = 1; l <= h->level; l++)
 		{
 			uint32	   *lv = upperLinks(c, st, id, l);
 
-			lv[0] = c->disk.links(&c->disk, id, l, lv + 1);
+			lv[0] = HnswReadUpperLinks(st, id, h->upper_blk, h->upper_off, l, lv + 1);
 		}
 		if (id % 1024 == 0)
 			VecVacuumDelayPoint();
 	}
 
 	if (st->item_refs && !loadItems(vs, c))
-	{
-		ereport(DEBUG2,
-				(errmsg("index \"%s\": the graph does not fit in %d kB: VACUUM repairs from the pages",
-						RelationGetRelationName(st->index), mem_kb)));
-		freeCache(c);
-		return false;
-	}
+		return doesNotFit(st, c, mem_kb);
 
 	vs->cache = c;
 	vs->src.links = cacheLinks;

@@ -322,8 +322,7 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 		}
 		if (HnswReplaceList(st, id, level, cur, ncur, kept, nkept))
 		{
-			if (vs->src.wrote)
-				vs->src.wrote(&vs->src, id, level, kept, nkept);
+			HnswSourceWrote(&vs->src, id, level, kept, nkept);
 
 			/*
 			 * Links into the node may have come from deleted nodes: link
@@ -335,8 +334,7 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 					HnswAddBackLink(st, &vs->src, kept[i], id, level, vs->baseitem, false, NULL);
 			return;
 		}
-		if (vs->src.stale)
-			vs->src.stale(&vs->src, id, level);
+		HnswSourceStale(&vs->src, id, level);
 	}
 }
 
