@@ -106,6 +106,23 @@ typedef struct VectorKernels
 								  int padded, int bits, int32_t *out);
 } VectorKernels;
 
+/*
+ * splitmix64 (Steele, Lea, Flood 2014): a fixed, portable sequence, the
+ * same on every platform, for what must be repeatable: RaBitQ's rotation
+ * signs, test data, and hnsw.test_level_seed.
+ */
+static inline uint64_t
+vk_splitmix64(uint64_t *state)
+{
+	uint64_t	z;
+
+	*state += UINT64_C(0x9e3779b97f4a7c15);
+	z = *state;
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
 /* The table in use; valid after vk_init(). */
 extern const VectorKernels *vk_active;
 

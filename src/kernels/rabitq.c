@@ -15,6 +15,7 @@
  *
  * src/kernels/rabitq.c
  */
+#include "kernels.h"
 #include "rabitq.h"
 
 #include <math.h>
@@ -38,19 +39,6 @@
 #define RBQ_TILT_MIN	1.4e-45			/* 2^-149 */
 /* absolute slack on the last subtraction of IP and COSINE */
 #define RBQ_SLACK_ULP	(1.0 / 1125899906842624.0)	/* 2^-50 */
-
-/* splitmix64 (Steele, Lea, Flood 2014): fixed, portable, good enough */
-static uint64_t
-splitmix64(uint64_t *state)
-{
-	uint64_t	z;
-
-	*state += UINT64_C(0x9e3779b97f4a7c15);
-	z = *state;
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
 
 /* float at or below d (at or above for roundUpFloat); NaN stays NaN */
 static float
@@ -109,7 +97,7 @@ rbq_rotation_init(RbqRotation *rot, int dim, uint64_t seed)
 	rot->rounds = RBQ_ROUNDS;
 	rot->seed = seed;
 	for (i = 0; i < nwords; i++)
-		rot->signs[i] = splitmix64(&state);
+		rot->signs[i] = vk_splitmix64(&state);
 }
 
 /* Negate the coordinates whose bit is set in signs (padded bits). */

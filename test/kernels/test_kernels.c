@@ -82,19 +82,6 @@ static char *guardA;			/* first byte of a PROT_NONE page */
 static char *guardB;
 
 
-/* splitmix64: small, good enough, and the same on every platform */
-static uint64_t
-nextRandom(uint64_t *state)
-{
-	uint64_t	z;
-
-	*state += UINT64_C(0x9e3779b97f4a7c15);
-	z = *state;
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
 /* one stream per case, so that a failure can be replayed by its numbers */
 static uint64_t
 caseSeed(int kind, int level, int len, int trial)
@@ -110,7 +97,7 @@ caseSeed(int kind, int level, int len, int trial)
 static float
 randomFloat(uint64_t *state)
 {
-	uint64_t	r = nextRandom(state);
+	uint64_t	r = vk_splitmix64(state);
 	double		m;
 	int			e;
 
@@ -145,7 +132,7 @@ poisonFloats(float *p, int n)
 static void
 fillBytes(uint8_t *p, int n, uint64_t *state)
 {
-	unsigned int density = (unsigned int) (nextRandom(state) % 257);
+	unsigned int density = (unsigned int) (vk_splitmix64(state) % 257);
 	int			i,
 				bit;
 
@@ -154,7 +141,7 @@ fillBytes(uint8_t *p, int n, uint64_t *state)
 		uint8_t		v = 0;
 
 		for (bit = 0; bit < 8; bit++)
-			if ((unsigned int) (nextRandom(state) & 255) < density)
+			if ((unsigned int) (vk_splitmix64(state) & 255) < density)
 				v |= (uint8_t) (1u << bit);
 		p[i] = v;
 	}
@@ -727,7 +714,7 @@ makeConversionInputs(void)
 	convFloats[n++] = NAN;
 	for (i = 0; i < 200000; i++)
 	{
-		uint32_t	bits = (uint32_t) nextRandom(&state);
+		uint32_t	bits = (uint32_t) vk_splitmix64(&state);
 		float		f;
 
 		/* exponents around the half range, where rounding is interesting */

@@ -63,23 +63,10 @@ fail(const char *fmt, const char *what, double a, double b, int x, int y, int z)
 	printf(" (seed %llu)\n", (unsigned long long) baseSeed);
 }
 
-/* splitmix64, as everywhere in these tests */
-static uint64_t
-nextRandom(uint64_t *state)
-{
-	uint64_t	z;
-
-	*state += UINT64_C(0x9e3779b97f4a7c15);
-	z = *state;
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
 static double
 uniform(uint64_t *state)
 {
-	return ((double) (nextRandom(state) >> 11) + 0.5) / 9007199254740992.0;
+	return ((double) (vk_splitmix64(state) >> 11) + 0.5) / 9007199254740992.0;
 }
 
 static double
@@ -169,12 +156,12 @@ naiveDot(const uint8_t *layout, const uint8_t *code, int padded, int bits)
 static void
 fillBiased(uint8_t *p, size_t n, uint64_t *state)
 {
-	int			mode = (int) (nextRandom(state) % 4);
+	int			mode = (int) (vk_splitmix64(state) % 4);
 	size_t		i;
 
 	for (i = 0; i < n; i++)
 	{
-		uint64_t	r = nextRandom(state);
+		uint64_t	r = vk_splitmix64(state);
 
 		switch (mode)
 		{
@@ -349,7 +336,7 @@ testRotation(void)
 		if (rbq_rotation_size(dim) > rbq_rotation_size(RBQ_MAX_DIM))
 			fail("%g %g dim %d %d %d", "rbq_rotation_size grows past the maximum",
 				 0, 0, dim, 0, 0);
-		rbq_rotation_init(rot, dim, nextRandom(&state));
+		rbq_rotation_init(rot, dim, vk_splitmix64(&state));
 		for (trial = 0; trial < 3; trial++)
 		{
 			double		xx = 0,
@@ -630,8 +617,8 @@ makeData(DataKind kind, float *v, int n, int dim, double scale,
 	{
 		float	   *x = v + (size_t) i * dim;
 		double		a = gaussian(state);
-		int			c = (int) (nextRandom(state) % 4);
-		int			hot = (int) (nextRandom(state) % dim);
+		int			c = (int) (vk_splitmix64(state) % 4);
+		int			hot = (int) (vk_splitmix64(state) % dim);
 
 		for (k = 0; k < dim; k++)
 		{
@@ -730,7 +717,7 @@ testBoundPairs(void)
 							 cmode == 0 ? "zero" : cmode == 1 ? "mean" : "far");
 					boundBlock(what, dim, xs, nx, qs, nq,
 							   cmode == 0 ? NULL : center,
-							   nextRandom(&state), 1, 8);
+							   vk_splitmix64(&state), 1, 8);
 					free(xs);
 					free(qs);
 					free(center);
@@ -783,13 +770,13 @@ testBoundTight(void)
 				double		m = (levels - 1) / 2.0;
 				/* a float scale, so that s * (u - m) is exact in double */
 				double		s = (double) (float) (uniform(&state) *
-												 pow(2.0, (int) (nextRandom(&state) % 41) - 20));
+												 pow(2.0, (int) (vk_splitmix64(&state) % 41) - 20));
 				double		delta = (double) (float) (s * (0.5 + uniform(&state)));
 				RbqFactors	f;
 
 				for (i = 0; i < padded; i++)
 				{
-					u[i] = (uint8_t) (nextRandom(&state) % levels);
+					u[i] = (uint8_t) (vk_splitmix64(&state) % levels);
 					if (i == 0)
 						u[i] = 0;	/* both extremes, so max |r_i| = s m */
 					if (i == 1)
@@ -806,7 +793,7 @@ testBoundTight(void)
 				if (trial & 1)
 					for (i = 0; i < padded; i++)
 						r[i] = s * ((double) (i == 0 ? 0 : i == 1 ? 255 :
-											  (int) (nextRandom(&state) % 256)) - 128.0);
+											  (int) (vk_splitmix64(&state) % 256)) - 128.0);
 				rbq_encode_rotated(r, padded, bits, work, code, &f);
 
 				for (metric = RBQ_METRIC_L2; metric <= RBQ_METRIC_IP; metric++)
@@ -833,7 +820,7 @@ testBoundTight(void)
 								case 2:
 									/* grid points delta (k - 128), k in 0..255 */
 									qr[i] = delta * ((double) (i == 0 ? 0 : i == 1 ? 255 :
-															   (int) (nextRandom(&state) % 256)) - 128.0);
+															   (int) (vk_splitmix64(&state) % 256)) - 128.0);
 									break;
 								default:
 									/* odd trials: a float multiple of r, on its grid */
@@ -998,7 +985,7 @@ testEstimator(void)
 	{
 		float	   *x = i < n ? xs + (size_t) i * dim : qs + (size_t) (i - n) * dim;
 
-		c = (int) (nextRandom(&state) % nclusters);
+		c = (int) (vk_splitmix64(&state) % nclusters);
 		for (j = 0; j < dim; j++)
 			x[j] = centres[c * dim + j] + (float) (spread[j] * gaussian(&state));
 	}
