@@ -44,6 +44,7 @@ OBJS = \
 	src/hnsw/hnswscan.o \
 	src/hnsw/hnswvacuum.o \
 	src/hnsw/hnswvaccache.o \
+	src/hnsw/hnswcodes.o \
 	src/hnsw/hnswvacchain.o \
 	src/hnsw/hnswreclaim.o \
 	src/index/veccost.o \

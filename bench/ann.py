@@ -672,7 +672,10 @@ def load_table(conn, table, base):
 def index_params(args, n_base):
     """WITH (...) parameters of the index, in order."""
     if args.index == "hnsw":
-        return {"m": args.m, "ef_construction": args.ef_construction}
+        params = {"m": args.m, "ef_construction": args.ef_construction}
+        if args.bits is not None:
+            params["bits"] = args.bits
+        return params
     if args.index == "ivfflat":
         return {"lists": args.lists or max(1, round(n_base ** 0.5))}
     return {}
@@ -1109,6 +1112,10 @@ def parse_args(argv=None):
     index.add_argument("--index", choices=["hnsw", "ivfflat", "none"], default="hnsw",
                        help="index to build; none = exact search (default: %(default)s)")
     index.add_argument("--m", type=positive_int, default=16, help="hnsw m (default: %(default)s)")
+    index.add_argument("--bits", type=int, default=None,
+                       help="hnsw bits: walk the graph on codes of this many bits per dimension "
+                            "(0 stores the vectors; default: the extension's default, and no "
+                            "option is passed, so that other extensions take the same command)")
     index.add_argument("--ef-construction", type=positive_int, default=64,
                        help="hnsw ef_construction (default: %(default)s)")
     index.add_argument("--lists", type=positive_int,

@@ -78,6 +78,7 @@ CREATE TABLE nodim (v halfvec);
 CREATE INDEX ON nodim USING hnsw (v halfvec_l2_ops);
 CREATE TABLE bigdim (v halfvec(4001));
 CREATE INDEX ON bigdim USING hnsw (v halfvec_l2_ops);
+CREATE INDEX ON bigdim USING hnsw (v halfvec_l1_ops);
 CREATE TABLE maxdim (id int, v halfvec(4000));
 INSERT INTO maxdim SELECT i, array_fill(i, ARRAY[4000])::halfvec FROM generate_series(1, 3) i;
 CREATE INDEX ON maxdim USING hnsw (v halfvec_l2_ops);

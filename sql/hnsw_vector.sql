@@ -93,7 +93,9 @@ SET hnsw.scan_mem_multiplier = 0;
 CREATE TABLE nodim (v vector);
 CREATE INDEX ON nodim USING hnsw (v vector_l2_ops);
 CREATE TABLE bigdim (v vector(2001));
+-- past 2,000 dimensions the index holds codes (hnsw_codes), where the metric has them
 CREATE INDEX ON bigdim USING hnsw (v vector_l2_ops);
+CREATE INDEX ON bigdim USING hnsw (v vector_l1_ops);
 CREATE TABLE maxdim (v vector(2000));
 INSERT INTO maxdim SELECT array_fill(i, ARRAY[2000])::vector FROM generate_series(1, 3) i;
 CREATE INDEX ON maxdim USING hnsw (v vector_l2_ops);

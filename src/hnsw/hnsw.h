@@ -48,6 +48,7 @@
 #define HNSW_PAGE_NODE				2
 #define HNSW_PAGE_UPPER				3
 #define HNSW_PAGE_ITEM				4
+#define HNSW_PAGE_CODES				5
 
 typedef struct HnswPageOpaqueData
 {
@@ -98,6 +99,8 @@ HnswCheckPage(Relation index, Page page, BlockNumber blk, uint16 type)
 	UnlockDatabaseObject(RelationRelationId, RelationGetRelid(index), HNSW_INSERT_LOCK_SUBID, (mode))
 #define HNSW_MAGIC					0x484E5357	/* "HNSW" */
 #define HNSW_FORMAT_VERSION			1
+/* node records hold RaBitQ codes (README.md, "Compact codes") */
+#define HNSW_FORMAT_CODES			2
 
 /* Node ids are dense uint32; this one means "none". */
 #define HNSW_NO_NODE				PG_UINT32_MAX
@@ -194,9 +197,47 @@ typedef struct HnswMetaReuseData
 #define HnswMetaReuse(meta) \
 	((HnswMetaReuseData *) ((char *) (meta) + HNSW_META_REUSE_OFFSET))
 
-StaticAssertDecl(MAXALIGN(SizeOfPageHeaderData) + HNSW_META_REUSE_OFFSET + sizeof(HnswMetaReuseData) <=
+/*
+ * Format version 2 (codes): the metapage carries HnswMetaCodesData after
+ * HnswMetaReuseData, and pd_lower always covers it (and so the item and
+ * reuse parts, zeros until used).  The codec's parameters and the centre
+ * the codes are made around live on codes pages (HnswCodesPageData), from
+ * codes_blk on, written once by the build; an index built empty has none,
+ * and its codes are made around the origin.
+ */
+typedef struct HnswMetaCodesData
+{
+	BlockNumber codes_blk;		/* first codes page, or InvalidBlockNumber */
+	uint16		bits;			/* bits per coordinate, 1..8 */
+	uint16		unused;
+} HnswMetaCodesData;
+
+#define HNSW_META_CODES_OFFSET \
+	(HNSW_META_REUSE_OFFSET + sizeof(HnswMetaReuseData))
+#define HnswMetaCodes(meta) \
+	((HnswMetaCodesData *) ((char *) (meta) + HNSW_META_CODES_OFFSET))
+
+StaticAssertDecl(MAXALIGN(SizeOfPageHeaderData) + HNSW_META_CODES_OFFSET + sizeof(HnswMetaCodesData) <=
 				 BLCKSZ - MAXALIGN(sizeof(HnswPageOpaqueData)),
 				 "hnsw metapage does not fit in a page");
+
+/*
+ * The first codes page: the rotation's seed and the centre's dim floats,
+ * which continue on the pages after it (each page's contents are floats
+ * after this header on the first page, from the start on the others).
+ */
+typedef struct HnswCodesPageData
+{
+	uint32		magic;			/* HNSW_MAGIC */
+	uint32		dim;
+	uint64		seed;
+	uint32		npages;			/* codes pages in all */
+	uint32		unused;
+	/* centre floats follow */
+} HnswCodesPageData;
+
+/* The seed of every index's rotation (any value would do; it is stored). */
+#define HNSW_CODES_SEED				UINT64CONST(0x5241426974510001)
 
 /*
  * Where a variable-length item lives: one tuple on an item page, whose
@@ -311,7 +352,12 @@ typedef struct HnswOptions
 	int32		vl_len_;		/* varlena header (do not touch directly!) */
 	int			m;
 	int			ef_construction;
+	int			bits;			/* 0: floats (codes when they do not fit) */
 } HnswOptions;
+
+#define HNSW_MAX_BITS				8
+/* most dimensions of an index with codes (RBQ_MAX_DIM) */
+#define VEC_HNSW_MAX_CODES_DIM		16000
 
 /* ---------------------------------------------------------------- state */
 
@@ -325,8 +371,12 @@ typedef struct HnswState
 	Relation	index;
 	const VecTypeOps *ops;
 	VecMetric	metric;
-	VecDistanceFn dist;
+	VecDistanceFn dist;			/* between graph items (HnswDist) */
 	int			dim;
+	int			gdim;			/* elements of a graph item: dim, or padded with codes */
+	int			bits;			/* 0: format 1; else codes of this many bits */
+	BlockNumber codes_blk;		/* with codes: the metapage's (HnswMetaCodesData) */
+	struct HnswCodes *codes;	/* with codes: the codec, loaded on first use (hnswcodes.c) */
 	int			m;
 	int			ef_construction;
 	Size		item_size;		/* bytes of the item field of a node record */
@@ -367,7 +417,7 @@ HnswEfConstruction(const HnswState *st, int level)
 static inline float
 HnswDist(const HnswState *st, const void *a, const void *b)
 {
-	float		d = st->dist(a, b, st->dim);
+	float		d = st->dist(a, b, st->gdim);
 
 	return isnan(d) ? get_float4_infinity() : d;
 }
@@ -395,6 +445,7 @@ typedef struct HnswCand
 	uint8		deleted;
 	uint8		self_dead;
 	uint8		level;			/* the node's level (HNSW_LEVEL_ANY: not told) */
+	float		lower;			/* with codes: a bound dist never exceeds (hnswcodes.c) */
 } HnswCand;
 
 /*
@@ -503,6 +554,10 @@ struct HnswInserter
 	HnswSource *src;
 	HnswState  *st;
 	void	   *arg;
+	/* what the searches score against; NULL: the item (with codes, a prepared query) */
+	const void *query;
+	/* optional: is id's stored record the new node's (a duplicate)?  NULL: compare items */
+	bool		(*same) (HnswInserter *ins, uint32 id);
 	/* id's stored item: a pointer into the graph, or a copy made in buf */
 	const char *(*item) (HnswInserter *ins, uint32 id, char *buf);
 	/* hang id into head's duplicate chain, in place of linking it */
@@ -643,10 +698,40 @@ extern int	HnswReadUpperLinks(HnswState *st, uint32 id, BlockNumber blk, OffsetN
 extern void HnswReadItem(HnswState *st, uint32 id, void *dst);
 extern void HnswReadItemRef(HnswState *st, uint32 id, const HnswItemRef *ref, void *dst);
 
-/* id's stored item through src: see HnswSource.item */
+/* hnswcodes.c */
+extern Size HnswCodesRecordSize(int dim, int bits);
+extern int	HnswChooseBits(const VecTypeOps *ops, VecMetric metric, int dim, int m, int bits);
+extern void HnswSetCodesGeometry(HnswState *st, int bits);
+extern void HnswSetFloatGeometry(HnswState *st);
+extern struct HnswCodes *HnswCodesGet(HnswState *st);
+extern void HnswEncode(HnswState *st, const void *item, char *record);
+extern void HnswDecode(HnswState *st, const char *record, float *gitem);
+extern const char *HnswSourceCodeItem(HnswSource *src, uint32 id, char *buf);
+extern void *HnswQueryAlloc(HnswState *st);
+extern char *HnswCodesBatch(HnswState *st);
+extern const void *HnswItemQuery(HnswState *st, const void *gitem, void *qbuf);
+extern void HnswPrepareQuery(HnswState *st, const void *item, bool bounds, void *qbuf);
+extern void HnswScoreRecords(HnswState *st, const void *query, const char **records,
+							 int n, HnswCand *cands);
+extern BlockNumber HnswWriteCodesPages(HnswState *st, const float *centre);
+extern void HnswCodesInit(HnswState *st, const float *centre);
+extern Size HnswBundleSize(const HnswState *cst);
+extern const char *HnswBundleRecord(const void *bundle);
+extern void HnswMakeBundle(HnswState *cst, const void *item, char *bundle);
+extern float HnswBundleDist(const void *a, const void *b, int dim);
+extern const void *HnswBundleQuery(HnswState *cst, const void *bundle, void *qbuf);
+extern void HnswItemFloats(HnswState *st, const void *item, float *out);
+
+/*
+ * id's item through src, as the graph's distances take it: the stored item,
+ * or with codes the vector its code stands for (HnswDecode).  See
+ * HnswSource.item.
+ */
 static inline const char *
 HnswSourceItem(HnswSource *src, uint32 id, char *buf)
 {
+	if (unlikely(src->state->bits != 0))
+		return HnswSourceCodeItem(src, id, buf);
 	if (src->item)
 		return src->item(src, id, buf);
 	HnswReadItem(src->state, id, buf);

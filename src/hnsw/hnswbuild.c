@@ -68,12 +68,148 @@ initMetaPage(HnswState *st, ForkNumber fork)
 	return buf;
 }
 
+/*
+ * The build's states (HnswBuildState.st and disk).  With codes the graph
+ * in memory is built on the stored items of the type, as without.
+ */
+void
+HnswBuildInitStates(HnswBuildState *bs, Relation index)
+{
+	HnswInitState(&bs->st, index);
+	bs->codes = bs->st.bits != 0;
+	if (bs->codes)
+	{
+		bs->disk = bs->st;
+		HnswSetFloatGeometry(&bs->st);
+		bs->st.item_size = bs->st.item_max = HnswBundleSize(&bs->disk);
+		bs->st.dist = HnswBundleDist;
+		bs->st.gdim = bs->disk.gdim;
+	}
+}
+
+/*
+ * The codec of a build with codes, around centre; in the memory context of
+ * bs, which outlives the build's graph (the inserts after a spill use it).
+ */
+void
+HnswBuildInitCodes(HnswBuildState *bs, const float *centre)
+{
+	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(bs));
+
+	bs->centre = palloc(sizeof(float) * bs->disk.dim);
+	memcpy(bs->centre, centre, sizeof(float) * bs->disk.dim);
+	HnswCodesInit(&bs->disk, bs->centre);
+	bs->newbundle = palloc(bs->st.item_size);
+	bs->qbuf = HnswQueryAlloc(&bs->disk);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The centre pass: a uniform sample of the rows' floats (reservoir
+ * sampling, with a fixed seed so that a build is repeatable).
+ */
+typedef struct CentreAcc
+{
+	HnswState  *st;
+	float	   *sample;			/* cap rows of dim floats */
+	int			cap;
+	int			n;				/* rows in the sample */
+	double		seen;			/* rows offered */
+	char	   *item;
+	pg_prng_state prng;
+	MemoryContext tmp;
+} CentreAcc;
+
+static void
+centreCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+			   bool tupleIsAlive, void *state)
+{
+	CentreAcc  *acc = (CentreAcc *) state;
+	MemoryContext old;
+
+	if (isnull[0])
+		return;
+	old = MemoryContextSwitchTo(acc->tmp);
+	if (VecIndexValueToItem(acc->st->ops, acc->st->metric, acc->st->dim, values[0], acc->item))
+	{
+		int			slot = -1;
+
+		acc->seen++;
+		if (acc->n < acc->cap)
+			slot = acc->n++;
+		else
+		{
+			double		r = pg_prng_double(&acc->prng) * acc->seen;
+
+			if (r < acc->cap)
+				slot = (int) r;
+		}
+		if (slot >= 0)
+			HnswItemFloats(acc->st, acc->item, acc->sample + (Size) slot * acc->st->dim);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(acc->tmp);
+}
+
+static int
+floatCompare(const void *a, const void *b)
+{
+	float		x = *(const float *) a;
+	float		y = *(const float *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The centre of the codes: the coordinate-wise median of a sample of the
+ * rows (normalised first under cosine), from a pass over the table of its
+ * own before the build, since the graph is built on codes from the first
+ * row on.  A median, not the mean: one row of 1e30s would move a mean so
+ * far that every other row's code, made around it, would carry an error
+ * larger than the distances between rows, and the walk would be blind.
+ * The sample is up to 1,000 rows (at most 16 MB).
+ */
+static void
+computeCentre(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *indexInfo)
+{
+	CentreAcc	acc;
+	int			dim = bs->disk.dim;
+	float	   *centre = palloc(sizeof(float) * dim);
+	float	   *col;
+
+	acc.st = &bs->disk;
+	acc.cap = (int) Max(1, Min(1000, (16 * 1024 * 1024) / (sizeof(float) * dim)));
+	acc.sample = palloc_extended(sizeof(float) * dim * acc.cap, MCXT_ALLOC_HUGE);
+	acc.n = 0;
+	acc.seen = 0;
+	acc.item = palloc0(acc.st->item_max);
+	pg_prng_seed(&acc.prng, 0x43454E54);
+	acc.tmp = AllocSetContextCreate(CurrentMemoryContext, "Hnsw centre pass",
+									ALLOCSET_DEFAULT_SIZES);
+	(void) table_index_build_scan(heap, index, indexInfo, true, false, centreCallback, &acc, NULL);
+	col = palloc(sizeof(float) * Max(acc.n, 1));
+	for (int j = 0; j < dim; j++)
+	{
+		for (int i = 0; i < acc.n; i++)
+			col[i] = acc.sample[(Size) i * dim + j];
+		qsort(col, acc.n, sizeof(float), floatCompare);
+		centre[j] = acc.n == 0 ? 0.0f :
+			acc.n % 2 ? col[acc.n / 2] : (col[acc.n / 2 - 1] + col[acc.n / 2]) / 2;
+	}
+	HnswBuildInitCodes(bs, centre);
+	MemoryContextDelete(acc.tmp);
+	pfree(acc.sample);
+	pfree(acc.item);
+	pfree(col);
+	pfree(centre);
+}
+
 void
 HnswBuildSpill(HnswBuildState *bs)
 {
 	/* full because the index may not have more nodes, not for memory */
-	if (bs->n >= HnswMaxNodes(&bs->st))
-		HnswTooManyNodes(&bs->st);
+	if (bs->n >= HnswMaxNodes(BuildDiskState(bs)))
+		HnswTooManyNodes(BuildDiskState(bs));
 	ereport(NOTICE,
 			(errmsg("hnsw graph no longer fits into maintenance_work_mem after %.0f tuples",
 					bs->indtuples),
@@ -111,7 +247,7 @@ HnswBuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 				HnswBuildParallelSpill(bs);
 		}
 		if (bs->spilled)
-			HnswInsertItem(st, bs->itembuf, tid,
+			HnswInsertItem(BuildDiskState(bs), bs->itembuf, tid,
 						   HnswRandomLevel(st->m, pg_prng_double(&bs->prng)));
 		bs->indtuples++;
 		if (((uint64) bs->indtuples & 63) == 0 && !IsParallelWorker())
@@ -128,19 +264,36 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 {
 	HnswBuildState *bs = palloc0(sizeof(HnswBuildState));
 	HnswState  *st = &bs->st;
+	HnswState  *dst;
+	HnswOptions *opts = (HnswOptions *) index->rd_options;
 	IndexBuildResult *result;
 	MemoryContext graphCtx;
 	MemoryContext old;
 	Size		budget = (Size) maintenance_work_mem * 1024;
 	int			nworkers;
 
-	HnswInitState(st, index);
-	st->dim = VecIndexCheckDims(index, st->ops, "hnsw", st->ops->hnsw_max_dim);
+	HnswBuildInitStates(bs, index);
+	dst = BuildDiskState(bs);
+	/* with codes, only the code and the links need fit a page */
+	st->dim = VecIndexCheckDims(index, st->ops, "hnsw",
+								bs->codes ? VEC_HNSW_MAX_CODES_DIM : st->ops->hnsw_max_dim);
+	if (opts && opts->bits > 0 && !bs->codes)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("hnsw option bits is not supported for this operator class"),
+				 errdetail("Codes serve vector and halfvec columns under L2, inner product and cosine distance.")));
 	if (st->ef_construction < 2 * st->m)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ef_construction must be greater than or equal to 2 * m")));
-	if (st->nodes_per_page < 1)
+	if (dst->nodes_per_page < 1 && bs->codes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("hnsw node of %zu bytes does not fit in a page", dst->node_size),
+				 errdetail("A node holds a %d-bit code of %d dimensions and %d neighbour links.",
+						   dst->bits, st->dim, 2 * st->m),
+				 errhint("Reduce m or bits.")));
+	if (dst->nodes_per_page < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("hnsw node of %zu bytes does not fit in a page", st->node_size),
@@ -155,7 +308,9 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 				 errmsg("hnsw item of %zu bytes does not fit in a page", st->item_max)));
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE);
-	UnlockReleaseBuffer(initMetaPage(st, MAIN_FORKNUM));
+	UnlockReleaseBuffer(initMetaPage(dst, MAIN_FORKNUM));
+	if (bs->codes)
+		computeCentre(bs, heap, index, indexInfo);
 
 	bs->heap = heap;
 	bs->entry = HNSW_NO_NODE;
@@ -163,7 +318,7 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	/* a node costs HnswBuildNodeBytes plus about 1/(m-1) upper levels */
 	bs->node_cost = HnswBuildNodeBytes(st) + (sizeof(uint32) * (st->m + 1)) / (st->m - 1) + 1;
 	bs->budget = budget;
-	bs->limit = (uint32) Min((double) HnswMaxNodes(st), budget / bs->node_cost);
+	bs->limit = (uint32) Min((double) HnswMaxNodes(dst), budget / bs->node_cost);
 	bs->limit = Max(bs->limit, 1);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_LOAD);

@@ -71,12 +71,28 @@ typedef struct HnswShared
 #define HNSW_KEY_DUPNEXT	UINT64CONST(0xA000000000000009)
 #define HNSW_KEY_ARENA		UINT64CONST(0xA00000000000000A)
 #define HNSW_KEY_VITEMS		UINT64CONST(0xA00000000000000B)
+#define HNSW_KEY_CENTRE		UINT64CONST(0xA00000000000000C)	/* with codes: dim floats */
 
 PGDLLEXPORT void HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc);
 
 typedef struct HnswBuildState
 {
+	/*
+	 * st: the graph in memory, on the stored items of the type.  With codes
+	 * (format version 2) the pages' geometry differs: disk (codes true) is
+	 * the state the write and the inserts after a spill use.
+	 */
 	HnswState	st;
+	HnswState	disk;
+	bool		codes;
+	/*
+	 * With codes, the graph in memory holds bundles (hnswcodes.c), coded
+	 * around centre (the mean of the rows, a pass over the table before the
+	 * build); newbundle and qbuf are the row being inserted.
+	 */
+	float	   *centre;
+	char	   *newbundle;
+	void	   *qbuf;
 	Relation	heap;
 	double		reltuples;		/* heap rows seen */
 	double		indtuples;		/* rows indexed */
@@ -131,6 +147,7 @@ typedef struct HnswBuildState
 /* levels[] value of a chained duplicate: written as level 0, flag DUP */
 #define HNSW_BUILD_DUP		HNSW_WALK_DUP
 
+#define BuildDiskState(bs)	((bs)->codes ? &(bs)->disk : &(bs)->st)
 #define FixedItem(bs, id)	((bs)->items + (Size) (id) * (bs)->st.item_size)
 #define VarItem(bs, id)		((bs)->vitems + (bs)->item_off[id])
 #define BuildItem(bs, id)	((bs)->item_off ? VarItem(bs, id) : FixedItem(bs, id))
@@ -155,6 +172,8 @@ extern bool HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index,
 extern void HnswBuildParallelSpill(HnswBuildState *bs);
 
 /* hnswbuild.c */
+extern void HnswBuildInitStates(HnswBuildState *bs, Relation index);
+extern void HnswBuildInitCodes(HnswBuildState *bs, const float *centre);
 extern void HnswBuildSpill(HnswBuildState *bs);
 extern void HnswBuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 							  bool tupleIsAlive, void *state);

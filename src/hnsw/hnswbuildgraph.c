@@ -186,13 +186,23 @@ memScore(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCand 
 	{
 		const char *item = FixedItem(bs, ids[i]);
 
-		for (Size off = 0; off < bs->st.item_size; off += 64)
+		/* with codes, the record at the bundle's start is what is scored */
+		for (Size off = 0; off < (bs->codes ? 64 + bs->disk.item_size : bs->st.item_size); off += 64)
 			__builtin_prefetch(item + off);
+	}
+	if (bs->codes)
+	{
+		const char *recs[2 * HNSW_MAX_M];
+
+		for (int i = 0; i < n; i++)
+			recs[i] = HnswBundleRecord(FixedItem(bs, ids[i]));
+		HnswScoreRecords(&bs->disk, query, recs, n, cands);
 	}
 	for (int i = 0; i < n; i++)
 	{
 		cands[i].id = ids[i];
-		cands[i].dist = HnswDist(&bs->st, query, FixedItem(bs, ids[i]));
+		if (!bs->codes)
+			cands[i].dist = HnswDist(&bs->st, query, FixedItem(bs, ids[i]));
 		cands[i].dup_next = bs->dup_next[ids[i]];
 		cands[i].deleted = 0;
 		cands[i].self_dead = 0;
@@ -247,7 +257,8 @@ HnswBuildInitParticipant(HnswBuildState *bs, uint32 nodes)
 
 	bs->tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "Hnsw build temporary context",
 									   ALLOCSET_DEFAULT_SIZES);
-	bs->itembuf = palloc0(st->item_max);
+	/* the callback's stored item of the type (with codes, not a bundle) */
+	bs->itembuf = palloc0(Max(st->item_max, MAXALIGN(st->ops->item_size(st->dim))));
 	HnswVisitedInitDense(&bs->visited, nodes);
 	HnswHeapInit(&bs->cands, st->ef_construction * 4, false);
 	HnswHeapInit(&bs->results, st->ef_construction + 1, true);
@@ -433,6 +444,16 @@ memItem(HnswInserter *ins, uint32 id, char *buf)
 	return BuildItem((HnswBuildState *) ins->arg, id);
 }
 
+/* With codes: is id's record the new row's (see diskSame in hnswinsert.c)? */
+static bool
+memSame(HnswInserter *ins, uint32 id)
+{
+	HnswBuildState *bs = (HnswBuildState *) ins->arg;
+
+	return memcmp(HnswBundleRecord(FixedItem(bs, id)), HnswBundleRecord(bs->newbundle),
+				  bs->disk.item_size) == 0;
+}
+
 static void
 memChain(HnswInserter *ins, uint32 head, uint32 id)
 {
@@ -492,6 +513,15 @@ HnswBuildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 	Size		len = 0;
 	uint64		off = 0;
 
+	/* with codes, the node is its bundle, and the searches score its query */
+	if (bs->codes)
+	{
+		HnswMakeBundle(&bs->disk, item, bs->newbundle);
+		HnswPrepareQuery(&bs->disk, item, false, bs->qbuf);
+		bs->ins.query = bs->qbuf;
+		bs->ins.same = memSame;
+		item = bs->newbundle;
+	}
 	if (bs->item_off)
 	{
 		len = st->ops->item_len(item);
@@ -571,6 +601,7 @@ HnswBuildRepairReach(HnswBuildState *bs)
 		for (uint32 u = 0; u < bs->n; u++)
 		{
 			const char *item = BuildItem(bs, u);
+			const void *query = bs->codes ? HnswBundleQuery(&bs->disk, item, bs->qbuf) : item;
 			HnswCand	ep;
 			uint32		best = HNSW_NO_NODE;
 			float		bestd = FLT_MAX;
@@ -579,13 +610,13 @@ HnswBuildRepairReach(HnswBuildState *bs)
 				continue;
 			missing++;
 			CHECK_FOR_INTERRUPTS();
-			ep = HnswGreedyDescend(&bs->src, item, bs->entry, bs->entry_level, 0);
+			ep = HnswGreedyDescend(&bs->src, query, bs->entry, bs->entry_level, 0);
 			HnswVisitedReset(&bs->visited);
 			bs->cands.n = bs->results.n = 0;
 			HnswVisitedAdd(&bs->visited, ep.id);
 			HnswHeapPush(&bs->cands, &ep);
 			HnswHeapPush(&bs->results, &ep);
-			HnswSearchLayer(&bs->src, item, &bs->cands, &bs->results, st->ef_construction, 0,
+			HnswSearchLayer(&bs->src, query, &bs->cands, &bs->results, st->ef_construction, 0,
 							&bs->visited, NULL);
 			/*
 			 * The nearest reached node with room in its list, so that the

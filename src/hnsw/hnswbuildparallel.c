@@ -41,7 +41,11 @@ attachShared(HnswBuildState *bs, Relation heap, Relation index, shm_toc *toc)
 	HnswShared *sh = shm_toc_lookup(toc, HNSW_KEY_SHARED, false);
 
 	if (bs->st.index == NULL)
-		HnswInitState(&bs->st, index);
+	{
+		HnswBuildInitStates(bs, index);
+		if (bs->codes)
+			HnswBuildInitCodes(bs, shm_toc_lookup(toc, HNSW_KEY_CENTRE, false));
+	}
 	bs->heap = heap;
 	bs->shared = sh;
 	bs->locks = sh->stripes;
@@ -173,6 +177,14 @@ HnswBuildParallelSpill(HnswBuildState *bs)
 	sh->nparked--;
 	SpinLockRelease(&sh->mutex);
 	bs->spilled = true;
+	/* a worker's inserts code rows the way the leader's write did */
+	if (bs->codes && bs->disk.codes == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(bs));
+
+		HnswLoadMeta(&bs->disk);
+		MemoryContextSwitchTo(old);
+	}
 }
 
 /*
@@ -360,7 +372,7 @@ HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *
 	Snapshot	snapshot;
 	HnswShared *sh;
 	shm_toc    *toc;
-	VecShmChunk	chunks[9];
+	VecShmChunk	chunks[10];
 	int			nchunks = 8;
 
 	/*
@@ -416,11 +428,19 @@ HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *
 		chunks[nchunks].key = HNSW_KEY_VITEMS;
 		chunks[nchunks++].size = (Size) vitems_bytes;
 	}
+	/* with codes, the centre the leader computed: every participant codes around it */
+	if (bs->codes)
+	{
+		chunks[nchunks].key = HNSW_KEY_CENTRE;
+		chunks[nchunks++].size = sizeof(float) * bs->disk.dim;
+	}
 
 	pcxt = beginParallel(heap, index, indexInfo, nworkers, chunks, nchunks, &snapshot, &sh);
 	if (pcxt == NULL)
 		return false;			/* no dynamic shared memory: build serially */
 	toc = pcxt->toc;
+	if (bs->codes)
+		memcpy(shm_toc_lookup(toc, HNSW_KEY_CENTRE, false), bs->centre, sizeof(float) * bs->disk.dim);
 	sh->cap = cap;
 	sh->arena_words = arena_words;
 	sh->vitems_bytes = vitems_bytes;

@@ -53,7 +53,7 @@ layoutOrder(HnswBuildState *bs, uint32 *newid)
 	uint32		nseeds = 0,
 				head = 0,
 				tail = 0;
-	int			npp = bs->st.nodes_per_page;
+	int			npp = BuildDiskState(bs)->nodes_per_page;
 
 	/* seeds: breadth-first over layer 0 from the entry point, then from each node missed */
 	for (uint32 next = 0; nseeds < n;)
@@ -230,7 +230,7 @@ writeItems(HnswBuildState *bs, const uint32 *order, const HnswItemRef *refs)
 void
 HnswBuildWrite(HnswBuildState *bs)
 {
-	HnswState  *st = &bs->st;
+	HnswState  *st = BuildDiskState(bs);
 	Relation	index = st->index;
 	/* (rounded up without overflowing: n may be near HnswMaxNodes) */
 	uint32		npages = bs->n / st->nodes_per_page + (bs->n % st->nodes_per_page != 0);
@@ -319,6 +319,8 @@ HnswBuildWrite(HnswBuildState *bs)
 			node->upper_off = upper_off[nid];
 			if (st->item_refs)
 				memcpy(HnswNodeItem(node), &refs[nid], sizeof(HnswItemRef));
+			else if (bs->codes)
+				memcpy(HnswNodeItem(node), HnswBundleRecord(FixedItem(bs, id)), st->item_size);
 			else
 				memcpy(HnswNodeItem(node), FixedItem(bs, id), st->item_size);
 			mapLinks(newid, BuildLinks0(bs, id), bs->nlinks0[id],
@@ -340,6 +342,8 @@ HnswBuildWrite(HnswBuildState *bs)
 	}
 	if (st->item_refs)
 		writeItems(bs, order, refs);
+	if (bs->codes)
+		st->codes_blk = HnswWriteCodesPages(st, bs->centre);
 
 	st->entry_id = bs->entry == HNSW_NO_NODE ? HNSW_NO_NODE : newid[bs->entry];
 	st->entry_level = bs->entry_level;

@@ -10,9 +10,12 @@
 #include "compat.h"
 
 #include "access/tableam.h"
+#include "catalog/index.h"
+#include "executor/executor.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/rel.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
 #include "hnsw.h"
@@ -73,6 +76,87 @@ rowVisible(VecCheck *c, ItemPointer tid)
 		ItemPointerGetBlockNumberNoCheck(&t) >= c->heap_blocks)
 		return true;			/* reported above, or no table to ask */
 	return table_index_fetch_tuple_check(c->heap, &t, GetActiveSnapshot(), &all_dead);
+}
+
+/*
+ * With codes: each live node's code must be the one its heap row's vector
+ * codes to now.  A record written into another node's slot, a code made
+ * with another centre, or a row whose vector changed under its TID would
+ * pass every structural check and still misplace the row in the walk, or
+ * give it a bound that does not hold.  The row is read as the executor
+ * would, expressions evaluated (FormIndexDatum), and coded again.
+ */
+static void
+checkCodes(HnswState *st, VecCheck *c, const uint8 *flags, const ItemPointerData *tids)
+{
+	IndexInfo  *ii;
+	EState	   *estate;
+	ExprContext *econtext;
+	TupleTableSlot *slot;
+	IndexFetchTableData *fetch;
+	MemoryContext tmp;
+	char	   *item = palloc0(st->item_max);
+	char	   *rec = palloc0(st->item_max);
+	char	   *stored = palloc0(st->item_max);
+	uint32		bad = 0,
+				checked = 0;
+
+	if (st->bits == 0 || c->heap == NULL)
+		return;
+	ii = BuildIndexInfo(st->index);
+	estate = CreateExecutorState();
+	econtext = GetPerTupleExprContext(estate);
+	slot = table_slot_create(c->heap, NULL);
+	econtext->ecxt_scantuple = slot;
+	fetch = table_index_fetch_begin(c->heap);
+	tmp = AllocSetContextCreate(CurrentMemoryContext, "hnsw check codes", ALLOCSET_DEFAULT_SIZES);
+	for (uint32 id = 0; id < st->node_count; id++)
+	{
+		ItemPointerData tid = tids[id];
+		bool		call_again = false;
+		bool		all_dead = false;
+		Datum		values[INDEX_MAX_KEYS];
+		bool		isnull[INDEX_MAX_KEYS];
+		MemoryContext old;
+		bool		indexed;
+
+		if ((id & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if ((flags[id] & HNSW_NODE_DELETED) || !ItemPointerIsValid(&tid) ||
+			ItemPointerGetBlockNumberNoCheck(&tid) >= c->heap_blocks)
+			continue;
+		if (!table_index_fetch_tuple(fetch, &tid, GetActiveSnapshot(), slot, &call_again, &all_dead))
+			continue;
+		ResetExprContext(econtext);
+		old = MemoryContextSwitchTo(tmp);
+		FormIndexDatum(ii, slot, estate, values, isnull);
+		indexed = !isnull[0] &&
+			VecIndexValueToItem(st->ops, st->metric, st->dim, values[0], item);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(tmp);
+		if (!indexed)
+		{
+			if (++bad <= 10)
+				VecCheckProblem(c, "node %u points to heap tuple (%u,%u), whose value is not indexed",
+								id, ItemPointerGetBlockNumberNoCheck(&tid),
+								ItemPointerGetOffsetNumberNoCheck(&tid));
+			continue;
+		}
+		HnswEncode(st, item, rec);
+		HnswReadItem(st, id, stored);
+		checked++;
+		if (memcmp(rec, stored, st->item_size) != 0 && ++bad <= 10)
+			VecCheckProblem(c, "node %u's code is not that of heap tuple (%u,%u)'s vector",
+							id, ItemPointerGetBlockNumberNoCheck(&tid),
+							ItemPointerGetOffsetNumberNoCheck(&tid));
+	}
+	if (bad > 0)
+		VecCheckProblem(c, "%u of %u live nodes checked have a code that is not their row's", bad,
+						checked);
+	table_index_fetch_end(fetch);
+	ExecDropSingleTupleTableSlot(slot);
+	FreeExecutorState(estate);
+	MemoryContextDelete(tmp);
 }
 
 /*
@@ -163,6 +247,7 @@ checkSelfLookups(HnswState *st, HnswSource *src, VecCheck *c, const uint8 *flags
 {
 	int			ef = c->search_ef;
 	char	   *item = palloc(st->item_max);
+	void	   *qbuf = HnswQueryAlloc(st);
 	HnswVisited visited;
 	HnswHeap	cands;
 	HnswHeap	results;
@@ -175,20 +260,22 @@ checkSelfLookups(HnswState *st, HnswSource *src, VecCheck *c, const uint8 *flags
 	for (uint32 id = 0; id < st->node_count; id++)
 	{
 		bool		found = false;
+		const void *query;
 
 		if ((flags[id] & (HNSW_NODE_DELETED | HNSW_NODE_DUP)) || !rowVisible(c, &tids[id]))
 			continue;
-		HnswReadItem(st, id, item);
+		/* with codes, the search is for the vector its code stands for */
+		query = HnswItemQuery(st, HnswSourceItem(src, id, item), qbuf);
 		HnswVisitedReset(&visited);
 		cands.n = 0;
 		results.n = 0;
-		HnswSeedSearch(src, item, st->entry_id, st->entry_level,
+		HnswSeedSearch(src, query, st->entry_id, st->entry_level,
 					   hnsw_test_upper_ef > 0 ? hnsw_test_upper_ef : ef,
 					   &cands, &results, ef, &visited);
-		HnswSearchLayer(src, item, &cands, &results, ef, 0, &visited, NULL);
+		HnswSearchLayer(src, query, &cands, &results, ef, 0, &visited, NULL);
 		for (int i = 0; i < results.n && !found; i++)
 			found = results.items[i].id == id;
-		if (!found && results.n >= ef && HnswHeapTop(&results)->dist == 0)
+		if (!found && results.n >= ef && st->bits == 0 && HnswHeapTop(&results)->dist == 0)
 			found = true;
 		tried++;
 		if (!found && ++missed <= 10)
@@ -384,6 +471,7 @@ HnswCheckIndex(Relation index, VecCheck *c)
 		checkItemRefs(st, c, refs);
 	checkHeapSlots(st, c, flags, tids);
 	checkChains(st, c, flags, dup_next);
+	checkCodes(st, c, flags, tids);
 
 	/* the entry point */
 	if (st->entry_id == HNSW_NO_NODE || st->entry_id >= st->node_count)

@@ -121,6 +121,10 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 	Buffer		bufs[HNSW_SCORE_PINS];
 	int			nbufs = 0;
 	int			i;
+	/* with codes: the records are copied out, and scored in one kernel call */
+	char	   *batch = st->bits ? HnswCodesBatch(st) : NULL;
+	const char *recs[2 * HNSW_MAX_M];
+	Size		recsize = MAXALIGN(st->item_size);
 
 	Assert(n <= 2 * HNSW_MAX_M);
 	for (int k = 0; k < n; k++)
@@ -171,11 +175,19 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 				HnswCand   *c = &cands[k];
 
 				HnswFillCand(c, ids[k], node);
-				c->dist = HnswDist(st, query, HnswNodeItem(node));
+				if (batch)
+				{
+					memcpy(batch + recsize * k, HnswNodeItem(node), st->item_size);
+					recs[k] = batch + recsize * k;
+				}
+				else
+					c->dist = HnswDist(st, query, HnswNodeItem(node));
 			}
 			UnlockReleaseBuffer(bufs[b]);
 		}
 	}
+	if (batch)
+		HnswScoreRecords(st, query, recs, n, cands);
 }
 
 static void

@@ -41,7 +41,9 @@ HnswInserterScratch(HnswInserter *ins)
  * An exact duplicate of a live level-0 node joins that node's chain
  * instead (README.md, section 1, item 9): a crowd of equal vectors would
  * otherwise fill each other's lists and push one another out until some
- * lost every incoming link.  Returns true then.
+ * lost every incoming link.  Returns true then.  With codes, "exact" is
+ * the same stored record (ins->same), since the scan returns a chain's
+ * members with the head's bound.
  */
 bool
 HnswInsertNode(HnswInserter *ins, uint32 id, const void *item, int level,
@@ -54,8 +56,9 @@ HnswInsertNode(HnswInserter *ins, uint32 id, const void *item, int level,
 	int			nsel[HNSW_MAX_LEVEL + 1];
 	int			nheur[HNSW_MAX_LEVEL + 1];
 	HnswCand	ep;
+	const void *query = ins->query ? ins->query : item;
 
-	ep = HnswGreedyDescend(ins->src, item, entry, entry_level, from);
+	ep = HnswGreedyDescend(ins->src, query, entry, entry_level, from);
 	ins->cands->n = 0;
 	ins->results->n = 0;
 	HnswHeapPush(ins->cands, &ep);
@@ -88,14 +91,14 @@ HnswInsertNode(HnswInserter *ins, uint32 id, const void *item, int level,
 		 */
 		if (lc > level)
 		{
-			HnswSearchLayer(ins->src, item, ins->cands, ins->results, ins->seed_ef,
+			HnswSearchLayer(ins->src, query, ins->cands, ins->results, ins->seed_ef,
 							lc, ins->visited, NULL);
 			ins->cands->n = 0;
 			for (int i = 0; i < ins->results->n; i++)
 				HnswHeapPush(ins->cands, &ins->results->items[i]);
 			continue;
 		}
-		HnswSearchLayer(ins->src, item, ins->cands, ins->results, HnswEfConstruction(st, lc),
+		HnswSearchLayer(ins->src, query, ins->cands, ins->results, HnswEfConstruction(st, lc),
 						lc, ins->visited, NULL);
 
 		nw = ins->results->n;
@@ -103,8 +106,9 @@ HnswInsertNode(HnswInserter *ins, uint32 id, const void *item, int level,
 		HnswSortCands(w, nw, id);
 		for (int i = 0; i < nw; i++)
 			witems[i] = ins->item(ins, w[i].id, ins->wdata + (Size) st->item_max * i);
-		if (level == 0 && nw > 0 && w[0].dist == 0 && !w[0].self_dead &&
-			HnswSameItem(st, witems[0], item))
+		if (level == 0 && nw > 0 && !w[0].self_dead &&
+			(ins->same ? ins->same(ins, w[0].id) :
+			 w[0].dist == 0 && HnswSameItem(st, witems[0], item)))
 		{
 			ins->chain(ins, w[0].id, id);
 			return true;

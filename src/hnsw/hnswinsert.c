@@ -565,8 +565,24 @@ chainDuplicate(HnswState *st, uint32 head, uint32 id)
 static const char *
 diskItem(HnswInserter *ins, uint32 id, char *buf)
 {
-	HnswReadItem(ins->st, id, buf);
-	return buf;
+	return HnswSourceItem(ins->src, id, buf);
+}
+
+/*
+ * With codes: is id's stored record the new node's (ins->arg)?  Only then
+ * may the node join id's chain, since the scan returns a chain's members
+ * with the head's bound.
+ */
+static bool
+diskSame(HnswInserter *ins, uint32 id)
+{
+	char	   *rec = palloc(ins->st->item_max);
+	bool		same;
+
+	HnswReadItem(ins->st, id, rec);
+	same = memcmp(rec, ins->arg, ins->st->item_size) == 0;
+	pfree(rec);
+	return same;
 }
 
 static void
@@ -617,6 +633,26 @@ insertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 	HnswInserter ins;
 	uint32		entry;
 	int			entry_level;
+	const void *gitem = item;
+	const void *query = NULL;
+
+	/*
+	 * With codes the node stores its record; the searches score its query,
+	 * and its neighbours are chosen among graph items (hnswcodes.c).
+	 */
+	if (st->bits != 0)
+	{
+		char	   *rec = palloc(st->item_max);
+		void	   *qbuf = HnswQueryAlloc(st);
+		float	   *g = palloc(st->item_max);
+
+		HnswEncode(st, item, rec);
+		HnswPrepareQuery(st, item, false, qbuf);
+		HnswDecode(st, rec, g);
+		item = rec;
+		gitem = g;
+		query = qbuf;
+	}
 
 	id = allocateNode(st, item, tid, level, &was_empty);
 	if (was_empty)
@@ -647,8 +683,14 @@ insertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 	 * 927 -> 816 rows/s (seed_ef m = 16) for that.
 	 */
 	ins.seed_ef = st->m;
+	ins.query = query;
+	if (st->bits != 0)
+	{
+		ins.same = diskSame;
+		ins.arg = (void *) item;
+	}
 	HnswInserterScratch(&ins);
-	if (HnswInsertNode(&ins, id, item, level, entry, entry_level))
+	if (HnswInsertNode(&ins, id, gitem, level, entry, entry_level))
 		return;
 
 	if (level > entry_level)

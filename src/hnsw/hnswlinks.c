@@ -304,6 +304,7 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 	char	   *scratch = backLinkScratch(st->item_max * (maxlinks + 2));
 	char	   *items = scratch + st->item_max;
 	const char *baseitem = HnswSourceItem(src, base, scratch);
+	const void *basequery = NULL;	/* prepared when a full list needs it */
 
 	/*
 	 * A forced link is a node's only way in: it tries until it lands (each
@@ -333,7 +334,9 @@ HnswAddBackLink(HnswState *st, HnswSource *src, uint32 base, uint32 id, int leve
 		else
 		{
 			/* deleted neighbours are dropped first: they are dead weight */
-			src->score(src, baseitem, seen, nseen, scored);
+			if (basequery == NULL)
+				basequery = HnswItemQuery(st, baseitem, HnswQueryAlloc(st));
+			src->score(src, basequery, seen, nseen, scored);
 			for (int i = 0; i < nseen; i++)
 				if (!scored[i].deleted)
 					cands[ncand++] = scored[i];

@@ -109,13 +109,18 @@ HnswInitState(HnswState *st, Relation index)
 	st->ef_construction = opts ? opts->ef_construction : HNSW_DEFAULT_EF_CONSTRUCTION;
 	st->dim = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
 	st->item_refs = st->ops->item_len != NULL;
+	st->gdim = st->dim;
+	st->codes_blk = InvalidBlockNumber;
 	if (st->dim > 0)
 	{
-		st->item_max = MAXALIGN(st->ops->item_size(st->dim));
+		int			bits = HnswChooseBits(st->ops, st->metric, st->dim, st->m,
+										  opts ? opts->bits : 0);
+
 		/* a variable-length item is out of line: the record holds a ref */
-		st->item_size = st->item_refs ? sizeof(HnswItemRef) : st->item_max;
-		st->node_size = HnswNodeSize(st->item_size, st->m);
-		st->nodes_per_page = HnswNodesPerPage(st->node_size);
+		if (bits > 0)
+			HnswSetCodesGeometry(st, bits);
+		else
+			HnswSetFloatGeometry(st);
 	}
 	st->entry_id = HNSW_NO_NODE;
 	st->entry_level = -1;
@@ -135,9 +140,19 @@ checkMeta(HnswState *st, Page page)
 
 	if (!HnswPageIs(page, HNSW_PAGE_META) || meta->magic != HNSW_MAGIC)
 		VecIndexNotValid(index, "hnsw", NULL);
-	if (meta->version != HNSW_FORMAT_VERSION)
-		VecIndexNotValid(index, "hnsw", psprintf("It has hnsw format version %u, but this library reads version %d.",
-								meta->version, HNSW_FORMAT_VERSION));
+	if (meta->version != HNSW_FORMAT_VERSION && meta->version != HNSW_FORMAT_CODES)
+		VecIndexNotValid(index, "hnsw", psprintf("It has hnsw format version %u, but this library reads versions %d and %d.",
+								meta->version, HNSW_FORMAT_VERSION, HNSW_FORMAT_CODES));
+	if (meta->version == HNSW_FORMAT_CODES &&
+		(HnswMetaCodes(meta)->bits < 1 || HnswMetaCodes(meta)->bits > HNSW_MAX_BITS ||
+		 st->item_refs || meta->dim != (uint32) st->dim ||
+		 HnswChooseBits(st->ops, st->metric, st->dim, HNSW_DEFAULT_M, HnswMetaCodes(meta)->bits) == 0 ||
+		 meta->item_size != HnswCodesRecordSize(st->dim, HnswMetaCodes(meta)->bits)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" metapage does not match its definition",
+						RelationGetRelationName(index)),
+				 errhint("REINDEX the index.")));
 	if (((HnswPageGetOpaque(page)->flags & HNSW_META_ITEM_REFS) != 0) != st->item_refs ||
 		(st->item_refs && (meta->item_size != sizeof(HnswItemRef) ||
 						   HnswMetaItems(meta)->item_max != st->item_max)) ||
@@ -193,13 +208,25 @@ HnswLoadMeta(HnswState *st)
 	 */
 	st->m = meta->m;
 	st->ef_construction = meta->ef_construction;
+	/* and whether it holds codes, whatever ALTER INDEX SET (bits = ...) did */
+	if (meta->version == HNSW_FORMAT_CODES)
+	{
+		if (st->bits != HnswMetaCodes(meta)->bits)
+			HnswSetCodesGeometry(st, HnswMetaCodes(meta)->bits);
+		st->codes_blk = HnswMetaCodes(meta)->codes_blk;
+	}
+	else if (st->bits != 0)
+		HnswSetFloatGeometry(st);
 	st->item_size = meta->item_size;
-	if (!st->item_refs)
+	if (!st->item_refs && st->bits == 0)
 		st->item_max = meta->item_size;
 	st->node_size = meta->node_size;
 	st->nodes_per_page = meta->nodes_per_page;
 	HnswCopySnapshot(st, meta);
 	UnlockReleaseBuffer(buf);
+	/* in the context of the operation's first snapshot: see HnswCodesGet */
+	if (st->bits != 0 && st->codes == NULL)
+		(void) HnswCodesGet(st);
 }
 
 static const char *
@@ -213,6 +240,8 @@ pageTypeName(uint16 type)
 			return "node page";
 		case HNSW_PAGE_UPPER:
 			return "upper page";
+		case HNSW_PAGE_CODES:
+			return "codes page";
 		default:
 			return "item page";
 	}
@@ -297,6 +326,12 @@ HnswFillMeta(HnswState *st, Page page)
 	}
 	meta->magic = HNSW_MAGIC;
 	meta->version = HNSW_FORMAT_VERSION;
+	if (st->bits > 0)
+	{
+		meta->version = HNSW_FORMAT_CODES;
+		HnswMetaCodes(meta)->bits = st->bits;
+		HnswMetaCodes(meta)->codes_blk = st->codes_blk;
+	}
 	meta->dim = st->dim;
 	meta->m = st->m;
 	meta->ef_construction = st->ef_construction;
@@ -324,7 +359,9 @@ HnswSetMetaLower(Page page)
 	HnswMetaPage meta = HnswPageGetMeta(page);
 	char	   *end;
 
-	if (HnswPageGetOpaque(page)->flags & HNSW_META_REUSE)
+	if (meta->version == HNSW_FORMAT_CODES)
+		end = (char *) (HnswMetaCodes(meta) + 1);
+	else if (HnswPageGetOpaque(page)->flags & HNSW_META_REUSE)
 		end = (char *) (HnswMetaReuse(meta) + 1);
 	else if (HnswPageGetOpaque(page)->flags & HNSW_META_ITEM_REFS)
 		end = (char *) (HnswMetaItems(meta) + 1);

@@ -631,19 +631,20 @@ HnswRepairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 				HnswHeap	results;
 				HnswCand	ep;
 				HnswCand	best = {0};
+				const void *query;
 
 				best.id = HNSW_NO_NODE;
-				HnswReadItem(st, u, item);
+				query = HnswItemQuery(st, HnswSourceItem(src, u, item), HnswQueryAlloc(st));
 				HnswVisitedInitHash(&visited, st->ef_construction * 2 * st->m);
 				HnswHeapInit(&cands, st->ef_construction * 4, false);
 				HnswHeapInit(&results, st->ef_construction + 1, true);
-				ep = HnswGreedyDescend(src, item, st->entry_id, st->entry_level, 0);
+				ep = HnswGreedyDescend(src, query, st->entry_id, st->entry_level, 0);
 				HnswVisitedAdd(&visited, u);
 				HnswVisitedAdd(&visited, ep.id);
 				HnswHeapPush(&cands, &ep);
 				if (!ep.deleted)
 					HnswHeapPush(&results, &ep);
-				HnswSearchLayer(src, item, &cands, &results, st->ef_construction, 0,
+				HnswSearchLayer(src, query, &cands, &results, st->ef_construction, 0,
 								&visited, NULL);
 				/*
 				 * The nearest reached node with room in its list, so that

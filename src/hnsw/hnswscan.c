@@ -92,11 +92,43 @@ hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int no
 
 	VecScanSetKeys(scan, keys, orderbys);
 	MemoryContextReset(so->cxt);
+	so->st.codes = NULL;		/* it was in so->cxt */
 	so->started = false;
 	so->done = false;
 	so->limited = false;
 	endChain(so);
 	so->nbatch = so->ibatch = 0;
+}
+
+/*
+ * What a row is handed out with, and the batch sorted by: its distance, or
+ * with codes the lower bound of it (hnswcodes.c), which the executor
+ * re-checks against the exact distance, re-ranking the rows in its queue.
+ * It emits a row once no bound still to come can be below its distance, so
+ * the rows must come in the order of their bounds.
+ */
+static inline float
+candKey(const HnswScanOpaque so, const HnswCand *c)
+{
+	return so->st.bits != 0 ? c->lower : c->dist;
+}
+
+static int
+lowerCompare(const void *a, const void *b)
+{
+	const HnswCand *x = a;
+	const HnswCand *y = b;
+
+	if (x->lower != y->lower)
+		return x->lower < y->lower ? -1 : 1;
+	return HnswCandCompare(a, b);
+}
+
+static void
+sortBatch(HnswScanOpaque so)
+{
+	qsort(so->batch, so->nbatch, sizeof(HnswCand),
+		  so->st.bits != 0 ? lowerCompare : HnswCandCompare);
 }
 
 /* Sort the finished search's results into the batch to hand out. */
@@ -106,7 +138,7 @@ takeBatch(HnswScanOpaque so)
 	so->nbatch = so->results.n;
 	so->ibatch = 0;
 	memcpy(so->batch, so->results.items, sizeof(HnswCand) * so->nbatch);
-	qsort(so->batch, so->nbatch, sizeof(HnswCand), HnswCandCompare);
+	sortBatch(so);
 	so->results.n = 0;
 }
 
@@ -141,6 +173,13 @@ startScan(IndexScanDesc scan)
 		 * zero-filled item is that for every type.
 		 */
 		so->query = palloc0(st->item_max);
+		if (st->bits != 0)
+		{
+			void	   *qbuf = HnswQueryAlloc(st);
+
+			HnswPrepareQuery(st, so->query, false, qbuf);
+			so->query = qbuf;
+		}
 	}
 	else
 	{
@@ -148,6 +187,13 @@ startScan(IndexScanDesc scan)
 		/* a query is never stored: it may have more elements than an item */
 		so->query = palloc0(st->item_refs ? MAXALIGN(st->ops->datum_item_len(value)) : st->item_max);
 		VecScanQueryItem(st->ops, st->metric, value, so->query);
+		if (st->bits != 0)
+		{
+			void	   *qbuf = HnswQueryAlloc(st);
+
+			HnswPrepareQuery(st, so->query, true, qbuf);
+			so->query = qbuf;
+		}
 	}
 	if (st->entry_id == HNSW_NO_NODE)
 		return;
@@ -210,6 +256,8 @@ nextBatch(HnswScanOpaque so)
 		so->ibatch = 0;
 		while (so->pending.n > 0 && so->nbatch < so->ef)
 			so->batch[so->nbatch++] = HnswHeapPop(&so->pending);
+		if (so->st.bits != 0)
+			sortBatch(so);
 		return so->nbatch > 0;
 	}
 
@@ -237,7 +285,8 @@ returnTuple(IndexScanDesc scan, ItemPointer tid, float dist)
 
 	scan->xs_heaptid = *tid;
 	scan->xs_recheck = false;
-	scan->xs_recheckorderby = false;
+	/* with codes, dist is a lower bound: see candKey */
+	scan->xs_recheckorderby = so->st.bits != 0 && !so->query_null;
 	scan->xs_orderbyvals[0] = Float8GetDatum(VecSqlDistance(so->st.metric, dist));
 	scan->xs_orderbynulls[0] = so->query_null;
 }
@@ -276,7 +325,7 @@ startChain(HnswScanOpaque so, const HnswCand *c, ItemPointer tid)
 	}
 	LockBuffer(so->chain_buf, BUFFER_LOCK_UNLOCK);
 	so->chain_len = 0;
-	so->chain_dist = c->dist;
+	so->chain_dist = candKey(so, c);
 	/* every member the head led to when read is older than this */
 	so->chain_stamp = RecoveryInProgress() ? GetXLogReplayRecPtr(NULL) : GetXLogInsertRecPtr();
 	if (so->chain == HNSW_NO_NODE)
@@ -341,20 +390,20 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 			HnswCand   *c = &so->batch[so->ibatch++];
 			ItemPointerData tid;
 
-			if (so->mode == HNSW_ITERATIVE_STRICT && c->dist < so->last_dist)
+			if (so->mode == HNSW_ITERATIVE_STRICT && candKey(so, c) < so->last_dist)
 				continue;
-			so->last_dist = Max(so->last_dist, c->dist);
+			so->last_dist = Max(so->last_dist, candKey(so, c));
 			if (c->dup_next != HNSW_NO_NODE)
 			{
 				if (startChain(so, c, &tid))
 				{
-					returnTuple(scan, &tid, c->dist);
+					returnTuple(scan, &tid, candKey(so, c));
 					found = true;
 				}
 			}
 			else if (!c->self_dead)
 			{
-				returnTuple(scan, &c->tid, c->dist);
+				returnTuple(scan, &c->tid, candKey(so, c));
 				found = true;
 			}
 		}

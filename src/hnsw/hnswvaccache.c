@@ -115,6 +115,11 @@ cacheScore(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCan
 	int			where[2 * HNSW_MAX_M];
 	HnswCand	restc[2 * HNSW_MAX_M];
 	int			nrest = 0;
+	/* with codes: the copied records, scored in one kernel call */
+	const char *recs[2 * HNSW_MAX_M];
+	int			at[2 * HNSW_MAX_M];
+	HnswCand	recc[2 * HNSW_MAX_M];
+	int			nrecs = 0;
 
 	Assert(n <= 2 * HNSW_MAX_M);
 	for (int k = 0; k < n; k++)
@@ -128,7 +133,22 @@ cacheScore(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCan
 			continue;
 		}
 		HnswFillCand(&cands[k], ids[k], &c->hdr[ids[k]]);
-		cands[k].dist = HnswDist(st, query, itemOf(c, st, ids[k]));
+		if (st->bits != 0)
+		{
+			at[nrecs] = k;
+			recs[nrecs++] = itemOf(c, st, ids[k]);
+		}
+		else
+			cands[k].dist = HnswDist(st, query, itemOf(c, st, ids[k]));
+	}
+	if (nrecs > 0)
+	{
+		HnswScoreRecords(st, query, recs, nrecs, recc);
+		for (int i = 0; i < nrecs; i++)
+		{
+			cands[at[i]].dist = recc[i].dist;
+			cands[at[i]].lower = recc[i].lower;
+		}
 	}
 	if (nrest > 0)
 	{
@@ -143,8 +163,12 @@ cacheItem(HnswSource *src, uint32 id, char *buf)
 {
 	HnswVacCache *c = CacheOf(src);
 
+	/* the stored item (HnswSource.item): HnswSourceItem decodes codes */
 	if (!cached(c, id))
-		return HnswSourceItem(&c->disk, id, buf);
+	{
+		HnswReadItem(src->state, id, buf);
+		return buf;
+	}
 	return itemOf(c, src->state, id);
 }
 

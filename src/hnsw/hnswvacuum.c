@@ -140,13 +140,13 @@ searchCandidates(HnswVacuumState *vs, uint32 id, int level, HnswCand *out, int e
 	HnswVisitedInitHash(&visited, ef * 2 * st->m);
 	HnswHeapInit(&cands, ef * 4, false);
 	HnswHeapInit(&results, ef + 1, true);
-	ep = HnswGreedyDescend(&vs->src, vs->baseitem, st->entry_id, st->entry_level, level);
+	ep = HnswGreedyDescend(&vs->src, vs->basequery, st->entry_id, st->entry_level, level);
 	HnswVisitedAdd(&visited, id);
 	HnswVisitedAdd(&visited, ep.id);
 	HnswHeapPush(&cands, &ep);
 	if (!ep.deleted && ep.id != id)
 		HnswHeapPush(&results, &ep);
-	HnswSearchLayer(&vs->src, vs->baseitem, &cands, &results, ef, level, &visited, NULL);
+	HnswSearchLayer(&vs->src, vs->basequery, &cands, &results, ef, level, &visited, NULL);
 	for (int i = 0; i < results.n && n < ef; i++)
 		if (!IsDeleted(vs, results.items[i].id))
 			out[n++] = results.items[i];
@@ -210,7 +210,7 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 		{
 			int			n = Min(2 * HNSW_MAX_M, nids - i);
 
-			vs->src.score(&vs->src, vs->baseitem, ids + i, n, cands + i);
+			vs->src.score(&vs->src, vs->basequery, ids + i, n, cands + i);
 		}
 		/*
 		 * A flagged node's list is not kept up to date: a member may be a
@@ -284,7 +284,7 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 					dead[ndead++] = cur[i];
 			}
 			if (ncand > 0)
-				vs->src.score(&vs->src, vs->baseitem, dead, ndead, deadc);
+				vs->src.score(&vs->src, vs->basequery, dead, ndead, deadc);
 			for (int i = 0; i < ndead && ncand > 0 && nmerged < maxlinks; i++)
 			{
 				uint32		hop[2 * HNSW_MAX_M];
@@ -305,7 +305,9 @@ repairList(HnswVacuumState *vs, uint32 id, int level)
 					continue;
 				if (deadbuf == NULL)
 					deadbuf = palloc(st->item_max);
-				vs->src.score(&vs->src, HnswSourceItem(&vs->src, dead[i], deadbuf),
+				vs->src.score(&vs->src,
+							  HnswItemQuery(st, HnswSourceItem(&vs->src, dead[i], deadbuf),
+											vs->qbuf2),
 							  live, nlive, livec);
 				for (int j = 0; j < nlive; j++)
 					if (!livec[j].deleted && HnswCandOnLevel(&livec[j], level) &&
@@ -410,8 +412,11 @@ repairGraph(HnswVacuumState *vs, MemoryContext tmp)
 				memcpy(&ref, stored, sizeof(HnswItemRef));
 				HnswReadItemRef(st, id, &ref, vs->baseitem);
 			}
+			else if (st->bits != 0)
+				HnswDecode(st, stored, (float *) vs->baseitem);
 			else
 				memcpy(vs->baseitem, stored, st->item_size);
+			vs->basequery = HnswItemQuery(st, vs->baseitem, vs->qbuf);
 			for (int l = vs->page_levels[i]; l >= 0; l--)
 				repairList(vs, id, l);
 			MemoryContextSwitchTo(old);
@@ -492,6 +497,8 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	vs->best = HNSW_NO_NODE;
 	vs->best_level = -1;
 	vs->baseitem = palloc(vs->st.item_max);
+	vs->qbuf = HnswQueryAlloc(&vs->st);
+	vs->qbuf2 = HnswQueryAlloc(&vs->st);
 	vs->items = palloc(vs->st.item_max);
 	vs->strategy = info->strategy;
 	vs->heads_cap = 64;

@@ -21,6 +21,9 @@ typedef struct HnswVacuumState
 	uint32		best;			/* a live node of the highest level */
 	int			best_level;
 	char	   *baseitem;
+	const void *basequery;		/* what searches for baseitem's neighbours score (HnswItemQuery) */
+	void	   *qbuf;			/* room for it, and for one more */
+	void	   *qbuf2;
 	char	   *items;			/* scratch for candidate items */
 	BufferAccessStrategy strategy;	/* VACUUM's ring, for the passes in block order */
 	/* pass 2: the live nodes of one node page, copied out */

@@ -434,6 +434,55 @@ rbq_encode_rotated(const double *r, int padded, int bits, void *work,
 }
 
 void
+rbq_code_levels(const uint8_t *code, int padded, int bits, uint8_t *u)
+{
+	int			base,
+				t,
+				i,
+				j;
+
+	if (bits == 4)
+	{
+		for (base = 0; base < padded; base += 128)
+		{
+			int			half = (padded - base >= 128) ? 64 : 32;
+			const uint8_t *o = code + base / 2;
+
+			for (t = 0; t < half; t++)
+			{
+				u[base + t] = o[t] & 15;
+				u[base + half + t] = o[t] >> 4;
+			}
+		}
+	}
+	else if (bits == 2)
+	{
+		for (base = 0; base < padded; base += 256)
+		{
+			int			quarter = ((padded - base >= 256) ? 256 : padded - base) / 4;
+			const uint8_t *o = code + base / 4;
+
+			for (t = 0; t < quarter; t++)
+				for (j = 0; j < 4; j++)
+					u[base + j * quarter + t] = (o[t] >> (2 * j)) & 3;
+		}
+	}
+	else
+	{
+		int			planeBytes = padded / 8;
+
+		for (i = 0; i < padded; i++)
+		{
+			uint8_t		v = 0;
+
+			for (j = 0; j < bits; j++)
+				v |= (uint8_t) (((code[j * planeBytes + i / 8] >> (i % 8)) & 1) << j);
+			u[i] = v;
+		}
+	}
+}
+
+void
 rbq_encode(const RbqRotation *rot, const float *x, const float *center,
 		   int bits, void *work, uint8_t *code, RbqFactors *f)
 {

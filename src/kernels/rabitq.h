@@ -163,6 +163,9 @@ extern void rbq_encode(const RbqRotation *rot, const float *x,
 extern void rbq_encode_rotated(const double *r, int padded, int bits,
 							   void *work, uint8_t *code, RbqFactors *f);
 
+/* The levels u_i (padded bytes) of a code: the inverse of its packing. */
+extern void rbq_code_levels(const uint8_t *code, int padded, int bits, uint8_t *u);
+
 extern size_t rbq_query_layout_bytes(int padded);
 extern size_t rbq_query_size(int padded);
 

@@ -140,6 +140,45 @@ codeLevel(const uint8_t *code, int padded, int bits, int i)
 	return u;
 }
 
+/*
+ * rbq_code_levels (the index decodes codes with it) against the oracle
+ * above, for every width and padded size up to 1,024 plus an odd multiple
+ * of 64: the packing of a code of random levels unpacks to those levels.
+ */
+static void
+testCodeLevels(void)
+{
+	uint64_t	state = baseSeed ^ 0x4C4556454C53ULL;
+	int			checked = 0;
+
+	for (int bits = 1; bits <= RBQ_MAX_BITS; bits++)
+		for (int padded = 64; padded <= 1088; padded += 64)
+		{
+			double	   *r = malloc(sizeof(double) * padded);
+			uint8_t    *code = malloc(rbq_code_bytes(padded, bits));
+			uint8_t    *u = malloc(padded);
+			void	   *work = malloc(rbq_work_size(padded));
+			RbqFactors	f;
+
+			for (int i = 0; i < padded; i++)
+				r[i] = (double) (vk_splitmix64(&state) >> 11) / 9007199254740992.0 - 0.5;
+			rbq_encode_rotated(r, padded, bits, work, code, &f);
+			rbq_code_levels(code, padded, bits, u);
+			for (int i = 0; i < padded; i++)
+				if (u[i] != codeLevel(code, padded, bits, i))
+				{
+					fail("bits %g (%g): level %d of padded %d is %d", "rbq_code_levels", bits, 0, i, padded, u[i]);
+					break;
+				}
+			checked++;
+			free(r);
+			free(code);
+			free(u);
+			free(work);
+		}
+	printf("rbq_code_levels: %d codes unpacked\n", checked);
+}
+
 /* The oracle: unpack the levels and multiply, in 64 bits. */
 static int64_t
 naiveDot(const uint8_t *layout, const uint8_t *code, int padded, int bits)
@@ -1145,6 +1184,7 @@ main(int argc, char **argv)
 		testKernels(t);
 	}
 	testRotation();
+	testCodeLevels();
 	testBoundTight();
 	testBoundPairs();
 	testBoundRandom();

@@ -87,7 +87,12 @@ fails('CREATE INDEX ON t USING hnsw (e vector_l2_ops) INCLUDE (id)', 'includ', '
 
 # dimensions
 $node->safe_psql('postgres', 'CREATE TABLE wide (e vector(2001)); CREATE TABLE w2000 (id int, e vector(2000))');
-fails('CREATE INDEX ON wide USING hnsw (e vector_l2_ops)', '2000', '2001 dimensions');
+# past 2,000 dimensions l2 gets codes (format version 2); l1 has none, and its limit stays
+fails('CREATE INDEX ON wide USING hnsw (e vector_l1_ops)', '2000', '2001 dimensions, l1');
+works('CREATE INDEX ON wide USING hnsw (e vector_l2_ops)', '2001 dimensions, l2 with codes');
+$node->safe_psql('postgres', 'CREATE TABLE wide16k (e vector(16000))');
+fails('CREATE INDEX ON wide16k USING hnsw (e vector_l2_ops) WITH (bits = 8)', 'does not fit', '16,000 dimensions at 8 bits');
+works('CREATE INDEX ON wide16k USING hnsw (e vector_l2_ops)', '16,000 dimensions with codes');
 works("INSERT INTO w2000 SELECT g, array_fill(g::real, ARRAY[2000])::vector FROM generate_series(1, 5) g;"
 	  . 'CREATE INDEX w2000_idx ON w2000 USING hnsw (e vector_l2_ops)', '2000 dimensions');
 is(

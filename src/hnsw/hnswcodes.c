@@ -1,0 +1,673 @@
+/*
+ * hnswcodes.c
+ *	  Format version 2: node records hold a RaBitQ code of the vector
+ *	  (src/kernels/rabitq.[ch]) instead of the vector.  The graph is walked
+ *	  on the codes' distance estimates; the scan hands out, for each row, a
+ *	  lower bound of its exact distance that holds whatever the rounding,
+ *	  and the executor re-ranks the rows on the exact distances it computes
+ *	  from the heap (xs_recheckorderby).  README.md, "Compact codes".
+ *
+ * Three kinds of vector meet here:
+ *	- the stored record: RbqFactors (20 bytes) then the code;
+ *	- the graph item: the vector a code stands for, rotated (P x, padded
+ *	  floats: alpha (u - m) + P c).  Inserts and VACUUM compare nodes with
+ *	  each other through it (the neighbour heuristic, full lists): the
+ *	  rotation keeps every distance, so the float kernels of the metric
+ *	  serve it over padded elements (HnswDist with st->gdim);
+ *	- the query: a prepared RbqQuery (HnswCodeQuery), from a float vector
+ *	  (scans, inserts) or from a graph item (VACUUM, back-links).
+ */
+#include "compat.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/rel.h"
+
+#include "hnsw.h"
+#include "kernels.h"
+#include "rabitq.h"
+
+typedef struct HnswCodes
+{
+	int			bits;
+	int			padded;
+	RbqMetric	metric;
+	RbqRotation *rot;
+	float	   *centre;			/* dim floats: the codes are made around it */
+	float	   *pcentre;		/* P c, padded floats */
+	double		cnorm;			/* |c| */
+	void	   *work;			/* rbq_work_size(padded) */
+	double	   *rotated;		/* padded doubles */
+	uint8	   *levels;			/* padded */
+	float	   *floats;			/* dim floats */
+	char	   *rec;			/* one stored record */
+	char	   *batch;			/* 2m records, for diskScore */
+	const uint8 **codes;		/* 2m code pointers */
+	int32	   *dots;
+} HnswCodes;
+
+/* A prepared query: the RbqQuery, and what the bound's float slack needs. */
+typedef struct HnswCodeQuery
+{
+	bool		bounds;			/* fill HnswCand.lower for the executor's recheck */
+	double		qnorm;			/* |q| */
+	RbqQuery	rq;				/* variable length: last */
+} HnswCodeQuery;
+
+/* ---------------------------------------------------------------- geometry */
+
+/* Can the index hold codes of this type and metric? */
+static bool
+codesCapable(const VecTypeOps *ops, VecMetric metric)
+{
+	return (ops == &vector_type_ops || ops == &halfvec_type_ops) &&
+		(metric == VEC_METRIC_L2 || metric == VEC_METRIC_IP || metric == VEC_METRIC_COSINE);
+}
+
+Size
+HnswCodesRecordSize(int dim, int bits)
+{
+	return sizeof(RbqFactors) + rbq_code_bytes(rbq_padded(dim), bits);
+}
+
+/*
+ * The bits of an index's codes, from the option: 0 keeps the vectors
+ * (format version 1).  With the option left at 0, a column too wide for
+ * its vectors to fit a page (or above the type's float limit) gets codes
+ * all the same: 4 bits, or fewer where a node would not fit.  The option
+ * asked of a type or metric without codes leaves 0; the build says so.
+ */
+int
+HnswChooseBits(const VecTypeOps *ops, VecMetric metric, int dim, int m, int bits)
+{
+	static const int autobits[] = {4, 2, 1};
+
+	if (dim <= 0 || !codesCapable(ops, metric) || dim > RBQ_MAX_DIM)
+		return 0;
+	if (bits > 0)
+		return bits;
+	if (dim <= ops->hnsw_max_dim &&
+		HnswNodesPerPage(HnswNodeSize(MAXALIGN(ops->item_size(dim)), m)) >= 1)
+		return 0;
+	for (int i = 0; i < lengthof(autobits); i++)
+		if (HnswNodesPerPage(HnswNodeSize(HnswCodesRecordSize(dim, autobits[i]), m)) >= 1)
+			return autobits[i];
+	return 1;
+}
+
+/* Record geometry for codes of bits bits. */
+void
+HnswSetCodesGeometry(HnswState *st, int bits)
+{
+	int			padded = rbq_padded(st->dim);
+
+	st->bits = bits;
+	st->gdim = padded;
+	st->item_refs = false;
+	st->item_size = HnswCodesRecordSize(st->dim, bits);
+	st->item_max = Max(MAXALIGN(st->item_size), sizeof(float) * padded);
+	st->item_max = Max(st->item_max, MAXALIGN(st->ops->item_size(st->dim)));
+	st->node_size = HnswNodeSize(st->item_size, st->m);
+	st->nodes_per_page = HnswNodesPerPage(st->node_size);
+	/* graph items are float vectors whatever the type */
+	st->dist = vector_type_ops.distance(st->metric);
+	st->codes = NULL;
+}
+
+/* Record geometry of format version 1: the stored vectors themselves. */
+void
+HnswSetFloatGeometry(HnswState *st)
+{
+	st->bits = 0;
+	st->gdim = st->dim;
+	st->item_refs = st->ops->item_len != NULL;
+	st->item_max = MAXALIGN(st->ops->item_size(st->dim));
+	st->item_size = st->item_refs ? sizeof(HnswItemRef) : st->item_max;
+	st->node_size = HnswNodeSize(st->item_size, st->m);
+	st->nodes_per_page = HnswNodesPerPage(st->node_size);
+	st->dist = st->ops->distance(st->metric);
+	st->codes = NULL;
+}
+
+/* ---------------------------------------------------------------- codec */
+
+static RbqMetric
+rbqMetric(VecMetric metric)
+{
+	switch (metric)
+	{
+		case VEC_METRIC_L2:
+			return RBQ_METRIC_L2;
+		case VEC_METRIC_IP:
+			return RBQ_METRIC_IP;
+		default:
+			return RBQ_METRIC_COSINE;
+	}
+}
+
+static void
+badCodesPage(HnswState *st, BlockNumber blk)
+{
+	HnswBadPage(st->index, blk, HNSW_PAGE_CODES);
+}
+
+/* Floats of centre on a codes page: after the header on the first. */
+static int
+centreFloatsOn(int page)
+{
+	Size		room = BLCKSZ - MAXALIGN(SizeOfPageHeaderData) - MAXALIGN(sizeof(HnswPageOpaqueData));
+
+	if (page == 0)
+		room -= MAXALIGN(sizeof(HnswCodesPageData));
+	return room / sizeof(float);
+}
+
+/* Read the seed and the centre from the codes pages. */
+static uint64
+readCodesPages(HnswState *st, float *centre)
+{
+	int			done = 0;
+	uint64		seed = 0;
+	uint32		npages = 1;
+
+	for (uint32 p = 0; p < npages; p++)
+	{
+		BlockNumber blk = st->codes_blk + p;
+		Buffer		buf = ReadBuffer(st->index, blk);
+		Page		page;
+		char	   *data;
+		int			n;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!HnswPageIs(page, HNSW_PAGE_CODES))
+			badCodesPage(st, blk);
+		data = PageGetContents(page);
+		if (p == 0)
+		{
+			HnswCodesPageData *h = (HnswCodesPageData *) data;
+
+			if (h->magic != HNSW_MAGIC || h->dim != (uint32) st->dim || h->npages < 1 ||
+				h->npages > (uint32) (st->dim / centreFloatsOn(1) + 2))
+				badCodesPage(st, blk);
+			seed = h->seed;
+			npages = h->npages;
+			data += MAXALIGN(sizeof(HnswCodesPageData));
+		}
+		n = Min(centreFloatsOn(p), st->dim - done);
+		memcpy(centre + done, data, sizeof(float) * n);
+		done += n;
+		UnlockReleaseBuffer(buf);
+	}
+	if (done != st->dim)
+		badCodesPage(st, st->codes_blk);
+	return seed;
+}
+
+/* Set up st's codec around centre (dim floats), in the current context. */
+static HnswCodes *
+codecFrom(HnswState *st, const float *centre, uint64 seed)
+{
+	HnswCodes  *c = palloc0(sizeof(HnswCodes));
+	int			padded = rbq_padded(st->dim);
+	double	   *pc;
+
+	Assert(st->bits > 0);
+	c->bits = st->bits;
+	c->padded = padded;
+	c->metric = rbqMetric(st->metric);
+	c->centre = palloc(sizeof(float) * st->dim);
+	memcpy(c->centre, centre, sizeof(float) * st->dim);
+	c->rot = palloc(rbq_rotation_size(st->dim));
+	rbq_rotation_init(c->rot, st->dim, seed);
+	c->work = palloc(rbq_work_size(padded));
+	c->rotated = palloc(sizeof(double) * padded);
+	c->levels = palloc(padded);
+	c->floats = palloc(sizeof(float) * st->dim);
+	c->rec = palloc(MAXALIGN(st->item_size));
+	c->batch = palloc((Size) MAXALIGN(st->item_size) * 2 * HNSW_MAX_M);
+	c->codes = palloc(sizeof(uint8 *) * 2 * HNSW_MAX_M);
+	c->dots = palloc(sizeof(int32) * 2 * HNSW_MAX_M);
+	c->pcentre = palloc(sizeof(float) * padded);
+	pc = c->rotated;
+	rbq_rotate_double(c->rot, c->centre, NULL, pc);
+	for (int i = 0; i < padded; i++)
+		c->pcentre[i] = (float) pc[i];
+	c->cnorm = 0;
+	for (int i = 0; i < st->dim; i++)
+		c->cnorm += (double) c->centre[i] * c->centre[i];
+	c->cnorm = sqrt(c->cnorm);
+	st->codes = c;
+	return c;
+}
+
+/* The build's codec, around the centre it computed (hnswbuild.c). */
+void
+HnswCodesInit(HnswState *st, const float *centre)
+{
+	(void) codecFrom(st, centre, HNSW_CODES_SEED);
+}
+
+/*
+ * The codec of an index with codes, set up on first use from its codes
+ * pages (HnswLoadMeta does, in the operation's memory context), which must
+ * outlive st.
+ */
+HnswCodes *
+HnswCodesGet(HnswState *st)
+{
+	float	   *centre;
+	uint64		seed = HNSW_CODES_SEED;
+
+	if (likely(st->codes != NULL))
+		return st->codes;
+	centre = palloc0(sizeof(float) * st->dim);
+	if (st->codes_blk != InvalidBlockNumber)
+		seed = readCodesPages(st, centre);
+	codecFrom(st, centre, seed);
+	pfree(centre);
+	return st->codes;
+}
+
+/* item's floats, normalised for cosine (in double, then rounded once). */
+static void
+itemFloats(HnswState *st, const void *item, float *out)
+{
+	st->ops->item_to_floats(item, st->dim, out);
+	if (st->metric == VEC_METRIC_COSINE)
+	{
+		double		nn = 0;
+
+		for (int i = 0; i < st->dim; i++)
+			nn += (double) out[i] * out[i];
+		if (nn > 0)
+		{
+			double		norm = sqrt(nn);
+
+			for (int i = 0; i < st->dim; i++)
+				out[i] = (float) (out[i] / norm);
+		}
+	}
+}
+
+/*
+ * The stored record of item (a stored item of the type, as
+ * VecIndexValueToItem makes it).
+ */
+void
+HnswEncode(HnswState *st, const void *item, char *record)
+{
+	HnswCodes  *c = HnswCodesGet(st);
+	RbqFactors	f;
+
+	itemFloats(st, item, c->floats);
+	rbq_encode(c->rot, c->floats, c->centre, c->bits, c->work,
+			   (uint8 *) record + sizeof(RbqFactors), &f);
+	memcpy(record, &f, sizeof(RbqFactors));
+}
+
+/* The graph item of a stored record: alpha (u - m) + P c, padded floats. */
+void
+HnswDecode(HnswState *st, const char *record, float *gitem)
+{
+	HnswCodes  *c = HnswCodesGet(st);
+	RbqFactors	f;
+	float		mid = ((1 << c->bits) - 1) / 2.0f;
+
+	memcpy(&f, record, sizeof(RbqFactors));
+	rbq_code_levels((const uint8 *) record + sizeof(RbqFactors), c->padded, c->bits, c->levels);
+	for (int i = 0; i < c->padded; i++)
+		gitem[i] = f.alpha * ((float) c->levels[i] - mid) + c->pcentre[i];
+}
+
+/* HnswSourceItem with codes: the stored record through src, decoded into buf. */
+const char *
+HnswSourceCodeItem(HnswSource *src, uint32 id, char *buf)
+{
+	HnswState  *st = src->state;
+	HnswCodes  *c = HnswCodesGet(st);
+	const char *rec;
+
+	if (src->item)
+		rec = src->item(src, id, c->rec);
+	else
+	{
+		HnswReadItem(st, id, c->rec);
+		rec = c->rec;
+	}
+	HnswDecode(st, rec, (float *) buf);
+	return buf;
+}
+
+/* Room for 2m records (MAXALIGNed), for a source to copy a batch into. */
+char *
+HnswCodesBatch(HnswState *st)
+{
+	return HnswCodesGet(st)->batch;
+}
+
+/* ---------------------------------------------------------------- queries */
+
+/* Room for a query (HnswItemQuery, HnswFloatQuery); NULL without codes. */
+void *
+HnswQueryAlloc(HnswState *st)
+{
+	if (st->bits == 0)
+		return NULL;
+	return palloc(offsetof(HnswCodeQuery, rq) + rbq_query_size(rbq_padded(st->dim)));
+}
+
+/*
+ * What a search scores against when it looks for the neighbours of a graph
+ * item: the item itself, or with codes a query prepared from it in qbuf.
+ * No bounds: only the walk uses it.
+ */
+const void *
+HnswItemQuery(HnswState *st, const void *gitem, void *qbuf)
+{
+	HnswCodes  *c;
+	HnswCodeQuery *q = qbuf;
+	const float *g = gitem;
+	double		cdot = 0;
+
+	if (st->bits == 0)
+		return gitem;
+	c = HnswCodesGet(st);
+	for (int i = 0; i < c->padded; i++)
+	{
+		c->rotated[i] = c->metric == RBQ_METRIC_L2 ? (double) g[i] - c->pcentre[i] : g[i];
+		cdot += (double) c->pcentre[i] * g[i];
+	}
+	rbq_query_prepare_rotated(c->rotated, c->padded, c->metric, c->bits, &q->rq);
+	if (c->metric != RBQ_METRIC_L2)
+		q->rq.center_dot = cdot;
+	q->bounds = false;
+	q->qnorm = 0;
+	return q;
+}
+
+/*
+ * The query for item (a stored item of the type, or a query as
+ * VecScanQueryItem makes it), into qbuf.  With bounds, scoring also fills
+ * each candidate's lower bound.
+ */
+void
+HnswPrepareQuery(HnswState *st, const void *item, bool bounds, void *qbuf)
+{
+	HnswCodes  *c = HnswCodesGet(st);
+	HnswCodeQuery *q = qbuf;
+	float	   *qv = c->floats;
+	double		nn = 0;
+
+	itemFloats(st, item, qv);
+	rbq_query_prepare(c->rot, c->metric, c->bits, c->centre, qv, c->work, &q->rq);
+	for (int i = 0; i < st->dim; i++)
+		nn += (double) qv[i] * qv[i];
+	q->qnorm = sqrt(nn);
+	q->bounds = bounds;
+}
+
+/*
+ * The bound, less what the executor's own computation of the distance may
+ * err by.  rbq_score's bound holds for the exact distance of the vectors;
+ * the executor re-computes it in float, each of the dim terms rounded and
+ * summed in some order, which errs by at most about dim * 2^-24 of the sum
+ * of the terms' magnitudes (Higham, Accuracy and Stability, 3.1), plus the
+ * differences' and products' own roundings.  Squared L2's terms are its
+ * sum; an inner product's magnitudes are at most |x| |q|, with |x| at most
+ * |c| + |alpha| |w| + resid; the cosine divides by both norms, computed the
+ * same way, and this index normalised the vector in float.  The margins
+ * below are twice those, and a last step rounds down.
+ */
+static float
+execBound(const HnswState *st, const HnswCodes *c, const HnswCodeQuery *q,
+		  const RbqFactors *f, float lower)
+{
+	double		u = 1.0 / 16777216.0;	/* 2^-24 */
+	double		n = st->dim;
+	double		b = lower;
+
+	/*
+	 * No bound (vectors whose terms overflow float): the least the metric
+	 * can be.  The executor's own value may be -Infinity for an inner
+	 * product, and a squared L2 or cosine distance is at least 0 (its SQL
+	 * value the square root of the bound, so never below 0).
+	 */
+	if (isnan(lower))
+		return c->metric == RBQ_METRIC_IP ? -get_float4_infinity() : 0.0f;
+	switch (c->metric)
+	{
+		case RBQ_METRIC_L2:
+			b = b * (1.0 - 2.0 * (n + 4.0) * u) - 1e-30;
+			if (b < 0)
+				b = 0;
+			break;
+		case RBQ_METRIC_IP:
+			{
+				double		xnorm = c->cnorm + fabs((double) f->alpha) * f->wnorm + f->resid;
+
+				b -= 2.0 * (n + 4.0) * u * xnorm * q->qnorm + 1e-30;
+				break;
+			}
+		default:
+			b -= 2.0 * (4.0 * n + 16.0) * u;
+			if (b < 0)
+				b = 0;
+			break;
+	}
+	if (b < -FLT_MAX)
+		return -get_float4_infinity();
+	return c->metric == RBQ_METRIC_IP ? nextafterf((float) b, -get_float4_infinity()) :
+		Max(nextafterf((float) b, -FLT_MAX), 0.0f);
+}
+
+/*
+ * Score records[0..n) against query (a prepared HnswCodeQuery): dist is
+ * the estimate the walk follows, lower (with a query that asked for
+ * bounds) what the scan hands the executor.  One kernel call scores them
+ * all.  Header fields are the caller's.
+ */
+void
+HnswScoreRecords(HnswState *st, const void *query, const char **records,
+				 int n, HnswCand *cands)
+{
+	HnswCodes  *c = HnswCodesGet(st);
+	const HnswCodeQuery *q = query;
+
+	Assert(n <= 2 * HNSW_MAX_M);
+	for (int k = 0; k < n; k++)
+		c->codes[k] = (const uint8 *) records[k] + sizeof(RbqFactors);
+	if (n > 0)
+		vk_active->rbq_dot_batch(q->rq.layout, c->codes, n, c->padded, c->bits, c->dots);
+	for (int k = 0; k < n; k++)
+	{
+		RbqFactors	f;
+		float		est,
+					low;
+
+		memcpy(&f, records[k], sizeof(RbqFactors));
+		rbq_score(&q->rq, &f, c->dots[k], &est, &low);
+		cands[k].dist = isnan(est) ? get_float4_infinity() : est;
+		cands[k].lower = q->bounds ? execBound(st, c, q, &f, low) : cands[k].dist;
+	}
+}
+
+/* ---------------------------------------------------------------- build */
+
+/*
+ * Write the codes pages after the pages so far (the build's, WAL-logged
+ * with the rest of them), and return the first one's block.
+ */
+BlockNumber
+HnswWriteCodesPages(HnswState *st, const float *centre)
+{
+	int			rest = st->dim - centreFloatsOn(0);
+	uint32		npages = 1 + (rest > 0 ? (rest + centreFloatsOn(1) - 1) / centreFloatsOn(1) : 0);
+	BlockNumber first = InvalidBlockNumber;
+	int			done = 0;
+
+	for (uint32 p = 0; p < npages; p++)
+	{
+		Buffer		buf = VecIndexNewBuffer(st->index, MAIN_FORKNUM);
+		Page		page = BufferGetPage(buf);
+		char	   *data;
+		int			n;
+
+		HnswInitPage(page, HNSW_PAGE_CODES);
+		data = PageGetContents(page);
+		if (p == 0)
+		{
+			HnswCodesPageData *h = (HnswCodesPageData *) data;
+
+			first = BufferGetBlockNumber(buf);
+			h->magic = HNSW_MAGIC;
+			h->dim = st->dim;
+			h->seed = HNSW_CODES_SEED;
+			h->npages = npages;
+			data += MAXALIGN(sizeof(HnswCodesPageData));
+		}
+		else if (BufferGetBlockNumber(buf) != first + p)
+			elog(ERROR, "hnsw codes page is block %u, expected %u",
+				 BufferGetBlockNumber(buf), first + p);
+		n = Min(centreFloatsOn(p), st->dim - done);
+		memcpy(data, centre + done, sizeof(float) * n);
+		/* full-page images skip the hole past pd_lower */
+		((PageHeader) page)->pd_lower = (data + sizeof(float) * n) - (char *) page;
+		done += n;
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+	}
+	return first;
+}
+
+/* ---------------------------------------------------------------- build bundles */
+
+/*
+ * The in-memory build works on bundles: a node's stored record, and its
+ * code's levels laid out as a query (rbq_query_layout_fill), with the
+ * numbers that turn <u_a, u_b>, one integer kernel call, into the distance
+ * between the vectors two codes stand for.  With w = u - m and the code's
+ * vector alpha w + P c (rotated space):
+ *	|a - b|^2 = alpha_a^2 |w_a|^2 + alpha_b^2 |w_b|^2 - 2 alpha_a alpha_b <w_a, w_b>
+ *	<a, b>	  = alpha_a alpha_b <w_a, w_b> + alpha_a <w_a, P c> + alpha_b <w_b, P c> + |c|^2
+ * and <w_a, w_b> = <u_a, u_b> - m (sum u_a + sum u_b) + m^2 padded.  So the
+ * build's searches, its neighbour heuristic and its back-links all run on
+ * codes, as the walk of a scan does, and a node takes a third of its
+ * vector's bytes at 1,536 dimensions and 4 bits.
+ */
+typedef struct HnswBundle
+{
+	float		alpha;
+	float		wsq;			/* |w|^2 */
+	float		sum;			/* sum of the u_i */
+	float		wc;				/* <w, P c> */
+	float		cc;				/* |c|^2 */
+	float		mid;			/* m */
+	uint16		bits;
+	uint16		metric;			/* RbqMetric */
+	uint32		padded;
+	uint32		layout_off;		/* from the bundle's start */
+} HnswBundle;
+
+#define BUNDLE_RECORD_OFF	MAXALIGN(sizeof(HnswBundle))
+
+/* Bytes of one bundle of an index with codes (cst: its codes state). */
+Size
+HnswBundleSize(const HnswState *cst)
+{
+	return BUNDLE_RECORD_OFF + MAXALIGN(cst->item_size) +
+		MAXALIGN(rbq_query_layout_bytes(rbq_padded(cst->dim)));
+}
+
+/* The stored record in a bundle. */
+const char *
+HnswBundleRecord(const void *bundle)
+{
+	return (const char *) bundle + BUNDLE_RECORD_OFF;
+}
+
+/* The bundle of item (a stored item of the type), into bundle. */
+void
+HnswMakeBundle(HnswState *cst, const void *item, char *bundle)
+{
+	HnswCodes  *c = HnswCodesGet(cst);
+	HnswBundle *b = (HnswBundle *) bundle;
+	char	   *rec = bundle + BUNDLE_RECORD_OFF;
+	RbqFactors	f;
+	double		mid = ((1 << c->bits) - 1) / 2.0;
+	double		wsq = 0,
+				wc = 0;
+
+	HnswEncode(cst, item, rec);
+	memcpy(&f, rec, sizeof(RbqFactors));
+	rbq_code_levels((const uint8 *) rec + sizeof(RbqFactors), c->padded, c->bits, c->levels);
+	for (int i = 0; i < c->padded; i++)
+	{
+		double		w = c->levels[i] - mid;
+
+		wsq += w * w;
+		wc += w * c->pcentre[i];
+	}
+	b->alpha = f.alpha;
+	b->wsq = (float) wsq;
+	b->sum = f.sum;
+	b->wc = (float) wc;
+	b->cc = (float) (c->cnorm * c->cnorm);
+	b->mid = (float) mid;
+	b->bits = c->bits;
+	b->metric = c->metric;
+	b->padded = c->padded;
+	b->layout_off = BUNDLE_RECORD_OFF + MAXALIGN(cst->item_size);
+	rbq_query_layout_fill(c->levels, c->padded, (uint8 *) bundle + b->layout_off);
+}
+
+/* The distance between the vectors two bundles' codes stand for (a VecDistanceFn). */
+float
+HnswBundleDist(const void *a, const void *b, int dim)
+{
+	const HnswBundle *x = a;
+	const HnswBundle *y = b;
+	int32		dot = vk_active->rbq_dot((const uint8 *) x + x->layout_off,
+										 (const uint8 *) y + BUNDLE_RECORD_OFF + sizeof(RbqFactors),
+										 x->padded, x->bits);
+	double		m = x->mid;
+	double		ww = dot - m * x->sum - m * y->sum + m * m * x->padded;
+	double		ax = x->alpha,
+				ay = y->alpha;
+	double		ip;
+
+	switch (x->metric)
+	{
+		case RBQ_METRIC_L2:
+			return (float) Max(ax * ax * x->wsq + ay * ay * y->wsq - 2.0 * ax * ay * ww, 0.0);
+		case RBQ_METRIC_IP:
+			ip = ax * ay * ww + ax * x->wc + ay * y->wc + x->cc;
+			return (float) -ip;
+		default:
+			ip = ax * ay * ww + ax * x->wc + ay * y->wc + x->cc;
+			return (float) (1.0 - ip);
+	}
+}
+
+/* A search's query for the vector a bundle's code stands for, in qbuf. */
+const void *
+HnswBundleQuery(HnswState *cst, const void *bundle, void *qbuf)
+{
+	float	   *g = palloc(sizeof(float) * rbq_padded(cst->dim));
+	const void *q;
+
+	HnswDecode(cst, HnswBundleRecord(bundle), g);
+	q = HnswItemQuery(cst, g, qbuf);
+	pfree(g);
+	return q;
+}
+
+/* item's floats as they are coded (normalised under cosine), into out (dim floats). */
+void
+HnswItemFloats(HnswState *st, const void *item, float *out)
+{
+	itemFloats(st, item, out);
+}
