@@ -230,8 +230,10 @@ typedef struct HnswCodesPageData
 {
 	uint32		magic;			/* HNSW_MAGIC */
 	uint32		dim;
-	uint64		seed;
+	uint64		seed;			/* the rotation's */
 	uint32		npages;			/* codes pages in all */
+	uint32		nonce;			/* drawn per build: tells builds into one file apart */
+	uint32		crc;			/* CRC-32C of the centre's floats */
 	uint32		unused;
 	/* centre floats follow */
 } HnswCodesPageData;

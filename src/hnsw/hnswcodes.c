@@ -16,6 +16,8 @@
  *	  serve it over padded elements (HnswDist with st->gdim);
  *	- the query: a prepared RbqQuery (HnswCodeQuery), from a float vector
  *	  (scans, inserts) or from a graph item (VACUUM, back-links).
+ * The in-memory build has a fourth, the bundle (below), which compares two
+ * codes with one integer kernel call instead of decoding them.
  */
 #include "compat.h"
 
@@ -24,6 +26,9 @@
 
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "port/pg_crc32c.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
 #include "utils/rel.h"
 
 #include "hnsw.h"
@@ -35,6 +40,7 @@ typedef struct HnswCodes
 	int			bits;
 	int			padded;
 	RbqMetric	metric;
+	uint64		seed;
 	RbqRotation *rot;
 	float	   *centre;			/* dim floats: the codes are made around it */
 	float	   *pcentre;		/* P c, padded floats */
@@ -165,13 +171,34 @@ centreFloatsOn(int page)
 	return room / sizeof(float);
 }
 
-/* Read the seed and the centre from the codes pages. */
-static uint64
-readCodesPages(HnswState *st, float *centre)
+/*
+ * The first codes page's header (the seed, which identifies the build, and
+ * the page count), checked.
+ */
+static void
+readCodesHeader(HnswState *st, HnswCodesPageData *out)
+{
+	Buffer		buf = HnswReadBuffer(st->index, st->codes_blk);
+	Page		page;
+	HnswCodesPageData *h;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	if (!HnswPageIs(page, HNSW_PAGE_CODES))
+		badCodesPage(st, st->codes_blk);
+	h = (HnswCodesPageData *) PageGetContents(page);
+	if (h->magic != HNSW_MAGIC || h->dim != (uint32) st->dim || h->npages < 1 ||
+		h->npages > (uint32) (st->dim / centreFloatsOn(1) + 2))
+		badCodesPage(st, st->codes_blk);
+	*out = *h;
+	UnlockReleaseBuffer(buf);
+}
+
+/* Read the centre from the codes pages (npages of them, from readCodesHeader). */
+static void
+readCodesPages(HnswState *st, uint32 npages, float *centre)
 {
 	int			done = 0;
-	uint64		seed = 0;
-	uint32		npages = 1;
 
 	for (uint32 p = 0; p < npages; p++)
 	{
@@ -187,16 +214,7 @@ readCodesPages(HnswState *st, float *centre)
 			badCodesPage(st, blk);
 		data = PageGetContents(page);
 		if (p == 0)
-		{
-			HnswCodesPageData *h = (HnswCodesPageData *) data;
-
-			if (h->magic != HNSW_MAGIC || h->dim != (uint32) st->dim || h->npages < 1 ||
-				h->npages > (uint32) (st->dim / centreFloatsOn(1) + 2))
-				badCodesPage(st, blk);
-			seed = h->seed;
-			npages = h->npages;
 			data += MAXALIGN(sizeof(HnswCodesPageData));
-		}
 		n = Min(centreFloatsOn(p), st->dim - done);
 		memcpy(centre + done, data, sizeof(float) * n);
 		done += n;
@@ -204,25 +222,52 @@ readCodesPages(HnswState *st, float *centre)
 	}
 	if (done != st->dim)
 		badCodesPage(st, st->codes_blk);
-	return seed;
 }
 
-/* Set up st's codec around centre (dim floats), in the current context. */
+/*
+ * The parts of a codec that depend only on the build (the rotation, the
+ * centre and its image P c): what the codes pages hold, worked out.  Every
+ * insert and scan needs them, and working them out costs two reads of the
+ * pages and a rotation (tens of microseconds at 1,536 dimensions, a tenth
+ * of an insert), so each backend keeps the last few, keyed by the index's
+ * file and the build's nonce (drawn per build, so that an index rebuilt
+ * into the same file, as TRUNCATE of a table created in the same
+ * transaction does, is never taken for the old one).  States get copies,
+ * so an entry may go at any time.
+ */
+typedef struct CodecCacheEntry
+{
+	Oid			dbid;			/* InvalidOid: unused */
+	uint32		relnumber;
+	BlockNumber codes_blk;
+	uint64		seed;
+	uint32		nonce;
+	int			dim;
+	uint64		used;			/* for LRU */
+	MemoryContext cxt;
+	RbqRotation *rot;
+	float	   *centre;
+	float	   *pcentre;
+	double		cnorm;
+} CodecCacheEntry;
+
+#define CODEC_CACHE_SIZE	8
+static CodecCacheEntry codecCache[CODEC_CACHE_SIZE];
+static uint64 codecTick;
+
+/* Allocate st's codec with its scratch, in the current context. */
 static HnswCodes *
-codecFrom(HnswState *st, const float *centre, uint64 seed)
+codecAlloc(HnswState *st)
 {
 	HnswCodes  *c = palloc0(sizeof(HnswCodes));
 	int			padded = rbq_padded(st->dim);
-	double	   *pc;
 
 	Assert(st->bits > 0);
 	c->bits = st->bits;
 	c->padded = padded;
 	c->metric = rbqMetric(st->metric);
 	c->centre = palloc(sizeof(float) * st->dim);
-	memcpy(c->centre, centre, sizeof(float) * st->dim);
 	c->rot = palloc(rbq_rotation_size(st->dim));
-	rbq_rotation_init(c->rot, st->dim, seed);
 	c->work = palloc(rbq_work_size(padded));
 	c->rotated = palloc(sizeof(double) * padded);
 	c->levels = palloc(padded);
@@ -232,23 +277,47 @@ codecFrom(HnswState *st, const float *centre, uint64 seed)
 	c->codes = palloc(sizeof(uint8 *) * 2 * HNSW_MAX_M);
 	c->dots = palloc(sizeof(int32) * 2 * HNSW_MAX_M);
 	c->pcentre = palloc(sizeof(float) * padded);
-	pc = c->rotated;
+	st->codes = c;
+	return c;
+}
+
+/* Work out the rotation, P c and |c| of a codec whose centre is set. */
+static void
+codecDerive(HnswState *st, HnswCodes *c, uint64 seed)
+{
+	double	   *pc = c->rotated;
+
+	c->seed = seed;
+	rbq_rotation_init(c->rot, st->dim, seed);
 	rbq_rotate_double(c->rot, c->centre, NULL, pc);
-	for (int i = 0; i < padded; i++)
+	for (int i = 0; i < c->padded; i++)
 		c->pcentre[i] = (float) pc[i];
 	c->cnorm = 0;
 	for (int i = 0; i < st->dim; i++)
 		c->cnorm += (double) c->centre[i] * c->centre[i];
 	c->cnorm = sqrt(c->cnorm);
-	st->codes = c;
-	return c;
 }
 
 /* The build's codec, around the centre it computed (hnswbuild.c). */
 void
 HnswCodesInit(HnswState *st, const float *centre)
 {
-	(void) codecFrom(st, centre, HNSW_CODES_SEED);
+	HnswCodes  *c = codecAlloc(st);
+
+	memcpy(c->centre, centre, sizeof(float) * st->dim);
+	codecDerive(st, c, HNSW_CODES_SEED);
+}
+
+/* CRC-32C of a centre, kept on the first codes page. */
+static uint32
+centreCrc(const float *centre, int dim)
+{
+	pg_crc32c	crc;
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, centre, sizeof(float) * dim);
+	FIN_CRC32C(crc);
+	return crc;
 }
 
 /*
@@ -259,17 +328,76 @@ HnswCodesInit(HnswState *st, const float *centre)
 HnswCodes *
 HnswCodesGet(HnswState *st)
 {
-	float	   *centre;
-	uint64		seed = HNSW_CODES_SEED;
+	HnswCodes  *c;
+	HnswCodesPageData h;
+	CodecCacheEntry *e = NULL;
+	CodecCacheEntry *victim = &codecCache[0];
+	MemoryContext old;
 
 	if (likely(st->codes != NULL))
 		return st->codes;
-	centre = palloc0(sizeof(float) * st->dim);
-	if (st->codes_blk != InvalidBlockNumber)
-		seed = readCodesPages(st, centre);
-	codecFrom(st, centre, seed);
-	pfree(centre);
-	return st->codes;
+	c = codecAlloc(st);
+	if (st->codes_blk == InvalidBlockNumber)
+	{
+		/* built empty: codes around the origin */
+		memset(c->centre, 0, sizeof(float) * st->dim);
+		codecDerive(st, c, HNSW_CODES_SEED);
+		return c;
+	}
+	readCodesHeader(st, &h);
+	for (int i = 0; i < CODEC_CACHE_SIZE; i++)
+	{
+		CodecCacheEntry *x = &codecCache[i];
+
+		if (x->dbid == MyDatabaseId && x->relnumber == VecRelFileNumber(st->index) &&
+			x->codes_blk == st->codes_blk && x->seed == h.seed && x->nonce == h.nonce &&
+			x->dim == st->dim)
+			e = x;
+		if (x->used < victim->used)
+			victim = x;
+	}
+	if (e != NULL)
+	{
+		e->used = ++codecTick;
+		c->seed = e->seed;
+		memcpy(c->rot, e->rot, rbq_rotation_size(st->dim));
+		memcpy(c->centre, e->centre, sizeof(float) * st->dim);
+		memcpy(c->pcentre, e->pcentre, sizeof(float) * c->padded);
+		c->cnorm = e->cnorm;
+		return c;
+	}
+	readCodesPages(st, h.npages, c->centre);
+	if (centreCrc(c->centre, st->dim) != h.crc)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" has a damaged codes page", RelationGetRelationName(st->index)),
+				 errdetail("The centre the codes are made around does not match its checksum."),
+				 errhint("REINDEX the index.")));
+	codecDerive(st, c, h.seed);
+
+	/* keep it, in place of the least recently used entry */
+	if (victim->cxt == NULL)
+		victim->cxt = AllocSetContextCreate(TopMemoryContext, "hnsw codec cache",
+											ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(victim->cxt);
+	old = MemoryContextSwitchTo(victim->cxt);
+	victim->rot = palloc(rbq_rotation_size(st->dim));
+	memcpy(victim->rot, c->rot, rbq_rotation_size(st->dim));
+	victim->centre = palloc(sizeof(float) * st->dim);
+	memcpy(victim->centre, c->centre, sizeof(float) * st->dim);
+	victim->pcentre = palloc(sizeof(float) * c->padded);
+	memcpy(victim->pcentre, c->pcentre, sizeof(float) * c->padded);
+	MemoryContextSwitchTo(old);
+	victim->cnorm = c->cnorm;
+	victim->dbid = MyDatabaseId;
+	victim->relnumber = VecRelFileNumber(st->index);
+	victim->codes_blk = st->codes_blk;
+	victim->seed = h.seed;
+	victim->nonce = h.nonce;
+	victim->dim = st->dim;
+	victim->used = ++codecTick;
+	return c;
 }
 
 /* item's floats, normalised for cosine (in double, then rounded once). */
@@ -525,7 +653,11 @@ HnswWriteCodesPages(HnswState *st, const float *centre)
 			first = BufferGetBlockNumber(buf);
 			h->magic = HNSW_MAGIC;
 			h->dim = st->dim;
-			h->seed = HNSW_CODES_SEED;
+			h->seed = HnswCodesGet(st)->seed;
+			/* any value that differs from the last build's will do */
+			h->nonce = (uint32) (GetCurrentTimestamp() ^ ((uint64) MyProcPid << 20) ^
+								 (uint64) VecRelFileNumber(st->index));
+			h->crc = centreCrc(centre, st->dim);
 			h->npages = npages;
 			data += MAXALIGN(sizeof(HnswCodesPageData));
 		}
