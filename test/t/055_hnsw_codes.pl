@@ -45,8 +45,9 @@
 # (e) A wide column: vector(3072), 2,000 rows made from sift rows (each of
 #     24 blocks of 128 a scaled copy of the row, plus seeded noise), no
 #     options: the column is past vector's float limit (2,000), so the
-#     index gets codes of 4 bits by itself.  Recall@10 at ef_search 100 at
-#     least a measured floor, distances non-decreasing over LIMIT 40.
+#     index gets codes by itself, of 1 bit (the choice from 1,024
+#     dimensions on).  Recall@10 at ef_search 100 at least a measured
+#     floor, distances non-decreasing over LIMIT 40.
 #
 # The sections run in the order a, d, e, c on one node, then b on a
 # primary and a standby of their own.  About 2 minutes on 2 cores.
@@ -387,8 +388,8 @@ $node->safe_psql('postgres',
 my $truth_w = exact_top10($node, table => 'wide', op => '<->', qtable => 'wqueries');
 $node->safe_psql('postgres', 'CREATE INDEX wide_auto ON wide USING hnsw (embedding vector_l2_ops)');
 my $fw = assert_codes($node, 'wide_auto', 3072, 'vector(3072) without options');
-# 4 bits: 20 bytes of header, 20 of factors, 3072 / 2 of code, 32 links
-is($fw->{node_size}, 20 + 20 + 3072 * 4 / 8 + 8 * 16, 'vector(3072) without options: a node holds a 4-bit code');
+# 1 bit from 1,024 dimensions on: 20 bytes of header, 20 of factors, 3072 / 8 of code, 32 links
+is($fw->{node_size}, 20 + 20 + 3072 * 1 / 8 + 8 * 16, 'vector(3072) without options: a node holds a 1-bit code');
 check_clean($node, 'wide_auto', 'vector(3072)');
 $r = check_scan($node, table => 'wide', op => '<->', index => 'wide_auto', ef => 100, truth => $truth_w,
 	qtable => 'wqueries', what => 'vector(3072)');
