@@ -234,9 +234,15 @@ typedef struct HnswCodesPageData
 	uint32		npages;			/* codes pages in all */
 	uint32		nonce;			/* drawn per build: tells builds into one file apart */
 	uint32		crc;			/* CRC-32C of the centre's floats */
-	uint32		unused;
+	uint32		flags;			/* HNSW_CODES_* */
 	/* centre floats follow */
 } HnswCodesPageData;
+
+/*
+ * The build had no rows: the centre is zeros until the first insert sets
+ * it to that row (HnswCodesSetCentre); readers take zeros meanwhile.
+ */
+#define HNSW_CODES_PROVISIONAL		0x0001
 
 /* The seed of every index's rotation (any value would do; it is stored). */
 #define HNSW_CODES_SEED				UINT64CONST(0x5241426974510001)
@@ -715,7 +721,10 @@ extern const void *HnswItemQuery(HnswState *st, const void *gitem, void *qbuf);
 extern void HnswPrepareQuery(HnswState *st, const void *item, bool bounds, void *qbuf);
 extern void HnswScoreRecords(HnswState *st, const void *query, const char **records,
 							 int n, HnswCand *cands);
-extern BlockNumber HnswWriteCodesPages(HnswState *st, const float *centre);
+extern BlockNumber HnswWriteCodesPages(HnswState *st, const float *centre, bool provisional);
+extern bool HnswCodesProvisional(HnswState *st);
+extern void HnswCodesSetCentre(HnswState *st, const void *item);
+extern bool HnswCodesStale(HnswState *st);
 extern void HnswCodesInit(HnswState *st, const float *centre);
 extern Size HnswBundleSize(const HnswState *cst);
 extern const char *HnswBundleRecord(const void *bundle);

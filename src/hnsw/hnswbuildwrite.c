@@ -343,7 +343,7 @@ HnswBuildWrite(HnswBuildState *bs)
 	if (st->item_refs)
 		writeItems(bs, order, refs);
 	if (bs->codes)
-		st->codes_blk = HnswWriteCodesPages(st, bs->centre);
+		st->codes_blk = HnswWriteCodesPages(st, bs->centre, bs->n == 0);
 
 	st->entry_id = bs->entry == HNSW_NO_NODE ? HNSW_NO_NODE : newid[bs->entry];
 	st->entry_level = bs->entry_level;

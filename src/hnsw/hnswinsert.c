@@ -338,6 +338,15 @@ retry:
 		LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
 		extendNodePages(st);
 	}
+	/*
+	 * With codes whose centre the first insert sets: the row must have
+	 * been coded around the centre that holds now (HnswCodesStale).
+	 */
+	if (st->bits != 0 && HnswCodesStale(st))
+	{
+		UnlockReleaseBuffer(metabuf);
+		return HNSW_NO_NODE;
+	}
 	/* refresh the snapshot: locating our node needs the current runs */
 	HnswCopySnapshot(st, meta);
 	if (free_blk != InvalidBlockNumber)
@@ -636,25 +645,42 @@ insertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 	const void *gitem = item;
 	const void *query = NULL;
 
-	/*
-	 * With codes the node stores its record; the searches score its query,
-	 * and its neighbours are chosen among graph items (hnswcodes.c).
-	 */
-	if (st->bits != 0)
+	const void *rowitem = item;
+
+	for (;;)
 	{
-		char	   *rec = palloc(st->item_max);
-		void	   *qbuf = HnswQueryAlloc(st);
-		float	   *g = palloc(st->item_max);
+		/*
+		 * With codes the node stores its record; the searches score its
+		 * query, and its neighbours are chosen among graph items
+		 * (hnswcodes.c).  The first row into an index built empty sets
+		 * the centre first (HnswCodesSetCentre).
+		 */
+		if (st->bits != 0)
+		{
+			char	   *rec = palloc(st->item_max);
+			void	   *qbuf;
+			float	   *g = palloc(st->item_max);
 
-		HnswEncode(st, item, rec);
-		HnswPrepareQuery(st, item, false, qbuf);
-		HnswDecode(st, rec, g);
-		item = rec;
-		gitem = g;
-		query = qbuf;
+			if (HnswCodesProvisional(st) && st->node_count == 0)
+			{
+				HnswCodesSetCentre(st, rowitem);
+				st->codes = NULL;
+			}
+			qbuf = HnswQueryAlloc(st);
+			HnswEncode(st, rowitem, rec);
+			HnswPrepareQuery(st, rowitem, false, qbuf);
+			HnswDecode(st, rec, g);
+			item = rec;
+			gitem = g;
+			query = qbuf;
+		}
+		id = allocateNode(st, item, tid, level, &was_empty);
+		if (id != HNSW_NO_NODE)
+			break;
+		/* the centre was set since this row was coded: code it again */
+		st->codes = NULL;
+		HnswLoadMeta(st);
 	}
-
-	id = allocateNode(st, item, tid, level, &was_empty);
 	if (was_empty)
 		return;
 	entry = st->entry_id;
