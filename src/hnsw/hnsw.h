@@ -268,11 +268,10 @@ typedef struct HnswItemRef
 
 /*
  * A node record, at a fixed offset in a node page: header, the stored item
- * (item_size bytes: the vector, normalised for cosine), then the level-0
- * neighbour list (2 * m node ids, nlinks used).  Upper levels live in an
- * HnswUpper record on an upper page, reached through upper_blk/upper_off.
- * Room for a compact code used in traversal is reserved by the version
- * field of the metapage: a later format puts it between header and item.
+ * (item_size bytes: the vector, normalised for cosine; in format version 2
+ * the RaBitQ factors and code, hnswcodes.c), then the level-0 neighbour
+ * list (2 * m node ids, nlinks used).  Upper levels live in an HnswUpper
+ * record on an upper page, reached through upper_blk/upper_off.
  */
 typedef struct HnswNodeData
 {

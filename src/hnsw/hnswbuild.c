@@ -70,7 +70,8 @@ initMetaPage(HnswState *st, ForkNumber fork)
 
 /*
  * The build's states (HnswBuildState.st and disk).  With codes the graph
- * in memory is built on the stored items of the type, as without.
+ * in memory is built on bundles (hnswcodes.c): st takes their size and
+ * their distance, disk the geometry of the pages.
  */
 void
 HnswBuildInitStates(HnswBuildState *bs, Relation index)

@@ -78,16 +78,17 @@ PGDLLEXPORT void HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc);
 typedef struct HnswBuildState
 {
 	/*
-	 * st: the graph in memory, on the stored items of the type.  With codes
-	 * (format version 2) the pages' geometry differs: disk (codes true) is
-	 * the state the write and the inserts after a spill use.
+	 * st: the graph in memory, on the stored items of the type, or with
+	 * codes (format version 2) on bundles.  The pages' geometry then
+	 * differs: disk (codes true) is the state the write and the inserts
+	 * after a spill use.
 	 */
 	HnswState	st;
 	HnswState	disk;
 	bool		codes;
 	/*
 	 * With codes, the graph in memory holds bundles (hnswcodes.c), coded
-	 * around centre (the mean of the rows, a pass over the table before the
+	 * around centre (the median of a sample, a pass over the table before the
 	 * build); newbundle and qbuf are the row being inserted.
 	 */
 	float	   *centre;

@@ -644,7 +644,6 @@ insertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 	int			entry_level;
 	const void *gitem = item;
 	const void *query = NULL;
-
 	const void *rowitem = item;
 
 	for (;;)
