@@ -11,7 +11,7 @@
 #   make format / format-check
 
 EXTENSION = vector
-EXTVERSION = 0.1.1
+EXTVERSION = 0.1.2
 
 MODULE_big = vector
 OBJS = \
@@ -45,6 +45,7 @@ OBJS = \
 	src/hnsw/hnswvacuum.o \
 	src/hnsw/hnswvaccache.o \
 	src/hnsw/hnswcodes.o \
+	src/hnsw/hnswfilter.o \
 	src/hnsw/hnswvacchain.o \
 	src/hnsw/hnswreclaim.o \
 	src/index/veccost.o \

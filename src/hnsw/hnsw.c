@@ -131,7 +131,7 @@ hnswbuildphasename(int64 phase)
 static bool
 hnswvalidate(Oid opclassoid)
 {
-	return VecIndexValidate(opclassoid, "hnsw");
+	return VecIndexValidate(opclassoid, "hnsw", true);
 }
 
 PG_FUNCTION_INFO_V1(hnswhandler);
@@ -139,6 +139,10 @@ Datum
 hnswhandler(PG_FUNCTION_ARGS)
 {
 	IndexAmRoutine *am = VecIndexAmRoutine();
+
+	/* key columns after the vector are filter columns (hnswfilter.c) */
+	am->amcanmulticol = true;
+	am->amsearcharray = true;
 
 	am->ambuild = hnswbuild;
 	am->ambuildempty = hnswbuildempty;

@@ -217,7 +217,26 @@ typedef struct HnswMetaCodesData
 #define HnswMetaCodes(meta) \
 	((HnswMetaCodesData *) ((char *) (meta) + HNSW_META_CODES_OFFSET))
 
-StaticAssertDecl(MAXALIGN(SizeOfPageHeaderData) + HNSW_META_CODES_OFFSET + sizeof(HnswMetaCodesData) <=
+/*
+ * Metapage flag: the index has filter columns (hnswfilter.c), and the
+ * metapage carries HnswMetaFilterData after HnswMetaCodesData, which
+ * pd_lower then covers whatever the format version.  Each node record
+ * ends with the filter values of its row (filter_size bytes).
+ */
+#define HNSW_META_FILTERS			0x0004
+
+typedef struct HnswMetaFilterData
+{
+	uint16		nfilters;		/* key columns after the vector */
+	uint16		filter_size;	/* bytes at the end of each node record */
+} HnswMetaFilterData;
+
+#define HNSW_META_FILTER_OFFSET \
+	(HNSW_META_CODES_OFFSET + sizeof(HnswMetaCodesData))
+#define HnswMetaFilter(meta) \
+	((HnswMetaFilterData *) ((char *) (meta) + HNSW_META_FILTER_OFFSET))
+
+StaticAssertDecl(MAXALIGN(SizeOfPageHeaderData) + HNSW_META_FILTER_OFFSET + sizeof(HnswMetaFilterData) <=
 				 BLCKSZ - MAXALIGN(sizeof(HnswPageOpaqueData)),
 				 "hnsw metapage does not fit in a page");
 
@@ -270,8 +289,9 @@ typedef struct HnswItemRef
  * A node record, at a fixed offset in a node page: header, the stored item
  * (item_size bytes: the vector, normalised for cosine; in format version 2
  * the RaBitQ factors and code, hnswcodes.c), then the level-0 neighbour
- * list (2 * m node ids, nlinks used).  Upper levels live in an HnswUpper
- * record on an upper page, reached through upper_blk/upper_off.
+ * list (2 * m node ids, nlinks used), then with filter columns the row's
+ * filter values (filter_size bytes, hnswfilter.c).  Upper levels live in
+ * an HnswUpper record on an upper page, reached through upper_blk/upper_off.
  */
 typedef struct HnswNodeData
 {
@@ -301,6 +321,9 @@ typedef HnswNodeData *HnswNode;
 #define HnswNodeItem(node)	((char *) (node) + sizeof(HnswNodeData))
 #define HnswNodeLinks(node, itemsize) \
 	((uint32 *) ((char *) (node) + sizeof(HnswNodeData) + (itemsize)))
+#define HnswNodeFilter(node, st) \
+	((uint32 *) ((char *) (node) + sizeof(HnswNodeData) + (st)->item_size + \
+				 sizeof(uint32) * 2 * (st)->m))
 
 /*
  * A chained duplicate's stamp, in slots 1 and 2 of its unused level-0 list:
@@ -391,6 +414,12 @@ typedef struct HnswState
 	bool		item_refs;		/* items out of line: item_size is an HnswItemRef */
 	Size		node_size;
 	int			nodes_per_page;
+	/* filter columns: key columns 2.. of the index (hnswfilter.c) */
+	int			nfilters;
+	Size		filter_size;	/* 0 without filter columns */
+	uint8		filter_kind[INDEX_MAX_KEYS];	/* HNSW_FILTER_* */
+	Oid			filter_type[INDEX_MAX_KEYS];	/* the opclass's input type */
+	Oid			filter_coll[INDEX_MAX_KEYS];
 
 	/* metapage snapshot */
 	uint32		entry_id;
@@ -452,6 +481,7 @@ typedef struct HnswCand
 	uint8		deleted;
 	uint8		self_dead;
 	uint8		level;			/* the node's level (HNSW_LEVEL_ANY: not told) */
+	uint8		nomatch;		/* the scan's filter rejects it: it only routes */
 	float		lower;			/* with codes: a bound dist never exceeds (hnswcodes.c) */
 } HnswCand;
 
@@ -520,6 +550,8 @@ struct HnswSource
 	void		(*wrote) (HnswSource *src, uint32 id, int level, const uint32 *links, int n);
 	void		(*stale) (HnswSource *src, uint32 id, int level);
 	HnswState  *state;
+	/* a scan's filter (hnswfilter.c): score sets nomatch by it; NULL: none */
+	const struct HnswFilter *filter;
 };
 
 
@@ -565,6 +597,13 @@ struct HnswInserter
 	const void *query;
 	/* optional: is id's stored record the new node's (a duplicate)?  NULL: compare items */
 	bool		(*same) (HnswInserter *ins, uint32 id);
+	/*
+	 * With filter columns: the new node's filter values, and id's (a
+	 * pointer into the graph, or a copy in buf): a duplicate chain holds
+	 * rows of one filter value only, since the scan tests the head's.
+	 */
+	const uint32 *filter;
+	const uint32 *(*filter_of) (HnswInserter *ins, uint32 id, uint32 *buf);
 	/* id's stored item: a pointer into the graph, or a copy made in buf */
 	const char *(*item) (HnswInserter *ins, uint32 id, char *buf);
 	/* hang id into head's duplicate chain, in place of linking it */
@@ -693,7 +732,7 @@ HnswFreeSlotSpace(const HnswState *st, uint32 nfree)
 extern void HnswTooManyNodes(const HnswState *st) pg_attribute_noreturn();
 extern void HnswTestDelay(int ms);
 extern int	HnswNodesPerPage(Size node_size);
-extern Size HnswNodeSize(Size item_size, int m);
+extern Size HnswNodeSize(Size item_size, int m, Size filter_size);
 
 /* hnswbuf.c */
 extern Buffer HnswReadBuffer(Relation index, BlockNumber blk);
@@ -782,6 +821,7 @@ HnswFillCand(HnswCand *c, uint32 id, const HnswNodeData *node)
 	c->self_dead = dup || (node->flags & HNSW_NODE_DELETED) != 0;
 	c->deleted = c->self_dead && c->dup_next == HNSW_NO_NODE;
 	c->level = node->level;
+	c->nomatch = 0;
 }
 extern void HnswReadHeader(HnswState *st, uint32 id, HnswNodeData *dst);
 extern uint64 HnswReadMember(HnswState *st, uint32 id, HnswNodeData *dst);
@@ -791,7 +831,8 @@ extern HnswNode HnswLockNode(HnswState *st, uint32 id, int mode, Buffer *buf);
 extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 					   Relation heap, IndexUniqueCheck checkUnique VEC_AMINSERT_UNCHANGED_ARG,
 					   struct IndexInfo *indexInfo);
-extern void HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level);
+extern void HnswInsertItem(HnswState *st, const void *item, const uint32 *filter,
+						   ItemPointer tid, int level);
 
 /* hnswlinks.c: list editing, for inserts and VACUUM */
 /*
@@ -848,6 +889,24 @@ extern int	hnsw_test_max_runs;
 extern int	hnsw_test_extend_delay;
 extern void HnswInitGUCs(void);
 extern Datum hnswhandler(PG_FUNCTION_ARGS);
+
+/* hnswfilter.c: filter columns */
+#define HNSW_FILTER_INT32			1	/* int2, int4: the value itself */
+#define HNSW_FILTER_INT64			2	/* int8: a hash */
+#define HNSW_FILTER_BOOL			3	/* 0 or 1 */
+#define HNSW_FILTER_TEXT			4	/* a hash under the column's collation */
+#define HNSW_FILTER_UUID			5	/* a hash */
+
+typedef struct HnswFilter HnswFilter;
+extern void HnswFilterInitState(HnswState *st, Relation index);
+extern Size HnswFilterSize(int nfilters);
+extern void HnswFilterForm(const HnswState *st, const Datum *values, const bool *isnull,
+						   uint32 *out);
+extern HnswFilter *HnswFilterFromKeys(const HnswState *st, ScanKey keys, int nkeys);
+extern bool HnswFilterEmpty(const HnswFilter *f);
+extern bool HnswFilterLossy(const HnswFilter *f);
+extern bool HnswFilterMatch(const HnswFilter *f, const uint32 *values);
+extern void HnswReadFilter(HnswState *st, uint32 id, uint32 *dst);
 
 /* hnswcheck.c */
 extern void HnswCheckIndex(Relation index, VecCheck *c);

@@ -235,20 +235,23 @@ HnswBuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	old = MemoryContextSwitchTo(bs->tmpCtx);
 	if (VecIndexValueToItem(st->ops, st->metric, st->dim, values[0], bs->itembuf))
 	{
+		if (st->nfilters > 0)
+			HnswFilterForm(st, values, isnull, bs->filterbuf);
 		if (!bs->spilled)
 		{
 			if (bs->shared == NULL)
 			{
-				if (!HnswBuildInsert(bs, bs->itembuf, tid))
+				if (!HnswBuildInsert(bs, bs->itembuf, bs->filterbuf, tid))
 					HnswBuildSpill(bs);
 			}
 			/* a parallel build whose shared graph is full spills together */
 			else if (pg_atomic_read_u32(&bs->shared->spill) != HNSW_SPILL_NONE ||
-					 !HnswBuildInsert(bs, bs->itembuf, tid))
+					 !HnswBuildInsert(bs, bs->itembuf, bs->filterbuf, tid))
 				HnswBuildParallelSpill(bs);
 		}
 		if (bs->spilled)
-			HnswInsertItem(BuildDiskState(bs), bs->itembuf, tid,
+			HnswInsertItem(BuildDiskState(bs), bs->itembuf,
+						   st->nfilters > 0 ? bs->filterbuf : NULL, tid,
 						   HnswRandomLevel(st->m, pg_prng_double(&bs->prng)));
 		bs->indtuples++;
 		if (((uint64) bs->indtuples & 63) == 0 && !IsParallelWorker())

@@ -72,6 +72,7 @@ typedef struct HnswShared
 #define HNSW_KEY_ARENA		UINT64CONST(0xA00000000000000A)
 #define HNSW_KEY_VITEMS		UINT64CONST(0xA00000000000000B)
 #define HNSW_KEY_CENTRE		UINT64CONST(0xA00000000000000C)	/* with codes: dim floats */
+#define HNSW_KEY_FILTERS	UINT64CONST(0xA00000000000000D)	/* with filter columns */
 
 PGDLLEXPORT void HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc);
 
@@ -123,6 +124,8 @@ typedef struct HnswBuildState
 	uint16	   *nlinks0;
 	uint8	   *levels;
 	ItemPointerData *tids;
+	char	   *filters;		/* with filter columns: filter_size bytes per node */
+	uint32	   *filterbuf;		/* the callback's row's filter values */
 	uint64	   *upper;			/* per node: offset in arena of levels x
 								 * (count, m links); 0 = none */
 	uint32	   *dup_next;		/* duplicate chains (README.md, "Duplicates") */
@@ -153,6 +156,7 @@ typedef struct HnswBuildState
 #define VarItem(bs, id)		((bs)->vitems + (bs)->item_off[id])
 #define BuildItem(bs, id)	((bs)->item_off ? VarItem(bs, id) : FixedItem(bs, id))
 #define BuildLinks0(bs, id) ((bs)->links0 + (Size) (id) * 2 * (bs)->st.m)
+#define BuildFilter(bs, id) ((uint32 *) ((bs)->filters + (Size) (id) * (bs)->st.filter_size))
 #define BuildUpper(bs, id, level) \
 	((bs)->arena + (bs)->upper[id] + ((level) - 1) * ((bs)->st.m + 1))
 
@@ -161,7 +165,8 @@ extern Size HnswBuildNodeBytes(const HnswState *st);
 extern void HnswBuildGrow(HnswBuildState *bs);
 extern uint32 *HnswBuildLinks(HnswBuildState *bs, uint32 id, int level, uint32 *count);
 extern void HnswBuildInitParticipant(HnswBuildState *bs, uint32 nodes);
-extern bool HnswBuildInsert(HnswBuildState *bs, const char *item, ItemPointer tid);
+extern bool HnswBuildInsert(HnswBuildState *bs, const char *item, const uint32 *filter,
+							ItemPointer tid);
 extern void HnswBuildRepairReach(HnswBuildState *bs);
 
 /* hnswbuildwrite.c */

@@ -37,7 +37,8 @@ Size
 HnswBuildNodeBytes(const HnswState *st)
 {
 	return st->item_size + sizeof(uint32) * 2 * st->m + sizeof(uint16) + sizeof(uint8) +
-		sizeof(ItemPointerData) + sizeof(uint64) + sizeof(uint32) * 2 /* chain, visited */ ;
+		sizeof(ItemPointerData) + sizeof(uint64) + sizeof(uint32) * 2 /* chain, visited */ +
+		st->filter_size;
 }
 
 static void *
@@ -63,6 +64,8 @@ HnswBuildGrow(HnswBuildState *bs)
 	bs->nlinks0 = growArray(bs->nlinks0, sizeof(uint16), newcap);
 	bs->levels = growArray(bs->levels, sizeof(uint8), newcap);
 	bs->tids = growArray(bs->tids, sizeof(ItemPointerData), newcap);
+	if (st->nfilters > 0)
+		bs->filters = growArray(bs->filters, st->filter_size, newcap);
 	bs->upper = growArray(bs->upper, sizeof(uint64), newcap);
 	bs->dup_next = growArray(bs->dup_next, sizeof(uint32), newcap);
 	bs->cap = newcap;
@@ -207,6 +210,7 @@ memScore(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCand 
 		cands[i].deleted = 0;
 		cands[i].self_dead = 0;
 		cands[i].level = HNSW_LEVEL_ANY;
+		cands[i].nomatch = 0;
 	}
 }
 
@@ -226,6 +230,7 @@ memScoreVar(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCa
 		cands[i].deleted = 0;
 		cands[i].self_dead = 0;
 		cands[i].level = HNSW_LEVEL_ANY;
+		cands[i].nomatch = 0;
 	}
 }
 
@@ -259,6 +264,7 @@ HnswBuildInitParticipant(HnswBuildState *bs, uint32 nodes)
 									   ALLOCSET_DEFAULT_SIZES);
 	/* the callback's stored item of the type (with codes, not a bundle) */
 	bs->itembuf = palloc0(Max(st->item_max, MAXALIGN(st->ops->item_size(st->dim))));
+	bs->filterbuf = palloc0(HnswFilterSize(st->nfilters));
 	HnswVisitedInitDense(&bs->visited, nodes);
 	HnswHeapInit(&bs->cands, st->ef_construction * 4, false);
 	HnswHeapInit(&bs->results, st->ef_construction + 1, true);
@@ -269,6 +275,7 @@ HnswBuildInitParticipant(HnswBuildState *bs, uint32 nodes)
 	bs->src.wrote = NULL;
 	bs->src.stale = NULL;
 	bs->src.state = (HnswState *) bs;
+	bs->src.filter = NULL;
 	memset(&bs->ins, 0, sizeof(bs->ins));
 	bs->ins.src = &bs->src;
 	bs->ins.st = st;
@@ -454,6 +461,12 @@ memSame(HnswInserter *ins, uint32 id)
 				  bs->disk.item_size) == 0;
 }
 
+static const uint32 *
+memFilterOf(HnswInserter *ins, uint32 id, uint32 *buf)
+{
+	return BuildFilter((HnswBuildState *) ins->arg, id);
+}
+
 static void
 memChain(HnswInserter *ins, uint32 head, uint32 id)
 {
@@ -503,7 +516,7 @@ memBackLinks(HnswInserter *ins, uint32 id, int level, const void *item,
  * is full and the item was not inserted.
  */
 bool
-HnswBuildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
+HnswBuildInsert(HnswBuildState *bs, const char *item, const uint32 *filter, ItemPointer tid)
 {
 	HnswState  *st = &bs->st;
 	uint32		id;
@@ -538,6 +551,12 @@ HnswBuildInsert(HnswBuildState *bs, const char *item, ItemPointer tid)
 	else
 		memcpy(FixedItem(bs, id), item, st->item_size);
 	bs->tids[id] = *tid;
+	if (st->nfilters > 0)
+	{
+		memcpy(BuildFilter(bs, id), filter, st->filter_size);
+		bs->ins.filter = filter;
+		bs->ins.filter_of = memFilterOf;
+	}
 	bs->levels[id] = level;
 	bs->nlinks0[id] = 0;
 	bs->dup_next[id] = HNSW_NO_NODE;

@@ -63,6 +63,8 @@ attachShared(HnswBuildState *bs, Relation heap, Relation index, shm_toc *toc)
 	bs->nlinks0 = shm_toc_lookup(toc, HNSW_KEY_NLINKS0, false);
 	bs->levels = shm_toc_lookup(toc, HNSW_KEY_LEVELS, false);
 	bs->tids = shm_toc_lookup(toc, HNSW_KEY_TIDS, false);
+	if (bs->st.nfilters > 0)
+		bs->filters = shm_toc_lookup(toc, HNSW_KEY_FILTERS, false);
 	bs->upper = shm_toc_lookup(toc, HNSW_KEY_UPPER, false);
 	bs->dup_next = shm_toc_lookup(toc, HNSW_KEY_DUPNEXT, false);
 	bs->arena = shm_toc_lookup(toc, HNSW_KEY_ARENA, false);
@@ -372,7 +374,7 @@ HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *
 	Snapshot	snapshot;
 	HnswShared *sh;
 	shm_toc    *toc;
-	VecShmChunk	chunks[10];
+	VecShmChunk	chunks[11];
 	int			nchunks = 8;
 
 	/*
@@ -427,6 +429,11 @@ HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *
 		vitems_bytes = (uint64) cap * item_bytes;
 		chunks[nchunks].key = HNSW_KEY_VITEMS;
 		chunks[nchunks++].size = (Size) vitems_bytes;
+	}
+	if (st->nfilters > 0)
+	{
+		chunks[nchunks].key = HNSW_KEY_FILTERS;
+		chunks[nchunks++].size = (Size) cap * st->filter_size;
 	}
 	/* with codes, the centre the leader computed: every participant codes around it */
 	if (bs->codes)

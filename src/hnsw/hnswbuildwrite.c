@@ -325,6 +325,8 @@ HnswBuildWrite(HnswBuildState *bs)
 				memcpy(HnswNodeItem(node), FixedItem(bs, id), st->item_size);
 			mapLinks(newid, BuildLinks0(bs, id), bs->nlinks0[id],
 					 HnswNodeLinks(node, st->item_size));
+			if (st->nfilters > 0)
+				memcpy(HnswNodeFilter(node, st), BuildFilter(bs, id), st->filter_size);
 			if (node->flags & HNSW_NODE_DUP)
 				HnswSetDupStamp(node, st->item_size, HNSW_STAMP_BUILD);
 		}

@@ -83,8 +83,12 @@ rowVisible(VecCheck *c, ItemPointer tid)
  * codes to now.  A record written into another node's slot, a code made
  * with another centre, or a row whose vector changed under its TID would
  * pass every structural check and still misplace the row in the walk, or
- * give it a bound that does not hold.  The row is read as the executor
- * would, expressions evaluated (FormIndexDatum), and coded again.
+ * give it a bound that does not hold.  With filter columns, each live
+ * node's filter values must be its row's: a wrong one hides the row from
+ * the scans that ask for its value, or returns it where an exactly
+ * compared value says it matches when it does not.  The row is read as
+ * the executor would, expressions evaluated (FormIndexDatum), and coded
+ * again.
  */
 static void
 checkCodes(HnswState *st, VecCheck *c, const uint8 *flags, const ItemPointerData *tids)
@@ -98,10 +102,13 @@ checkCodes(HnswState *st, VecCheck *c, const uint8 *flags, const ItemPointerData
 	char	   *item = palloc0(st->item_max);
 	char	   *rec = palloc0(st->item_max);
 	char	   *stored = palloc0(st->item_max);
+	uint32	   *filt = palloc0(HnswFilterSize(st->nfilters));
+	uint32	   *sfilt = palloc0(HnswFilterSize(st->nfilters));
 	uint32		bad = 0,
+				badf = 0,
 				checked = 0;
 
-	if (st->bits == 0 || c->heap == NULL)
+	if ((st->bits == 0 && st->nfilters == 0) || c->heap == NULL)
 		return;
 	ii = BuildIndexInfo(st->index);
 	estate = CreateExecutorState();
@@ -132,6 +139,8 @@ checkCodes(HnswState *st, VecCheck *c, const uint8 *flags, const ItemPointerData
 		FormIndexDatum(ii, slot, estate, values, isnull);
 		indexed = !isnull[0] &&
 			VecIndexValueToItem(st->ops, st->metric, st->dim, values[0], item);
+		if (indexed && st->nfilters > 0)
+			HnswFilterForm(st, values, isnull, filt);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(tmp);
 		if (!indexed)
@@ -142,9 +151,19 @@ checkCodes(HnswState *st, VecCheck *c, const uint8 *flags, const ItemPointerData
 								ItemPointerGetOffsetNumberNoCheck(&tid));
 			continue;
 		}
+		checked++;
+		if (st->nfilters > 0)
+		{
+			HnswReadFilter(st, id, sfilt);
+			if (memcmp(filt, sfilt, st->filter_size) != 0 && ++badf <= 10)
+				VecCheckProblem(c, "node %u's filter values are not those of heap tuple (%u,%u)",
+								id, ItemPointerGetBlockNumberNoCheck(&tid),
+								ItemPointerGetOffsetNumberNoCheck(&tid));
+		}
+		if (st->bits == 0)
+			continue;
 		HnswEncode(st, item, rec);
 		HnswReadItem(st, id, stored);
-		checked++;
 		if (memcmp(rec, stored, st->item_size) != 0 && ++bad <= 10)
 			VecCheckProblem(c, "node %u's code is not that of heap tuple (%u,%u)'s vector",
 							id, ItemPointerGetBlockNumberNoCheck(&tid),
@@ -153,6 +172,9 @@ checkCodes(HnswState *st, VecCheck *c, const uint8 *flags, const ItemPointerData
 	if (bad > 0)
 		VecCheckProblem(c, "%u of %u live nodes checked have a code that is not their row's", bad,
 						checked);
+	if (badf > 0)
+		VecCheckProblem(c, "%u of %u live nodes checked have filter values that are not their row's",
+						badf, checked);
 	table_index_fetch_end(fetch);
 	ExecDropSingleTupleTableSlot(slot);
 	FreeExecutorState(estate);

@@ -98,7 +98,7 @@ HnswChooseBits(const VecTypeOps *ops, VecMetric metric, int dim, int m, int bits
 	if (bits > 0)
 		return bits;
 	if (dim <= ops->hnsw_max_dim &&
-		HnswNodesPerPage(HnswNodeSize(MAXALIGN(ops->item_size(dim)), m)) >= 1)
+		HnswNodesPerPage(HnswNodeSize(MAXALIGN(ops->item_size(dim)), m, 0)) >= 1)
 		return 0;
 
 	/*
@@ -115,7 +115,7 @@ HnswChooseBits(const VecTypeOps *ops, VecMetric metric, int dim, int m, int bits
 	if (dim >= 1024)
 		return 1;
 	for (int i = 0; i < lengthof(autobits); i++)
-		if (HnswNodesPerPage(HnswNodeSize(HnswCodesRecordSize(dim, autobits[i]), m)) >= 1)
+		if (HnswNodesPerPage(HnswNodeSize(HnswCodesRecordSize(dim, autobits[i]), m, 0)) >= 1)
 			return autobits[i];
 	return 1;
 }
@@ -132,7 +132,7 @@ HnswSetCodesGeometry(HnswState *st, int bits)
 	st->item_size = HnswCodesRecordSize(st->dim, bits);
 	st->item_max = Max(MAXALIGN(st->item_size), sizeof(float) * padded);
 	st->item_max = Max(st->item_max, MAXALIGN(st->ops->item_size(st->dim)));
-	st->node_size = HnswNodeSize(st->item_size, st->m);
+	st->node_size = HnswNodeSize(st->item_size, st->m, st->filter_size);
 	st->nodes_per_page = HnswNodesPerPage(st->node_size);
 	/* graph items are float vectors whatever the type */
 	st->dist = vector_type_ops.distance(st->metric);
@@ -148,7 +148,7 @@ HnswSetFloatGeometry(HnswState *st)
 	st->item_refs = st->ops->item_len != NULL;
 	st->item_max = MAXALIGN(st->ops->item_size(st->dim));
 	st->item_size = st->item_refs ? sizeof(HnswItemRef) : st->item_max;
-	st->node_size = HnswNodeSize(st->item_size, st->m);
+	st->node_size = HnswNodeSize(st->item_size, st->m, st->filter_size);
 	st->nodes_per_page = HnswNodesPerPage(st->node_size);
 	st->dist = st->ops->distance(st->metric);
 	st->codes = NULL;

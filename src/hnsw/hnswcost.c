@@ -78,6 +78,7 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	double		node_bytes = 0;
 	double		dim;
 	double		scored;
+	double		sel;
 	double		levels;
 	double		per_node;
 	double		spc_random_page_cost;
@@ -105,8 +106,15 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	}
 
 	levels = entry_level >= 0 ? entry_level + 1 : Max(1, log(ntuples) / log(m));
-	/* layer 0, the level-1 beam that seeds it (HnswSeedSearch), the descent */
-	scored = Min(ntuples, hnsw_ef_search * 3.0 * m + levels * m);
+
+	/*
+	 * Layer 0, the level-1 beam that seeds it (HnswSeedSearch), the
+	 * descent.  Conditions on filter columns (hnswfilter.c) keep a share
+	 * sel of the rows, and the walk goes on until ef_search of them are
+	 * found: it scores about 1/sel times the nodes.
+	 */
+	sel = Max(*indexSelectivity, 1.0 / ntuples);
+	scored = Min(ntuples, hnsw_ef_search * 3.0 * m / sel + levels * m);
 
 	/*
 	 * A node's page is usually cached: a twentieth of a random page read
@@ -121,5 +129,5 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 
 	*indexStartupCost = levels * spc_random_page_cost + scored * per_node;
 	*indexTotalCost = *indexStartupCost +
-		Max(ntuples - hnsw_ef_search, 0) * per_node * scored / Max(hnsw_ef_search, 1);
+		Max(ntuples * sel - hnsw_ef_search, 0) * per_node * scored / Max(hnsw_ef_search, 1);
 }

@@ -175,6 +175,8 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 				HnswCand   *c = &cands[k];
 
 				HnswFillCand(c, ids[k], node);
+				if (src->filter)
+					c->nomatch = !HnswFilterMatch(src->filter, HnswNodeFilter(node, st));
 				if (batch)
 				{
 					memcpy(batch + recsize * k, HnswNodeItem(node), st->item_size);
@@ -244,6 +246,8 @@ diskScoreRefs(HnswSource *src, const void *query, const uint32 *ids, int n,
 			HnswCand   *c = &cands[k];
 
 			HnswFillCand(c, ids[k], node);
+			if (src->filter)
+				c->nomatch = !HnswFilterMatch(src->filter, HnswNodeFilter(node, st));
 			memcpy(&refs[k], HnswNodeItem(node), sizeof(HnswItemRef));
 		}
 		UnlockReleaseBuffer(buf);
@@ -321,6 +325,7 @@ HnswDiskSourceInit(HnswSource *src, HnswState *st)
 	src->wrote = NULL;
 	src->stale = NULL;
 	src->state = st;
+	src->filter = NULL;
 }
 
 /*

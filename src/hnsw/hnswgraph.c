@@ -28,6 +28,15 @@ HnswInserterScratch(HnswInserter *ins)
 	ins->wdata = palloc_extended((Size) ins->st->item_max * n, MCXT_ALLOC_HUGE);
 }
 
+/* Are id's filter values the new node's (ins->filter)? */
+static bool
+sameFilter(HnswInserter *ins, uint32 id)
+{
+	uint32		buf[INDEX_MAX_KEYS + 1];
+
+	return memcmp(ins->filter_of(ins, id, buf), ins->filter, ins->st->filter_size) == 0;
+}
+
 /*
  * The paper's INSERT for node id, whose item and level are stored already
  * and which no list links to yet: descend greedily from the entry point to
@@ -106,12 +115,25 @@ HnswInsertNode(HnswInserter *ins, uint32 id, const void *item, int level,
 		HnswSortCands(w, nw, id);
 		for (int i = 0; i < nw; i++)
 			witems[i] = ins->item(ins, w[i].id, ins->wdata + (Size) st->item_max * i);
-		if (level == 0 && nw > 0 && !w[0].self_dead &&
-			(ins->same ? ins->same(ins, w[0].id) :
-			 w[0].dist == 0 && HnswSameItem(st, witems[0], item)))
+		/*
+		 * A duplicate joins the chain of the nearest node if that has the
+		 * same record.  With filter columns, of the nodes that tie with
+		 * the nearest, the first with the same record and filter values:
+		 * rows of one vector under many values would otherwise each
+		 * become a node of their own, at distance 0 from each other,
+		 * which the graph cannot keep reachable.
+		 */
+		for (int i = 0; level == 0 && i < (ins->filter ? nw : Min(nw, 1)) &&
+			 w[i].dist == w[0].dist; i++)
 		{
-			ins->chain(ins, w[0].id, id);
-			return true;
+			if (!w[i].self_dead &&
+				(ins->same ? ins->same(ins, w[i].id) :
+				 w[i].dist == 0 && HnswSameItem(st, witems[i], item)) &&
+				(ins->filter == NULL || sameFilter(ins, w[i].id)))
+			{
+				ins->chain(ins, w[i].id, id);
+				return true;
+			}
 		}
 		sel[lc] = palloc_array(uint32, maxlinks);
 		nheur[lc] = HnswSelectNeighbours(st, w, nw, witems, maxlinks, 0, sel[lc]);
@@ -496,7 +518,8 @@ HnswSearchLayer(HnswSource *src, const void *query, HnswHeap *cands,
 				continue;
 			if (closer)
 				HnswHeapPush(cands, s);
-			if (s->deleted)
+			/* deleted, or on layer 0 not what the scan's filter asks for: routes only */
+			if (s->deleted || (level == 0 && src->filter && s->nomatch))
 				continue;
 			if (closer)
 			{
@@ -579,7 +602,7 @@ HnswSeedSearch(HnswSource *src, const void *query, uint32 entry, int entry_level
 		ep = HnswGreedyDescend(src, query, entry, entry_level, 0);
 		HnswVisitedAdd(visited, ep.id);
 		HnswHeapPush(cands, &ep);
-		if (!ep.deleted)
+		if (!ep.deleted && !(src->filter && ep.nomatch))
 			HnswHeapPush(results, &ep);
 		return;
 	}
@@ -602,7 +625,7 @@ HnswSeedSearch(HnswSource *src, const void *query, uint32 entry, int entry_level
 		{
 			HnswVisitedAdd(visited, ures.items[i].id);
 			HnswHeapPush(cands, &ures.items[i]);
-			if (!ures.items[i].deleted)
+			if (!ures.items[i].deleted && !(src->filter && ures.items[i].nomatch))
 				HnswHeapPush(results, &ures.items[i]);
 		}
 		while (results->n > ef)

@@ -288,7 +288,8 @@ addRecord(GenericXLogState *xlog, Buffer buf, uint16 type, const void *rec, Size
  * page, current item page, node page, new upper page, new item page.
  */
 static uint32
-allocateNode(HnswState *st, const void *item, ItemPointer tid, int level, bool *was_empty)
+allocateNode(HnswState *st, const void *item, const uint32 *filter, ItemPointer tid, int level,
+			 bool *was_empty)
 {
 	Buffer		metabuf = ReadBuffer(st->index, HNSW_METAPAGE_BLKNO);
 	Buffer		nodebuf;
@@ -486,6 +487,8 @@ retry:
 		memcpy(HnswNodeItem(node), &ref, sizeof(HnswItemRef));
 	else
 		memcpy(HnswNodeItem(node), item, st->item_size);
+	if (st->nfilters > 0)
+		memcpy(HnswNodeFilter(node, st), filter, st->filter_size);
 
 	if (free_blk == InvalidBlockNumber)
 		meta->node_count = id + 1;
@@ -594,6 +597,14 @@ diskSame(HnswInserter *ins, uint32 id)
 	return same;
 }
 
+/* id's filter values, copied from its page */
+static const uint32 *
+diskFilterOf(HnswInserter *ins, uint32 id, uint32 *buf)
+{
+	HnswReadFilter(ins->st, id, buf);
+	return buf;
+}
+
 static void
 diskChain(HnswInserter *ins, uint32 head, uint32 id)
 {
@@ -631,7 +642,7 @@ diskBackLinks(HnswInserter *ins, uint32 id, int level, const void *item,
 }
 
 static void
-insertItem(HnswState *st, const void *item, ItemPointer tid, int level)
+insertItem(HnswState *st, const void *item, const uint32 *filter, ItemPointer tid, int level)
 {
 	bool		was_empty;
 	uint32		id;
@@ -673,7 +684,7 @@ insertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 			gitem = g;
 			query = qbuf;
 		}
-		id = allocateNode(st, item, tid, level, &was_empty);
+		id = allocateNode(st, item, filter, tid, level, &was_empty);
 		if (id != HNSW_NO_NODE)
 			break;
 		/* the centre was set since this row was coded: code it again */
@@ -709,6 +720,11 @@ insertItem(HnswState *st, const void *item, ItemPointer tid, int level)
 	 */
 	ins.seed_ef = st->m;
 	ins.query = query;
+	if (st->nfilters > 0)
+	{
+		ins.filter = filter;
+		ins.filter_of = diskFilterOf;
+	}
 	if (st->bits != 0)
 	{
 		ins.same = diskSame;
@@ -745,10 +761,10 @@ insertItem(HnswState *st, const void *item, ItemPointer tid, int level)
  * An error releases it with the transaction.
  */
 void
-HnswInsertItem(HnswState *st, const void *item, ItemPointer tid, int level)
+HnswInsertItem(HnswState *st, const void *item, const uint32 *filter, ItemPointer tid, int level)
 {
 	HnswLockInserts(st->index, ShareLock);
-	insertItem(st, item, tid, level);
+	insertItem(st, item, filter, tid, level);
 	HnswUnlockInserts(st->index, ShareLock);
 }
 
@@ -820,8 +836,15 @@ hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	item = palloc0(st->item_max);
 	if (VecIndexValueToItem(st->ops, st->metric, st->dim, values[0], item))
 	{
+		uint32	   *filter = NULL;
+
+		if (st->nfilters > 0)
+		{
+			filter = palloc(st->filter_size);
+			HnswFilterForm(st, values, isnull, filter);
+		}
 		HnswLoadMeta(st);
-		HnswInsertItem(st, item, heap_tid, HnswRandomLevel(st->m, levelDraw()));
+		HnswInsertItem(st, item, filter, heap_tid, HnswRandomLevel(st->m, levelDraw()));
 	}
 	MemoryContextSwitchTo(old);
 #ifdef VEC_HAVE_KEPT_GENERATION_CONTEXT

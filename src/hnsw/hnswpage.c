@@ -16,9 +16,9 @@
 #include "hnsw.h"
 
 Size
-HnswNodeSize(Size item_size, int m)
+HnswNodeSize(Size item_size, int m, Size filter_size)
 {
-	return MAXALIGN(sizeof(HnswNodeData) + item_size + sizeof(uint32) * 2 * m);
+	return MAXALIGN(sizeof(HnswNodeData) + item_size + sizeof(uint32) * 2 * m + filter_size);
 }
 
 int
@@ -103,6 +103,8 @@ HnswInitState(HnswState *st, Relation index)
 
 	memset(st, 0, offsetof(HnswState, runs));
 	st->index = index;
+	/* the vector column first, then the filter columns (hnswfilter.c) */
+	HnswFilterInitState(st, index);
 	st->ops = VecIndexTypeOps(index, &st->metric);
 	st->dist = st->ops->distance(st->metric);
 	st->m = opts ? opts->m : HNSW_DEFAULT_M;
@@ -158,7 +160,10 @@ checkMeta(HnswState *st, Page page)
 						   HnswMetaItems(meta)->item_max != st->item_max)) ||
 		meta->dim != (uint32) st->dim || meta->m < HNSW_MIN_M || meta->m > HNSW_MAX_M ||
 		meta->nodes_per_page < 1 ||
-		meta->node_size != HnswNodeSize(meta->item_size, meta->m) ||
+		meta->node_size != HnswNodeSize(meta->item_size, meta->m, st->filter_size) ||
+		((HnswPageGetOpaque(page)->flags & HNSW_META_FILTERS) != 0) != (st->nfilters > 0) ||
+		(st->nfilters > 0 && (HnswMetaFilter(meta)->nfilters != st->nfilters ||
+							  HnswMetaFilter(meta)->filter_size != st->filter_size)) ||
 		meta->nodes_per_page != HnswNodesPerPage(meta->node_size) ||
 		meta->nruns > HNSW_MAX_RUNS ||
 		((HnswPageGetOpaque(page)->flags & HNSW_META_REUSE) &&
@@ -324,6 +329,12 @@ HnswFillMeta(HnswState *st, Page page)
 		HnswPageGetOpaque(page)->flags |= HNSW_META_ITEM_REFS;
 		HnswMetaItems(meta)->item_max = st->item_max;
 	}
+	if (st->nfilters > 0)
+	{
+		HnswPageGetOpaque(page)->flags |= HNSW_META_FILTERS;
+		HnswMetaFilter(meta)->nfilters = st->nfilters;
+		HnswMetaFilter(meta)->filter_size = st->filter_size;
+	}
 	meta->magic = HNSW_MAGIC;
 	meta->version = HNSW_FORMAT_VERSION;
 	if (st->bits > 0)
@@ -359,7 +370,9 @@ HnswSetMetaLower(Page page)
 	HnswMetaPage meta = HnswPageGetMeta(page);
 	char	   *end;
 
-	if (meta->version == HNSW_FORMAT_CODES)
+	if (HnswPageGetOpaque(page)->flags & HNSW_META_FILTERS)
+		end = (char *) (HnswMetaFilter(meta) + 1);
+	else if (meta->version == HNSW_FORMAT_CODES)
 		end = (char *) (HnswMetaCodes(meta) + 1);
 	else if (HnswPageGetOpaque(page)->flags & HNSW_META_REUSE)
 		end = (char *) (HnswMetaReuse(meta) + 1);

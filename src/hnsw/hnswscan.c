@@ -36,6 +36,7 @@ typedef struct HnswScanOpaqueData
 	char	   *query;			/* the query as a stored item */
 	bool		query_null;		/* ORDER BY col <op> NULL: distances are NULL */
 	HnswSource	src;
+	HnswFilter *filter;			/* the conditions on filter columns, or NULL */
 	HnswVisited visited;
 	HnswHeap	cands;			/* unexpanded frontier (min-first) */
 	HnswHeap	results;		/* the batch being searched (max-first) */
@@ -93,6 +94,7 @@ hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int no
 	VecScanSetKeys(scan, keys, orderbys);
 	MemoryContextReset(so->cxt);
 	so->st.codes = NULL;		/* it was in so->cxt */
+	so->filter = NULL;			/* so was this */
 	so->started = false;
 	so->done = false;
 	so->limited = false;
@@ -198,9 +200,24 @@ startScan(IndexScanDesc scan)
 	if (st->entry_id == HNSW_NO_NODE)
 		return;
 
+	/*
+	 * Conditions on filter columns: the walk scores every node, and those
+	 * that fail route it but are never results (HnswSearchLayer), so that
+	 * ef_search counts matching rows.  A NULL or an empty IN list matches
+	 * no row.
+	 */
+	so->filter = NULL;
+	if (scan->numberOfKeys > 0)
+	{
+		so->filter = HnswFilterFromKeys(st, scan->keyData, scan->numberOfKeys);
+		if (HnswFilterEmpty(so->filter))
+			return;
+	}
+
 	so->ef = hnsw_ef_search;
 	so->last_dist = -FLT_MAX;
 	HnswDiskSourceInit(&so->src, st);
+	so->src.filter = so->filter;
 	HnswVisitedInitHash(&so->visited, so->ef * 2 * st->m);
 	HnswHeapInit(&so->cands, so->ef * 4, false);
 	HnswHeapInit(&so->results, so->ef + 1, true);
@@ -284,7 +301,8 @@ returnTuple(IndexScanDesc scan, ItemPointer tid, float dist)
 	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
 
 	scan->xs_heaptid = *tid;
-	scan->xs_recheck = false;
+	/* hashed filter values (hnswfilter.c): the executor tests the row itself */
+	scan->xs_recheck = so->filter != NULL && HnswFilterLossy(so->filter);
 	/* with codes, dist is a lower bound: see candKey */
 	scan->xs_recheckorderby = so->st.bits != 0 && !so->query_null;
 	scan->xs_orderbyvals[0] = Float8GetDatum(VecSqlDistance(so->st.metric, dist));

@@ -157,6 +157,8 @@ VecCostStart(PlannerInfo *root, IndexPath *path, double loop_count,
 	}
 	MemSet(&costs, 0, sizeof(costs));
 	genericcostestimate(root, path, loop_count, &costs);
+	/* the index conditions' (hnsw's filter columns; 1 without) */
+	*indexSelectivity = costs.indexSelectivity;
 	*indexPages = costs.numIndexPages;
 	*ntuples = Max(path->indexinfo->tuples, 1);
 	get_tablespace_page_costs(path->indexinfo->reltablespace, random_page_cost, NULL);
@@ -246,12 +248,42 @@ VecIndexNewBuffer(Relation index, ForkNumber fork)
 }
 
 /*
+ * A filter opclass (hnsw's, for the columns after the vector: filters
+ * true) has no support function and only strategy 1 search operators
+ * returning bool (=).
+ */
+static bool
+validateFilterFamily(Oid opfamilyoid, const char *amname, const char *opclassname)
+{
+	bool		result = true;
+	CatCList   *oprlist = SearchSysCacheList1(AMOPSTRATEGY, ObjectIdGetDatum(opfamilyoid));
+
+	for (int i = 0; i < oprlist->n_members; i++)
+	{
+		Form_pg_amop op = (Form_pg_amop) GETSTRUCT(&oprlist->members[i]->tuple);
+
+		if (op->amopstrategy != 1 || op->amoppurpose != AMOP_SEARCH ||
+			!check_amop_signature(op->amopopr, BOOLOID, op->amoplefttype, op->amoprighttype))
+		{
+			ereport(INFO,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("%s operator class \"%s\" contains operator %s that is not a boolean search operator with strategy 1",
+							amname, opclassname, format_operator(op->amopopr))));
+			result = false;
+		}
+	}
+	ReleaseCatCacheList(oprlist);
+	return result;
+}
+
+/*
  * An opclass of either AM has exactly one operator, strategy 1, an ordering
  * operator returning float8, and support functions 1 (the distance,
- * returning float8) and 3 (the type support, internal -> internal).
+ * returning float8) and 3 (the type support, internal -> internal); or
+ * with filters, it may be a filter opclass (validateFilterFamily).
  */
 bool
-VecIndexValidate(Oid opclassoid, const char *amname)
+VecIndexValidate(Oid opclassoid, const char *amname, bool filters)
 {
 	bool		result = true;
 	HeapTuple	classtup;
@@ -271,6 +303,13 @@ VecIndexValidate(Oid opclassoid, const char *amname)
 	opclassname = NameStr(classform->opcname);
 
 	proclist = SearchSysCacheList1(AMPROCNUM, ObjectIdGetDatum(opfamilyoid));
+	if (filters && proclist->n_members == 0)
+	{
+		ReleaseCatCacheList(proclist);
+		result = validateFilterFamily(opfamilyoid, amname, opclassname);
+		ReleaseSysCache(classtup);
+		return result;
+	}
 	for (int i = 0; i < proclist->n_members; i++)
 	{
 		Form_pg_amproc proc = (Form_pg_amproc) GETSTRUCT(&proclist->members[i]->tuple);

@@ -103,7 +103,7 @@ extern Buffer VecIndexNewBuffer(Relation index, ForkNumber fork);
 extern GenericXLogState *VecXLogStart(Relation index);
 
 /* amvalidate for an opclass of either AM (see vecindex.c for the rules). */
-extern bool VecIndexValidate(Oid opclassoid, const char *amname);
+extern bool VecIndexValidate(Oid opclassoid, const char *amname, bool filters);
 
 /* vecparallel.c: the DSM segment of a parallel build */
 typedef struct VecShmChunk

@@ -77,7 +77,7 @@ ivfbuildphasename(int64 phase)
 static bool
 ivfvalidate(Oid opclassoid)
 {
-	return VecIndexValidate(opclassoid, "ivfflat");
+	return VecIndexValidate(opclassoid, "ivfflat", false);
 }
 
 PG_FUNCTION_INFO_V1(ivfflathandler);

@@ -35,7 +35,7 @@ is($node->safe_psql('postgres',
 	0, '0.1.0 has no two-argument vector_index_check');
 $node->safe_psql('postgres', 'ALTER EXTENSION vector UPDATE');
 is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'vector'"),
-	'0.1.1', 'updated to 0.1.1');
+	'0.1.2', 'updated to the current version, 0.1.2');
 
 my $objects = q{SELECT string_agg(d, E'\n' ORDER BY d) FROM (
 	SELECT pg_describe_object(classid, objid, 0) AS d FROM pg_depend
@@ -91,6 +91,23 @@ for ('SET hnsw.ef_search = 100; DROP INDEX items_i',
 	is($node->safe_psql('postgres', "BEGIN; $set; $q; ROLLBACK"),
 		$exact, 'an index built under 0.1.0 answers as a sequential scan does');
 }
+
+# 0.1.2's filter columns on the updated database: the operator class of
+# the update script (a missing or wrong one fails CREATE INDEX, or leaves
+# the condition above the scan), beside the index built under 0.1.0
+$node->safe_psql('postgres',
+	'ALTER TABLE items ADD COLUMN cat int4; UPDATE items SET cat = id % 10; '
+	  . 'CREATE INDEX items_hf ON items USING hnsw (embedding vector_l2_ops, cat)');
+my $fq = "SELECT string_agg(id::text, ',' ORDER BY d, id) FROM (SELECT id, embedding <-> "
+  . "(SELECT embedding FROM items WHERE id = 7) AS d FROM items WHERE cat = 3 ORDER BY d LIMIT 10) s";
+my $fexact = $node->safe_psql('postgres', "SET enable_indexscan = off; $fq");
+like($node->safe_psql('postgres', "SET enable_seqscan = off; EXPLAIN (COSTS OFF) $fq"),
+	qr/Index Scan using items_hf.*\n.*Index Cond: \(cat = 3\)/, 'a filter column of the updated extension is an index condition');
+is($node->safe_psql('postgres', "SET enable_seqscan = off; SET hnsw.ef_search = 200; $fq"),
+	$fexact, 'and answers as a sequential scan does');
+is($node->safe_psql('postgres', "SELECT count(*) FROM vector_index_check('items_hf')"), 0,
+	'the filter index checks clean');
+$node->safe_psql('postgres', 'DROP INDEX items_hf; ALTER TABLE items DROP COLUMN cat');
 
 my ($ret, $out, $err) = $node->psql('postgres', "SELECT * FROM vector_index_check('items_h', 1001)");
 like($err, qr/search_ef must be between 0 and 1000/, 'search_ef out of range is an error');

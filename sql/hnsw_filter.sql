@@ -1,0 +1,140 @@
+-- Filter columns: every key column of an hnsw index after the vector.  The
+-- scan applies = on them while it walks (an Index Cond, not a Filter over
+-- the scan), so that hnsw.ef_search counts matching rows: a LIMIT comes
+-- back full whenever enough rows match, at any selectivity.
+--
+-- filt_check compares, for each query, the index's rows with a sequential
+-- scan's: a walk that returns rows the filter rejects (the filter not
+-- applied, or applied to the wrong column) fails `all_match`; one that
+-- filters after the walk instead of during it comes back short at 1 % and
+-- fails `full`; stored values that differ from the row's (a wrong column,
+-- a wrong hash) lose rows and fail `recall_ok`.
+SET enable_seqscan = off;
+SELECT setseed(0.37);
+SET hnsw.test_level_seed = 11;
+
+CREATE TABLE filt (id int PRIMARY KEY, v vector(16), c10 int4, c100 int4, small int2, big int8,
+				   flag bool, tag text, u uuid);
+INSERT INTO filt
+SELECT i, ARRAY(SELECT random() + 0 * i FROM generate_series(1, 16))::vector,
+	   (random() * 9.999)::int, (random() * 99.999)::int,
+	   CASE WHEN i % 17 = 0 THEN NULL ELSE (i % 5)::int2 END,
+	   (i % 7)::int8 * 10000000000, i % 3 = 0, 'tag-' || (i % 4),
+	   md5((i % 6)::text)::uuid
+FROM generate_series(1, 3000) i;
+CREATE TABLE filt_q AS SELECT id, v + '[0.01,0.01,0.01,0.01,0.01,0.01,0.01,0.01,0.01,0.01,0.01,0.01,0.01,0.01,0.01,0.01]' AS v,
+	id % 10 AS c10, id % 100 AS c100 FROM filt WHERE id % 101 = 1;
+
+CREATE FUNCTION filt_check(cond text, minrecall float8, lim int DEFAULT 10)
+RETURNS TABLE (all_match bool, full_rows bool, recall_ok bool) AS $$
+DECLARE
+	q record;
+	ids int[];
+	truth int[];
+	bad int;
+	hits int := 0;
+	total int := 0;
+	okrows bool := true;
+	allm bool := true;
+BEGIN
+	FOR q IN SELECT * FROM filt_q ORDER BY id LOOP
+		PERFORM set_config('enable_indexscan', 'off', true);
+		PERFORM set_config('enable_seqscan', 'on', true);
+		EXECUTE format('SELECT array_agg(id) FROM (SELECT id FROM filt WHERE %s ORDER BY v <-> $1, id LIMIT %s) s', cond, lim)
+			INTO truth USING q.v, q.c10, q.c100;
+		PERFORM set_config('enable_indexscan', 'on', true);
+		PERFORM set_config('enable_seqscan', 'off', true);
+		EXECUTE format('SELECT array_agg(id) FROM (SELECT id FROM filt WHERE %s ORDER BY v <-> $1 LIMIT %s) s', cond, lim)
+			INTO ids USING q.v, q.c10, q.c100;
+		-- every row returned passes the condition, by the heap's values
+		EXECUTE format('SELECT count(*) FROM filt WHERE id = ANY ($4) AND NOT coalesce((%s), false)', cond)
+			INTO bad USING q.v, q.c10, q.c100, ids;
+		allm := allm AND bad = 0;
+		okrows := okrows AND coalesce(cardinality(ids), 0) = coalesce(cardinality(truth), 0);
+		hits := hits + (SELECT count(*) FROM unnest(ids) x WHERE x = ANY (truth));
+		total := total + coalesce(cardinality(truth), 0);
+	END LOOP;
+	RETURN QUERY SELECT allm, okrows, total = 0 OR hits::float8 / total >= minrecall;
+END $$ LANGUAGE plpgsql;
+
+CREATE INDEX filt_idx ON filt USING hnsw (v vector_l2_ops, c10, c100, small, big, flag, tag, u);
+SELECT * FROM vector_index_check('filt_idx');
+
+-- the conditions are Index Conds of the hnsw scan
+EXPLAIN (COSTS OFF) SELECT id FROM filt WHERE c100 = 7 ORDER BY v <-> '[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]' LIMIT 5;
+EXPLAIN (COSTS OFF) SELECT id FROM filt WHERE tag = 'tag-1' AND small = 2 ORDER BY v <-> '[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]' LIMIT 5;
+
+-- 10 % and 1 %: at ef_search 10 a walk that filtered afterwards would
+-- return about 1 and 0.1 rows of 10
+SET hnsw.ef_search = 10;
+SELECT * FROM filt_check('c10 = $2', 0.8);
+SELECT * FROM filt_check('c100 = $3', 0.8);
+SET hnsw.ef_search = 100;
+SELECT * FROM filt_check('c10 = $2', 0.98);
+SELECT * FROM filt_check('c100 = $3', 0.98);
+-- every type, several conditions together, cross-type integers
+SELECT * FROM filt_check('small = 2', 0.98);
+SELECT * FROM filt_check('small = 3::int8 AND c10 = $2', 0.98);
+SELECT * FROM filt_check('big = 30000000000', 0.98);
+SELECT * FROM filt_check('big = 0::int4', 0.98);
+SELECT * FROM filt_check('flag', 0.98);
+SELECT * FROM filt_check('flag = false AND tag = ''tag-2''', 0.98);
+SELECT * FROM filt_check('tag = ''tag-3''', 0.98);
+SELECT * FROM filt_check('u = md5(''4'')::uuid', 0.98);
+-- a value no row has, one out of the column's range, NULL
+SELECT * FROM filt_check('tag = ''none''', 1);
+SELECT * FROM filt_check('c10 = 5000000000', 1);
+SELECT count(*) FROM (SELECT id FROM filt WHERE c10 = NULL::int ORDER BY v <-> '[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]' LIMIT 5) s;
+-- rows whose filter value is NULL are never returned for =, but are by the
+-- unfiltered walk
+SELECT count(*) FROM (SELECT id FROM filt WHERE small IS NULL ORDER BY v <-> '[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]' LIMIT 500) s;
+-- IN lists: an Index Cond from PostgreSQL 17 on; before, the planner keeps
+-- them above a scan that must stay ordered, and an iterative scan fills
+-- the LIMIT.  The rows are right either way.
+SET hnsw.iterative_scan = relaxed_order;
+SELECT all_match, full_rows FROM filt_check('c100 IN (1, 2, 3)', 0.9);
+RESET hnsw.iterative_scan;
+
+-- duplicates: the same vector with another filter value is a node of its
+-- own, not a member of the first one's chain (whose value the scan tests)
+INSERT INTO filt SELECT 10000 + id, v, (c10 + 1) % 10, c100, small, big, flag, tag, u FROM filt WHERE id <= 20;
+INSERT INTO filt SELECT 20000 + id, v, c10, c100, small, big, flag, tag, u FROM filt WHERE id <= 20;
+SELECT count(*) AS found FROM filt f, LATERAL (SELECT id FROM filt g WHERE g.c10 = f.c10 ORDER BY g.v <-> f.v LIMIT 3) s
+WHERE f.id > 10000 AND s.id = f.id;
+
+-- inserts, an UPDATE of a filter value, DELETE and VACUUM
+INSERT INTO filt SELECT 30000 + i, ARRAY(SELECT random() + 0 * i FROM generate_series(1, 16))::vector,
+	i % 10, i % 100, 1, 0, true, 'tag-new', NULL FROM generate_series(1, 500) i;
+UPDATE filt SET c10 = 42 WHERE id % 50 = 0;
+DELETE FROM filt WHERE id % 7 = 3;
+VACUUM filt;
+SELECT * FROM vector_index_check('filt_idx');
+SELECT * FROM filt_check('c10 = $2', 0.98);
+SELECT * FROM filt_check('tag = ''tag-new''', 0.98);
+SELECT count(*) FROM (SELECT id FROM filt WHERE c10 = 42 ORDER BY v <-> '[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]' LIMIT 1000) s;
+SELECT count(*) FROM filt WHERE c10 = 42;
+
+-- with codes
+DROP INDEX filt_idx;
+CREATE INDEX filt_idx ON filt USING hnsw (v vector_l2_ops, c100, tag) WITH (bits = 4);
+SELECT * FROM vector_index_check('filt_idx');
+SELECT * FROM filt_check('c100 = $3', 0.95);
+SELECT * FROM filt_check('c100 = $3 AND tag = ''tag-1''', 0.95, 3);
+
+-- an index built empty, then filled
+TRUNCATE filt_q;
+INSERT INTO filt_q SELECT id, v, id % 10, id % 100 FROM filt WHERE id % 89 = 1;
+CREATE TABLE filt2 (LIKE filt);
+CREATE INDEX ON filt2 USING hnsw (v vector_cosine_ops, c10);
+INSERT INTO filt2 SELECT * FROM filt;
+SELECT count(*) FROM (SELECT id FROM filt2 WHERE c10 = 4 ORDER BY v <=> '[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]' LIMIT 50) s;
+
+-- what is not a filter column
+CREATE TABLE filt_bad (v vector(3), x float8, c int4, w vector(3));
+CREATE INDEX ON filt_bad USING hnsw (v vector_l2_ops, x);
+CREATE INDEX ON filt_bad USING hnsw (c, v vector_l2_ops);
+CREATE INDEX ON filt_bad USING hnsw (v vector_l2_ops, w vector_l2_ops);
+CREATE INDEX ON filt_bad USING ivfflat (v vector_l2_ops, c);
+
+DROP TABLE filt, filt_q, filt2, filt_bad;
+DROP FUNCTION filt_check;
