@@ -23,6 +23,13 @@ Issue 19's measure, for the vector extension or any pgvector-compatible one
      planner picks for a fixed query per selectivity (plan stability);
   6. prints a table and writes everything to JSON; drops the table.
 
+--index-filter (this extension only: pgvector has no filter columns in hnsw) also
+builds, per filter column, a multi-column index `hnsw (embedding <opclass>, cNN)`
+that applies the WHERE inside the graph walk, measures every query through it
+too (plan setting `hnsw+f`, beside the single-column index's `hnsw`), and adds an
+unfiltered pass (no WHERE) through the single-column index and each multi-column
+one, with the indexes' sizes, to show what the filter column costs.
+
 Run it with Debian's python (psycopg 3 and numpy):
     /usr/bin/python3 bench/filtered.py --dsn "host=/tmp port=5432 user=postgres"
 See bench/README.md for every flag.  Data-set, server and scoring helpers are bench/ann.py's.
@@ -77,13 +84,14 @@ class Filter:
     values: np.ndarray            # (N,) int32, the column
     query_values: np.ndarray      # (Q,) int, each query's WHERE value
     btree: str | None = None      # index name, unless --no-btree
+    filter_index: str | None = None               # hnsw (embedding, column), --index-filter
     gt: list = field(default_factory=list)          # per query: exact ids (<= k), nearest first
     kth: np.ndarray | None = None                   # per query: k-th exact distance (inf if < k rows)
     n_match: np.ndarray | None = None               # per query: rows passing the filter
 
     @property
     def label(self):
-        return f"{self.percent:g} %"
+        return f"{self.percent:g} %" if self.column else "unfiltered"
 
 
 def column_name(percent):
@@ -278,21 +286,77 @@ def load_table(conn, table, base, filters):
     return seconds
 
 
+def hnsw_params(args):
+    """WITH (...) of every hnsw index built: m, ef_construction, and bits if asked."""
+    params = {"m": args.m, "ef_construction": args.ef_construction}
+    if args.bits is not None:
+        params["bits"] = args.bits
+    return params
+
+
+def create_hnsw(conn, name, table, opclass, params, filter_column=None):
+    """CREATE INDEX name ON table USING hnsw (embedding opclass[, filter_column]);
+    returns seconds."""
+    keys = sql.SQL("embedding {}").format(sql.Identifier(opclass))
+    if filter_column:
+        keys = sql.SQL("{}, {}").format(keys, sql.Identifier(filter_column))
+    statement = sql.SQL("CREATE INDEX {} ON {} USING hnsw ({}) WITH ({})").format(
+        sql.Identifier(name), sql.Identifier(table), keys,
+        sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.SQL(k), sql.Literal(v))
+                           for k, v in params.items()))
+    log(f"building: {statement.as_string(conn)}")
+    start = time.perf_counter()
+    try:
+        conn.execute(statement)
+    except psycopg.Error as e:
+        if filter_column:
+            raise BenchError(f"--index-filter: this extension cannot build an hnsw index with a "
+                             f"filter column ({statement.as_string(conn)}): {e}".strip())
+        if "bits" in params:
+            raise BenchError(f"CREATE INDEX with bits = {params['bits']} failed (--bits; "
+                             f"pgvector has no such option): {e}".strip())
+        raise
+    return time.perf_counter() - start
+
+
+def check_index_filter_support(conn, opclass, dim):
+    """Fail early, before the data are loaded, when the extension cannot build a
+    multi-column hnsw index (pgvector: "access method "hnsw" does not support
+    multicolumn indexes"): the CREATE INDEX on an empty temporary table, rolled back."""
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute(sql.SQL("CREATE TEMP TABLE filt_probe (embedding vector({}), c int)")
+                         .format(sql.Literal(dim)))
+            conn.execute(sql.SQL("CREATE INDEX ON filt_probe USING hnsw (embedding {}, c)")
+                         .format(sql.Identifier(opclass)))
+    except psycopg.Error as e:
+        raise BenchError("--index-filter needs hnsw indexes with filter columns, which this "
+                         f"extension does not have: CREATE INDEX ... USING hnsw (embedding "
+                         f"{opclass}, c) failed: {e}".strip())
+
+
+def relation_mib(conn, name):
+    return conn.execute("SELECT pg_relation_size(%s::regclass)", (name,)).fetchone()[0] / 2**20
+
+
 def build_indexes(conn, args, opclass, filters):
-    """The hnsw index on the vector and a btree per filter column; returns their report."""
+    """The hnsw index on the vector, with --index-filter one hnsw (embedding, column) per
+    filter column, and a btree per filter column; returns their report."""
     table = args.table
     if args.maintenance_work_mem:
         conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(
             sql.Literal(args.maintenance_work_mem)))
+    params = hnsw_params(args)
     hnsw = f"{table}_embedding_hnsw_idx"
-    statement = sql.SQL("CREATE INDEX {} ON {} USING hnsw (embedding {}) "
-                        "WITH (m = {}, ef_construction = {})").format(
-        sql.Identifier(hnsw), sql.Identifier(table), sql.Identifier(opclass),
-        sql.Literal(args.m), sql.Literal(args.ef_construction))
-    log(f"building: {statement.as_string(conn)}")
-    start = time.perf_counter()
-    conn.execute(statement)
-    hnsw_s = time.perf_counter() - start
+    hnsw_s = create_hnsw(conn, hnsw, table, opclass, params)
+    filter_indexes = []
+    if args.index_filter:
+        for f in filters:
+            f.filter_index = f"{table}_embedding_{f.column}_hnsw_idx"
+            seconds = create_hnsw(conn, f.filter_index, table, opclass, params, f.column)
+            filter_indexes.append({"column": f.column, "name": f.filter_index,
+                                   "build_s": seconds,
+                                   "size_mib": relation_mib(conn, f.filter_index)})
     btree_s = 0.0
     if not args.no_btree:
         start = time.perf_counter()
@@ -302,10 +366,11 @@ def build_indexes(conn, args, opclass, filters):
                 sql.Identifier(f.btree), sql.Identifier(table), sql.Identifier(f.column)))
         btree_s = time.perf_counter() - start
     conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
-    size = conn.execute("SELECT pg_relation_size(%s::regclass)", (hnsw,)).fetchone()[0]
-    return {"hnsw": hnsw, "hnsw_build_s": hnsw_s, "hnsw_size_mib": size / 2**20,
-            "params": {"m": args.m, "ef_construction": args.ef_construction},
-            "opclass": opclass, "btrees": [f.btree for f in filters if f.btree],
+    return {"hnsw": hnsw, "hnsw_build_s": hnsw_s, "hnsw_size_mib": relation_mib(conn, hnsw),
+            "params": params, "opclass": opclass,
+            "filter_indexes": filter_indexes,
+            "btrees": [f.btree for f in filters if f.btree],
+            "btree_sizes_mib": {f.btree: relation_mib(conn, f.btree) for f in filters if f.btree},
             "btree_build_s": btree_s,
             "maintenance_work_mem": conn.execute("SHOW maintenance_work_mem").fetchone()[0]}
 
@@ -329,12 +394,17 @@ def prewarm(conn, table):
     return blocks
 
 
-def index_methods(conn, table):
-    """Index name -> access method name, for the table's indexes."""
+def index_methods(conn, table, filters=()):
+    """Index name -> what plans call it: the access method name, and for the
+    --index-filter indexes 'hnsw+<column>'."""
     rows = conn.execute(
         "SELECT c.relname, a.amname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
         "JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = %s::regclass", (table,)).fetchall()
-    return dict(rows)
+    methods = dict(rows)
+    for f in filters:
+        if f.filter_index:
+            methods[f.filter_index] = f"hnsw+{f.column}"
+    return methods
 
 
 def set_gucs(conn, gucs):
@@ -348,14 +418,19 @@ def set_gucs(conn, gucs):
 
 def summarize_plan(plan, methods):
     """(short label, node chain) of an EXPLAIN (FORMAT JSON) plan: the label names the
-    access path that reads the table: 'hnsw', 'btree bitmap', 'btree', 'seq scan'."""
+    access path that reads the table: 'hnsw', 'hnsw+c10' (the --index-filter index
+    of c10; '(WHERE as Filter)' added when the WHERE is a Filter of that scan rather
+    than an Index Cond), 'btree bitmap', 'btree', 'seq scan'."""
     nodes, scans = [], []
     for node in ann._plan_nodes(plan):
         kind, index = node.get("Node Type"), node.get("Index Name")
         nodes.append(kind + (f" using {index}" if index else ""))
         parallel = "parallel " if node.get("Parallel Aware") else ""
         if kind in ("Index Scan", "Index Only Scan"):
-            scans.append(parallel + methods.get(index, index or "?"))
+            label = methods.get(index, index or "?")
+            if label.startswith("hnsw+") and "Filter" in node and "Index Cond" not in node:
+                label += " (WHERE as Filter)"
+            scans.append(parallel + label)
         elif kind == "Bitmap Index Scan":
             scans.append(methods.get(index, index or "?") + " bitmap")
         elif kind == "Seq Scan":
@@ -377,22 +452,24 @@ class Planner:
 
     def explain(self, statement, value, qi):
         """(label, total cost) of the plan of `statement` for filter value `value` and
-        query vector number `qi`."""
+        query vector number `qi` (value None: the unfiltered statement, the vector its
+        only parameter)."""
         if self.generic:
             numbered = statement
             for n in range(1, statement.count("%s") + 1):
                 numbered = numbered.replace("%s", f"${n}", 1)
+            literals = ([] if value is None else [sql.Literal(int(value))]) + \
+                [sql.Literal(self.texts[qi])]
             self.conn.execute(f"PREPARE filt_probe AS {numbered}")
             try:
-                plan = self.conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) EXECUTE filt_probe({}, {})")
-                                         .format(sql.Literal(int(value)),
-                                                 sql.Literal(self.texts[qi]))).fetchone()[0]
+                plan = self.conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) EXECUTE filt_probe({})")
+                                         .format(sql.SQL(", ").join(literals))).fetchone()[0]
             finally:
                 self.conn.execute("DEALLOCATE filt_probe")
         else:
+            params = ([] if value is None else [Int4(int(value))]) + [self.vectors[qi]]
             with self.conn.cursor() as cur:
-                cur.execute("EXPLAIN (FORMAT JSON) " + statement,
-                            (Int4(int(value)), self.vectors[qi]))
+                cur.execute("EXPLAIN (FORMAT JSON) " + statement, params)
                 plan = cur.fetchone()[0]
         plan = plan[0]["Plan"]
         label, chain = summarize_plan(plan, self.methods)
@@ -421,11 +498,13 @@ def describe_counts(counts):
 @dataclass
 class Setting:
     filter: Filter
-    kind: str                     # planner | hnsw | exact
+    kind: str                     # planner | hnsw | hnsw+f | exact | unfiltered
     ef_search: int | None
     mode: str | None              # hnsw.iterative_scan value; None = not set
     gucs: dict
     hide_btree: bool = False      # hnsw forced by dropping the btree in a rolled-back transaction
+    hidden: tuple = ()            # hnsw indexes dropped the same way (--index-filter)
+    index: str | None = None      # the index a forced hnsw setting must use
     plans: collections.Counter | None = None
     plan_ok: bool = True
     runs: list = field(default_factory=list)
@@ -438,8 +517,13 @@ def statement_for(conn, table, f, metric, k):
                                       sql.SQL(op), sql.Literal(k)).as_string(conn)
 
 
-def settings_for(f, efs, modes, no_btree):
-    """The settings of one selectivity: planner and hnsw per ef_search and mode, then exact."""
+FORCED_HNSW = {"enable_seqscan": "off", "enable_bitmapscan": "off", "enable_indexscan": "on"}
+
+
+def settings_for(f, efs, modes, no_btree, hnsw, filter_indexes):
+    """The settings of one selectivity: planner and hnsw per ef_search and mode (and
+    hnsw+f: f's own (embedding, column) index, with --index-filter), then exact.
+    `hnsw` is the single-column index, `filter_indexes` all --index-filter indexes."""
     out = []
     for ef in efs:
         for mode in modes:
@@ -449,9 +533,13 @@ def settings_for(f, efs, modes, no_btree):
             out.append(Setting(f, "planner", ef, mode, {**base, "enable_seqscan": "on",
                                                         "enable_bitmapscan": "on",
                                                         "enable_indexscan": "on"}))
-            out.append(Setting(f, "hnsw", ef, mode, {**base, "enable_seqscan": "off",
-                                                     "enable_bitmapscan": "off",
-                                                     "enable_indexscan": "on"}))
+            out.append(Setting(f, "hnsw", ef, mode, {**base, **FORCED_HNSW},
+                               hidden=tuple(filter_indexes), index=hnsw))
+            if f.filter_index:
+                out.append(Setting(f, "hnsw+f", ef, mode, {**base, **FORCED_HNSW},
+                                   hidden=(hnsw,) + tuple(i for i in filter_indexes
+                                                          if i != f.filter_index),
+                                   index=f.filter_index))
     # exact: no index scan (so no hnsw), and the btree's bitmap scan rather than a seq scan
     out.append(Setting(f, "exact", None, None, {"enable_seqscan": "on" if no_btree else "off",
                                                 "enable_bitmapscan": "on",
@@ -459,32 +547,59 @@ def settings_for(f, efs, modes, no_btree):
     return out
 
 
+def unfiltered_statement_for(conn, table, metric, k):
+    op = ann.METRICS[metric][0]
+    return sql.SQL("SELECT id FROM {} ORDER BY embedding {} %s::vector LIMIT {}").format(
+        sql.Identifier(table), sql.SQL(op), sql.Literal(k)).as_string(conn)
+
+
+def unfiltered_settings(unfiltered, efs, modes, hnsw, filter_indexes):
+    """--index-filter: the query without WHERE per ef_search, through the single-column
+    index and through each (embedding, column) index, the others hidden; iterative scan
+    off (LIMIT k never needs more than ef_search rows)."""
+    out = []
+    for ef in efs:
+        base = {"hnsw.ef_search": ef, **FORCED_HNSW}
+        if modes != [None]:
+            base["hnsw.iterative_scan"] = "off"
+        every = [hnsw] + list(filter_indexes)
+        for index in every:
+            out.append(Setting(unfiltered, "unfiltered", ef, base.get("hnsw.iterative_scan"),
+                               dict(base), hidden=tuple(i for i in every if i != index),
+                               index=index))
+    return out
+
+
 @contextlib.contextmanager
 def applied(conn, setting):
-    """SET the setting's GUCs; for a hidden btree, drop it inside a transaction that is
-    rolled back on exit (the index is back, untouched, afterwards)."""
+    """SET the setting's GUCs; for a hidden btree or hnsw index, drop it inside a
+    transaction that is rolled back on exit (the index is back, untouched, afterwards)."""
     set_gucs(conn, setting.gucs)
-    if not setting.hide_btree:
+    drops = list(setting.hidden) + ([setting.filter.btree] if setting.hide_btree else [])
+    if not drops:
         yield
         return
     with conn.transaction(force_rollback=True):
-        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(setting.filter.btree)))
+        for name in drops:
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
         yield
 
 
-def check_setting(conn, planner, setting, statement):
+def check_setting(conn, planner, setting, statement, methods):
     """Census of the plans of every query; forces hnsw by hiding the btree if needed."""
     f = setting.filter
+    values = f.query_values if f.column else [None] * len(f.query_values)
     with applied(conn, setting):
-        setting.plans = planner.census(statement, f.query_values)
-    if setting.kind == "hnsw" and set(setting.plans) != {"hnsw"} and f.btree:
+        setting.plans = planner.census(statement, values)
+    wanted = {methods[setting.index]} if setting.index else None
+    if wanted and set(setting.plans) != wanted and f.btree:
         setting.hide_btree = True
         with applied(conn, setting):
-            setting.plans = planner.census(statement, f.query_values)
-    if setting.kind == "hnsw":
-        setting.plan_ok = set(setting.plans) == {"hnsw"}
+            setting.plans = planner.census(statement, values)
+    if wanted:
+        setting.plan_ok = set(setting.plans) == wanted
     elif setting.kind == "exact":
-        setting.plan_ok = "hnsw" not in setting.plans
+        setting.plan_ok = not any(label.startswith("hnsw") for label in setting.plans)
     if not setting.plan_ok:
         warn(f"{f.label}, {setting.kind} plan not forced: {describe_counts(setting.plans)}")
 
@@ -554,7 +669,8 @@ def plan_stability(conn, planner, filters, statements, args, efs, modes):
                 if (ef, mode) == combos[0] and args.analyze_all_queries:
                     counts = planner.census(statements[f.column], f.query_values)
                     entry["hnsw_share_all_queries"].append(
-                        counts.get("hnsw", 0) / len(f.query_values))
+                        sum(n for label, n in counts.items() if label.startswith("hnsw"))
+                        / len(f.query_values))
         log(f"plan stability: ANALYZE {run + 1}/{args.analyze_runs}")
     for entry in out.values():
         entry["distinct_plans"] = {key: len(set(seq)) for key, seq in entry["plans"].items()}
@@ -579,14 +695,23 @@ def benchmark(conn, args, ds, mode):
               "command": sys.argv}
     ensure_extension(conn, args.extension, private=(mode == "private"))
     opclass = ann.METRICS[ds.metric][1]
+    if args.index_filter:
+        check_index_filter_support(conn, opclass, ds.base.shape[1])
     modes = supported_modes(conn, args.modes)
     filters = make_filters(args.selectivities, len(ds.base), len(ds.queries), args.seed)
-    filtered_ground_truth(ds, filters, args.k)
+    # --index-filter: the unfiltered queries are scored as a filter every row passes
+    unfiltered = None
+    if args.index_filter:
+        unfiltered = Filter(percent=100.0, column=None, n_values=1,
+                            values=np.zeros(len(ds.base), dtype=np.int32),
+                            query_values=np.zeros(len(ds.queries), dtype=np.int64))
+    filtered_ground_truth(ds, filters + ([unfiltered] if unfiltered else []), args.k)
 
     load_s = load_table(conn, args.table, ds.base, filters)
     indexes = build_indexes(conn, args, opclass, filters)
     prewarmed = prewarm(conn, args.table)
-    methods = index_methods(conn, args.table)
+    methods = index_methods(conn, args.table, filters)
+    filter_indexes = [fi["name"] for fi in indexes["filter_indexes"]]
 
     conn.execute(sql.SQL("SET plan_cache_mode = {}").format(
         sql.Literal("force_generic_plan" if args.plan_cache == "generic" else "force_custom_plan")))
@@ -607,25 +732,36 @@ def benchmark(conn, args, ds, mode):
     settings = []
     for f in filters:
         params = [(Int4(int(v)), vec) for v, vec in zip(f.query_values, vectors)]
-        for s in settings_for(f, args.ef_search, modes, args.no_btree):
-            check_setting(conn, planner, s, statements[f.column])
-            settings.append((s, params))
+        for s in settings_for(f, args.ef_search, modes, args.no_btree, indexes["hnsw"],
+                              filter_indexes):
+            check_setting(conn, planner, s, statements[f.column], methods)
+            settings.append((s, params, statements[f.column]))
+    unfiltered_statement = None
+    if unfiltered:
+        unfiltered_statement = unfiltered_statement_for(conn, args.table, ds.metric, args.k)
+        params = [(vec,) for vec in vectors]
+        for s in unfiltered_settings(unfiltered, args.ef_search, modes, indexes["hnsw"],
+                                     filter_indexes):
+            check_setting(conn, planner, s, unfiltered_statement, methods)
+            settings.append((s, params, unfiltered_statement))
     log(f"{len(settings)} settings, {len(ds.queries)} queries each, {args.repeat} round(s)")
     for r in range(args.repeat):
-        for n, (s, params) in enumerate(settings):
+        for n, (s, params, statement) in enumerate(settings):
             log(f"round {r + 1}/{args.repeat}: {s.filter.label} {s.kind}"
-                + (f" ef_search={s.ef_search} iterative={s.mode}" if s.kind != "exact" else ""))
+                + (f" ef_search={s.ef_search} iterative={s.mode}" if s.kind != "exact" else "")
+                + (f" index={s.index}" if s.index else ""))
             # Its own statement text per setting, so its own prepared statement: a cached
             # (generic) plan made under another setting's GUCs must not serve it.
-            tagged = f"{statements[s.filter.column]} /* setting {n} */"
+            tagged = f"{statement} /* setting {n} */"
             s.runs.append(measure(conn, ds, s, tagged, params, args.k))
 
     results = []
-    for s, _ in settings:
+    for s, _, _ in settings:
         results.append({
             "selectivity_percent": s.filter.percent, "column": s.filter.column,
             "plan_setting": s.kind, "ef_search": s.ef_search, "iterative_scan": s.mode,
             "gucs": s.gucs, "btree_hidden": s.hide_btree,
+            "index": s.index, "indexes_hidden": list(s.hidden),
             "plans": dict(s.plans), "plan": describe_counts(s.plans), "plan_forced_ok": s.plan_ok,
             **summarize_runs(s.runs), "runs": s.runs})
         if results[-1]["wrong_rows"]:
@@ -653,7 +789,9 @@ def benchmark(conn, args, ds, mode):
         "table": args.table, "load_s": load_s, "index": indexes, "prewarmed_blocks": prewarmed,
         "measure": {"ef_search": args.ef_search, "iterative_modes": modes,
                     "plan_cache": args.plan_cache, "jit": args.jit, "repeat": args.repeat,
-                    "queries": statements, "plan_chains": planner.chains,
+                    "index_filter": args.index_filter,
+                    "queries": statements, "unfiltered_query": unfiltered_statement,
+                    "plan_chains": planner.chains,
                     "wire": "binary"},
         "results": results,
         "plan_stability": stability,
@@ -683,6 +821,10 @@ def print_report(report):
               else "no btree (--no-btree)")
     print(f"index      hnsw {ann.format_params(ix['params'])} {ix['opclass']}   build "
           f"{ix['hnsw_build_s']:.2f} s   {ix['hnsw_size_mib']:.1f} MiB   {btrees}")
+    for fi in ix.get("filter_indexes", []):
+        print(f"           hnsw (embedding, {fi['column']}), same parameters   build "
+              f"{fi['build_s']:.2f} s   {fi['size_mib']:.1f} MiB "
+              f"({fi['size_mib'] / ix['hnsw_size_mib']:.2f} x the single-column index)")
     print(f"server     PostgreSQL {srv['server_version']}, extension {srv['extension']} "
           f"{srv['extension_version']}, shared_buffers {srv['settings']['shared_buffers']}, "
           f"{report['machine']['nproc']} cores ({report['machine']['cpu_model']})")
@@ -697,6 +839,10 @@ def print_report(report):
     exact = "enable_indexscan, enable_seqscan off" if ix["btrees"] else "enable_indexscan off"
     print("plans      planner = its own choice; hnsw = enable_seqscan, enable_bitmapscan off "
           f"(+ btree dropped in a rolled-back transaction where marked *); exact = {exact}")
+    if me.get("index_filter"):
+        print("           hnsw+f = the same forced through the column's (embedding, column) "
+              "index, its WHERE an Index Cond (hnsw: the single-column index; in both, the other "
+              "hnsw indexes are dropped in the rolled-back transaction)")
     for f in report["filters"]:
         rows = f["rows_passing"]
         print()
@@ -712,11 +858,34 @@ def print_report(report):
                 continue
             ef = "-" if r["ef_search"] is None else str(r["ef_search"])
             mode = r["iterative_scan"] or "-"
+            if r["plan_setting"] == "unfiltered":
+                continue
             mark = "*" if r["btree_hidden"] else ""
             bad = "   <-- NOT FORCED" if not r["plan_forced_ok"] else ""
             print(f"  {r['plan_setting'] + mark:<8} {ef:>9}  {mode:<13} {r['recall']:9.4f} "
                   f"{r['mean_rows']:6.1f} {r['short_queries']:5.0f} {r['qps']:9.1f} "
                   f"{r['p50_ms']:8.3f} {r['p99_ms']:8.3f}  {r['plan']}{bad}")
+    unfiltered = [r for r in report["results"] if r["plan_setting"] == "unfiltered"]
+    if unfiltered:
+        sizes = {ix["hnsw"]: ix["hnsw_size_mib"]}
+        names = {ix["hnsw"]: "hnsw (embedding)"}
+        for fi in ix.get("filter_indexes", []):
+            sizes[fi["name"]] = fi["size_mib"]
+            names[fi["name"]] = f"hnsw (embedding, {fi['column']})"
+        print()
+        op = ann.METRICS[report["dataset"]["metric"]][0]
+        print(f"unfiltered   ORDER BY embedding {op} q LIMIT {k}, no WHERE, "
+              "through each hnsw index (the others dropped in a rolled-back transaction), "
+              "iterative scan off")
+        print(f"  {'index':<24} {'MiB':>7} {'ef_search':>9} {'recall@' + str(k):>9} {'QPS':>9} "
+              f"{'p50 ms':>8} {'p99 ms':>8}  {'QPS / single':>12}  plan used")
+        single = {r["ef_search"]: r["qps"] for r in unfiltered if r["index"] == ix["hnsw"]}
+        for r in unfiltered:
+            bad = "   <-- NOT FORCED" if not r["plan_forced_ok"] else ""
+            print(f"  {names.get(r['index'], r['index']):<24} {sizes.get(r['index'], 0):7.1f} "
+                  f"{r['ef_search']:>9} {r['recall']:9.4f} {r['qps']:9.1f} {r['p50_ms']:8.3f} "
+                  f"{r['p99_ms']:8.3f}  {r['qps'] / single[r['ef_search']]:12.2f}  "
+                  f"{r['plan']}{bad}")
     stab = report.get("plan_stability")
     if stab:
         first = next(iter(stab.values()))
@@ -802,6 +971,16 @@ def parse_args(argv=None):
     index.add_argument("--m", type=ann.positive_int, default=16, help="hnsw m (default: %(default)s)")
     index.add_argument("--ef-construction", type=ann.positive_int, default=64,
                        help="hnsw ef_construction (default: %(default)s)")
+    index.add_argument("--bits", type=int, default=None, metavar="B",
+                       help="hnsw option bits of every hnsw index built: 0 stores the vectors, "
+                            "1-8 codes of that many bits (default: not passed, so that the "
+                            "command also runs against pgvector)")
+    index.add_argument("--index-filter", action="store_true",
+                       help="also build one hnsw (embedding, column) index per filter column "
+                            "(filter columns inside the index: this extension only, the run "
+                            "stops with an error where CREATE INDEX refuses it) and measure "
+                            "every query through it (plan hnsw+f), plus unfiltered queries "
+                            "through every hnsw index")
     index.add_argument("--maintenance-work-mem", default="1GB", metavar="SIZE",
                        help="SET for the index build, '' for the server's (default: %(default)s)")
     index.add_argument("--no-btree", action="store_true",

@@ -49,6 +49,8 @@
 #define HNSW_PAGE_UPPER				3
 #define HNSW_PAGE_ITEM				4
 #define HNSW_PAGE_CODES				5
+#define HNSW_PAGE_TAGS				6
+#define HNSW_PAGE_TAGDIR			7
 
 typedef struct HnswPageOpaqueData
 {
@@ -221,15 +223,37 @@ typedef struct HnswMetaCodesData
  * Metapage flag: the index has filter columns (hnswfilter.c), and the
  * metapage carries HnswMetaFilterData after HnswMetaCodesData, which
  * pd_lower then covers whatever the format version.  Each node record
- * ends with the filter values of its row (filter_size bytes).
+ * ends with the filter values of its row (HnswFilterSize of the number of
+ * key columns after the vector: the index's definition says how many;
+ * the metapage has no room left to repeat it).
  */
 #define HNSW_META_FILTERS			0x0004
 
 typedef struct HnswMetaFilterData
 {
-	uint16		nfilters;		/* key columns after the vector */
-	uint16		filter_size;	/* bytes at the end of each node record */
+	BlockNumber tagdir_blk;		/* first tag directory page, or InvalidBlockNumber */
 } HnswMetaFilterData;
+
+/*
+ * Tag pages: every node's filter values again, densely by node id, so that
+ * a scan finds the nodes that match without reading the node pages
+ * (hnswfilter.c).  A tag page holds the entries of tags_per_page
+ * consecutive ids from a multiple of it, each filter_size bytes as in the
+ * node; an entry of zeros was never written (its node is a candidate
+ * whatever the filter).  Tag directory pages list the tag pages in order,
+ * HNSW_TAGDIR_SLOTS to a page, and chain through next.
+ */
+typedef struct HnswTagDirData
+{
+	BlockNumber next;			/* next directory page, or InvalidBlockNumber */
+	uint32		n;				/* tag pages listed here */
+	BlockNumber blks[FLEXIBLE_ARRAY_MEMBER];
+} HnswTagDirData;
+
+#define HNSW_PAGE_ROOM \
+	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData) - MAXALIGN(sizeof(HnswPageOpaqueData)))
+#define HNSW_TAGDIR_SLOTS \
+	((int) ((HNSW_PAGE_ROOM - offsetof(HnswTagDirData, blks)) / sizeof(BlockNumber)))
 
 #define HNSW_META_FILTER_OFFSET \
 	(HNSW_META_CODES_OFFSET + sizeof(HnswMetaCodesData))
@@ -417,6 +441,7 @@ typedef struct HnswState
 	/* filter columns: key columns 2.. of the index (hnswfilter.c) */
 	int			nfilters;
 	Size		filter_size;	/* 0 without filter columns */
+	BlockNumber tagdir_blk;		/* the metapage's (HnswMetaFilterData) */
 	uint8		filter_kind[INDEX_MAX_KEYS];	/* HNSW_FILTER_* */
 	Oid			filter_type[INDEX_MAX_KEYS];	/* the opclass's input type */
 	Oid			filter_coll[INDEX_MAX_KEYS];
@@ -552,6 +577,13 @@ struct HnswSource
 	HnswState  *state;
 	/* a scan's filter (hnswfilter.c): score sets nomatch by it; NULL: none */
 	const struct HnswFilter *filter;
+	/*
+	 * With a filter, the ids that may match (from the tag pages), ids at or
+	 * past nmay all may: layer 0 scores only them, and reaches the others'
+	 * neighbours through them (HnswSearchLayer).  NULL: every node may.
+	 */
+	const uint8 *may;
+	uint32		nmay;
 };
 
 
@@ -897,7 +929,49 @@ extern Datum hnswhandler(PG_FUNCTION_ARGS);
 #define HNSW_FILTER_TEXT			4	/* a hash under the column's collation */
 #define HNSW_FILTER_UUID			5	/* a hash */
 
-typedef struct HnswFilter HnswFilter;
+typedef struct HnswFilterKey
+{
+	int			col;			/* filter column: index column col + 2 */
+	int			nvals;
+	uint32	   *vals;			/* accepted values, sorted, distinct */
+} HnswFilterKey;
+
+/* A scan's conditions on filter columns (HnswFilterFromKeys) */
+typedef struct HnswFilter
+{
+	bool		empty;			/* no row can match: a NULL or an empty IN list */
+	bool		lossy;			/* some key compares hashes */
+	int			nkeys;
+	HnswFilterKey keys[FLEXIBLE_ARRAY_MEMBER];
+} HnswFilter;
+
+/* Do a node's filter values (HnswNodeFilter, or a tag entry) pass every key? */
+static inline bool
+HnswFilterMatch(const HnswFilter *f, const uint32 *values)
+{
+	for (int k = 0; k < f->nkeys; k++)
+	{
+		const HnswFilterKey *fk = &f->keys[k];
+		uint32		v = values[1 + fk->col];
+		int			lo = 0;
+		int			hi = fk->nvals - 1;
+
+		if (values[0] & ((uint32) 1 << fk->col))
+			return false;
+		while (lo < hi)
+		{
+			int			mid = (lo + hi) / 2;
+
+			if (fk->vals[mid] < v)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (fk->vals[lo] != v)
+			return false;
+	}
+	return true;
+}
 extern void HnswFilterInitState(HnswState *st, Relation index);
 extern Size HnswFilterSize(int nfilters);
 extern void HnswFilterForm(const HnswState *st, const Datum *values, const bool *isnull,
@@ -905,8 +979,24 @@ extern void HnswFilterForm(const HnswState *st, const Datum *values, const bool 
 extern HnswFilter *HnswFilterFromKeys(const HnswState *st, ScanKey keys, int nkeys);
 extern bool HnswFilterEmpty(const HnswFilter *f);
 extern bool HnswFilterLossy(const HnswFilter *f);
-extern bool HnswFilterMatch(const HnswFilter *f, const uint32 *values);
 extern void HnswReadFilter(HnswState *st, uint32 id, uint32 *dst);
+extern int	HnswTagsPerPage(const HnswState *st);
+extern void HnswTagsEnsure(HnswState *st, uint32 nids);
+extern void HnswTagSet(HnswState *st, uint32 id, const uint32 *filter);
+extern BlockNumber HnswWriteTagPages(HnswState *st, uint32 n, const uint32 *(*entry) (void *arg, uint32 id),
+									 void *arg);
+extern void HnswCheckTags(HnswState *st, VecCheck *c, const uint8 *flags, const char *filters);
+extern uint32 HnswFilterCandidates(HnswState *st, const HnswFilter *f, uint8 *may,
+								   uint32 *ids, uint32 maxids);
+
+/* a filter area's mask word has this bit once the values are written */
+#define HNSW_FILTER_WRITTEN			0x80000000
+
+static inline bool
+HnswMayMatch(const HnswSource *src, uint32 id)
+{
+	return src->may == NULL || id >= src->nmay || (src->may[id >> 3] & (1 << (id & 7))) != 0;
+}
 
 /* hnswcheck.c */
 extern void HnswCheckIndex(Relation index, VecCheck *c);

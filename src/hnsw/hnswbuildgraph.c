@@ -276,6 +276,7 @@ HnswBuildInitParticipant(HnswBuildState *bs, uint32 nodes)
 	bs->src.stale = NULL;
 	bs->src.state = (HnswState *) bs;
 	bs->src.filter = NULL;
+	bs->src.may = NULL;
 	memset(&bs->ins, 0, sizeof(bs->ins));
 	bs->ins.src = &bs->src;
 	bs->ins.st = st;

@@ -227,6 +227,21 @@ writeItems(HnswBuildState *bs, const uint32 *order, const HnswItemRef *refs)
  * GiST and GIN builds do.  Node records point at upper records and items,
  * so both are laid out before the first node page is written.
  */
+/* The tag entries of the write: node nid of the new order (HnswWriteTagPages) */
+typedef struct TagArg
+{
+	HnswBuildState *bs;
+	const uint32 *order;
+} TagArg;
+
+static const uint32 *
+tagEntry(void *arg, uint32 nid)
+{
+	TagArg	   *ta = (TagArg *) arg;
+
+	return BuildFilter(ta->bs, ta->order[nid]);
+}
+
 void
 HnswBuildWrite(HnswBuildState *bs)
 {
@@ -346,6 +361,12 @@ HnswBuildWrite(HnswBuildState *bs)
 		writeItems(bs, order, refs);
 	if (bs->codes)
 		st->codes_blk = HnswWriteCodesPages(st, bs->centre, bs->n == 0);
+	if (st->nfilters > 0)
+	{
+		TagArg		ta = {bs, order};
+
+		st->tagdir_blk = HnswWriteTagPages(st, bs->n, tagEntry, &ta);
+	}
 
 	st->entry_id = bs->entry == HNSW_NO_NODE ? HNSW_NO_NODE : newid[bs->entry];
 	st->entry_level = bs->entry_level;

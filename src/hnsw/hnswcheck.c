@@ -399,6 +399,7 @@ HnswCheckIndex(Relation index, VecCheck *c)
 	uint32		live = 0,
 				unreachable = 0;
 	HnswItemRef *refs = NULL;
+	char	   *filters = NULL;
 
 	HnswInitState(st, index);
 	HnswLoadMeta(st);
@@ -414,6 +415,8 @@ HnswCheckIndex(Relation index, VecCheck *c)
 	flags = palloc_extended(st->node_count, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	dup_next = palloc_extended(sizeof(uint32) * st->node_count, MCXT_ALLOC_HUGE);
 	tids = palloc_extended(sizeof(ItemPointerData) * st->node_count, MCXT_ALLOC_HUGE);
+	if (st->nfilters > 0)
+		filters = palloc_extended(st->filter_size * st->node_count, MCXT_ALLOC_HUGE);
 	facts.c = c;
 	facts.levels = levels;
 	facts.flags = flags;
@@ -462,6 +465,9 @@ HnswCheckIndex(Relation index, VecCheck *c)
 				memcpy(&refs[id], HnswNodeItem(node), sizeof(HnswItemRef));
 			dup_next[id] = node->dup_next;
 			tids[id] = node->heaptid;
+			if (filters)
+				memcpy(filters + (Size) id * st->filter_size, HnswNodeFilter(node, st),
+					   st->filter_size);
 			if (node->level > HNSW_MAX_LEVEL)
 				VecCheckProblem(c, "node %u has level %d", id, node->level);
 			if (node->nlinks > 2 * st->m)
@@ -494,6 +500,8 @@ HnswCheckIndex(Relation index, VecCheck *c)
 	checkHeapSlots(st, c, flags, tids);
 	checkChains(st, c, flags, dup_next);
 	checkCodes(st, c, flags, tids);
+	if (filters)
+		HnswCheckTags(st, c, flags, filters);
 
 	/* the entry point */
 	if (st->entry_id == HNSW_NO_NODE || st->entry_id >= st->node_count)

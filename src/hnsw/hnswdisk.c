@@ -326,6 +326,8 @@ HnswDiskSourceInit(HnswSource *src, HnswState *st)
 	src->stale = NULL;
 	src->state = st;
 	src->filter = NULL;
+	src->may = NULL;
+	src->nmay = 0;
 }
 
 /*

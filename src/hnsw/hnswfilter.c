@@ -20,29 +20,19 @@
 #include "compat.h"
 
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "port/pg_bitutils.h"
+#include "access/generic_xlog.h"
+#include "access/htup_details.h"
 #include "storage/bufmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "hnsw.h"
-
-typedef struct HnswFilterKey
-{
-	int			col;			/* filter column: index column col + 2 */
-	int			nvals;
-	uint32	   *vals;			/* accepted values, sorted, distinct */
-} HnswFilterKey;
-
-struct HnswFilter
-{
-	bool		empty;			/* no row can match: a NULL or an empty IN list */
-	bool		lossy;			/* some key compares hashes */
-	int			nkeys;
-	HnswFilterKey keys[FLEXIBLE_ARRAY_MEMBER];
-};
 
 Size
 HnswFilterSize(int nfilters)
@@ -71,6 +61,19 @@ filterKind(Oid typid)
 	}
 }
 
+static const char *
+typeName(Oid typid)
+{
+	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	char	   *name;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", typid);
+	name = pstrdup(NameStr(((Form_pg_type) GETSTRUCT(tup))->typname));
+	ReleaseSysCache(tup);
+	return name;
+}
+
 /*
  * The index's columns: the first must have a vector opclass (one with the
  * type support function), the others a filter opclass of a type above.
@@ -92,10 +95,15 @@ HnswFilterInitState(HnswState *st, Relation index)
 		Oid			typid = index->rd_opcintype[i];
 		int			kind = filterKind(typid);
 
+		/*
+		 * The type's bare name: from PostgreSQL 17 on, CREATE INDEX runs
+		 * under a search_path of pg_catalog alone, where format_type_be
+		 * would qualify ours.
+		 */
 		if (kind == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("hnsw filter column %d cannot be of type %s", i + 1, format_type_be(typid)),
+					 errmsg("hnsw filter column %d cannot be of type %s", i + 1, typeName(typid)),
 					 errhint("Filter columns, the columns after the vector, may be of types int2, int4, int8, bool, text and uuid.")));
 		st->filter_kind[i - 1] = kind;
 		st->filter_type[i - 1] = typid;
@@ -166,7 +174,7 @@ filterValue(const HnswState *st, int col, Oid typid, Datum d, uint32 *out)
 void
 HnswFilterForm(const HnswState *st, const Datum *values, const bool *isnull, uint32 *out)
 {
-	out[0] = 0;
+	out[0] = HNSW_FILTER_WRITTEN;
 	for (int i = 0; i < st->nfilters; i++)
 	{
 		out[1 + i] = 0;
@@ -267,34 +275,6 @@ HnswFilterLossy(const HnswFilter *f)
 	return f->lossy;
 }
 
-/* Do a node's filter values (HnswNodeFilter) pass every key? */
-bool
-HnswFilterMatch(const HnswFilter *f, const uint32 *values)
-{
-	for (int k = 0; k < f->nkeys; k++)
-	{
-		const HnswFilterKey *fk = &f->keys[k];
-		uint32		v = values[1 + fk->col];
-		int			lo = 0;
-		int			hi = fk->nvals - 1;
-
-		if (values[0] & ((uint32) 1 << fk->col))
-			return false;
-		while (lo < hi)
-		{
-			int			mid = (lo + hi) / 2;
-
-			if (fk->vals[mid] < v)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (fk->vals[lo] != v)
-			return false;
-	}
-	return true;
-}
-
 /* Copy node id's filter values (filter_size bytes) into dst. */
 void
 HnswReadFilter(HnswState *st, uint32 id, uint32 *dst)
@@ -309,4 +289,472 @@ HnswReadFilter(HnswState *st, uint32 id, uint32 *dst)
 	HnswCheckPage(st->index, BufferGetPage(buf), blk, HNSW_PAGE_NODE);
 	memcpy(dst, HnswNodeFilter(HnswPageNode(BufferGetPage(buf), st, slot), st), st->filter_size);
 	UnlockReleaseBuffer(buf);
+}
+
+/* ---------------------------------------------------------------- tags */
+
+/*
+ * A tag page is laid out by column, so that a scan reads only the columns
+ * its conditions name, and compares a whole word of ids at a time: for T
+ * ids (a multiple of 64, from a multiple of T), a bitmap of the entries
+ * written, a bitmap of NULLs per column, then T values per column.
+ */
+int
+HnswTagsPerPage(const HnswState *st)
+{
+	int			nf = st->nfilters;
+
+	return (int) ((HNSW_PAGE_ROOM * 8 / (1 + nf + 32 * nf)) & ~63);
+}
+
+#define TagDir(page)	((HnswTagDirData *) PageGetContents(page))
+#define TagBase(page)	((char *) (page) + MAXALIGN(SizeOfPageHeaderData))
+#define TagWritten(page) ((uint64 *) TagBase(page))
+#define TagNulls(page, per, col) ((uint64 *) (TagBase(page) + (per) / 8 * (1 + (col))))
+#define TagValues(st, page, per, col) \
+	((uint32 *) (TagBase(page) + (per) / 8 * (1 + (st)->nfilters) + sizeof(uint32) * (per) * (col)))
+
+static void
+initTagPage(HnswState *st, Page page)
+{
+	int			per = HnswTagsPerPage(st);
+
+	HnswInitPage(page, HNSW_PAGE_TAGS);
+	((PageHeader) page)->pd_lower = MAXALIGN(SizeOfPageHeaderData) +
+		per / 8 * (1 + st->nfilters) + sizeof(uint32) * per * st->nfilters;
+}
+
+/* Write entry slot of a tag page from a filter area (HnswFilterForm). */
+static void
+tagWrite(HnswState *st, Page page, int slot, const uint32 *filter)
+{
+	int			per = HnswTagsPerPage(st);
+	uint64		bit = UINT64CONST(1) << (slot & 63);
+
+	TagWritten(page)[slot >> 6] |= bit;
+	for (int c = 0; c < st->nfilters; c++)
+	{
+		if (filter[0] & ((uint32) 1 << c))
+			TagNulls(page, per, c)[slot >> 6] |= bit;
+		else
+			TagNulls(page, per, c)[slot >> 6] &= ~bit;
+		TagValues(st, page, per, c)[slot] = filter[1 + c];
+	}
+}
+
+/* Entry slot as a filter area; false when it was never written. */
+static bool
+tagRead(HnswState *st, Page page, int slot, uint32 *out)
+{
+	int			per = HnswTagsPerPage(st);
+	uint64		bit = UINT64CONST(1) << (slot & 63);
+
+	if (!(TagWritten(page)[slot >> 6] & bit))
+		return false;
+	out[0] = HNSW_FILTER_WRITTEN;
+	for (int c = 0; c < st->nfilters; c++)
+	{
+		if (TagNulls(page, per, c)[slot >> 6] & bit)
+			out[0] |= (uint32) 1 << c;
+		out[1 + c] = TagValues(st, page, per, c)[slot];
+	}
+	return true;
+}
+
+static void
+initTagDirPage(Page page)
+{
+	HnswInitPage(page, HNSW_PAGE_TAGDIR);
+	TagDir(page)->next = InvalidBlockNumber;
+	TagDir(page)->n = 0;
+	((PageHeader) page)->pd_lower = (char *) TagDir(page)->blks - (char *) page;
+}
+
+static void
+setTagDirLower(Page page)
+{
+	((PageHeader) page)->pd_lower = (char *) &TagDir(page)->blks[TagDir(page)->n] - (char *) page;
+}
+
+static void
+badTagDir(HnswState *st, BlockNumber blk)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("index \"%s\" tag directory page %u is damaged",
+					RelationGetRelationName(st->index), blk),
+			 errhint("REINDEX the index.")));
+}
+
+/*
+ * The tag pages the directory lists, in order, into blks (palloc'd, *n of
+ * them).
+ */
+static BlockNumber *
+tagPages(HnswState *st, uint32 *n)
+{
+	BlockNumber dir = st->tagdir_blk;
+	uint32		cap = 64;
+	BlockNumber *blks = palloc(sizeof(BlockNumber) * cap);
+	uint32		ndirs = 0;
+
+	*n = 0;
+	while (dir != InvalidBlockNumber)
+	{
+		Buffer		buf = HnswReadBuffer(st->index, dir);
+		Page		page;
+		HnswTagDirData *d;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		HnswCheckPage(st->index, page, dir, HNSW_PAGE_TAGDIR);
+		d = TagDir(page);
+		/* a chain longer than the relation has blocks loops */
+		if (d->n > HNSW_TAGDIR_SLOTS || ++ndirs > RelationGetNumberOfBlocks(st->index))
+			badTagDir(st, dir);
+		if (*n + d->n > cap)
+		{
+			cap = Max(cap * 2, *n + d->n);
+			blks = repalloc(blks, sizeof(BlockNumber) * cap);
+		}
+		memcpy(blks + *n, d->blks, sizeof(BlockNumber) * d->n);
+		*n += d->n;
+		dir = d->n == HNSW_TAGDIR_SLOTS ? d->next : InvalidBlockNumber;
+		UnlockReleaseBuffer(buf);
+	}
+	return blks;
+}
+
+/*
+ * Make the tag pages cover ids below nids, at least: new ones are zeros
+ * (entries never written).  Extenders serialise on the first directory
+ * page, or on the metapage while there is none (an index built empty).
+ * Each new tag page goes into one WAL record with the directory page that
+ * lists it.
+ */
+void
+HnswTagsEnsure(HnswState *st, uint32 nids)
+{
+	int			per = HnswTagsPerPage(st);
+	uint32		need = nids / per + (nids % per != 0);
+
+	if (st->tagdir_blk == InvalidBlockNumber)
+	{
+		Buffer		metabuf = ReadBuffer(st->index, HNSW_METAPAGE_BLKNO);
+		HnswMetaPage meta;
+
+		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+		meta = HnswPageGetMeta(BufferGetPage(metabuf));
+		if (HnswMetaFilter(meta)->tagdir_blk == InvalidBlockNumber)
+		{
+			Buffer		dirbuf = VecIndexNewBuffer(st->index, MAIN_FORKNUM);
+			GenericXLogState *xlog = VecXLogStart(st->index);
+			Page		metapage = GenericXLogRegisterBuffer(xlog, metabuf, 0);
+			Page		dirpage = GenericXLogRegisterBuffer(xlog, dirbuf, GENERIC_XLOG_FULL_IMAGE);
+
+			initTagDirPage(dirpage);
+			HnswMetaFilter(HnswPageGetMeta(metapage))->tagdir_blk = BufferGetBlockNumber(dirbuf);
+			GenericXLogFinish(xlog);
+			UnlockReleaseBuffer(dirbuf);
+		}
+		st->tagdir_blk = HnswMetaFilter(meta)->tagdir_blk;
+		UnlockReleaseBuffer(metabuf);
+	}
+
+	for (;;)
+	{
+		Buffer		firstbuf = HnswReadBuffer(st->index, st->tagdir_blk);
+		Buffer		lastbuf;
+		BlockNumber last = st->tagdir_blk;
+		uint32		have = 0;
+		uint32		ndirs = 1;
+		Buffer		tagbuf;
+		Buffer		newdir = InvalidBuffer;
+		GenericXLogState *xlog;
+		Page		lastpage;
+		Page		tagpage;
+
+		LockBuffer(firstbuf, BUFFER_LOCK_EXCLUSIVE);
+		HnswCheckPage(st->index, BufferGetPage(firstbuf), last, HNSW_PAGE_TAGDIR);
+		lastbuf = firstbuf;
+		for (;;)
+		{
+			HnswTagDirData *d = TagDir(BufferGetPage(lastbuf));
+
+			if (d->n > HNSW_TAGDIR_SLOTS)
+				badTagDir(st, last);
+			have += d->n;
+			if (d->n < HNSW_TAGDIR_SLOTS || d->next == InvalidBlockNumber)
+				break;
+			if (++ndirs > RelationGetNumberOfBlocks(st->index))
+				badTagDir(st, last);
+			last = d->next;
+			if (lastbuf != firstbuf)
+				UnlockReleaseBuffer(lastbuf);
+			lastbuf = HnswReadBuffer(st->index, last);
+			LockBuffer(lastbuf, BUFFER_LOCK_EXCLUSIVE);
+			HnswCheckPage(st->index, BufferGetPage(lastbuf), last, HNSW_PAGE_TAGDIR);
+		}
+		if (have >= need)
+		{
+			if (lastbuf != firstbuf)
+				UnlockReleaseBuffer(lastbuf);
+			UnlockReleaseBuffer(firstbuf);
+			return;
+		}
+		tagbuf = VecIndexNewBuffer(st->index, MAIN_FORKNUM);
+		if (TagDir(BufferGetPage(lastbuf))->n == HNSW_TAGDIR_SLOTS)
+			newdir = VecIndexNewBuffer(st->index, MAIN_FORKNUM);
+		xlog = VecXLogStart(st->index);
+		tagpage = GenericXLogRegisterBuffer(xlog, tagbuf, GENERIC_XLOG_FULL_IMAGE);
+		initTagPage(st, tagpage);
+		lastpage = GenericXLogRegisterBuffer(xlog, lastbuf, 0);
+		if (BufferIsValid(newdir))
+		{
+			Page		dirpage = GenericXLogRegisterBuffer(xlog, newdir, GENERIC_XLOG_FULL_IMAGE);
+
+			initTagDirPage(dirpage);
+			TagDir(lastpage)->next = BufferGetBlockNumber(newdir);
+			lastpage = dirpage;
+		}
+		TagDir(lastpage)->blks[TagDir(lastpage)->n++] = BufferGetBlockNumber(tagbuf);
+		setTagDirLower(lastpage);
+		GenericXLogFinish(xlog);
+		UnlockReleaseBuffer(tagbuf);
+		if (BufferIsValid(newdir))
+			UnlockReleaseBuffer(newdir);
+		if (lastbuf != firstbuf)
+			UnlockReleaseBuffer(lastbuf);
+		UnlockReleaseBuffer(firstbuf);
+	}
+}
+
+/*
+ * Write node id's filter values into its tag entry (its own WAL record),
+ * if a tag page covers it; else the entry stays unwritten, and the node a
+ * candidate of every filter.  An insert does this after it allocated the
+ * node and before it returns, under the insert lock: until then its row is
+ * not committed, and VACUUM frees no slot meanwhile, so an entry a scan
+ * sees is either unwritten or the values of the node whose row it may
+ * return (a freed slot's old entry stays until the slot is taken again).
+ */
+void
+HnswTagSet(HnswState *st, uint32 id, const uint32 *filter)
+{
+	int			per = HnswTagsPerPage(st);
+	uint32		n;
+	BlockNumber *blks = tagPages(st, &n);
+	Buffer		buf;
+	GenericXLogState *xlog;
+	Page		page;
+
+	if (id / per >= n)
+		return;
+	buf = HnswReadBuffer(st->index, blks[id / per]);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	HnswCheckPage(st->index, BufferGetPage(buf), blks[id / per], HNSW_PAGE_TAGS);
+	xlog = VecXLogStart(st->index);
+	page = GenericXLogRegisterBuffer(xlog, buf, 0);
+	tagWrite(st, page, id % per, filter);
+	GenericXLogFinish(xlog);
+	UnlockReleaseBuffer(buf);
+	pfree(blks);
+}
+
+/*
+ * The build's tag pages, for nodes 0 .. n - 1 (entry gives node id's
+ * values), and the directory pages that list them, appended to the
+ * relation, dirtied without WAL: the build logs every page once it is
+ * done (HnswBuildWrite).  Returns the first directory page.
+ */
+BlockNumber
+HnswWriteTagPages(HnswState *st, uint32 n, const uint32 *(*entry) (void *arg, uint32 id), void *arg)
+{
+	int			per = HnswTagsPerPage(st);
+	uint32		ntags = n / per + (n % per != 0);
+	uint32		ndirs = Max(1, ntags / HNSW_TAGDIR_SLOTS + (ntags % HNSW_TAGDIR_SLOTS != 0));
+	BlockNumber first_tag = InvalidBlockNumber;
+	BlockNumber first_dir = InvalidBlockNumber;
+
+	for (uint32 k = 0; k < ntags; k++)
+	{
+		Buffer		buf = VecIndexNewBuffer(st->index, MAIN_FORKNUM);
+		Page		page = BufferGetPage(buf);
+
+		if (k == 0)
+			first_tag = BufferGetBlockNumber(buf);
+		/* appended in turn by this backend alone: consecutive blocks */
+		else if (BufferGetBlockNumber(buf) != first_tag + k)
+			elog(ERROR, "hnsw build's tag pages are not consecutive");
+		initTagPage(st, page);
+		for (uint32 id = k * per; id < n && id < (k + 1) * per; id++)
+			tagWrite(st, page, id - k * per, entry(arg, id));
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+		CHECK_FOR_INTERRUPTS();
+	}
+	for (uint32 d = 0; d < ndirs; d++)
+	{
+		Buffer		buf = VecIndexNewBuffer(st->index, MAIN_FORKNUM);
+		Page		page = BufferGetPage(buf);
+		uint32		from = d * HNSW_TAGDIR_SLOTS;
+		uint32		cnt = Min((uint32) HNSW_TAGDIR_SLOTS, ntags - Min(ntags, from));
+
+		if (d == 0)
+			first_dir = BufferGetBlockNumber(buf);
+		else if (BufferGetBlockNumber(buf) != first_dir + d)
+			elog(ERROR, "hnsw build's tag directory pages are not consecutive");
+		initTagDirPage(page);
+		for (uint32 i = 0; i < cnt; i++)
+			TagDir(page)->blks[i] = first_tag + from + i;
+		TagDir(page)->n = cnt;
+		TagDir(page)->next = d + 1 < ndirs ? BufferGetBlockNumber(buf) + 1 : InvalidBlockNumber;
+		setTagDirLower(page);
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+	}
+	return first_dir;
+}
+
+/*
+ * The nodes a filter may match: those whose tag entry passes it, those
+ * whose entry was never written, and those past the tag pages, all below
+ * the snapshot's node_count.  Sets their bits in may (node_count bits,
+ * zeroed by the caller), writes the first maxids of them to ids, and
+ * returns how many there are.  A tag page starts at a multiple of 64 ids,
+ * so its words of ids are words of may.
+ */
+uint32
+HnswFilterCandidates(HnswState *st, const HnswFilter *f, uint8 *may, uint32 *ids, uint32 maxids)
+{
+	int			per = HnswTagsPerPage(st);
+	uint32		ntags;
+	BlockNumber *blks = tagPages(st, &ntags);
+	uint32		count = 0;
+	uint32		covered = Min(st->node_count, ntags * (uint32) per);
+	uint32		filt[INDEX_MAX_KEYS + 1];
+
+	for (uint32 k = 0; k * (uint32) per < covered; k++)
+	{
+		Buffer		buf = HnswReadBuffer(st->index, blks[k]);
+		Page		page;
+		uint32		first = k * per;
+		uint32		end = Min(covered, first + per);
+		const uint64 *written;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		HnswCheckPage(st->index, page, blks[k], HNSW_PAGE_TAGS);
+		written = TagWritten(page);
+		for (uint32 w = 0; first + w * 64 < end; w++)
+		{
+			uint32		base = first + w * 64;
+			int			nids = Min(64, end - base);
+			uint64		match = 0;
+
+			if (f->nkeys == 1)
+			{
+				/* one key, the usual case: whole words of ids compared */
+				const HnswFilterKey *fk = &f->keys[0];
+				const uint32 *vals = TagValues(st, page, per, fk->col) + w * 64;
+
+				if (fk->nvals == 1)
+				{
+					uint32		v = fk->vals[0];
+
+					for (int j = 0; j < nids; j++)
+						match |= (uint64) (vals[j] == v) << j;
+				}
+				else
+				{
+					for (int j = 0; j < nids; j++)
+					{
+						filt[0] = HNSW_FILTER_WRITTEN;
+						filt[1 + fk->col] = vals[j];
+						match |= (uint64) HnswFilterMatch(f, filt) << j;
+					}
+				}
+				match &= ~TagNulls(page, per, fk->col)[w];
+			}
+			else
+			{
+				for (int j = 0; j < nids; j++)
+					if (tagRead(st, page, w * 64 + j, filt) && HnswFilterMatch(f, filt))
+						match |= UINT64CONST(1) << j;
+			}
+			/* entries never written may match */
+			match |= ~written[w];
+			if (nids < 64)
+				match &= (UINT64CONST(1) << nids) - 1;
+			if (match == 0)
+				continue;
+			for (int b = 0; b < (nids + 7) / 8; b++)
+				may[base / 8 + b] = (uint8) (match >> (8 * b));
+			while (match != 0)
+			{
+				int			j = pg_rightmost_one_pos64(match);
+
+				if (count < maxids)
+					ids[count] = base + j;
+				count++;
+				match &= match - 1;
+			}
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	for (uint32 id = covered; id < st->node_count; id++)
+	{
+		may[id >> 3] |= 1 << (id & 7);
+		if (count < maxids)
+			ids[count] = id;
+		count++;
+	}
+	pfree(blks);
+	return count;
+}
+
+/*
+ * vector_index_check(): every written tag entry of a node in use must be
+ * the node's values (filters, filter_size bytes per node id).  A wrong one
+ * keeps the node from every scan whose filter its own values pass.  A
+ * freed slot's entry may be its old node's.
+ */
+void
+HnswCheckTags(HnswState *st, VecCheck *c, const uint8 *flags, const char *filters)
+{
+	int			per = HnswTagsPerPage(st);
+	uint32		ntags;
+	BlockNumber *blks = tagPages(st, &ntags);
+	uint32		bad = 0;
+
+	for (uint32 k = 0; k < ntags && k * (uint32) per < st->node_count; k++)
+	{
+		Buffer		buf = HnswReadBuffer(st->index, blks[k]);
+		Page		page;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!HnswPageIs(page, HNSW_PAGE_TAGS))
+		{
+			VecCheckProblem(c, "block %u is listed as a tag page but is not one", blks[k]);
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
+		for (uint32 id = k * per; id < st->node_count && id < (k + 1) * (uint32) per; id++)
+		{
+			uint32		e[INDEX_MAX_KEYS + 1];
+
+			if (!tagRead(st, page, id - k * per, e) || (flags[id] & HNSW_NODE_FREE))
+				continue;
+			if (memcmp(e, filters + (Size) id * st->filter_size, st->filter_size) != 0 &&
+				++bad <= 10)
+				VecCheckProblem(c, "node %u's tag entry on block %u is not its filter values",
+								id, blks[k]);
+		}
+		UnlockReleaseBuffer(buf);
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (bad > 0)
+		VecCheckProblem(c, "%u nodes have a tag entry that is not their filter values", bad);
+	pfree(blks);
 }

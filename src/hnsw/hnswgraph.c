@@ -454,6 +454,43 @@ HnswVisitedMemory(const HnswVisited *v)
 /* ---------------------------------------------------------------- search */
 
 /*
+ * The neighbours to score on layer 0 under a scan's filter (src->may): the
+ * unvisited ones that may match, and, through those that cannot, their own
+ * neighbours that may (ACORN-1, Patel et al., SIGMOD 2024: the walk stays
+ * on the nodes of the filter, and the two-hop step keeps them connected
+ * where few match), up to 2m.  A node that cannot match is never scored;
+ * it is marked visited once its list was read.
+ */
+static int
+freshMay(HnswSource *src, const uint32 *links, int nlinks, HnswVisited *visited, uint32 *fresh)
+{
+	uint32		bridges[2 * HNSW_MAX_M];
+	uint32		links2[2 * HNSW_MAX_M];
+	int			nbridges = 0;
+	int			nfresh = 0;
+	int			cap = 2 * src->state->m;
+
+	for (int i = 0; i < nlinks; i++)
+	{
+		if (!HnswVisitedAdd(visited, links[i]))
+			continue;
+		if (HnswMayMatch(src, links[i]))
+			fresh[nfresh++] = links[i];
+		else
+			bridges[nbridges++] = links[i];
+	}
+	for (int b = 0; b < nbridges && nfresh < cap; b++)
+	{
+		int			n2 = src->links(src, bridges[b], 0, links2);
+
+		for (int i = 0; i < n2 && nfresh < cap; i++)
+			if (HnswMayMatch(src, links2[i]) && HnswVisitedAdd(visited, links2[i]))
+				fresh[nfresh++] = links2[i];
+	}
+	return nfresh;
+}
+
+/*
  * Best-first search of one layer (the paper's SEARCH-LAYER).
  *
  * cands (min-heap) and results (max-heap) come seeded by the caller.
@@ -501,9 +538,12 @@ HnswSearchLayer(HnswSource *src, const void *query, HnswHeap *cands,
 			for (int i = 0; i < nlinks; i++)
 				if (links[i] < visited->nstamps)
 					__builtin_prefetch(&visited->stamps[links[i]]);
-		for (int i = 0; i < nlinks; i++)
-			if (HnswVisitedAdd(visited, links[i]))
-				fresh[nfresh++] = links[i];
+		if (level == 0 && src->may)
+			nfresh = freshMay(src, links, nlinks, visited, fresh);
+		else
+			for (int i = 0; i < nlinks; i++)
+				if (HnswVisitedAdd(visited, links[i]))
+					fresh[nfresh++] = links[i];
 		if (nfresh == 0)
 			continue;
 

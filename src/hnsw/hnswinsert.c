@@ -684,6 +684,9 @@ insertItem(HnswState *st, const void *item, const uint32 *filter, ItemPointer ti
 			gitem = g;
 			query = qbuf;
 		}
+		/* the tag pages cover the ids to come (hnswfilter.c) */
+		if (st->nfilters > 0)
+			HnswTagsEnsure(st, st->node_count + 1);
 		id = allocateNode(st, item, filter, tid, level, &was_empty);
 		if (id != HNSW_NO_NODE)
 			break;
@@ -691,6 +694,8 @@ insertItem(HnswState *st, const void *item, const uint32 *filter, ItemPointer ti
 		st->codes = NULL;
 		HnswLoadMeta(st);
 	}
+	if (st->nfilters > 0)
+		HnswTagSet(st, id, filter);
 	if (was_empty)
 		return;
 	entry = st->entry_id;

@@ -113,6 +113,7 @@ HnswInitState(HnswState *st, Relation index)
 	st->item_refs = st->ops->item_len != NULL;
 	st->gdim = st->dim;
 	st->codes_blk = InvalidBlockNumber;
+	st->tagdir_blk = InvalidBlockNumber;
 	if (st->dim > 0)
 	{
 		int			bits = HnswChooseBits(st->ops, st->metric, st->dim, st->m,
@@ -162,8 +163,6 @@ checkMeta(HnswState *st, Page page)
 		meta->nodes_per_page < 1 ||
 		meta->node_size != HnswNodeSize(meta->item_size, meta->m, st->filter_size) ||
 		((HnswPageGetOpaque(page)->flags & HNSW_META_FILTERS) != 0) != (st->nfilters > 0) ||
-		(st->nfilters > 0 && (HnswMetaFilter(meta)->nfilters != st->nfilters ||
-							  HnswMetaFilter(meta)->filter_size != st->filter_size)) ||
 		meta->nodes_per_page != HnswNodesPerPage(meta->node_size) ||
 		meta->nruns > HNSW_MAX_RUNS ||
 		((HnswPageGetOpaque(page)->flags & HNSW_META_REUSE) &&
@@ -227,6 +226,8 @@ HnswLoadMeta(HnswState *st)
 		st->item_max = meta->item_size;
 	st->node_size = meta->node_size;
 	st->nodes_per_page = meta->nodes_per_page;
+	if (st->nfilters > 0)
+		st->tagdir_blk = HnswMetaFilter(meta)->tagdir_blk;
 	HnswCopySnapshot(st, meta);
 	UnlockReleaseBuffer(buf);
 	/* in the context of the operation's first snapshot: see HnswCodesGet */
@@ -247,6 +248,10 @@ pageTypeName(uint16 type)
 			return "upper page";
 		case HNSW_PAGE_CODES:
 			return "codes page";
+		case HNSW_PAGE_TAGS:
+			return "tag page";
+		case HNSW_PAGE_TAGDIR:
+			return "tag directory page";
 		default:
 			return "item page";
 	}
@@ -332,8 +337,7 @@ HnswFillMeta(HnswState *st, Page page)
 	if (st->nfilters > 0)
 	{
 		HnswPageGetOpaque(page)->flags |= HNSW_META_FILTERS;
-		HnswMetaFilter(meta)->nfilters = st->nfilters;
-		HnswMetaFilter(meta)->filter_size = st->filter_size;
+		HnswMetaFilter(meta)->tagdir_blk = st->tagdir_blk;
 	}
 	meta->magic = HNSW_MAGIC;
 	meta->version = HNSW_FORMAT_VERSION;

@@ -37,6 +37,9 @@ typedef struct HnswScanOpaqueData
 	bool		query_null;		/* ORDER BY col <op> NULL: distances are NULL */
 	HnswSource	src;
 	HnswFilter *filter;			/* the conditions on filter columns, or NULL */
+	bool		exact;			/* the filter's rows were all scored: one batch */
+	uint8	   *may;			/* with a filter: the ids that may match (HnswFilterCandidates) */
+	uint32		nmaycount;		/* how many */
 	HnswVisited visited;
 	HnswHeap	cands;			/* unexpanded frontier (min-first) */
 	HnswHeap	results;		/* the batch being searched (max-first) */
@@ -95,6 +98,8 @@ hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int no
 	MemoryContextReset(so->cxt);
 	so->st.codes = NULL;		/* it was in so->cxt */
 	so->filter = NULL;			/* so was this */
+	so->may = NULL;
+	so->exact = false;
 	so->started = false;
 	so->done = false;
 	so->limited = false;
@@ -142,6 +147,93 @@ takeBatch(HnswScanOpaque so)
 	memcpy(so->batch, so->results.items, sizeof(HnswCand) * so->nbatch);
 	sortBatch(so);
 	so->results.n = 0;
+}
+
+/*
+ * With a filter, the walk scores only nodes that may match, so that it
+ * costs about what an unfiltered one does: ef_search expansions of up to
+ * 2m scored neighbours each (and the lists of the neighbours it skips).
+ * When fewer nodes than that may match, scoring them all is cheaper, and
+ * exact.
+ */
+static uint32
+exactLimit(HnswScanOpaque so)
+{
+	return (uint32) so->ef * 3 * so->st.m;
+}
+
+/*
+ * Score every node in ids[0..n) (NULL: every id set in so->may) and hand
+ * out those that match, live or leading a chain, in one batch in order.
+ */
+static void
+exactScan(HnswScanOpaque so, const uint32 *ids, uint32 n)
+{
+	HnswState  *st = &so->st;
+	HnswSource	src;
+	uint32		chunk[2 * HNSW_MAX_M];
+	uint32		next = 0;
+	uint32		nchunk;
+
+	HnswDiskSourceInit(&src, st);
+	src.filter = so->filter;
+	so->batch = palloc_extended(sizeof(HnswCand) * Max(n, 1), MCXT_ALLOC_HUGE);
+	so->nbatch = 0;
+	so->ibatch = 0;
+	do
+	{
+		nchunk = 0;
+		if (ids)
+		{
+			while (nchunk < lengthof(chunk) && next < n)
+				chunk[nchunk++] = ids[next++];
+		}
+		else
+		{
+			for (; nchunk < lengthof(chunk) && next < st->node_count; next++)
+				if (so->may[next >> 3] & (1 << (next & 7)))
+					chunk[nchunk++] = next;
+		}
+		if (nchunk == 0)
+			break;
+		{
+			HnswCand   *scored = so->batch + so->nbatch;
+
+			/* scored in place, then the kept ones packed down (never past) */
+			src.score(&src, so->query, chunk, nchunk, scored);
+			for (uint32 i = 0; i < nchunk; i++)
+				if (!scored[i].nomatch && !scored[i].deleted)
+					so->batch[so->nbatch++] = scored[i];
+		}
+		CHECK_FOR_INTERRUPTS();
+	} while (nchunk == lengthof(chunk));
+	sortBatch(so);
+}
+
+/*
+ * A scan with conditions on filter columns: find the nodes that may match
+ * in the tag pages (hnswfilter.c).  Few: score them all, and the scan is
+ * exact (returns true, the batch ready).  Else the walk scores only them
+ * (HnswSearchLayer, through so->may).
+ */
+static bool
+filterScan(HnswScanOpaque so)
+{
+	HnswState  *st = &so->st;
+	uint32		limit = exactLimit(so);
+	uint32	   *ids = palloc(sizeof(uint32) * (limit + 1));
+
+	so->may = palloc_extended((st->node_count + 7) / 8 + 1, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	so->nmaycount = HnswFilterCandidates(st, so->filter, so->may, ids, limit + 1);
+	if (so->nmaycount > limit)
+	{
+		pfree(ids);
+		return false;
+	}
+	so->exact = true;
+	exactScan(so, ids, so->nmaycount);
+	pfree(ids);
+	return true;
 }
 
 /* Prepare the query and run the first search.  Sets done when empty. */
@@ -201,23 +293,32 @@ startScan(IndexScanDesc scan)
 		return;
 
 	/*
-	 * Conditions on filter columns: the walk scores every node, and those
-	 * that fail route it but are never results (HnswSearchLayer), so that
-	 * ef_search counts matching rows.  A NULL or an empty IN list matches
-	 * no row.
+	 * Conditions on filter columns: the nodes that may match come from the
+	 * tag pages; few are scored all (filterScan), else the walk scores
+	 * only them, and those that fail after all (an entry never written)
+	 * route it but are never results (HnswSearchLayer), so that ef_search
+	 * counts matching rows.  A NULL or an empty IN list matches no row.
 	 */
 	so->filter = NULL;
+	so->exact = false;
+	so->ef = hnsw_ef_search;
+	so->last_dist = -FLT_MAX;
 	if (scan->numberOfKeys > 0)
 	{
 		so->filter = HnswFilterFromKeys(st, scan->keyData, scan->numberOfKeys);
 		if (HnswFilterEmpty(so->filter))
 			return;
+		if (filterScan(so))
+		{
+			so->done = false;
+			return;
+		}
 	}
 
-	so->ef = hnsw_ef_search;
-	so->last_dist = -FLT_MAX;
 	HnswDiskSourceInit(&so->src, st);
 	so->src.filter = so->filter;
+	so->src.may = so->may;
+	so->src.nmay = st->node_count;
 	HnswVisitedInitHash(&so->visited, so->ef * 2 * st->m);
 	HnswHeapInit(&so->cands, so->ef * 4, false);
 	HnswHeapInit(&so->results, so->ef + 1, true);
@@ -230,6 +331,19 @@ startScan(IndexScanDesc scan)
 				   &so->cands, &so->results, so->ef, &so->visited);
 	HnswSearchLayer(&so->src, so->query, &so->cands, &so->results, so->ef, 0,
 					&so->visited, iterative ? &so->pending : NULL);
+
+	/*
+	 * The walk over the nodes that may match ran out of nodes before it
+	 * found ef of them: the filter's rows are not connected enough to be
+	 * walked; score them all instead, if they are not too many.
+	 */
+	if (so->may && so->results.n < so->ef && so->nmaycount <= 8 * exactLimit(so))
+	{
+		so->exact = true;
+		exactScan(so, NULL, so->nmaycount);
+		so->done = so->nbatch == 0;
+		return;
+	}
 	takeBatch(so);
 	so->done = false;
 }
@@ -261,7 +375,7 @@ scanLimitReached(HnswScanOpaque so)
 static bool
 nextBatch(HnswScanOpaque so)
 {
-	if (so->mode == HNSW_ITERATIVE_OFF)
+	if (so->mode == HNSW_ITERATIVE_OFF || so->exact)
 		return false;
 	if (!so->limited && scanLimitReached(so))
 		so->limited = true;

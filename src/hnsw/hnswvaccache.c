@@ -466,6 +466,7 @@ HnswVacCacheLoad(HnswVacuumState *vs)
 	vs->src.wrote = cacheWrote;
 	vs->src.stale = cacheStale;
 	vs->src.filter = NULL;
+	vs->src.may = NULL;
 	ereport(DEBUG2,
 			(errmsg("index \"%s\": VACUUM copied %u nodes (%zu kB) to memory for its repairs",
 					RelationGetRelationName(st->index), c->n, c->used / 1024)));
