@@ -4,11 +4,13 @@
  *
  * CREATE INDEX ON items USING hnsw (embedding vector_l2_ops, category)
  * stores each row's category in its node record, after the neighbour
- * list, and a scan with WHERE category = $1 (or IN (...)) as an index
- * condition tests it on every node it scores: a node that fails routes the
- * walk but is never a result, so that hnsw.ef_search counts rows that
- * match, and a LIMIT comes back full whenever enough rows match (README.md,
- * "Filter columns").
+ * list, and again on tag pages, densely by node id and by column.  A scan
+ * with WHERE category = $1 (or IN (...)) as an index condition reads the
+ * tag pages for the nodes that may match; few are scored all, else the
+ * walk scores only them (hnswscan.c, hnswgraph.c), and tests each scored
+ * node's own values: one that fails routes the walk but is never a
+ * result.  So hnsw.ef_search counts rows that match, and a LIMIT comes
+ * back full whenever enough rows match (README.md, "Filter columns").
  *
  * A value takes 4 bytes: int2, int4 and bool are stored as themselves and
  * compared exactly; int8, text (under the column's collation, as its hash
@@ -19,11 +21,11 @@
  */
 #include "compat.h"
 
+#include "access/generic_xlog.h"
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "port/pg_bitutils.h"
-#include "access/generic_xlog.h"
-#include "access/htup_details.h"
 #include "storage/bufmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -410,7 +412,8 @@ tagPages(HnswState *st, uint32 *n)
 		HnswCheckPage(st->index, page, dir, HNSW_PAGE_TAGDIR);
 		d = TagDir(page);
 		/* a chain longer than the relation has blocks loops */
-		if (d->n > HNSW_TAGDIR_SLOTS || ++ndirs > RelationGetNumberOfBlocks(st->index))
+		if (d->n > HNSW_TAGDIR_SLOTS ||
+			(++ndirs > 1 && ndirs > RelationGetNumberOfBlocks(st->index)))
 			badTagDir(st, dir);
 		if (*n + d->n > cap)
 		{
@@ -438,6 +441,15 @@ HnswTagsEnsure(HnswState *st, uint32 nids)
 	int			per = HnswTagsPerPage(st);
 	uint32		need = nids / per + (nids % per != 0);
 
+	/* usually covered: say so under share locks, as scans read it */
+	if (st->tagdir_blk != InvalidBlockNumber)
+	{
+		uint32		have;
+
+		pfree(tagPages(st, &have));
+		if (have >= need)
+			return;
+	}
 	if (st->tagdir_blk == InvalidBlockNumber)
 	{
 		Buffer		metabuf = ReadBuffer(st->index, HNSW_METAPAGE_BLKNO);
