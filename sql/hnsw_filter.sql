@@ -154,6 +154,17 @@ CREATE INDEX ON filt_bad USING hnsw (v vector_l2_ops, x);
 CREATE INDEX ON filt_bad USING hnsw (c, v vector_l2_ops);
 CREATE INDEX ON filt_bad USING hnsw (v vector_l2_ops, w vector_l2_ops);
 CREATE INDEX ON filt_bad USING ivfflat (v vector_l2_ops, c);
+-- 31 filter columns: a tag page would not hold a word of 64 ids
+SELECT format('CREATE TABLE filt_wide (v vector(3), %s)',
+			  string_agg(format('c%s int', i), ', ')) FROM generate_series(1, 31) i \gexec
+SELECT format('CREATE INDEX ON filt_wide USING hnsw (v vector_l2_ops, %s)',
+			  string_agg(format('c%s', i), ', ')) FROM generate_series(1, 31) i \gexec
+SELECT format('CREATE INDEX filt_wide_idx ON filt_wide USING hnsw (v vector_l2_ops, %s)',
+			  string_agg(format('c%s', i), ', ')) FROM generate_series(1, 30) i \gexec
+INSERT INTO filt_wide (v, c1, c30) SELECT ARRAY[i, 0, 0]::vector, i % 3, i % 5 FROM generate_series(1, 300) i;
+SELECT count(*) FROM (SELECT v FROM filt_wide WHERE c30 = 2 ORDER BY v <-> '[0,0,0]' LIMIT 100) s;
+SELECT * FROM vector_index_check('filt_wide_idx');
+DROP TABLE filt_wide;
 
 DROP TABLE filt, filt_q, filt2, filt_bad;
 DROP FUNCTION filt_check;

@@ -989,6 +989,12 @@ extern void HnswCheckTags(HnswState *st, VecCheck *c, const uint8 *flags, const 
 extern uint32 HnswFilterCandidates(HnswState *st, const HnswFilter *f, uint8 *may,
 								   uint32 *ids, uint32 maxids);
 
+/*
+ * Most filter columns: a tag page must hold 64 ids (a word of its bitmaps)
+ * of 4 bytes each per column and a bit per column (HnswTagsPerPage).
+ */
+#define HNSW_MAX_FILTERS			30
+
 /* a filter area's mask word has this bit once the values are written */
 #define HNSW_FILTER_WRITTEN			0x80000000
 

@@ -90,6 +90,10 @@ HnswFilterInitState(HnswState *st, Relation index)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the first column of an hnsw index must be a vector column"),
 				 errhint("Put the vector column first, as in USING hnsw (embedding vector_l2_ops, category).")));
+	if (natts - 1 > HNSW_MAX_FILTERS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("an hnsw index can have at most %d filter columns", HNSW_MAX_FILTERS)));
 	st->nfilters = natts - 1;
 	st->filter_size = st->nfilters > 0 ? HnswFilterSize(st->nfilters) : 0;
 	for (int i = 1; i < natts; i++)
