@@ -11,12 +11,13 @@
 #   make format / format-check
 
 EXTENSION = vector
-EXTVERSION = 0.1.2
+EXTVERSION = 0.1.3
 
 MODULE_big = vector
 OBJS = \
 	src/module.o \
 	src/planner/topk.o \
+	src/planner/filterquals.o \
 	src/kernels/kernels.o \
 	src/kernels/kernels_avx2.o \
 	src/kernels/kernels_avx512.o \

@@ -30,6 +30,16 @@ too (plan setting `hnsw+f`, beside the single-column index's `hnsw`), and adds a
 unfiltered pass (no WHERE) through the single-column index and each multi-column
 one, with the indexes' sizes, to show what the filter column costs.
 
+--labels makes each filter column an int4[] of 3 labels, `labels10` etc.: the row's
+filter label (the value the scalar column would hold, at a random position in the array)
+and 2 noise labels drawn from [1000, 1000000) (never a filter label, distinct), so that
+`labels10 && ARRAY[v]` keeps exactly the rows `c10 = v` keeps (same rows, same query
+values, same ground truth); the queries are `WHERE labels10 && ARRAY[$1]` (--labels-op
+contains: `@>`). A GIN index on each labels column takes the btree's place (the exact plan
+is its bitmap scan); --index-filter builds `hnsw (embedding <opclass>, labels10)`, and where
+the extension has no array filter columns (pgvector) it warns and measures without them
+(planner, single-column hnsw with the iterative modes, GIN exact plan).
+
 Run it with Debian's python (psycopg 3 and numpy):
     /usr/bin/python3 bench/filtered.py --dsn "host=/tmp port=5432 user=postgres"
 See bench/README.md for every flag.  Data-set, server and scoring helpers are bench/ann.py's.
@@ -61,6 +71,12 @@ DEFAULT_PGDATA = ann.DEFAULT_OUT_DIR / "filtered-pgdata"
 GT_MARGIN = 32            # candidates re-ranked exactly beyond k
 # GUCs reset for every setting, so that no setting inherits another's.
 PLAN_GUCS = ("enable_seqscan", "enable_bitmapscan", "enable_indexscan")
+# --labels: each labels column holds the filter label plus this many noise labels, drawn
+# uniformly from [NOISE_LOW, NOISE_HIGH) (NOISE_LOW raised above the filter labels if needed).
+NOISE_LABELS = 2
+NOISE_LOW, NOISE_HIGH = 1000, 1_000_000
+LABEL_OPS = {"overlap": "&&", "contains": "@>"}
+INT4_OID = 23
 REPORTED_SETTINGS = [
     "shared_buffers", "work_mem", "maintenance_work_mem", "effective_cache_size",
     "random_page_cost", "seq_page_cost", "cpu_tuple_cost", "cpu_operator_cost",
@@ -81,9 +97,12 @@ class Filter:
     percent: float                # as asked (--selectivities)
     column: str                   # c50, c10, c1, c0_1
     n_values: int                 # 100 / percent, rounded
-    values: np.ndarray            # (N,) int32, the column
+    values: np.ndarray            # (N,) int32, the column (--labels: each row's filter label)
     query_values: np.ndarray      # (Q,) int, each query's WHERE value
-    btree: str | None = None      # index name, unless --no-btree
+    labels: np.ndarray | None = None   # --labels: (N, 1 + NOISE_LABELS) int32, the arrays
+    op: str = "="                 # "=", or with --labels "&&" / "@>"
+    noise_low: int | None = None  # --labels: the noise labels' range [noise_low, NOISE_HIGH)
+    btree: str | None = None      # the exact plan's index (btree; GIN with --labels), unless --no-btree
     filter_index: str | None = None               # hnsw (embedding, column), --index-filter
     gt: list = field(default_factory=list)          # per query: exact ids (<= k), nearest first
     kth: np.ndarray | None = None                   # per query: k-th exact distance (inf if < k rows)
@@ -93,15 +112,50 @@ class Filter:
     def label(self):
         return f"{self.percent:g} %" if self.column else "unfiltered"
 
+    def where(self):
+        """The WHERE of the query, its one parameter the filter value (int4)."""
+        col = sql.Identifier(self.column)
+        if self.op == "=":
+            return sql.SQL("{} = %s::int4").format(col)
+        return sql.SQL("{} {} ARRAY[%s::int4]").format(col, sql.SQL(self.op))
 
-def column_name(percent):
-    return "c" + f"{percent:g}".replace(".", "_").replace("-", "m")
+    def where_text(self):
+        return f"{self.column} = v" if self.op == "=" else f"{self.column} {self.op} ARRAY[v]"
 
 
-def make_filters(percents, n_rows, n_queries, seed):
+def column_name(percent, labels=False):
+    return ("labels" if labels else "c") + f"{percent:g}".replace(".", "_").replace("-", "m")
+
+
+def make_labels(values, n_values, seed):
+    """--labels: per row an array of the row's filter label and NOISE_LABELS distinct noise
+    labels from [low, NOISE_HIGH), low = max(NOISE_LOW, n_values) so that no noise label is
+    a filter label; the filter label at a random position. Own generator (seed, n_values, 2):
+    the filter labels are the scalar column's values."""
+    rng = np.random.default_rng([seed, n_values, 2])
+    low = max(NOISE_LOW, n_values)
+    span = NOISE_HIGH - low
+    if span < NOISE_LABELS:
+        raise BenchError(f"--labels: {n_values} filter labels leave no room for noise labels "
+                         f"below {NOISE_HIGH}")
+    n = len(values)
+    # distinct noise: the j-th is drawn among span - j offsets and moved past the j earlier
+    # ones (in increasing order), so each row's noise labels are a uniform sample
+    noise = np.empty((n, NOISE_LABELS), dtype=np.int64)
+    for j in range(NOISE_LABELS):
+        x = rng.integers(0, span - j, size=n)
+        for e in np.sort(noise[:, :j], axis=1).T:
+            x += x >= e
+        noise[:, j] = x
+    labels = np.concatenate([values[:, None].astype(np.int64), noise + low], axis=1)
+    return rng.permuted(labels, axis=1).astype(np.int32), low
+
+
+def make_filters(percents, n_rows, n_queries, seed, label_op=None):
     """The filter columns and query values, drawn uniformly. Each column and its query
     values have their own generator, seeded with (seed, number of values), so that a
-    column does not change with the other --selectivities or their order."""
+    column does not change with the other --selectivities or their order. With label_op
+    (--labels: "&&" or "@>") each column is an int4[]: the same value and noise labels."""
     filters = []
     for percent in percents:
         n_values = max(1, round(100.0 / percent))
@@ -110,9 +164,14 @@ def make_filters(percents, n_rows, n_queries, seed):
                  f"values, i.e. {100.0 / n_values:.4g} %")
         rows_rng = np.random.default_rng([seed, n_values, 0])
         query_rng = np.random.default_rng([seed, n_values, 1])
-        filters.append(Filter(percent=percent, column=column_name(percent), n_values=n_values,
-                              values=rows_rng.integers(0, n_values, size=n_rows, dtype=np.int32),
-                              query_values=query_rng.integers(0, n_values, size=n_queries)))
+        f = Filter(percent=percent, column=column_name(percent, label_op is not None),
+                   n_values=n_values,
+                   values=rows_rng.integers(0, n_values, size=n_rows, dtype=np.int32),
+                   query_values=query_rng.integers(0, n_values, size=n_queries))
+        if label_op is not None:
+            f.op = label_op
+            f.labels, f.noise_low = make_labels(f.values, n_values, seed)
+        filters.append(f)
     return filters
 
 
@@ -240,12 +299,18 @@ def supported_modes(conn, wanted):
 
 
 def copy_stream_chunks(base, filters):
-    """The binary COPY stream of (id, embedding, filter columns...) rows."""
+    """The binary COPY stream of (id, embedding, filter columns...) rows; a --labels
+    column as a one-dimensional int4 array without NULLs (array_recv's format)."""
     dim = base.shape[1]
     fields = [("nfields", ">i2"), ("id_len", ">i4"), ("id", ">i4"),
               ("vec_len", ">i4"), ("dim", ">u2"), ("unused", ">u2"), ("vec", ">f4", (dim,))]
-    for j in range(len(filters)):
-        fields += [(f"len{j}", ">i4"), (f"val{j}", ">i4")]
+    for j, f in enumerate(filters):
+        if f.labels is None:
+            fields += [(f"len{j}", ">i4"), (f"val{j}", ">i4")]
+        else:
+            fields += [(f"len{j}", ">i4"), (f"ndim{j}", ">i4"), (f"hasnull{j}", ">i4"),
+                       (f"elemtype{j}", ">i4"), (f"n{j}", ">i4"), (f"lbound{j}", ">i4"),
+                       (f"items{j}", [("len", ">i4"), ("val", ">i4")], (f.labels.shape[1],))]
     row_type = np.dtype(fields)
     yield b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
     for start in range(0, len(base), ann.COPY_CHUNK_ROWS):
@@ -259,8 +324,19 @@ def copy_stream_chunks(base, filters):
         rows["unused"] = 0
         rows["vec"] = chunk
         for j, f in enumerate(filters):
-            rows[f"len{j}"] = 4
-            rows[f"val{j}"] = f.values[start:start + len(chunk)]
+            if f.labels is None:
+                rows[f"len{j}"] = 4
+                rows[f"val{j}"] = f.values[start:start + len(chunk)]
+                continue
+            width = f.labels.shape[1]
+            rows[f"len{j}"] = 20 + 8 * width
+            rows[f"ndim{j}"] = 1
+            rows[f"hasnull{j}"] = 0
+            rows[f"elemtype{j}"] = INT4_OID
+            rows[f"n{j}"] = width
+            rows[f"lbound{j}"] = 1
+            rows[f"items{j}"]["len"] = 4
+            rows[f"items{j}"]["val"] = f.labels[start:start + len(chunk)]
         yield rows.tobytes()
     yield b"\xff\xff"
 
@@ -268,7 +344,9 @@ def copy_stream_chunks(base, filters):
 def load_table(conn, table, base, filters):
     """(Re)create the table and COPY everything in; returns seconds (VACUUM ANALYZE not timed)."""
     ident = sql.Identifier(table)
-    columns = [sql.SQL("{} int NOT NULL").format(sql.Identifier(f.column)) for f in filters]
+    columns = [sql.SQL("{} {} NOT NULL").format(sql.Identifier(f.column),
+                                               sql.SQL("int" if f.labels is None else "int4[]"))
+               for f in filters]
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident))
     conn.execute(sql.SQL("CREATE TABLE {} (id int PRIMARY KEY, embedding vector({}){}{})").format(
         ident, sql.Literal(base.shape[1]), sql.SQL(", " if columns else ""),
@@ -309,7 +387,7 @@ def create_hnsw(conn, name, table, opclass, params, filter_column=None):
     try:
         conn.execute(statement)
     except psycopg.Error as e:
-        if filter_column:
+        if filter_column and not conn.closed:     # a lost connection is not a refusal
             raise BenchError(f"--index-filter: this extension cannot build an hnsw index with a "
                              f"filter column ({statement.as_string(conn)}): {e}".strip())
         if "bits" in params:
@@ -319,29 +397,38 @@ def create_hnsw(conn, name, table, opclass, params, filter_column=None):
     return time.perf_counter() - start
 
 
-def check_index_filter_support(conn, opclass, dim):
+def check_index_filter_support(conn, opclass, dim, labels=False):
     """Fail early, before the data are loaded, when the extension cannot build a
     multi-column hnsw index (pgvector: "access method "hnsw" does not support
-    multicolumn indexes"): the CREATE INDEX on an empty temporary table, rolled back."""
+    multicolumn indexes"): the CREATE INDEX on an empty temporary table, rolled back.
+    With labels (the filter column int4[]) it does not fail: it returns why the
+    extension refused, None when it can."""
+    column_type = "int4[]" if labels else "int"
     try:
         with conn.transaction(force_rollback=True):
-            conn.execute(sql.SQL("CREATE TEMP TABLE filt_probe (embedding vector({}), c int)")
-                         .format(sql.Literal(dim)))
+            conn.execute(sql.SQL("CREATE TEMP TABLE filt_probe (embedding vector({}), c {})")
+                         .format(sql.Literal(dim), sql.SQL(column_type)))
             conn.execute(sql.SQL("CREATE INDEX ON filt_probe USING hnsw (embedding {}, c)")
                          .format(sql.Identifier(opclass)))
     except psycopg.Error as e:
+        message = (str(e).strip().splitlines() or [""])[0]     # without HINT / DETAIL
+        failed = (f"CREATE INDEX ... USING hnsw (embedding {opclass}, c) with c {column_type} "
+                  f"failed: {message if labels else str(e).strip()}")
+        if labels:
+            return failed
         raise BenchError("--index-filter needs hnsw indexes with filter columns, which this "
-                         f"extension does not have: CREATE INDEX ... USING hnsw (embedding "
-                         f"{opclass}, c) failed: {e}".strip())
+                         f"extension does not have: {failed}")
+    return None
 
 
 def relation_mib(conn, name):
     return conn.execute("SELECT pg_relation_size(%s::regclass)", (name,)).fetchone()[0] / 2**20
 
 
-def build_indexes(conn, args, opclass, filters):
-    """The hnsw index on the vector, with --index-filter one hnsw (embedding, column) per
-    filter column, and a btree per filter column; returns their report."""
+def build_indexes(conn, args, opclass, filters, index_filter):
+    """The hnsw index on the vector, with index_filter (--index-filter, where the extension
+    can) one hnsw (embedding, column) per filter column, and a btree per filter column
+    (GIN per labels column); returns their report."""
     table = args.table
     if args.maintenance_work_mem:
         conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(
@@ -350,7 +437,7 @@ def build_indexes(conn, args, opclass, filters):
     hnsw = f"{table}_embedding_hnsw_idx"
     hnsw_s = create_hnsw(conn, hnsw, table, opclass, params)
     filter_indexes = []
-    if args.index_filter:
+    if index_filter:
         for f in filters:
             f.filter_index = f"{table}_embedding_{f.column}_hnsw_idx"
             seconds = create_hnsw(conn, f.filter_index, table, opclass, params, f.column)
@@ -358,17 +445,20 @@ def build_indexes(conn, args, opclass, filters):
                                    "build_s": seconds,
                                    "size_mib": relation_mib(conn, f.filter_index)})
     btree_s = 0.0
+    method = "gin" if args.labels else "btree"
     if not args.no_btree:
         start = time.perf_counter()
         for f in filters:
             f.btree = f"{table}_{f.column}_idx"
-            conn.execute(sql.SQL("CREATE INDEX {} ON {} ({})").format(
-                sql.Identifier(f.btree), sql.Identifier(table), sql.Identifier(f.column)))
+            conn.execute(sql.SQL("CREATE INDEX {} ON {} USING {} ({})").format(
+                sql.Identifier(f.btree), sql.Identifier(table), sql.SQL(method),
+                sql.Identifier(f.column)))
         btree_s = time.perf_counter() - start
     conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
     return {"hnsw": hnsw, "hnsw_build_s": hnsw_s, "hnsw_size_mib": relation_mib(conn, hnsw),
             "params": params, "opclass": opclass,
             "filter_indexes": filter_indexes,
+            "exact_index_method": method,     # of the "btrees" (GIN with --labels)
             "btrees": [f.btree for f in filters if f.btree],
             "btree_sizes_mib": {f.btree: relation_mib(conn, f.btree) for f in filters if f.btree},
             "btree_build_s": btree_s,
@@ -512,8 +602,8 @@ class Setting:
 
 def statement_for(conn, table, f, metric, k):
     op = ann.METRICS[metric][0]
-    return sql.SQL("SELECT id FROM {} WHERE {} = %s::int4 ORDER BY embedding {} %s::vector "
-                   "LIMIT {}").format(sql.Identifier(table), sql.Identifier(f.column),
+    return sql.SQL("SELECT id FROM {} WHERE {} ORDER BY embedding {} %s::vector "
+                   "LIMIT {}").format(sql.Identifier(table), f.where(),
                                       sql.SQL(op), sql.Literal(k)).as_string(conn)
 
 
@@ -655,8 +745,8 @@ def plan_stability(conn, planner, filters, statements, args, efs, modes):
         for f in filters:
             entry = out[f.column]
             value = Int4(int(f.query_values[0]))
-            est = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {} = %s")
-                               .format(table, sql.Identifier(f.column)), (value,)
+            est = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}")
+                               .format(table, f.where()), (value,)
                                ).fetchone()[0][0]["Plan"]["Plan Rows"]
             entry["estimated_rows"].append(est)
             for ef, mode in combos:
@@ -695,20 +785,30 @@ def benchmark(conn, args, ds, mode):
               "command": sys.argv}
     ensure_extension(conn, args.extension, private=(mode == "private"))
     opclass = ann.METRICS[ds.metric][1]
+    index_filter, no_index_filter = args.index_filter, None
     if args.index_filter:
-        check_index_filter_support(conn, opclass, ds.base.shape[1])
+        no_index_filter = check_index_filter_support(conn, opclass, ds.base.shape[1],
+                                                     labels=args.labels)
+        if no_index_filter:
+            warn(f"--index-filter: this extension has no array filter columns in hnsw "
+                 f"({no_index_filter}); measuring without them: planner, single-column hnsw "
+                 f"and the GIN plan")
+            index_filter = False
     modes = supported_modes(conn, args.modes)
-    filters = make_filters(args.selectivities, len(ds.base), len(ds.queries), args.seed)
+    label_op = LABEL_OPS[args.labels_op] if args.labels else None
+    filters = make_filters(args.selectivities, len(ds.base), len(ds.queries), args.seed,
+                           label_op)
     # --index-filter: the unfiltered queries are scored as a filter every row passes
     unfiltered = None
-    if args.index_filter:
+    if index_filter:
         unfiltered = Filter(percent=100.0, column=None, n_values=1,
                             values=np.zeros(len(ds.base), dtype=np.int32),
                             query_values=np.zeros(len(ds.queries), dtype=np.int64))
     filtered_ground_truth(ds, filters + ([unfiltered] if unfiltered else []), args.k)
 
     load_s = load_table(conn, args.table, ds.base, filters)
-    indexes = build_indexes(conn, args, opclass, filters)
+    indexes = build_indexes(conn, args, opclass, filters, index_filter)
+    indexes["index_filter_refused"] = no_index_filter
     prewarmed = prewarm(conn, args.table)
     methods = index_methods(conn, args.table, filters)
     filter_indexes = [fi["name"] for fi in indexes["filter_indexes"]]
@@ -782,6 +882,13 @@ def benchmark(conn, args, ds, mode):
                     "queries": len(ds.queries), "k": args.k, "seed": args.seed},
         "filters": [{"selectivity_percent": f.percent, "column": f.column,
                      "n_values": f.n_values, "btree": f.btree,
+                     "where": f.where_text(),
+                     "labels": None if f.labels is None else {
+                         "type": "int4[]", "per_row": int(f.labels.shape[1]),
+                         "filter_labels": f"0..{f.n_values - 1}, one per row",
+                         "noise_labels": int(f.labels.shape[1] - 1),
+                         "noise_range": [f.noise_low, NOISE_HIGH - 1],
+                         "operator": f.op},
                      "rows_passing": {"mean": float(f.n_match.mean()),
                                       "min": int(f.n_match.min()), "max": int(f.n_match.max())},
                      "queries_with_fewer_than_k_rows": int((f.n_match < args.k).sum())}
@@ -789,7 +896,8 @@ def benchmark(conn, args, ds, mode):
         "table": args.table, "load_s": load_s, "index": indexes, "prewarmed_blocks": prewarmed,
         "measure": {"ef_search": args.ef_search, "iterative_modes": modes,
                     "plan_cache": args.plan_cache, "jit": args.jit, "repeat": args.repeat,
-                    "index_filter": args.index_filter,
+                    "index_filter": index_filter, "index_filter_asked": args.index_filter,
+                    "labels": args.labels,
                     "queries": statements, "unfiltered_query": unfiltered_statement,
                     "plan_chains": planner.chains,
                     "wire": "binary"},
@@ -806,6 +914,9 @@ def benchmark(conn, args, ds, mode):
 # --------------------------------------------------------------------------
 
 def n_values(f):
+    if f.get("labels"):
+        return (f"{f['n_values']} filter label" + ("" if f["n_values"] == 1 else "s")
+                + f" + {f['labels']['noise_labels']} noise per row")
     return f"{f['n_values']} value" + ("" if f["n_values"] == 1 else "s")
 
 
@@ -815,16 +926,31 @@ def print_report(report):
     print()
     print(f"data set   {ds['name']}   N={ds['n']}  D={ds['dim']}  metric={ds['metric']}  "
           f"queries={ds['queries']}  k={k}  seed={ds['seed']}")
-    cols = ", ".join(f"{f['column']} ({n_values(f)})" for f in report["filters"])
+    labels = me.get("labels")
+    cols = ", ".join(f"{f['column']}{' int4[]' if labels else ''} ({n_values(f)})"
+                     for f in report["filters"])
     print(f"table      {report['table']}   load {report['load_s']:.2f} s   filter columns {cols}")
-    btrees = (f"btree on each filter column {ix['btree_build_s']:.2f} s" if ix["btrees"]
-              else "no btree (--no-btree)")
+    if labels:
+        first = report["filters"][0]["labels"]
+        noise = sorted({tuple(f["labels"]["noise_range"]) for f in report["filters"]})
+        ranges = ", ".join(f"{lo}..{hi}" for lo, hi in noise)
+        print(f"labels     each row's labelsNN = {first['per_row']} int4 labels: its filter label "
+              f"(0..n-1, the value cNN would hold; rows with label v are the fraction kept) at a "
+              f"random position, and {first['noise_labels']} distinct noise labels uniform in "
+              f"{ranges}, which no query asks for; WHERE labelsNN {first['operator']} ARRAY[v]")
+    method = ix.get("exact_index_method", "btree")
+    what = "labels" if labels else "filter"
+    btrees = (f"{method} on each {what} column {ix['btree_build_s']:.2f} s" if ix["btrees"]
+              else f"no {method} (--no-btree)")
     print(f"index      hnsw {ann.format_params(ix['params'])} {ix['opclass']}   build "
           f"{ix['hnsw_build_s']:.2f} s   {ix['hnsw_size_mib']:.1f} MiB   {btrees}")
     for fi in ix.get("filter_indexes", []):
         print(f"           hnsw (embedding, {fi['column']}), same parameters   build "
               f"{fi['build_s']:.2f} s   {fi['size_mib']:.1f} MiB "
               f"({fi['size_mib'] / ix['hnsw_size_mib']:.2f} x the single-column index)")
+    if ix.get("index_filter_refused"):
+        print(f"           no hnsw (embedding, labelsNN) (--index-filter): "
+              f"{ix['index_filter_refused']}")
     print(f"server     PostgreSQL {srv['server_version']}, extension {srv['extension']} "
           f"{srv['extension_version']}, shared_buffers {srv['settings']['shared_buffers']}, "
           f"{report['machine']['nproc']} cores ({report['machine']['cpu_model']})")
@@ -838,7 +964,7 @@ def print_report(report):
           f"{srv['settings']['hnsw.max_scan_tuples'] or '-'}")
     exact = "enable_indexscan, enable_seqscan off" if ix["btrees"] else "enable_indexscan off"
     print("plans      planner = its own choice; hnsw = enable_seqscan, enable_bitmapscan off "
-          f"(+ btree dropped in a rolled-back transaction where marked *); exact = {exact}")
+          f"(+ {method} dropped in a rolled-back transaction where marked *); exact = {exact}")
     if me.get("index_filter"):
         print("           hnsw+f = the same forced through the column's (embedding, column) "
               "index, its WHERE an Index Cond (hnsw: the single-column index; in both, the other "
@@ -846,7 +972,8 @@ def print_report(report):
     for f in report["filters"]:
         rows = f["rows_passing"]
         print()
-        print(f"selectivity {f['selectivity_percent']:g} %   WHERE {f['column']} = v "
+        print(f"selectivity {f['selectivity_percent']:g} %   "
+              f"WHERE {f.get('where') or f['column'] + ' = v'} "
               f"({n_values(f)}); rows passing per query: mean {rows['mean']:.0f}, "
               f"min {rows['min']}, max {rows['max']}"
               + (f"; {f['queries_with_fewer_than_k_rows']} queries have fewer than {k}"
@@ -877,12 +1004,13 @@ def print_report(report):
         print(f"unfiltered   ORDER BY embedding {op} q LIMIT {k}, no WHERE, "
               "through each hnsw index (the others dropped in a rolled-back transaction), "
               "iterative scan off")
-        print(f"  {'index':<24} {'MiB':>7} {'ef_search':>9} {'recall@' + str(k):>9} {'QPS':>9} "
+        width = max([24] + [len(name) for name in names.values()])
+        print(f"  {'index':<{width}} {'MiB':>7} {'ef_search':>9} {'recall@' + str(k):>9} {'QPS':>9} "
               f"{'p50 ms':>8} {'p99 ms':>8}  {'QPS / single':>12}  plan used")
         single = {r["ef_search"]: r["qps"] for r in unfiltered if r["index"] == ix["hnsw"]}
         for r in unfiltered:
             bad = "   <-- NOT FORCED" if not r["plan_forced_ok"] else ""
-            print(f"  {names.get(r['index'], r['index']):<24} {sizes.get(r['index'], 0):7.1f} "
+            print(f"  {names.get(r['index'], r['index']):<{width}} {sizes.get(r['index'], 0):7.1f} "
                   f"{r['ef_search']:>9} {r['recall']:9.4f} {r['qps']:9.1f} {r['p50_ms']:8.3f} "
                   f"{r['p99_ms']:8.3f}  {r['qps'] / single[r['ef_search']]:12.2f}  "
                   f"{r['plan']}{bad}")
@@ -946,8 +1074,9 @@ def mode_list(text):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
-        description="Filtered kNN benchmark (WHERE col = v ORDER BY distance LIMIT k) for the "
-                    "vector extension or any pgvector-compatible one.",
+        description="Filtered kNN benchmark (WHERE col = v, or with --labels WHERE labels && "
+                    "ARRAY[v], ORDER BY distance LIMIT k) for the vector extension or any "
+                    "pgvector-compatible one.",
         epilog='example: /usr/bin/python3 bench/filtered.py --dsn "host=/tmp port=5432 user=postgres"')
     data = p.add_argument_group("data")
     data.add_argument("--dataset", default="sift-128", metavar="NAME",
@@ -966,6 +1095,17 @@ def parse_args(argv=None):
     data.add_argument("--selectivities", type=percent_list, default=DEFAULT_SELECTIVITIES,
                       metavar="LIST", help="percent of rows each filter keeps; one column each "
                       "with round(100 / p) values (default: 50,10,1,0.1)")
+    data.add_argument("--labels", action="store_true",
+                      help="array filters: each filter column is an int4[] (labels50, labels10, "
+                           "...) of 3 labels per row: the row's filter label (what the int "
+                           "column would hold: 0..round(100 / p)-1, at a random position) and "
+                           f"{NOISE_LABELS} distinct noise labels uniform in "
+                           f"{NOISE_LOW}..{NOISE_HIGH - 1} that no query asks for; queries "
+                           "WHERE labels10 && ARRAY[v] keep the same rows as c10 = v; a GIN "
+                           "index per column instead of the btree")
+    data.add_argument("--labels-op", choices=sorted(LABEL_OPS), default="overlap",
+                      help="--labels: WHERE labelsNN && ARRAY[v] (overlap) or @> ARRAY[v] "
+                           "(contains); the same rows (default: %(default)s)")
 
     index = p.add_argument_group("index and search")
     index.add_argument("--m", type=ann.positive_int, default=16, help="hnsw m (default: %(default)s)")
@@ -978,13 +1118,15 @@ def parse_args(argv=None):
     index.add_argument("--index-filter", action="store_true",
                        help="also build one hnsw (embedding, column) index per filter column "
                             "(filter columns inside the index: this extension only, the run "
-                            "stops with an error where CREATE INDEX refuses it) and measure "
+                            "stops with an error where CREATE INDEX refuses it; with --labels "
+                            "it warns and goes on without) and measure "
                             "every query through it (plan hnsw+f), plus unfiltered queries "
                             "through every hnsw index")
     index.add_argument("--maintenance-work-mem", default="1GB", metavar="SIZE",
                        help="SET for the index build, '' for the server's (default: %(default)s)")
     index.add_argument("--no-btree", action="store_true",
-                       help="no btree on the filter columns (the exact plan is then a seq scan)")
+                       help="no btree (--labels: GIN) on the filter columns (the exact plan "
+                            "is then a seq scan)")
     index.add_argument("--ef-search", type=ann.int_list, default=DEFAULT_EF_SEARCH, metavar="LIST",
                        help="hnsw.ef_search values (default: 40,100)")
     index.add_argument("--modes", type=mode_list, default=ITERATIVE_MODES, metavar="LIST",

@@ -175,6 +175,15 @@ pg_prng_uint64_range(pg_prng_state *state, uint64 rmin, uint64 rmax)
 #define VecIsAutoVacuumWorker() IsAutoVacuumWorkerProcess()
 #endif
 
+/*
+ * Before 17 the planner keeps an IN list on an index column after the
+ * first above an ordered index scan, and before 16 it tries WHERE flag
+ * only with btree and hash operator families: src/planner/filterquals.c
+ * makes both index conditions of an hnsw scan there.
+ */
+#define VEC_PLANNER_NEEDS_FILTER_QUALS (PG_VERSION_NUM < 170000)
+#define VEC_PLANNER_NEEDS_BOOL_QUALS (PG_VERSION_NUM < 160000)
+
 /* 18 tells vacuum_delay_point whether ANALYZE or VACUUM is calling. */
 #if PG_VERSION_NUM >= 180000
 #define VecVacuumDelayPoint() vacuum_delay_point(false)

@@ -11,6 +11,7 @@
 #include "hnsw.h"
 #include "ivfflat.h"
 #include "kernels.h"
+#include "filterquals.h"
 #include "topk.h"
 
 PG_MODULE_MAGIC;
@@ -61,6 +62,7 @@ _PG_init(void)
 							 PGC_USERSET, GUC_NOT_IN_SAMPLE,
 							 check_simd_level, assign_simd_level, NULL);
 	VecInstallTopK();
+	VecInstallFilterQuals();
 	MarkGUCPrefixReserved("vector");
 
 	HnswInitGUCs();

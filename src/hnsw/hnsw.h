@@ -928,19 +928,35 @@ extern Datum hnswhandler(PG_FUNCTION_ARGS);
 #define HNSW_FILTER_BOOL			3	/* 0 or 1 */
 #define HNSW_FILTER_TEXT			4	/* a hash under the column's collation */
 #define HNSW_FILTER_UUID			5	/* a hash */
+#define HNSW_FILTER_ARRAY			6	/* a signature: two bits per element */
+
+/*
+ * The filter opclasses' strategies: = on a scalar, && and @> on an array
+ * (numbered as GiST's are).
+ */
+#define HNSW_STRATEGY_EQUAL			1
+#define HNSW_STRATEGY_OVERLAP		3
+#define HNSW_STRATEGY_CONTAINS		7
+
+/* How a key tests a stored value v against its vals */
+#define HNSW_KEY_IN					0	/* v is one of vals (sorted) */
+#define HNSW_KEY_ALL				1	/* v has every bit of vals[0] */
+#define HNSW_KEY_ANY				2	/* v has every bit of some vals[i] */
 
 typedef struct HnswFilterKey
 {
 	int			col;			/* filter column: index column col + 2 */
+	int			test;			/* HNSW_KEY_* */
 	int			nvals;
-	uint32	   *vals;			/* accepted values, sorted, distinct */
+	uint32	   *vals;			/* values or bit masks, sorted, distinct */
 } HnswFilterKey;
 
 /* A scan's conditions on filter columns (HnswFilterFromKeys) */
 typedef struct HnswFilter
 {
-	bool		empty;			/* no row can match: a NULL or an empty IN list */
-	bool		lossy;			/* some key compares hashes */
+	bool		empty;			/* no row can match: a NULL, an empty IN list or && */
+	bool		lossy;			/* some key compares hashes or signatures */
+	bool		signatures;		/* some key tests array signatures */
 	int			nkeys;
 	HnswFilterKey keys[FLEXIBLE_ARRAY_MEMBER];
 } HnswFilter;
@@ -958,6 +974,20 @@ HnswFilterMatch(const HnswFilter *f, const uint32 *values)
 
 		if (values[0] & ((uint32) 1 << fk->col))
 			return false;
+		if (fk->test == HNSW_KEY_ALL)
+		{
+			if ((v & fk->vals[0]) != fk->vals[0])
+				return false;
+			continue;
+		}
+		if (fk->test == HNSW_KEY_ANY)
+		{
+			while (lo <= hi && (v & fk->vals[lo]) != fk->vals[lo])
+				lo++;
+			if (lo > hi)
+				return false;
+			continue;
+		}
 		while (lo < hi)
 		{
 			int			mid = (lo + hi) / 2;
@@ -977,8 +1007,6 @@ extern Size HnswFilterSize(int nfilters);
 extern void HnswFilterForm(const HnswState *st, const Datum *values, const bool *isnull,
 						   uint32 *out);
 extern HnswFilter *HnswFilterFromKeys(const HnswState *st, ScanKey keys, int nkeys);
-extern bool HnswFilterEmpty(const HnswFilter *f);
-extern bool HnswFilterLossy(const HnswFilter *f);
 extern void HnswReadFilter(HnswState *st, uint32 id, uint32 *dst);
 extern int	HnswTagsPerPage(const HnswState *st);
 extern void HnswTagsEnsure(HnswState *st, uint32 nids);

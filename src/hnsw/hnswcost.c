@@ -25,13 +25,20 @@
 #include <math.h>
 
 #include "access/genam.h"
+#include "catalog/pg_statistic.h"
+#include "catalog/pg_type.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
+#include "parser/parsetree.h"
 #include "storage/bufmgr.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/selfuncs.h"
 #include "utils/spccache.h"
+#include "utils/syscache.h"
 
 #include "hnsw.h"
 
@@ -64,6 +71,82 @@ metaGeometry(Relation index, int *m, int *entry_level, double *node_bytes)
 	}
 	UnlockReleaseBuffer(buf);
 	return ok;
+}
+
+/*
+ * The average number of distinct elements in the arrays of heap column
+ * attnum (the last number of its DECHIST statistics), or 3 without them.
+ */
+static double
+arrayElements(PlannerInfo *root, IndexOptInfo *index, AttrNumber attnum)
+{
+	RangeTblEntry *rte = planner_rt_fetch(index->rel->relid, root);
+	double		n = 3;
+	HeapTuple	tup;
+	AttStatsSlot sslot;
+
+	if (attnum <= 0 || rte->rtekind != RTE_RELATION)
+		return n;
+	tup = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(rte->relid),
+						  Int16GetDatum(attnum), BoolGetDatum(rte->inh));
+	if (!HeapTupleIsValid(tup))
+		return n;
+	if (get_attstatsslot(&sslot, tup, STATISTIC_KIND_DECHIST, InvalidOid, ATTSTATSSLOT_NUMBERS))
+	{
+		if (sslot.nnumbers > 0)
+			n = Max(sslot.numbers[sslot.nnumbers - 1], 0);
+		free_attstatsslot(&sslot);
+	}
+	ReleaseSysCache(tup);
+	return n;
+}
+
+/*
+ * How many times the rows a scan's conditions keep does the index pass?
+ * A condition on an array column passes rows wrongly (hnswfilter.c): a
+ * row of n distinct elements sets a share p = 1 - (31/32)^2n of the
+ * signature's 32 bits, so it has one query element's two bits with
+ * probability p^2, and q elements' (@>) about p^2q.  Such a row is scored
+ * and fetched like one that matches.  Other conditions pass what they keep.
+ */
+static double
+falsePassFactor(PlannerInfo *root, IndexPath *path)
+{
+	IndexOptInfo *index = path->indexinfo;
+	double		factor = 1;
+	ListCell   *lc;
+
+	foreach(lc, path->indexclauses)
+	{
+		IndexClause *ic = lfirst_node(IndexClause, lc);
+		RestrictInfo *rinfo = linitial_node(RestrictInfo, ic->indexquals);
+		OpExpr	   *op = (OpExpr *) rinfo->clause;
+		Node	   *arg;
+		double		q = 1;
+		double		p;
+		double		fp;
+		double		s;
+
+		if (ic->indexcol == 0 || index->opcintype[ic->indexcol] != ANYARRAYOID ||
+			!IsA(op, OpExpr) || list_length(op->args) != 2)
+			continue;
+		arg = lsecond(op->args);
+		if (IsA(arg, Const) && !((Const *) arg)->constisnull)
+		{
+			ArrayType  *arr = DatumGetArrayTypeP(((Const *) arg)->constvalue);
+
+			q = Max(ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)), 1);
+		}
+		p = 1 - pow(31.0 / 32.0, 2 * arrayElements(root, index, index->indexkeys[ic->indexcol]));
+		if (get_op_opfamily_strategy(op->opno, index->opfamily[ic->indexcol]) == HNSW_STRATEGY_CONTAINS)
+			fp = pow(p, 2 * q);
+		else
+			fp = Min(1.0, q * p * p);
+		s = clauselist_selectivity(root, list_make1(rinfo), index->rel->relid, JOIN_INNER, NULL);
+		s = Max(s, 1.0 / Max(index->rel->tuples, 1));
+		factor *= Min(1.0 / s, 1 + fp / s);
+	}
+	return factor;
 }
 
 void
@@ -142,17 +225,26 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	 */
 	{
 		double		nmatch = Max(1.0, sel * ntuples);
+		double		pass = falsePassFactor(root, path);
+		double		npass = Min(ntuples, nmatch * pass);
 		double		tags = ntuples * cpu_operator_cost * 0.1 +
 			spc_random_page_cost * 0.05 * ceil(ntuples * 4.0 / BLCKSZ);
 
-		if (nmatch <= scored)
+		if (npass <= scored)
 		{
-			*indexStartupCost = tags + nmatch * per_node;
+			*indexStartupCost = tags + npass * per_node;
 			*indexTotalCost = *indexStartupCost;
 			return;
 		}
-		*indexStartupCost = tags + levels * spc_random_page_cost + 2 * scored * per_node;
+
+		/*
+		 * The walk: rows passed wrongly count towards ef_search, so it
+		 * goes on for pass times as many (a scan on an array condition
+		 * goes on until hnsw.max_scan_tuples, hnswscan.c).
+		 */
+		*indexStartupCost = tags + levels * spc_random_page_cost +
+			Min(2 * scored * pass, Max(hnsw_max_scan_tuples, scored)) * per_node;
 		*indexTotalCost = *indexStartupCost +
-			Max(nmatch - hnsw_ef_search, 0) * per_node * 2 * scored / Max(hnsw_ef_search, 1);
+			Max(nmatch - hnsw_ef_search, 0) * per_node * 2 * scored * pass / Max(hnsw_ef_search, 1);
 	}
 }

@@ -5,7 +5,8 @@
  * CREATE INDEX ON items USING hnsw (embedding vector_l2_ops, category)
  * stores each row's category in its node record, after the neighbour
  * list, and again on tag pages, densely by node id and by column.  A scan
- * with WHERE category = $1 (or IN (...)) as an index condition reads the
+ * with WHERE category = $1 (or IN (...), or on an array column tags &&
+ * $1 or tags @> $1) as an index condition reads the
  * tag pages for the nodes that may match; few are scored all, else the
  * walk scores only them (hnswscan.c, hnswgraph.c), and tests each scored
  * node's own values: one that fails routes the walk but is never a
@@ -16,14 +17,19 @@
  * compared exactly; int8, text (under the column's collation, as its hash
  * opclass does) and uuid as a 32-bit hash, and then the executor checks
  * the condition again on the heap row (xs_recheck), so a collision costs a
- * heap fetch, never a wrong row.  A bitmask of the row's NULL filter
- * columns comes first: a NULL never satisfies =.
+ * heap fetch, never a wrong row.  An array (of any type with a hash
+ * opclass) is stored as a 32-bit signature, two bits per element, and
+ * tested as a Bloom filter is: a row whose signature lacks a bit of an
+ * element cannot hold that element; one that has them all may, and the
+ * executor checks.  A bitmask of the row's NULL filter columns comes
+ * first: a NULL never satisfies =, && or @>.
  */
 #include "compat.h"
 
 #include "access/generic_xlog.h"
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "port/pg_bitutils.h"
 #include "storage/bufmgr.h"
@@ -33,6 +39,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 
 #include "hnsw.h"
 
@@ -58,6 +65,8 @@ filterKind(Oid typid)
 			return HNSW_FILTER_TEXT;
 		case UUIDOID:
 			return HNSW_FILTER_UUID;
+		case ANYARRAYOID:
+			return HNSW_FILTER_ARRAY;
 		default:
 			return 0;
 	}
@@ -101,6 +110,18 @@ HnswFilterInitState(HnswState *st, Relation index)
 		Oid			typid = index->rd_opcintype[i];
 		int			kind = filterKind(typid);
 
+		/* array_ops serves every array whose elements can be hashed */
+		if (kind == HNSW_FILTER_ARRAY)
+		{
+			Oid			elemtype;
+
+			typid = TupleDescAttr(RelationGetDescr(index), i)->atttypid;
+			elemtype = get_element_type(typid);
+			if (!OidIsValid(elemtype) ||
+				!OidIsValid(lookup_type_cache(elemtype, TYPECACHE_HASH_EXTENDED_PROC)->hash_extended_proc))
+				kind = 0;
+		}
+
 		/*
 		 * The type's bare name: from PostgreSQL 17 on, CREATE INDEX runs
 		 * under a search_path of pg_catalog alone, where format_type_be
@@ -109,8 +130,9 @@ HnswFilterInitState(HnswState *st, Relation index)
 		if (kind == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("hnsw filter column %d cannot be of type %s", i + 1, typeName(typid)),
-					 errhint("Filter columns, the columns after the vector, may be of types int2, int4, int8, bool, text and uuid.")));
+					 errmsg("hnsw filter column %d cannot be of type %s", i + 1,
+							OidIsValid(get_element_type(typid)) ? format_type_be(typid) : typeName(typid)),
+					 errhint("Filter columns, the columns after the vector, may be of types int2, int4, int8, bool, text and uuid, or arrays of a type with a hash operator class.")));
 		st->filter_kind[i - 1] = kind;
 		st->filter_type[i - 1] = typid;
 		st->filter_coll[i - 1] = index->rd_indcollation[i];
@@ -133,6 +155,78 @@ intValue(Oid typid, Datum d)
 			elog(ERROR, "unexpected type %u for an hnsw integer filter column", typid);
 			return 0;
 	}
+}
+
+/*
+ * The two bits element e (of type elemtype, under collation coll) sets in
+ * an array's signature.  An int2 or int4 sets its own low five bits' bit
+ * and a hashed one, so that labels 0 to 31 never share a first bit: a
+ * signature test on them has no false matches.
+ */
+static uint32
+elementBits(TypeCacheEntry *tce, Oid coll, Datum e)
+{
+	uint64		h;
+
+	if (tce->type_id == INT4OID || tce->type_id == INT2OID)
+	{
+		uint32		v = tce->type_id == INT4OID ? (uint32) DatumGetInt32(e) : (uint32) (int32) DatumGetInt16(e);
+
+		return ((uint32) 1 << (v & 31)) | ((uint32) 1 << (hash_bytes_uint32(v) & 31));
+	}
+	h = DatumGetUInt64(FunctionCall2Coll(&tce->hash_extended_proc_finfo, coll, e, Int64GetDatum(0)));
+	return ((uint32) 1 << (h & 31)) | ((uint32) 1 << ((h >> 32) & 31));
+}
+
+/*
+ * The bits of array a's non-NULL elements: ORed (all), and each element's
+ * apart into masks[] if not NULL.  Returns how many are not NULL: a NULL
+ * element is never equal to one, and sets none.
+ */
+static int
+arrayBits(Datum a, Oid coll, uint32 *all, uint32 *masks)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(a);
+	TypeCacheEntry *tce = lookup_type_cache(ARR_ELEMTYPE(arr), TYPECACHE_HASH_EXTENDED_PROC_FINFO);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	int			n = 0;
+
+	if (!OidIsValid(tce->hash_extended_proc))
+		elog(ERROR, "no extended hash function for type %u", tce->type_id);
+	deconstruct_array(arr, tce->type_id, tce->typlen, tce->typbyval, tce->typalign,
+					  &elems, &nulls, &nelems);
+	*all = 0;
+	for (int i = 0; i < nelems; i++)
+	{
+		uint32		bits;
+
+		if (nulls[i])
+			continue;
+		bits = elementBits(tce, coll, elems[i]);
+		*all |= bits;
+		if (masks)
+			masks[n] = bits;
+		n++;
+	}
+	pfree(elems);
+	pfree(nulls);
+	if ((Pointer) arr != DatumGetPointer(a))
+		pfree(arr);
+	return n;
+}
+
+/* How many elements array a has (an upper bound on arrayBits' masks). */
+static int
+arrayLength(Datum a)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(a);
+	int			n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+
+	if ((Pointer) arr != DatumGetPointer(a))
+		pfree(arr);
+	return n;
 }
 
 /*
@@ -171,6 +265,9 @@ filterValue(const HnswState *st, int col, Oid typid, Datum d, uint32 *out)
 			*out = (uint32) DatumGetUInt64(DirectFunctionCall2(uuid_hash_extended, d,
 															   Int64GetDatum(0)));
 			return true;
+		case HNSW_FILTER_ARRAY:
+			arrayBits(d, st->filter_coll[col], out, NULL);
+			return true;
 	}
 	elog(ERROR, "unexpected hnsw filter kind %d", st->filter_kind[col]);
 	return false;
@@ -202,8 +299,9 @@ uint32Compare(const void *a, const void *b)
 
 /*
  * The scan's filter from its index conditions: col = value, or with
- * SK_SEARCHARRAY col = ANY(array), on filter columns.  Several keys are
- * ANDed, as the executor does.
+ * SK_SEARCHARRAY col = ANY(array), on scalar filter columns; col && array
+ * (some element's bits all set) or col @> array (every element's) on array
+ * ones.  Several keys are ANDed, as the executor does.
  */
 HnswFilter *
 HnswFilterFromKeys(const HnswState *st, ScanKey keys, int nkeys)
@@ -217,7 +315,10 @@ HnswFilterFromKeys(const HnswState *st, ScanKey keys, int nkeys)
 		int			col = key->sk_attno - 2;
 		int			n = 0;
 
-		if (col < 0 || col >= st->nfilters || key->sk_strategy != 1)
+		if (col < 0 || col >= st->nfilters ||
+			(st->filter_kind[col] == HNSW_FILTER_ARRAY) !=
+			(key->sk_strategy != HNSW_STRATEGY_EQUAL) ||
+			(key->sk_strategy != HNSW_STRATEGY_EQUAL && (key->sk_flags & SK_SEARCHARRAY)))
 			elog(ERROR, "unexpected hnsw scan key on column %d, strategy %d",
 				 key->sk_attno, key->sk_strategy);
 		if (key->sk_flags & SK_ISNULL)
@@ -226,7 +327,25 @@ HnswFilterFromKeys(const HnswState *st, ScanKey keys, int nkeys)
 			continue;
 		}
 		fk->col = col;
-		if (key->sk_flags & SK_SEARCHARRAY)
+		fk->test = HNSW_KEY_IN;
+		if (key->sk_strategy == HNSW_STRATEGY_CONTAINS)
+		{
+			/* @> '{}' holds for every array; one with a NULL for none */
+			fk->test = HNSW_KEY_ALL;
+			fk->vals = palloc(sizeof(uint32));
+			if (arrayBits(key->sk_argument, st->filter_coll[col], &fk->vals[0], NULL) ==
+				arrayLength(key->sk_argument))
+				n = 1;
+		}
+		else if (key->sk_strategy == HNSW_STRATEGY_OVERLAP)
+		{
+			uint32		all;
+
+			fk->test = HNSW_KEY_ANY;
+			fk->vals = palloc(sizeof(uint32) * Max(arrayLength(key->sk_argument), 1));
+			n = arrayBits(key->sk_argument, st->filter_coll[col], &all, fk->vals);
+		}
+		else if (key->sk_flags & SK_SEARCHARRAY)
 		{
 			ArrayType  *arr = DatumGetArrayTypeP(key->sk_argument);
 			Oid			elemtype = ARR_ELEMTYPE(arr);
@@ -264,21 +383,11 @@ HnswFilterFromKeys(const HnswState *st, ScanKey keys, int nkeys)
 				fk->vals[fk->nvals++] = fk->vals[i];
 		if (st->filter_kind[col] != HNSW_FILTER_INT32 && st->filter_kind[col] != HNSW_FILTER_BOOL)
 			f->lossy = true;
+		if (st->filter_kind[col] == HNSW_FILTER_ARRAY)
+			f->signatures = true;
 		f->nkeys++;
 	}
 	return f;
-}
-
-bool
-HnswFilterEmpty(const HnswFilter *f)
-{
-	return f->empty;
-}
-
-bool
-HnswFilterLossy(const HnswFilter *f)
-{
-	return f->lossy;
 }
 
 /* Copy node id's filter values (filter_size bytes) into dst. */
@@ -674,12 +783,20 @@ HnswFilterCandidates(HnswState *st, const HnswFilter *f, uint8 *may, uint32 *ids
 				const HnswFilterKey *fk = &f->keys[0];
 				const uint32 *vals = TagValues(st, page, per, fk->col) + w * 64;
 
-				if (fk->nvals == 1)
+				if (fk->nvals == 1 && fk->test == HNSW_KEY_IN)
 				{
 					uint32		v = fk->vals[0];
 
 					for (int j = 0; j < nids; j++)
 						match |= (uint64) (vals[j] == v) << j;
+				}
+				else if (fk->nvals == 1)
+				{
+					/* @>, or && with one element */
+					uint32		m = fk->vals[0];
+
+					for (int j = 0; j < nids; j++)
+						match |= (uint64) ((vals[j] & m) == m) << j;
 				}
 				else
 				{

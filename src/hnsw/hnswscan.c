@@ -306,8 +306,21 @@ startScan(IndexScanDesc scan)
 	if (scan->numberOfKeys > 0)
 	{
 		so->filter = HnswFilterFromKeys(st, scan->keyData, scan->numberOfKeys);
-		if (HnswFilterEmpty(so->filter))
+		if (so->filter->empty)
 			return;
+
+		/*
+		 * A signature passes some rows the executor then rejects (for a
+		 * one-element && on arrays of three random labels, 2.5 % of all
+		 * rows; of eight, 15 %): ef_search results could then leave a
+		 * LIMIT short, so the walk goes on as hnsw.iterative_scan =
+		 * strict_order does, for as long as rows are asked for.
+		 */
+		if (so->filter->signatures && so->mode == HNSW_ITERATIVE_OFF)
+		{
+			so->mode = HNSW_ITERATIVE_STRICT;
+			iterative = true;
+		}
 		if (filterScan(so))
 		{
 			so->done = false;
@@ -416,7 +429,7 @@ returnTuple(IndexScanDesc scan, ItemPointer tid, float dist)
 
 	scan->xs_heaptid = *tid;
 	/* hashed filter values (hnswfilter.c): the executor tests the row itself */
-	scan->xs_recheck = so->filter != NULL && HnswFilterLossy(so->filter);
+	scan->xs_recheck = so->filter != NULL && so->filter->lossy;
 	/* with codes, dist is a lower bound: see candKey */
 	scan->xs_recheckorderby = so->st.bits != 0 && !so->query_null;
 	scan->xs_orderbyvals[0] = Float8GetDatum(VecSqlDistance(so->st.metric, dist));

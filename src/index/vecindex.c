@@ -249,8 +249,8 @@ VecIndexNewBuffer(Relation index, ForkNumber fork)
 
 /*
  * A filter opclass (hnsw's, for the columns after the vector: filters
- * true) has no support function and only strategy 1 search operators
- * returning bool (=).
+ * true) has no support function and only search operators returning bool:
+ * strategy 1 (=), or on arrays 3 (&&) and 7 (@>).
  */
 static bool
 validateFilterFamily(Oid opfamilyoid, const char *amname, const char *opclassname)
@@ -262,12 +262,13 @@ validateFilterFamily(Oid opfamilyoid, const char *amname, const char *opclassnam
 	{
 		Form_pg_amop op = (Form_pg_amop) GETSTRUCT(&oprlist->members[i]->tuple);
 
-		if (op->amopstrategy != 1 || op->amoppurpose != AMOP_SEARCH ||
+		if ((op->amopstrategy != 1 && op->amopstrategy != 3 && op->amopstrategy != 7) ||
+			op->amoppurpose != AMOP_SEARCH ||
 			!check_amop_signature(op->amopopr, BOOLOID, op->amoplefttype, op->amoprighttype))
 		{
 			ereport(INFO,
 					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-					 errmsg("%s operator class \"%s\" contains operator %s that is not a boolean search operator with strategy 1",
+					 errmsg("%s operator class \"%s\" contains operator %s that is not a boolean search operator with strategy 1, 3 or 7",
 							amname, opclassname, format_operator(op->amopopr))));
 			result = false;
 		}

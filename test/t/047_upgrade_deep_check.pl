@@ -2,7 +2,7 @@
 # deeper mode (0.1.1), which searches for every live row's own vector.
 #
 # Upgrade: a database with data and indexes built under 0.1.0 is updated;
-# the update must leave exactly the objects a fresh 0.1.1 install has
+# the update must leave exactly the objects a fresh install has
 # and the same descriptions (catches an update script that forgets or adds
 # an object or a COMMENT), and the old
 # indexes must keep answering exactly as a sequential scan does.
@@ -35,7 +35,7 @@ is($node->safe_psql('postgres',
 	0, '0.1.0 has no two-argument vector_index_check');
 $node->safe_psql('postgres', 'ALTER EXTENSION vector UPDATE');
 is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'vector'"),
-	'0.1.2', 'updated to the current version, 0.1.2');
+	'0.1.3', 'updated to the current version, 0.1.3');
 
 my $objects = q{SELECT string_agg(d, E'\n' ORDER BY d) FROM (
 	SELECT pg_describe_object(classid, objid, 0) AS d FROM pg_depend
@@ -92,12 +92,14 @@ for ('SET hnsw.ef_search = 100; DROP INDEX items_i',
 		$exact, 'an index built under 0.1.0 answers as a sequential scan does');
 }
 
-# 0.1.2's filter columns on the updated database: the operator class of
-# the update script (a missing or wrong one fails CREATE INDEX, or leaves
-# the condition above the scan), beside the index built under 0.1.0
+# 0.1.2's filter columns and 0.1.3's array ones on the updated database:
+# the operator classes of the update scripts (a missing or wrong one fails
+# CREATE INDEX, or leaves the condition above the scan), beside the index
+# built under 0.1.0
 $node->safe_psql('postgres',
-	'ALTER TABLE items ADD COLUMN cat int4; UPDATE items SET cat = id % 10; '
-	  . 'CREATE INDEX items_hf ON items USING hnsw (embedding vector_l2_ops, cat)');
+	'ALTER TABLE items ADD COLUMN cat int4, ADD COLUMN labels int4[]; '
+	  . 'UPDATE items SET cat = id % 10, labels = ARRAY[id % 7, 100 + id % 13]; '
+	  . 'CREATE INDEX items_hf ON items USING hnsw (embedding vector_l2_ops, cat, labels)');
 my $fq = "SELECT string_agg(id::text, ',' ORDER BY d, id) FROM (SELECT id, embedding <-> "
   . "(SELECT embedding FROM items WHERE id = 7) AS d FROM items WHERE cat = 3 ORDER BY d LIMIT 10) s";
 my $fexact = $node->safe_psql('postgres', "SET enable_indexscan = off; $fq");
@@ -105,9 +107,17 @@ like($node->safe_psql('postgres', "SET enable_seqscan = off; EXPLAIN (COSTS OFF)
 	qr/Index Scan using items_hf.*\n.*Index Cond: \(cat = 3\)/, 'a filter column of the updated extension is an index condition');
 is($node->safe_psql('postgres', "SET enable_seqscan = off; SET hnsw.ef_search = 200; $fq"),
 	$fexact, 'and answers as a sequential scan does');
+my $aq = "SELECT string_agg(id::text, ',' ORDER BY d, id) FROM (SELECT id, embedding <-> "
+  . "(SELECT embedding FROM items WHERE id = 7) AS d FROM items WHERE labels && '{3}' AND labels @> '{105}' ORDER BY d LIMIT 10) s";
+my $aexact = $node->safe_psql('postgres', "SET enable_indexscan = off; $aq");
+like($node->safe_psql('postgres', "SET enable_seqscan = off; EXPLAIN (COSTS OFF) $aq"),
+	qr/Index Scan using items_hf.*\n.*Index Cond: \(\(labels && '\{3\}'::integer\[\]\) AND \(labels @> '\{105\}'::integer\[\]\)\)/,
+	'an array filter column of the updated extension is an index condition');
+is($node->safe_psql('postgres', "SET enable_seqscan = off; $aq"),
+	$aexact, 'and answers as a sequential scan does');
 is($node->safe_psql('postgres', "SELECT count(*) FROM vector_index_check('items_hf')"), 0,
 	'the filter index checks clean');
-$node->safe_psql('postgres', 'DROP INDEX items_hf; ALTER TABLE items DROP COLUMN cat');
+$node->safe_psql('postgres', 'DROP INDEX items_hf; ALTER TABLE items DROP COLUMN cat, DROP COLUMN labels');
 
 my ($ret, $out, $err) = $node->psql('postgres', "SELECT * FROM vector_index_check('items_h', 1001)");
 like($err, qr/search_ef must be between 0 and 1000/, 'search_ef out of range is an error');

@@ -1,4 +1,4 @@
--- vector extension, version 0.1.2: the vector, halfvec and sparsevec types,
+-- vector extension, version 0.1.3: the vector, halfvec and sparsevec types,
 -- distances on them and on bit, and their operators, casts and aggregates.
 
 \echo Use "CREATE EXTENSION vector" to load this file. \quit
@@ -996,3 +996,10 @@ CREATE OPERATOR CLASS text_ops
 CREATE OPERATOR CLASS uuid_ops
 	DEFAULT FOR TYPE uuid USING hnsw AS
 	OPERATOR 1 = (uuid, uuid);
+
+-- array filter columns (labels, tags): && and @> are tested on a 32-bit
+-- signature of each row's array, and the executor checks the rows passed
+CREATE OPERATOR CLASS array_ops
+	DEFAULT FOR TYPE anyarray USING hnsw AS
+	OPERATOR 3 && (anyarray, anyarray),
+	OPERATOR 7 @> (anyarray, anyarray);
