@@ -997,7 +997,7 @@ CREATE OPERATOR CLASS uuid_ops
 	DEFAULT FOR TYPE uuid USING hnsw AS
 	OPERATOR 1 = (uuid, uuid);
 
--- array filter columns (labels, tags): && and @> are tested on a 32-bit
+-- array filter columns (labels, tags): && and @> are tested on a 64-bit
 -- signature of each row's array, and the executor checks the rows passed
 CREATE OPERATOR CLASS array_ops
 	DEFAULT FOR TYPE anyarray USING hnsw AS

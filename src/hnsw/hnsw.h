@@ -440,9 +440,11 @@ typedef struct HnswState
 	int			nodes_per_page;
 	/* filter columns: key columns 2.. of the index (hnswfilter.c) */
 	int			nfilters;
+	int			filter_words;	/* 32-bit words of their values */
 	Size		filter_size;	/* 0 without filter columns */
 	BlockNumber tagdir_blk;		/* the metapage's (HnswMetaFilterData) */
 	uint8		filter_kind[INDEX_MAX_KEYS];	/* HNSW_FILTER_* */
+	uint8		filter_word[INDEX_MAX_KEYS];	/* its first word (values[1 + it]) */
 	Oid			filter_type[INDEX_MAX_KEYS];	/* the opclass's input type */
 	Oid			filter_coll[INDEX_MAX_KEYS];
 
@@ -928,7 +930,7 @@ extern Datum hnswhandler(PG_FUNCTION_ARGS);
 #define HNSW_FILTER_BOOL			3	/* 0 or 1 */
 #define HNSW_FILTER_TEXT			4	/* a hash under the column's collation */
 #define HNSW_FILTER_UUID			5	/* a hash */
-#define HNSW_FILTER_ARRAY			6	/* a signature: two bits per element */
+#define HNSW_FILTER_ARRAY			6	/* a 64-bit signature (two words) */
 
 /*
  * The filter opclasses' strategies: = on a scalar, && and @> on an array
@@ -938,18 +940,27 @@ extern Datum hnswhandler(PG_FUNCTION_ARGS);
 #define HNSW_STRATEGY_OVERLAP		3
 #define HNSW_STRATEGY_CONTAINS		7
 
-/* How a key tests a stored value v against its vals */
+/* How a key tests a stored value v against its vals or masks */
 #define HNSW_KEY_IN					0	/* v is one of vals (sorted) */
-#define HNSW_KEY_ALL				1	/* v has every bit of vals[0] */
-#define HNSW_KEY_ANY				2	/* v has every bit of some vals[i] */
+#define HNSW_KEY_ALL				1	/* signature v has every bit of masks[0] */
+#define HNSW_KEY_ANY				2	/* v has every bit of some masks[i] */
 
 typedef struct HnswFilterKey
 {
 	int			col;			/* filter column: index column col + 2 */
+	int			word;			/* its value: values[1 + word] (and the next) */
 	int			test;			/* HNSW_KEY_* */
 	int			nvals;
-	uint32	   *vals;			/* values or bit masks, sorted, distinct */
+	uint32	   *vals;			/* HNSW_KEY_IN: values, sorted, distinct */
+	uint64	   *masks;			/* else: signature bits */
 } HnswFilterKey;
+
+/* The array signature whose first word is values[1 + word] */
+static inline uint64
+HnswSignature(const uint32 *values, int word)
+{
+	return values[1 + word] | ((uint64) values[2 + word] << 32);
+}
 
 /* A scan's conditions on filter columns (HnswFilterFromKeys) */
 typedef struct HnswFilter
@@ -968,21 +979,18 @@ HnswFilterMatch(const HnswFilter *f, const uint32 *values)
 	for (int k = 0; k < f->nkeys; k++)
 	{
 		const HnswFilterKey *fk = &f->keys[k];
-		uint32		v = values[1 + fk->col];
+		uint32		v = values[1 + fk->word];
 		int			lo = 0;
 		int			hi = fk->nvals - 1;
 
 		if (values[0] & ((uint32) 1 << fk->col))
 			return false;
-		if (fk->test == HNSW_KEY_ALL)
+		if (fk->test != HNSW_KEY_IN)
 		{
-			if ((v & fk->vals[0]) != fk->vals[0])
-				return false;
-			continue;
-		}
-		if (fk->test == HNSW_KEY_ANY)
-		{
-			while (lo <= hi && (v & fk->vals[lo]) != fk->vals[lo])
+			uint64		sig = HnswSignature(values, fk->word);
+
+			/* HNSW_KEY_ALL has one mask */
+			while (lo <= hi && (sig & fk->masks[lo]) != fk->masks[lo])
 				lo++;
 			if (lo > hi)
 				return false;
@@ -1003,7 +1011,7 @@ HnswFilterMatch(const HnswFilter *f, const uint32 *values)
 	return true;
 }
 extern void HnswFilterInitState(HnswState *st, Relation index);
-extern Size HnswFilterSize(int nfilters);
+extern Size HnswFilterSize(int words);
 extern void HnswFilterForm(const HnswState *st, const Datum *values, const bool *isnull,
 						   uint32 *out);
 extern HnswFilter *HnswFilterFromKeys(const HnswState *st, ScanKey keys, int nkeys);
@@ -1018,8 +1026,9 @@ extern uint32 HnswFilterCandidates(HnswState *st, const HnswFilter *f, uint8 *ma
 								   uint32 *ids, uint32 maxids);
 
 /*
- * Most filter columns: a tag page must hold 64 ids (a word of its bitmaps)
- * of 4 bytes each per column and a bit per column (HnswTagsPerPage).
+ * Most filter columns, and most words of their values (an array takes
+ * two): a tag page must hold 64 ids (a word of its bitmaps) of 4 bytes per
+ * word and a bit per column (HnswTagsPerPage).
  */
 #define HNSW_MAX_FILTERS			30
 

@@ -264,7 +264,7 @@ HnswBuildInitParticipant(HnswBuildState *bs, uint32 nodes)
 									   ALLOCSET_DEFAULT_SIZES);
 	/* the callback's stored item of the type (with codes, not a bundle) */
 	bs->itembuf = palloc0(Max(st->item_max, MAXALIGN(st->ops->item_size(st->dim))));
-	bs->filterbuf = palloc0(HnswFilterSize(st->nfilters));
+	bs->filterbuf = palloc0(HnswFilterSize(st->filter_words));
 	HnswVisitedInitDense(&bs->visited, nodes);
 	HnswHeapInit(&bs->cands, st->ef_construction * 4, false);
 	HnswHeapInit(&bs->results, st->ef_construction + 1, true);

@@ -102,8 +102,8 @@ checkCodes(HnswState *st, VecCheck *c, const uint8 *flags, const ItemPointerData
 	char	   *item = palloc0(st->item_max);
 	char	   *rec = palloc0(st->item_max);
 	char	   *stored = palloc0(st->item_max);
-	uint32	   *filt = palloc0(HnswFilterSize(st->nfilters));
-	uint32	   *sfilt = palloc0(HnswFilterSize(st->nfilters));
+	uint32	   *filt = palloc0(HnswFilterSize(st->filter_words));
+	uint32	   *sfilt = palloc0(HnswFilterSize(st->filter_words));
 	uint32		bad = 0,
 				badf = 0,
 				checked = 0;

@@ -104,9 +104,9 @@ arrayElements(PlannerInfo *root, IndexOptInfo *index, AttrNumber attnum)
 /*
  * How many times the rows a scan's conditions keep does the index pass?
  * A condition on an array column passes rows wrongly (hnswfilter.c): a
- * row of n distinct elements sets a share p = 1 - (31/32)^2n of the
- * signature's 32 bits, so it has one query element's two bits with
- * probability p^2, and q elements' (@>) about p^2q.  Such a row is scored
+ * row of n distinct elements sets a share p = 1 - (63/64)^3n of the
+ * signature's 64 bits, so it has one query element's three bits with
+ * probability p^3, and q elements' (@>) about p^3q.  Such a row is scored
  * and fetched like one that matches.  Other conditions pass what they keep.
  */
 static double
@@ -137,11 +137,11 @@ falsePassFactor(PlannerInfo *root, IndexPath *path)
 
 			q = Max(ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)), 1);
 		}
-		p = 1 - pow(31.0 / 32.0, 2 * arrayElements(root, index, index->indexkeys[ic->indexcol]));
+		p = 1 - pow(63.0 / 64.0, 3 * arrayElements(root, index, index->indexkeys[ic->indexcol]));
 		if (get_op_opfamily_strategy(op->opno, index->opfamily[ic->indexcol]) == HNSW_STRATEGY_CONTAINS)
-			fp = pow(p, 2 * q);
+			fp = pow(p, 3 * q);
 		else
-			fp = Min(1.0, q * p * p);
+			fp = Min(1.0, q * p * p * p);
 		s = clauselist_selectivity(root, list_make1(rinfo), index->rel->relid, JOIN_INNER, NULL);
 		s = Max(s, 1.0 / Max(index->rel->tuples, 1));
 		factor *= Min(1.0 / s, 1 + fp / s);
@@ -230,6 +230,8 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 		double		tags = ntuples * cpu_operator_cost * 0.1 +
 			spc_random_page_cost * 0.05 * ceil(ntuples * 4.0 / BLCKSZ);
 
+		/* a row passed wrongly is also fetched, and rejected */
+		per_node += (pass - 1) / pass * (cpu_tuple_cost + cpu_operator_cost + spc_random_page_cost * 0.05);
 		if (npass <= scored)
 		{
 			*indexStartupCost = tags + npass * per_node;

@@ -18,10 +18,10 @@
  * opclass does) and uuid as a 32-bit hash, and then the executor checks
  * the condition again on the heap row (xs_recheck), so a collision costs a
  * heap fetch, never a wrong row.  An array (of any type with a hash
- * opclass) is stored as a 32-bit signature, two bits per element, and
- * tested as a Bloom filter is: a row whose signature lacks a bit of an
- * element cannot hold that element; one that has them all may, and the
- * executor checks.  A bitmask of the row's NULL filter columns comes
+ * opclass) is stored as a 64-bit signature in two words, three bits per
+ * element, and tested as a Bloom filter is: a row whose signature lacks a
+ * bit of an element cannot hold that element; one that has them all may,
+ * and the executor checks.  A bitmask of the row's NULL filter columns comes
  * first: a NULL never satisfies =, && or @>.
  */
 #include "compat.h"
@@ -44,9 +44,9 @@
 #include "hnsw.h"
 
 Size
-HnswFilterSize(int nfilters)
+HnswFilterSize(int words)
 {
-	return sizeof(uint32) * (1 + nfilters);
+	return sizeof(uint32) * (1 + words);
 }
 
 static int
@@ -104,7 +104,7 @@ HnswFilterInitState(HnswState *st, Relation index)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("an hnsw index can have at most %d filter columns", HNSW_MAX_FILTERS)));
 	st->nfilters = natts - 1;
-	st->filter_size = st->nfilters > 0 ? HnswFilterSize(st->nfilters) : 0;
+	st->filter_words = 0;
 	for (int i = 1; i < natts; i++)
 	{
 		Oid			typid = index->rd_opcintype[i];
@@ -136,7 +136,15 @@ HnswFilterInitState(HnswState *st, Relation index)
 		st->filter_kind[i - 1] = kind;
 		st->filter_type[i - 1] = typid;
 		st->filter_coll[i - 1] = index->rd_indcollation[i];
+		st->filter_word[i - 1] = st->filter_words;
+		st->filter_words += kind == HNSW_FILTER_ARRAY ? 2 : 1;
 	}
+	if (st->filter_words > HNSW_MAX_FILTERS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("an hnsw index can have at most %d filter columns", HNSW_MAX_FILTERS),
+				 errdetail("An array column counts as two.")));
+	st->filter_size = st->nfilters > 0 ? HnswFilterSize(st->filter_words) : 0;
 }
 
 /* An integer of type typid (int2, int4 or int8) as an int64. */
@@ -158,24 +166,32 @@ intValue(Oid typid, Datum d)
 }
 
 /*
- * The two bits element e (of type elemtype, under collation coll) sets in
- * an array's signature.  An int2 or int4 sets its own low five bits' bit
- * and a hashed one, so that labels 0 to 31 never share a first bit: a
- * signature test on them has no false matches.
+ * The three bits element e (of tce's type, under collation coll) sets in
+ * an array's signature, from three 6-bit pieces of its 64-bit hash.  An
+ * int2 or int4 sets the bit of its own low six bits instead of the first,
+ * so that labels 0 to 63 never share it: a signature test on them has no
+ * false matches.
  */
-static uint32
+static uint64
 elementBits(TypeCacheEntry *tce, Oid coll, Datum e)
 {
 	uint64		h;
+	uint64		first;
 
 	if (tce->type_id == INT4OID || tce->type_id == INT2OID)
 	{
 		uint32		v = tce->type_id == INT4OID ? (uint32) DatumGetInt32(e) : (uint32) (int32) DatumGetInt16(e);
 
-		return ((uint32) 1 << (v & 31)) | ((uint32) 1 << (hash_bytes_uint32(v) & 31));
+		h = hash_bytes_uint32_extended(v, 0);
+		first = v & 63;
 	}
-	h = DatumGetUInt64(FunctionCall2Coll(&tce->hash_extended_proc_finfo, coll, e, Int64GetDatum(0)));
-	return ((uint32) 1 << (h & 31)) | ((uint32) 1 << ((h >> 32) & 31));
+	else
+	{
+		h = DatumGetUInt64(FunctionCall2Coll(&tce->hash_extended_proc_finfo, coll, e, Int64GetDatum(0)));
+		first = h & 63;
+	}
+	return (UINT64CONST(1) << first) | (UINT64CONST(1) << ((h >> 6) & 63)) |
+		(UINT64CONST(1) << ((h >> 12) & 63));
 }
 
 /*
@@ -184,7 +200,7 @@ elementBits(TypeCacheEntry *tce, Oid coll, Datum e)
  * element is never equal to one, and sets none.
  */
 static int
-arrayBits(Datum a, Oid coll, uint32 *all, uint32 *masks)
+arrayBits(Datum a, Oid coll, uint64 *all, uint64 *masks)
 {
 	ArrayType  *arr = DatumGetArrayTypeP(a);
 	TypeCacheEntry *tce = lookup_type_cache(ARR_ELEMTYPE(arr), TYPECACHE_HASH_EXTENDED_PROC_FINFO);
@@ -200,7 +216,7 @@ arrayBits(Datum a, Oid coll, uint32 *all, uint32 *masks)
 	*all = 0;
 	for (int i = 0; i < nelems; i++)
 	{
-		uint32		bits;
+		uint64		bits;
 
 		if (nulls[i])
 			continue;
@@ -266,8 +282,14 @@ filterValue(const HnswState *st, int col, Oid typid, Datum d, uint32 *out)
 															   Int64GetDatum(0)));
 			return true;
 		case HNSW_FILTER_ARRAY:
-			arrayBits(d, st->filter_coll[col], out, NULL);
-			return true;
+			{
+				uint64		sig;
+
+				arrayBits(d, st->filter_coll[col], &sig, NULL);
+				out[0] = (uint32) sig;
+				out[1] = (uint32) (sig >> 32);
+				return true;
+			}
 	}
 	elog(ERROR, "unexpected hnsw filter kind %d", st->filter_kind[col]);
 	return false;
@@ -277,13 +299,13 @@ filterValue(const HnswState *st, int col, Oid typid, Datum d, uint32 *out)
 void
 HnswFilterForm(const HnswState *st, const Datum *values, const bool *isnull, uint32 *out)
 {
+	memset(out, 0, st->filter_size);
 	out[0] = HNSW_FILTER_WRITTEN;
 	for (int i = 0; i < st->nfilters; i++)
 	{
-		out[1 + i] = 0;
 		if (isnull[1 + i])
 			out[0] |= (uint32) 1 << i;
-		else if (!filterValue(st, i, st->filter_type[i], values[1 + i], &out[1 + i]))
+		else if (!filterValue(st, i, st->filter_type[i], values[1 + i], &out[1 + st->filter_word[i]]))
 			elog(ERROR, "hnsw filter value out of its column's range");
 	}
 }
@@ -327,23 +349,34 @@ HnswFilterFromKeys(const HnswState *st, ScanKey keys, int nkeys)
 			continue;
 		}
 		fk->col = col;
+		fk->word = st->filter_word[col];
 		fk->test = HNSW_KEY_IN;
-		if (key->sk_strategy == HNSW_STRATEGY_CONTAINS)
+		if (key->sk_strategy != HNSW_STRATEGY_EQUAL)
 		{
-			/* @> '{}' holds for every array; one with a NULL for none */
-			fk->test = HNSW_KEY_ALL;
-			fk->vals = palloc(sizeof(uint32));
-			if (arrayBits(key->sk_argument, st->filter_coll[col], &fk->vals[0], NULL) ==
-				arrayLength(key->sk_argument))
-				n = 1;
-		}
-		else if (key->sk_strategy == HNSW_STRATEGY_OVERLAP)
-		{
-			uint32		all;
+			uint64		all;
 
-			fk->test = HNSW_KEY_ANY;
-			fk->vals = palloc(sizeof(uint32) * Max(arrayLength(key->sk_argument), 1));
-			n = arrayBits(key->sk_argument, st->filter_coll[col], &all, fk->vals);
+			/*
+			 * @> '{}' holds for every array, one with a NULL element for
+			 * none; && holds when some non-NULL element is shared
+			 */
+			fk->masks = palloc(sizeof(uint64) * Max(arrayLength(key->sk_argument), 1));
+			n = arrayBits(key->sk_argument, st->filter_coll[col], &all, fk->masks);
+			if (key->sk_strategy == HNSW_STRATEGY_CONTAINS)
+			{
+				fk->test = HNSW_KEY_ALL;
+				fk->masks[0] = all;
+				n = n == arrayLength(key->sk_argument) ? 1 : 0;
+			}
+			else
+				fk->test = HNSW_KEY_ANY;
+			if (n == 0)
+				f->empty = true;
+			fk->nvals = n;
+			f->lossy = true;
+			f->signatures = true;
+			if (n > 0)
+				f->nkeys++;
+			continue;
 		}
 		else if (key->sk_flags & SK_SEARCHARRAY)
 		{
@@ -383,8 +416,6 @@ HnswFilterFromKeys(const HnswState *st, ScanKey keys, int nkeys)
 				fk->vals[fk->nvals++] = fk->vals[i];
 		if (st->filter_kind[col] != HNSW_FILTER_INT32 && st->filter_kind[col] != HNSW_FILTER_BOOL)
 			f->lossy = true;
-		if (st->filter_kind[col] == HNSW_FILTER_ARRAY)
-			f->signatures = true;
 		f->nkeys++;
 	}
 	return f;
@@ -417,17 +448,15 @@ HnswReadFilter(HnswState *st, uint32 id, uint32 *dst)
 int
 HnswTagsPerPage(const HnswState *st)
 {
-	int			nf = st->nfilters;
-
-	return (int) ((HNSW_PAGE_ROOM * 8 / (1 + nf + 32 * nf)) & ~63);
+	return (int) ((HNSW_PAGE_ROOM * 8 / (1 + st->nfilters + 32 * st->filter_words)) & ~63);
 }
 
 #define TagDir(page)	((HnswTagDirData *) PageGetContents(page))
 #define TagBase(page)	((char *) (page) + MAXALIGN(SizeOfPageHeaderData))
 #define TagWritten(page) ((uint64 *) TagBase(page))
 #define TagNulls(page, per, col) ((uint64 *) (TagBase(page) + (per) / 8 * (1 + (col))))
-#define TagValues(st, page, per, col) \
-	((uint32 *) (TagBase(page) + (per) / 8 * (1 + (st)->nfilters) + sizeof(uint32) * (per) * (col)))
+#define TagValues(st, page, per, word) \
+	((uint32 *) (TagBase(page) + (per) / 8 * (1 + (st)->nfilters) + sizeof(uint32) * (per) * (word)))
 
 static void
 initTagPage(HnswState *st, Page page)
@@ -436,7 +465,7 @@ initTagPage(HnswState *st, Page page)
 
 	HnswInitPage(page, HNSW_PAGE_TAGS);
 	((PageHeader) page)->pd_lower = MAXALIGN(SizeOfPageHeaderData) +
-		per / 8 * (1 + st->nfilters) + sizeof(uint32) * per * st->nfilters;
+		per / 8 * (1 + st->nfilters) + sizeof(uint32) * per * st->filter_words;
 }
 
 /* Write entry slot of a tag page from a filter area (HnswFilterForm). */
@@ -453,8 +482,9 @@ tagWrite(HnswState *st, Page page, int slot, const uint32 *filter)
 			TagNulls(page, per, c)[slot >> 6] |= bit;
 		else
 			TagNulls(page, per, c)[slot >> 6] &= ~bit;
-		TagValues(st, page, per, c)[slot] = filter[1 + c];
 	}
+	for (int w = 0; w < st->filter_words; w++)
+		TagValues(st, page, per, w)[slot] = filter[1 + w];
 }
 
 /* Entry slot as a filter area; false when it was never written. */
@@ -468,11 +498,10 @@ tagRead(HnswState *st, Page page, int slot, uint32 *out)
 		return false;
 	out[0] = HNSW_FILTER_WRITTEN;
 	for (int c = 0; c < st->nfilters; c++)
-	{
 		if (TagNulls(page, per, c)[slot >> 6] & bit)
 			out[0] |= (uint32) 1 << c;
-		out[1 + c] = TagValues(st, page, per, c)[slot];
-	}
+	for (int w = 0; w < st->filter_words; w++)
+		out[1 + w] = TagValues(st, page, per, w)[slot];
 	return true;
 }
 
@@ -781,7 +810,7 @@ HnswFilterCandidates(HnswState *st, const HnswFilter *f, uint8 *may, uint32 *ids
 			{
 				/* one key, the usual case: whole words of ids compared */
 				const HnswFilterKey *fk = &f->keys[0];
-				const uint32 *vals = TagValues(st, page, per, fk->col) + w * 64;
+				const uint32 *vals = TagValues(st, page, per, fk->word) + w * 64;
 
 				if (fk->nvals == 1 && fk->test == HNSW_KEY_IN)
 				{
@@ -792,18 +821,22 @@ HnswFilterCandidates(HnswState *st, const HnswFilter *f, uint8 *may, uint32 *ids
 				}
 				else if (fk->nvals == 1)
 				{
-					/* @>, or && with one element */
-					uint32		m = fk->vals[0];
+					/* @>, or && with one element: both words of the signature */
+					const uint32 *high = TagValues(st, page, per, fk->word + 1) + w * 64;
+					uint32		lo = (uint32) fk->masks[0];
+					uint32		hi = (uint32) (fk->masks[0] >> 32);
 
 					for (int j = 0; j < nids; j++)
-						match |= (uint64) ((vals[j] & m) == m) << j;
+						match |= (uint64) (((vals[j] & lo) == lo) & ((high[j] & hi) == hi)) << j;
 				}
 				else
 				{
+					filt[0] = HNSW_FILTER_WRITTEN;
 					for (int j = 0; j < nids; j++)
 					{
-						filt[0] = HNSW_FILTER_WRITTEN;
-						filt[1 + fk->col] = vals[j];
+						filt[1 + fk->word] = vals[j];
+						if (fk->test != HNSW_KEY_IN)
+							filt[2 + fk->word] = TagValues(st, page, per, fk->word + 1)[w * 64 + j];
 						match |= (uint64) HnswFilterMatch(f, filt) << j;
 					}
 				}
