@@ -13,7 +13,7 @@ our @EXPORT = qw(data_dir read_vecs vec_literal load_vectors random_vectors
   knn_rows knn_ids topk_ids knn_plan index_recall server_log_problems copy_vectors
   psql_bg standby_same_answers pgbench_files no_checksums sparse_dim sparse_rows
   sparse_literal near_sparse copy_sparse load_sparse_queries queries_topk queries_plan
-  deep_check);
+  deep_check dist_hits);
 
 # vector_index_check($index, $ef) on an hnsw index, taken apart: missed is
 # how many live rows a search for their own vectors at ef does not find
@@ -310,6 +310,24 @@ sub recall_at
 		$all += scalar @{ $truth->[$i] };
 	}
 	return $all ? $hit / $all : 1;
+}
+
+# How many of the brute force's rows' distances (a multiset) the returned
+# rows' distances match: $got and $truth are lists of [id, distance], so
+# rows tied at one distance count as found whichever of them came back.
+sub dist_hits
+{
+	my ($got, $truth) = @_;
+	my @g = sort { $a <=> $b } map { $_->[1] } @$got;
+	my @t = sort { $a <=> $b } map { $_->[1] } @$truth;
+	my ($i, $j, $hits) = (0, 0, 0);
+	while ($i < @g && $j < @t)
+	{
+		if ($g[$i] == $t[$j]) { $hits++; $i++; $j++; }
+		elsif ($g[$i] < $t[$j]) { $i++; }
+		else { $j++; }
+	}
+	return $hits;
 }
 
 # The same vectors with every element rounded to float4, as the server

@@ -271,23 +271,6 @@ sub knn_explain
 		  . ($o{others} ? '; ROLLBACK' : ''));
 }
 
-# How many of the exact rows' distances (a multiset) the returned rows'
-# distances match.
-sub dist_hits
-{
-	my ($got, $truth) = @_;
-	my @g = sort { $a <=> $b } map { $_->[1] } @$got;
-	my @t = sort { $a <=> $b } map { $_->[1] } @$truth;
-	my ($i, $j, $hits) = (0, 0, 0);
-	while ($i < @g && $j < @t)
-	{
-		if ($g[$i] == $t[$j]) { $hits++; $i++; $j++; }
-		elsif ($g[$i] < $t[$j]) { $i++; }
-		else { $j++; }
-	}
-	return $hits;
-}
-
 # Compare an index run with the brute-force run of the same items:
 # { short (items with fewer rows than the truth), extra (more rows),
 #   wrong (items with rows that fail the WHERE, or rows with a NULL
@@ -350,16 +333,15 @@ sub index_settings
 # planner does not match to the index, e.g. an operator missing from the
 # operator family such as int2 = int8: it is then a Filter, and the scan
 # counts non-matching rows against ef_search and returns too few).  With
-# @$cols empty: the hnsw scan, no Filter.  $filter_ok: a Filter allowed.
+# @$cols empty: the hnsw scan, no Filter.
 sub plan_ok
 {
-	my ($plan, $index, $cols, $what, $filter_ok) = @_;
+	my ($plan, $index, $cols, $what) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
 	my ($cond) = $plan =~ /^\s*Index Cond: (.*)$/m;
-	my $good = $plan =~ /Index Scan using \Q$index\E on / && ($filter_ok || $plan !~ /^\s*Filter:/m);
+	my $good = $plan =~ /Index Scan using \Q$index\E on / && $plan !~ /^\s*Filter:/m;
 	$good &&= defined $cond && !grep { $cond !~ /\b\Q$_\E\b/ } @$cols if @$cols;
-	ok($good,
-		"$what: the hnsw scan on $index" . (@$cols ? " has an Index Cond on @$cols" : '') . ($filter_ok ? '' : ' and no Filter'))
+	ok($good, "$what: the hnsw scan on $index" . (@$cols ? " has an Index Cond on @$cols" : '') . ' and no Filter')
 	  or diag($plan =~ s/'\[[^\]]{40,}\]'/'[...]'/gr);
 	return;
 }
@@ -384,7 +366,7 @@ sub assert_run
 	  or diag("$s->{short} short, $s->{extra} with more; $first");
 	ok(!$s->{wrong} && !$s->{dup}, "$what: every row passes the WHERE, no row twice")
 	  or diag("$s->{wrong} with failing rows, $s->{dup} with duplicates; $first");
-	ok(!$s->{unordered}, "$what: distances never decrease") or diag($first) unless $o{unordered};
+	ok(!$s->{unordered}, "$what: distances never decrease") or diag($first);
 	if ($o{exact})
 	{
 		is($s->{inexact}, 0, "$what: exactly the brute force's rows (by distance) for every query")
@@ -523,12 +505,8 @@ $node->safe_psql('postgres',
 
 my $tq = [ @$qvecs[ 0 .. 9 ] ];
 my $t = sub { sql_text($_[0]) };
-# [ label, WHERE, the columns its Index Cond must name, 'f' ]; what a
-# wrong answer would mean is in the label.  'f' (none now: IN lists and
-# bool were until src/planner/filterquals.c) runs the WHERE with
-# hnsw.iterative_scan = relaxed_order and accepts a Filter above the scan:
-# the answers must still be the brute force's (count, rows pass; recall,
-# not exactness; order not checked, relaxed).  (Planted: without
+# [ label, WHERE, the columns its Index Cond must name ]; what a wrong
+# answer would mean is in the label.  (Planted: without
 # the NULL tests of HnswFilterMatch and of the tag pages' candidates,
 # 'int2 = 0' returns rows whose c_int2 is NULL, here and in (c) and (d).)
 my @conds = (
@@ -592,8 +570,8 @@ sub match_counts
 
 # The (b) comparisons of every WHERE in @$conds on $table through $index
 # (the others of @$all dropped for it) at ef_search $ef: the plan, then
-# the rows against the brute force.  The WHEREs flagged 'f' run with
-# relaxed_order.  $what names the moment.
+# the rows against the brute force, with hnsw.iterative_scan off.  $what
+# names the moment.
 sub typed_suite
 {
 	my ($n, %o) = @_;
@@ -601,48 +579,35 @@ sub typed_suite
 	my @others = grep { $_ ne $index } @{ $o{all} // [$index] };
 	my %x = (others => @others ? \@others : undef);
 	my $counts = match_counts($n, $table, $conds);
-	my %runs;    # 'off' / 'f' => { items, owner, truth, rows }
+	my (@items, @owner);
 	for my $c (0 .. $#$conds)
 	{
-		my $kind = ($conds->[$c][3] // '') eq 'f' ? 'f' : 'off';
-		push @{ $runs{$kind}{items} }, map { [ $_, $conds->[$c][1] ] } @$tq;
-		push @{ $runs{$kind}{owner} }, ($c) x @$tq;
+		push @items, map { [ $_, $conds->[$c][1] ] } @$tq;
+		push @owner, ($c) x @$tq;
 	}
-	my %set = (off => index_settings($ef), f => index_settings($ef, 'SET hnsw.iterative_scan = relaxed_order'));
-	for my $kind (sort keys %runs)
-	{
-		my $run = $runs{$kind};
-		$run->{truth} = truth_of($n, $table, $run->{items}, 10);
-		my $r = knn_batch($n, table => $table, items => $run->{items}, k => 10, settings => $set{$kind}, %x);
-		is($r->{ret}, 0, "$what: every query through $index ran (iterative " . ($kind eq 'f' ? 'relaxed_order' : 'off') . ')')
-		  or diag($r->{err});
-		$run->{rows} = $r->{rows};
-	}
-	my %pool = map { $_ => [ 0, 0 ] } qw(off f);
+	my $settings = index_settings($ef);
+	my $truth = truth_of($n, $table, \@items, 10);
+	my $r = knn_batch($n, table => $table, items => \@items, k => 10, settings => $settings, %x);
+	is($r->{ret}, 0, "$what: every query through $index ran (iterative off)") or diag($r->{err});
+	my ($hits, $wanted) = (0, 0);
 	for my $c (0 .. $#$conds)
 	{
-		my ($label, $where, $cols, $flag) = @{ $conds->[$c] };
-		my $kind = ($flag // '') eq 'f' ? 'f' : 'off';
-		my $run = $runs{$kind};
-		my @i = grep { $run->{owner}[$_] == $c } 0 .. $#{ $run->{owner} };
+		my ($label, $where, $cols) = @{ $conds->[$c] };
+		my @i = grep { $owner[$_] == $c } 0 .. $#owner;
 		if (!$o{no_plans})
 		{
-			plan_ok(knn_explain($n, table => $table, item => $run->{items}[ $i[0] ], k => 10, settings => $set{$kind}, %x),
-				$index, $cols, "$what: $label", $kind eq 'f');
+			plan_ok(knn_explain($n, table => $table, item => $items[ $i[0] ], k => 10, settings => $settings, %x),
+				$index, $cols, "$what: $label");
 		}
-		my $s = compare_runs([ @{ $run->{rows} }[@i] ], [ @{ $run->{truth} }[@i] ]);
-		my $exhaustive = $kind eq 'off' && $counts->[$c] <= $ef;
-		assert_run($s, "$what: $label ($counts->[$c] rows pass)", exact => $exhaustive, unordered => $kind eq 'f');
-		$pool{$kind}[0] += $s->{hits}, $pool{$kind}[1] += $s->{wanted} unless $exhaustive;
+		my $s = compare_runs([ @{ $r->{rows} }[@i] ], [ @{$truth}[@i] ]);
+		my $exhaustive = $counts->[$c] <= $ef;
+		assert_run($s, "$what: $label ($counts->[$c] rows pass)", exact => $exhaustive);
+		$hits += $s->{hits}, $wanted += $s->{wanted} unless $exhaustive;
 	}
-	for my $kind (sort keys %runs)
-	{
-		my ($hits, $wanted) = @{ $pool{$kind} };
-		my $rec = $wanted ? $hits / $wanted : 1;
-		my $which = $kind eq 'f' ? 'WHEREs partly a Filter (relaxed_order)' : "Index Conds where more than $ef rows pass";
-		$measured{"$what: recall, $which"} = $rec;
-		cmp_ok($rec, '>=', $o{floor} // 0.99, sprintf("$what: recall@10 %.4f, $which", $rec));
-	}
+	my $rec = $wanted ? $hits / $wanted : 1;
+	my $which = "Index Conds where more than $ef rows pass";
+	$measured{"$what: recall, $which"} = $rec;
+	cmp_ok($rec, '>=', $o{floor} // 0.99, sprintf("$what: recall@10 %.4f, $which", $rec));
 	return;
 }
 

@@ -218,23 +218,6 @@ sub index_settings
 	return "SET enable_seqscan = off; SET enable_bitmapscan = off; SET hnsw.iterative_scan = off; SET hnsw.ef_search = $ef";
 }
 
-# How many of the brute force's distances (a multiset) the returned rows'
-# distances match.
-sub dist_hits
-{
-	my ($got, $truth) = @_;
-	my @g = sort { $a <=> $b } map { $_->[1] } @$got;
-	my @t = sort { $a <=> $b } map { $_->[1] } @$truth;
-	my ($i, $j, $hits) = (0, 0, 0);
-	while ($i < @g && $j < @t)
-	{
-		if ($g[$i] == $t[$j]) { $hits++; $i++; $j++; }
-		elsif ($g[$i] < $t[$j]) { $i++; }
-		else { $j++; }
-	}
-	return $hits;
-}
-
 # The queries of every WHERE on $table through $node's index, against the
 # brute force's rows (run on $truth_node, default $node): four tests per
 # WHERE.  Returns the index run's rows, per item.
