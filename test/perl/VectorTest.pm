@@ -13,7 +13,7 @@ our @EXPORT = qw(data_dir read_vecs vec_literal load_vectors random_vectors
   knn_rows knn_ids topk_ids knn_plan index_recall server_log_problems copy_vectors
   psql_bg standby_same_answers pgbench_files no_checksums sparse_dim sparse_rows
   sparse_literal near_sparse copy_sparse load_sparse_queries queries_topk queries_plan
-  deep_check dist_hits);
+  deep_check dist_hits seeded_rng);
 
 # vector_index_check($index, $ef) on an hnsw index, taken apart: missed is
 # how many live rows a search for their own vectors at ef does not find
@@ -115,9 +115,9 @@ sub copy_vectors
 	return;
 }
 
-# A small seeded generator (xorshift) so that data never depends on perl's
-# rand() implementation.
-sub _rng
+# A small seeded generator (xorshift32): a function returning numbers in
+# [0, 1), so that data never depends on perl's rand() implementation.
+sub seeded_rng
 {
 	my ($seed) = @_;
 	my $s = $seed || 1;
@@ -132,7 +132,7 @@ sub _rng
 sub random_vectors
 {
 	my ($n, $d, $seed) = @_;
-	my $r = _rng($seed);
+	my $r = seeded_rng($seed);
 	return [ map { [ map { $r->() * 2 - 1 } 1 .. $d ] } 1 .. $n ];
 }
 
@@ -141,7 +141,7 @@ sub random_vectors
 sub clustered_vectors
 {
 	my ($n, $d, $k, $seed) = @_;
-	my $r = _rng($seed);
+	my $r = seeded_rng($seed);
 	my @c = map { [ map { $r->() * 2 - 1 } 1 .. $d ] } 1 .. $k;
 	return [
 		map {
@@ -165,8 +165,8 @@ sub sparse_rows
 	my ($n, $seed, $topic_seed) = @_;
 	my $dim = sparse_dim();
 	my $ntopics = 40;
-	my $r = _rng($seed);
-	my $tr = _rng($topic_seed);
+	my $r = seeded_rng($seed);
+	my $tr = seeded_rng($topic_seed);
 	my @topics = map {
 		[ map { [ 1 + int($tr->() * $dim), 0.5 + $tr->() ] } 1 .. 150 ]
 	} 1 .. $ntopics;
@@ -208,7 +208,7 @@ sub sparse_literal
 sub near_sparse
 {
 	my ($rows, $n, $seed) = @_;
-	my $r = _rng($seed);
+	my $r = seeded_rng($seed);
 	my @q;
 	for (1 .. $n)
 	{
@@ -371,7 +371,7 @@ sub near_queries
 {
 	my ($vecs, $n, $seed, $noise) = @_;
 	$noise //= 0.01;
-	my $r = _rng($seed);
+	my $r = seeded_rng($seed);
 	my @q;
 	for (1 .. $n)
 	{

@@ -139,20 +139,6 @@ $node->safe_psql('postgres', 'CREATE EXTENSION vector');
 
 # ---------------------------------------------------------------- data
 
-# A seeded generator (xorshift32), one per column, so that a column's
-# values do not depend on the others or on perl's rand().
-sub rng
-{
-	my ($seed) = @_;
-	my $s = $seed;
-	return sub {
-		$s ^= ($s << 13) & 0xFFFFFFFF;
-		$s ^= $s >> 17;
-		$s ^= ($s << 5) & 0xFFFFFFFF;
-		return ($s & 0xFFFFFFFF) / 4294967296.0;
-	};
-}
-
 sub pick { my ($r, @v) = @_; return $v[ int($r->() * @v) ]; }
 
 sub uuid_from
@@ -168,10 +154,10 @@ sub uuid_from
 # out of line (a value hashed before detoasting, or with its varlena
 # header, is not found by the query's constant)
 my $longrep = 'ab' x 1500;
-my $rr = rng(5609);
+my $rr = seeded_rng(5609);
 my $longrnd = join '', map { chr(ord('a') + int($rr->() * 26)) . chr(ord('A') + int($rr->() * 26)) } 1 .. 1500;
 my @texts = ('red', 'Red', 'RED', "gr\xc3\xbcn", 'grun', 'blue', '', 'red ', $longrep, $longrnd);
-my $ur = rng(5610);
+my $ur = seeded_rng(5610);
 my @uuids = map { uuid_from($ur) } 1 .. 10;
 my $absent_uuid = uuid_from($ur);
 # int8 values in pairs equal in their low 32 bits: 5 and 2^32 + 5, -1 and
@@ -186,7 +172,7 @@ my @int8s = (-1, 0, 5, 7, 4294967295, 4294967301, 1099511627783, -4294967297);
 my $NT = 6000;
 my %typed;
 {
-	my %r = map { $_ => rng(5620 + length($_) * 7 + ord(substr($_, 2, 1))) } qw(c_int2 c_int4 c_int8 c_text c_uuid c_bool);
+	my %r = map { $_ => seeded_rng(5620 + length($_) * 7 + ord(substr($_, 2, 1))) } qw(c_int2 c_int4 c_int8 c_text c_uuid c_bool);
 	for my $i (0 .. $NT - 1)
 	{
 		push @{ $typed{c_int2} }, $r{c_int2}->() < 0.1 ? undef : -3 + int($r{c_int2}->() * 10);
@@ -393,7 +379,7 @@ sub sum { my $s = 0; $s += $_ for @_; return $s; }
 # (for (d)): 20 text values.  Each of the 50 queries gets its own value
 # per column.
 {
-	my %r = (c50 => rng(5601), c10 => rng(5602), c1 => rng(5603), tag => rng(5604));
+	my %r = (c50 => seeded_rng(5601), c10 => seeded_rng(5602), c1 => seeded_rng(5603), tag => seeded_rng(5604));
 	my @rows = map {
 		[ $_, vec_literal($base->[$_]), int($r{c50}->() * 2), int($r{c10}->() * 10), int($r{c1}->() * 100),
 			'tag-' . int($r{tag}->() * 20) ]
@@ -407,7 +393,7 @@ my %nvals = (c50 => 2, c10 => 10, c1 => 100);
 my %qval;
 for my $c (qw(c50 c10 c1))
 {
-	my $r = rng(5605 + $nvals{$c});
+	my $r = seeded_rng(5605 + $nvals{$c});
 	$qval{$c} = [ map { int($r->() * $nvals{$c}) } 0 .. $#$qvecs ];
 }
 my %a_items = map {
@@ -918,7 +904,7 @@ $measured{'(c) s'} = time - $t_c;
 # ---------------------------------------------------------------- (d) parallel and spilled builds
 my $t_d = time;
 $node->safe_psql('postgres', 'ALTER TABLE sift SET (parallel_workers = 2)');
-my $r1 = rng(5640);
+my $r1 = seeded_rng(5640);
 my @tag_items = map { [ $qvecs->[$_], "tag = 'tag-" . int($r1->() * 20) . "'" ] } 0 .. $#$qvecs;
 my $tag_truth = truth_of($node, 'sift', \@tag_items, 10);
 

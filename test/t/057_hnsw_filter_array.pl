@@ -85,19 +85,6 @@ my $brute = 'SET enable_indexscan = off; SET enable_bitmapscan = off; SET enable
 
 # ---------------------------------------------------------------- data
 
-# A seeded generator (xorshift), so the rows never depend on perl's rand().
-sub rng
-{
-	my ($seed) = @_;
-	my $s = $seed;
-	return sub {
-		$s ^= ($s << 13) & 0xFFFFFFFF;
-		$s ^= $s >> 17;
-		$s ^= ($s << 5) & 0xFFFFFFFF;
-		return ($s & 0xFFFFFFFF) / 4294967296.0;
-	};
-}
-
 sub common_label { my ($r) = @_; return int($r->() * 10); }
 sub large_label { my ($r) = @_; return 1_000_000_000 + 7919 * int($r->() * 20); }
 
@@ -149,7 +136,7 @@ sub insert_rows
 
 # 20 queries (seeded random points among the rows, rounded to float4),
 # each with its own condition values.
-my $qr = rng(5701);
+my $qr = seeded_rng(5701);
 my $query_vecs = as_float4(random_vectors(20, $DIM, 5702));
 my @qv;
 for my $i (0 .. $#$query_vecs)
@@ -339,7 +326,7 @@ $primary->append_conf('postgresql.conf',
 $primary->start;
 $primary->safe_psql('postgres', 'CREATE EXTENSION vector');
 my @tables = ([ 'arr0', 'arr0_idx', '' ], [ 'arr4', 'arr4_idx', ' WITH (bits = 4)' ]);
-my $r = rng(5703);
+my $r = seeded_rng(5703);
 my $rows0 = gen_rows($r, 0, 1499);
 for my $t (@tables)
 {
@@ -485,7 +472,7 @@ $measured{'(b) s'} = time - $t_b;
 my $t_c = time;
 $primary->safe_psql('postgres',
 	"CREATE TABLE big (id int, embedding vector($DIM), labels int4[], tags text[]) WITH (parallel_workers = 2)");
-copy_rows($primary, 'big', gen_rows(rng(5704), 0, 19999));
+copy_rows($primary, 'big', gen_rows(seeded_rng(5704), 0, 19999));
 $primary->safe_psql('postgres', 'ANALYZE big');
 
 # CREATE INDEX with the session's settings: exit code and stderr (with
