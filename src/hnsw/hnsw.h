@@ -979,7 +979,7 @@ HnswFilterMatch(const HnswFilter *f, const uint32 *values)
 	for (int k = 0; k < f->nkeys; k++)
 	{
 		const HnswFilterKey *fk = &f->keys[k];
-		uint32		v = values[1 + fk->word];
+		uint32		v;
 		int			lo = 0;
 		int			hi = fk->nvals - 1;
 
@@ -996,6 +996,7 @@ HnswFilterMatch(const HnswFilter *f, const uint32 *values)
 				return false;
 			continue;
 		}
+		v = values[1 + fk->word];
 		while (lo < hi)
 		{
 			int			mid = (lo + hi) / 2;

@@ -195,12 +195,14 @@ elementBits(TypeCacheEntry *tce, Oid coll, Datum e)
 }
 
 /*
- * The bits of array a's non-NULL elements: ORed (all), and each element's
- * apart into masks[] if not NULL.  Returns how many are not NULL: a NULL
- * element is never equal to one, and sets none.
+ * The bits of array a's non-NULL elements: ORed (all), and, if masks is
+ * not NULL, each element's apart in a palloc'd *masks.  Returns how many
+ * are not NULL (a NULL element is never equal to one, and sets none);
+ * *nelems_out, if not NULL, gets the count with NULLs.  One detoast of a
+ * serves all of it.
  */
 static int
-arrayBits(Datum a, Oid coll, uint64 *all, uint64 *masks)
+arrayBits(Datum a, Oid coll, uint64 *all, uint64 **masks, int *nelems_out)
 {
 	ArrayType  *arr = DatumGetArrayTypeP(a);
 	TypeCacheEntry *tce = lookup_type_cache(ARR_ELEMTYPE(arr), TYPECACHE_HASH_EXTENDED_PROC_FINFO);
@@ -214,6 +216,10 @@ arrayBits(Datum a, Oid coll, uint64 *all, uint64 *masks)
 	deconstruct_array(arr, tce->type_id, tce->typlen, tce->typbyval, tce->typalign,
 					  &elems, &nulls, &nelems);
 	*all = 0;
+	if (masks)
+		*masks = palloc(sizeof(uint64) * Max(nelems, 1));
+	if (nelems_out)
+		*nelems_out = nelems;
 	for (int i = 0; i < nelems; i++)
 	{
 		uint64		bits;
@@ -223,23 +229,11 @@ arrayBits(Datum a, Oid coll, uint64 *all, uint64 *masks)
 		bits = elementBits(tce, coll, elems[i]);
 		*all |= bits;
 		if (masks)
-			masks[n] = bits;
+			(*masks)[n] = bits;
 		n++;
 	}
 	pfree(elems);
 	pfree(nulls);
-	if ((Pointer) arr != DatumGetPointer(a))
-		pfree(arr);
-	return n;
-}
-
-/* How many elements array a has (an upper bound on arrayBits' masks). */
-static int
-arrayLength(Datum a)
-{
-	ArrayType  *arr = DatumGetArrayTypeP(a);
-	int			n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
-
 	if ((Pointer) arr != DatumGetPointer(a))
 		pfree(arr);
 	return n;
@@ -285,7 +279,7 @@ filterValue(const HnswState *st, int col, Oid typid, Datum d, uint32 *out)
 			{
 				uint64		sig;
 
-				arrayBits(d, st->filter_coll[col], &sig, NULL);
+				arrayBits(d, st->filter_coll[col], &sig, NULL, NULL);
 				out[0] = (uint32) sig;
 				out[1] = (uint32) (sig >> 32);
 				return true;
@@ -354,18 +348,18 @@ HnswFilterFromKeys(const HnswState *st, ScanKey keys, int nkeys)
 		if (key->sk_strategy != HNSW_STRATEGY_EQUAL)
 		{
 			uint64		all;
+			int			nelems;
 
 			/*
 			 * @> '{}' holds for every array, one with a NULL element for
 			 * none; && holds when some non-NULL element is shared
 			 */
-			fk->masks = palloc(sizeof(uint64) * Max(arrayLength(key->sk_argument), 1));
-			n = arrayBits(key->sk_argument, st->filter_coll[col], &all, fk->masks);
+			n = arrayBits(key->sk_argument, st->filter_coll[col], &all, &fk->masks, &nelems);
 			if (key->sk_strategy == HNSW_STRATEGY_CONTAINS)
 			{
 				fk->test = HNSW_KEY_ALL;
 				fk->masks[0] = all;
-				n = n == arrayLength(key->sk_argument) ? 1 : 0;
+				n = n == nelems ? 1 : 0;
 			}
 			else
 				fk->test = HNSW_KEY_ANY;
