@@ -1,11 +1,11 @@
 -- hnsw with codes (format version 2, option bits): the graph is walked on
--- RaBitQ codes, the scan hands the executor lower bounds of the distances
--- (xs_recheckorderby), and the rows must come back in exact order.
+-- RaBitQ codes, the scan ranks its candidates by the exact distances of
+-- their heap rows, read in the order of lower bounds of the distances
+-- (hnswrerank.c), and the rows must come back in exact order.
 --
--- A bound above the exact distance makes the executor raise "index returned
--- tuples in wrong order"; a batch not sorted by its bounds comes back out
--- of order silently, which `ordered` catches; a code scored against the
--- wrong query or a broken decode shows in `recall_ok`.
+-- A bound above the exact distance, or a batch not sorted by its bounds,
+-- hands a row out before a nearer one, which `ordered` catches; a code
+-- scored against the wrong query or a broken decode shows in `recall_ok`.
 SET enable_seqscan = off;
 SELECT setseed(0.21);
 -- inserts draw their levels from a fixed sequence, so that the recall figures repeat

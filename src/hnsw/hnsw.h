@@ -1042,6 +1042,13 @@ HnswMayMatch(const HnswSource *src, uint32 id)
 	return src->may == NULL || id >= src->nmay || (src->may[id >> 3] & (1 << (id & 7))) != 0;
 }
 
+/* hnswrerank.c */
+typedef struct HnswRerank HnswRerank;
+extern HnswRerank *HnswRerankBegin(IndexScanDesc scan);
+extern bool HnswRerankDistance(HnswRerank *r, ItemPointer tid, Datum query, double *dist,
+							   bool *isnull);
+extern void HnswRerankEnd(HnswRerank *r);
+
 /* hnswcheck.c */
 extern void HnswCheckIndex(Relation index, VecCheck *c);
 

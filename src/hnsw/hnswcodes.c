@@ -2,10 +2,11 @@
  * hnswcodes.c
  *	  Format version 2: node records hold a RaBitQ code of the vector
  *	  (src/kernels/rabitq.[ch]) instead of the vector.  The graph is walked
- *	  on the codes' distance estimates; the scan hands out, for each row, a
- *	  lower bound of its exact distance that holds whatever the rounding,
- *	  and the executor re-ranks the rows on the exact distances it computes
- *	  from the heap (xs_recheckorderby).  README.md, "Compact codes".
+ *	  on the codes' distance estimates, which also give each row a lower
+ *	  bound of its exact distance that holds whatever the rounding; the
+ *	  scan reads the candidates' heap rows in the order of those bounds and
+ *	  ranks them by exact distance (hnswrerank.c).  README.md, "Compact
+ *	  codes".
  *
  * Three kinds of vector meet here:
  *	- the stored record: RbqFactors (20 bytes) then the code;
