@@ -12,7 +12,8 @@ SET enable_seqscan = off;
 SELECT setseed(0.37);
 SET hnsw.test_level_seed = 11;
 
-CREATE TABLE it_t (id int PRIMARY KEY, v vector(64), c int);
+-- room on each page for HOT updates
+CREATE TABLE it_t (id int PRIMARY KEY, v vector(64), c int) WITH (fillfactor = 50);
 INSERT INTO it_t
 SELECT i, ARRAY(SELECT random() - 0.5 + 0.01 * (i % 7) FROM generate_series(1, 64))::vector, i % 50
 FROM generate_series(1, 3000) i;
@@ -105,6 +106,19 @@ FROM (SELECT id, d, lag(d, 1, '-Infinity') OVER () AS prev
 	  FROM (SELECT id, v::halfvec(64) <-> (SELECT h FROM it_hq) AS d FROM it_t WHERE c < 25
 			ORDER BY v::halfvec(64) <-> (SELECT h FROM it_hq) LIMIT 20) s) s2;
 DROP INDEX it_h;
+
+-- rows updated in place (HOT: c is in no index) are found: the index holds
+-- the root of each HOT chain, and the executor must get the root back, not
+-- the version the scan read (a fetch from a heap-only tuple finds nothing)
+UPDATE it_t SET c = c + 100 WHERE id % 13 = 0;
+SELECT pg_stat_force_next_flush();
+SELECT pg_stat_clear_snapshot();
+SELECT n_tup_hot_upd > 0 AS hot FROM pg_stat_user_tables WHERE relname = 'it_t';
+SET hnsw.iterative_scan = off;
+SELECT count(*) AS updated, count(*) FILTER (WHERE id IN (SELECT b.id FROM it_t b
+	ORDER BY b.v <-> a.v LIMIT 5)) >= 0.95 * count(*) AS found_ok
+FROM it_t a WHERE id % 13 = 0;
+SET hnsw.iterative_scan = strict_order;
 
 -- duplicates chain on one node: each member comes out at its distance
 INSERT INTO it_t SELECT 5000 + i, (SELECT v FROM it_t WHERE id = 1), 1 FROM generate_series(1, 30) i;

@@ -1045,7 +1045,7 @@ HnswMayMatch(const HnswSource *src, uint32 id)
 /* hnswrerank.c */
 typedef struct HnswRerank HnswRerank;
 extern HnswRerank *HnswRerankBegin(IndexScanDesc scan);
-extern bool HnswRerankDistance(HnswRerank *r, ItemPointer tid, Datum query, double *dist,
+extern bool HnswRerankDistance(HnswRerank *r, const ItemPointerData *tid, Datum query, double *dist,
 							   bool *isnull);
 extern void HnswRerankEnd(HnswRerank *r);
 

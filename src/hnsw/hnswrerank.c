@@ -86,15 +86,23 @@ HnswRerankBegin(IndexScanDesc scan)
  * sees no version of the row: the executor would skip it too.
  */
 bool
-HnswRerankDistance(HnswRerank *r, ItemPointer tid, Datum query, double *dist, bool *isnull)
+HnswRerankDistance(HnswRerank *r, const ItemPointerData *tid, Datum query, double *dist,
+				   bool *isnull)
 {
+	ItemPointerData found = *tid;
 	bool		call_again = false;
 	bool		all_dead = false;
 	Datum		values[INDEX_MAX_KEYS];
 	bool		nulls[INDEX_MAX_KEYS];
 	MemoryContext old;
 
-	if (!table_index_fetch_tuple(r->fetch, tid, r->snapshot, r->slot, &call_again, &all_dead))
+	/*
+	 * The fetch moves the TID it is given to the version it found along a
+	 * HOT chain, so it gets a copy: the executor must be handed the chain's
+	 * root, the TID the index holds (a fetch that starts at a heap-only
+	 * tuple finds nothing, and the row would vanish from the results).
+	 */
+	if (!table_index_fetch_tuple(r->fetch, &found, r->snapshot, r->slot, &call_again, &all_dead))
 		return false;
 	ResetExprContext(r->econtext);
 	old = MemoryContextSwitchTo(r->tmp);
