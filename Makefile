@@ -42,7 +42,7 @@ OBJS = \
 	src/hnsw/hnswinsert.o \
 	src/hnsw/hnswlinks.o \
 	src/hnsw/hnswpage.o \
-	src/hnsw/hnswrerank.o \
+	src/hnsw/hnswrow.o \
 	src/hnsw/hnswscan.o \
 	src/hnsw/hnswvacuum.o \
 	src/hnsw/hnswvaccache.o \

@@ -1,7 +1,7 @@
 -- hnsw with codes (format version 2, option bits): the graph is walked on
 -- RaBitQ codes, the scan ranks its candidates by the exact distances of
 -- their heap rows, read in the order of lower bounds of the distances
--- (hnswrerank.c), and the rows must come back in exact order.
+-- (hnswscan.c, deliver), and the rows must come back in exact order.
 --
 -- A bound above the exact distance, or a batch not sorted by its bounds,
 -- hands a row out before a nearer one, which `ordered` catches; a code

@@ -1,5 +1,5 @@
 -- hnsw on codes with hnsw.iterative_scan: the scan fetches its candidates'
--- rows and ranks them by exact distance (hnswrerank.c), so rows come out
+-- rows and ranks them by exact distance (hnswscan.c, deliver), so rows come out
 -- in order without the executor's re-check.
 --
 -- Handing the executor lower bounds instead (1 bit at 64 dimensions: wide

@@ -1042,12 +1042,13 @@ HnswMayMatch(const HnswSource *src, uint32 id)
 	return src->may == NULL || id >= src->nmay || (src->may[id >> 3] & (1 << (id & 7))) != 0;
 }
 
-/* hnswrerank.c */
-typedef struct HnswRerank HnswRerank;
-extern HnswRerank *HnswRerankBegin(IndexScanDesc scan);
-extern bool HnswRerankDistance(HnswRerank *r, const ItemPointerData *tid, Datum query, double *dist,
-							   bool *isnull);
-extern void HnswRerankEnd(HnswRerank *r);
+/* hnswrow.c */
+typedef struct HnswRowReader HnswRowReader;
+extern HnswRowReader *HnswRowBegin(Relation heap, Relation index, Snapshot snapshot);
+extern bool HnswRowRead(HnswRowReader *r, const ItemPointerData *tid, Datum *values,
+						bool *isnull);
+extern MemoryContext HnswRowContext(HnswRowReader *r);
+extern void HnswRowEnd(HnswRowReader *r);
 
 /* hnswcheck.c */
 extern void HnswCheckIndex(Relation index, VecCheck *c);

@@ -10,8 +10,6 @@
 #include "compat.h"
 
 #include "access/tableam.h"
-#include "catalog/index.h"
-#include "executor/executor.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/rel.h"
@@ -93,12 +91,7 @@ rowVisible(VecCheck *c, ItemPointer tid)
 static void
 checkCodes(HnswState *st, VecCheck *c, const uint8 *flags, const ItemPointerData *tids)
 {
-	IndexInfo  *ii;
-	EState	   *estate;
-	ExprContext *econtext;
-	TupleTableSlot *slot;
-	IndexFetchTableData *fetch;
-	MemoryContext tmp;
+	HnswRowReader *rows;
 	char	   *item = palloc0(st->item_max);
 	char	   *rec = palloc0(st->item_max);
 	char	   *stored = palloc0(st->item_max);
@@ -110,18 +103,9 @@ checkCodes(HnswState *st, VecCheck *c, const uint8 *flags, const ItemPointerData
 
 	if ((st->bits == 0 && st->nfilters == 0) || c->heap == NULL)
 		return;
-	ii = BuildIndexInfo(st->index);
-	estate = CreateExecutorState();
-	econtext = GetPerTupleExprContext(estate);
-	slot = table_slot_create(c->heap, NULL);
-	econtext->ecxt_scantuple = slot;
-	fetch = table_index_fetch_begin(c->heap);
-	tmp = AllocSetContextCreate(CurrentMemoryContext, "hnsw check codes", ALLOCSET_DEFAULT_SIZES);
+	rows = HnswRowBegin(c->heap, st->index, GetActiveSnapshot());
 	for (uint32 id = 0; id < st->node_count; id++)
 	{
-		ItemPointerData tid = tids[id];
-		bool		call_again = false;
-		bool		all_dead = false;
 		Datum		values[INDEX_MAX_KEYS];
 		bool		isnull[INDEX_MAX_KEYS];
 		MemoryContext old;
@@ -129,26 +113,23 @@ checkCodes(HnswState *st, VecCheck *c, const uint8 *flags, const ItemPointerData
 
 		if ((id & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
-		if ((flags[id] & HNSW_NODE_DELETED) || !ItemPointerIsValid(&tid) ||
-			ItemPointerGetBlockNumberNoCheck(&tid) >= c->heap_blocks)
+		if ((flags[id] & HNSW_NODE_DELETED) || !ItemPointerIsValid(&tids[id]) ||
+			ItemPointerGetBlockNumberNoCheck(&tids[id]) >= c->heap_blocks)
 			continue;
-		if (!table_index_fetch_tuple(fetch, &tid, GetActiveSnapshot(), slot, &call_again, &all_dead))
+		if (!HnswRowRead(rows, &tids[id], values, isnull))
 			continue;
-		ResetExprContext(econtext);
-		old = MemoryContextSwitchTo(tmp);
-		FormIndexDatum(ii, slot, estate, values, isnull);
+		old = MemoryContextSwitchTo(HnswRowContext(rows));
 		indexed = !isnull[0] &&
 			VecIndexValueToItem(st->ops, st->metric, st->dim, values[0], item);
 		if (indexed && st->nfilters > 0)
 			HnswFilterForm(st, values, isnull, filt);
 		MemoryContextSwitchTo(old);
-		MemoryContextReset(tmp);
 		if (!indexed)
 		{
 			if (++bad <= 10)
 				VecCheckProblem(c, "node %u points to heap tuple (%u,%u), whose value is not indexed",
-								id, ItemPointerGetBlockNumberNoCheck(&tid),
-								ItemPointerGetOffsetNumberNoCheck(&tid));
+								id, ItemPointerGetBlockNumberNoCheck(&tids[id]),
+								ItemPointerGetOffsetNumberNoCheck(&tids[id]));
 			continue;
 		}
 		checked++;
@@ -157,8 +138,8 @@ checkCodes(HnswState *st, VecCheck *c, const uint8 *flags, const ItemPointerData
 			HnswReadFilter(st, id, sfilt);
 			if (memcmp(filt, sfilt, st->filter_size) != 0 && ++badf <= 10)
 				VecCheckProblem(c, "node %u's filter values are not those of heap tuple (%u,%u)",
-								id, ItemPointerGetBlockNumberNoCheck(&tid),
-								ItemPointerGetOffsetNumberNoCheck(&tid));
+								id, ItemPointerGetBlockNumberNoCheck(&tids[id]),
+								ItemPointerGetOffsetNumberNoCheck(&tids[id]));
 		}
 		if (st->bits == 0)
 			continue;
@@ -166,8 +147,8 @@ checkCodes(HnswState *st, VecCheck *c, const uint8 *flags, const ItemPointerData
 		HnswReadItem(st, id, stored);
 		if (memcmp(rec, stored, st->item_size) != 0 && ++bad <= 10)
 			VecCheckProblem(c, "node %u's code is not that of heap tuple (%u,%u)'s vector",
-							id, ItemPointerGetBlockNumberNoCheck(&tid),
-							ItemPointerGetOffsetNumberNoCheck(&tid));
+							id, ItemPointerGetBlockNumberNoCheck(&tids[id]),
+							ItemPointerGetOffsetNumberNoCheck(&tids[id]));
 	}
 	if (bad > 0)
 		VecCheckProblem(c, "%u of %u live nodes checked have a code that is not their row's", bad,
@@ -175,10 +156,7 @@ checkCodes(HnswState *st, VecCheck *c, const uint8 *flags, const ItemPointerData
 	if (badf > 0)
 		VecCheckProblem(c, "%u of %u live nodes checked have filter values that are not their row's",
 						badf, checked);
-	table_index_fetch_end(fetch);
-	ExecDropSingleTupleTableSlot(slot);
-	FreeExecutorState(estate);
-	MemoryContextDelete(tmp);
+	HnswRowEnd(rows);
 }
 
 /*

@@ -5,7 +5,7 @@
  *	  on the codes' distance estimates, which also give each row a lower
  *	  bound of its exact distance that holds whatever the rounding; the
  *	  scan reads the candidates' heap rows in the order of those bounds and
- *	  ranks them by exact distance (hnswrerank.c).  README.md, "Compact
+ *	  ranks them by exact distance (hnswscan.c, deliver).  README.md, "Compact
  *	  codes".
  *
  * Three kinds of vector meet here:

@@ -14,7 +14,7 @@
  * strict_order a row nearer than one already returned is dropped, so the
  * whole output is in order, and under relaxed_order it is returned.  On
  * codes the walk knows only estimates, and a batch's rows are ranked by
- * the exact distances of their heap rows (hnswrerank.c, exactReady).
+ * the exact distances of their heap rows (deliver, exactReady).
  */
 #include "compat.h"
 
@@ -26,16 +26,16 @@
 #include "pgstat.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "hnsw.h"
 #include "vecheap.h"
 
-/* A row whose exact distance was fetched (hnswrerank.c), waiting its turn. */
+/* A row whose exact distance was read from the heap (deliver), waiting its turn. */
 typedef struct HnswExact
 {
 	double		dist;
 	uint8		tier;			/* 0 a number, 1 NaN, 2 NULL: ORDER BY's order */
-	bool		null;
 	uint32		seq;			/* fetch order: ties come out as fetched */
 	ItemPointerData tid;
 } HnswExact;
@@ -70,10 +70,10 @@ typedef struct HnswScanOpaqueData
 	int			ef;
 	int			mode;			/* hnsw.iterative_scan when the scan began */
 
-	/* on codes: exact distances from the heap (hnswrerank.c) */
+	/* on codes: exact distances from the heap (deliver) */
 	MemoryContext outer;		/* the scan's own context, outliving rescans */
 	bool		rerank_tried;
-	HnswRerank *rerank;			/* NULL: hand out bounds for the executor to re-check */
+	HnswRowReader *rows;		/* NULL: hand out bounds for the executor to re-check */
 	Datum		query_value;	/* the ORDER BY argument, detoasted */
 	HnswExact  *exq;			/* rows fetched, min-heap on (dist, seq) */
 	int			nexq;
@@ -142,7 +142,7 @@ hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int no
 /*
  * What the batch is sorted by: a row's distance, or with codes the lower
  * bound of it (hnswcodes.c).  The scan reads the candidates' exact
- * distances in this order (hnswrerank.c) and hands a row out once no bound
+ * distances in this order (deliver) and hands a row out once no bound
  * still to come is below its distance.  Without an MVCC snapshot it hands
  * out the bounds themselves, for the executor to re-check and re-rank in
  * its queue, which emits a row on the same condition.
@@ -270,6 +270,21 @@ filterScan(HnswScanOpaque so)
 }
 
 /* Prepare the query and run the first search.  Sets done when empty. */
+/*
+ * The reader of exact distances for a scan on codes, or NULL where they
+ * cannot be had: no heap relation, or a snapshot that is not MVCC (a row
+ * could have several visible versions).  The scan then hands out bounds
+ * for the executor to re-check, as before.
+ */
+static HnswRowReader *
+rerankBegin(IndexScanDesc scan)
+{
+	if (scan->heapRelation == NULL || scan->xs_snapshot == InvalidSnapshot ||
+		!IsMVCCSnapshot(scan->xs_snapshot) || !OidIsValid(scan->orderByData[0].sk_func.fn_oid))
+		return NULL;
+	return HnswRowBegin(scan->heapRelation, scan->indexRelation, scan->xs_snapshot);
+}
+
 static void
 startScan(IndexScanDesc scan)
 {
@@ -345,7 +360,7 @@ startScan(IndexScanDesc scan)
 	{
 		MemoryContext old = MemoryContextSwitchTo(so->outer);
 
-		so->rerank = HnswRerankBegin(scan);
+		so->rows = rerankBegin(scan);
 		so->rerank_tried = true;
 		MemoryContextSwitchTo(old);
 	}
@@ -552,26 +567,44 @@ exactAbove(const HnswExact *a, const HnswExact *b)
 
 /*
  * Hand tid to the executor: at once with a bound, or, when the scan has
- * exact distances, into so->exq once its row is fetched (a row the
- * snapshot does not see is left out, as the executor would leave it).
+ * exact distances, into so->exq once its row is read (a row the snapshot
+ * does not see is left out, as the executor would leave it).  The distance
+ * is the ORDER BY operator's own function on the indexed value of the row
+ * the executor would fetch, so it is bit for bit the one ORDER BY sorts on.
  * Returns whether the executor got a row now.
  */
 static bool
 deliver(IndexScanDesc scan, ItemPointer tid, float key, float est)
 {
 	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	ScanKey		order = &scan->orderByData[0];
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
 	HnswExact	e;
 
-	if (so->rerank == NULL)
+	if (so->rows == NULL)
 	{
 		returnTuple(scan, tid, key);
 		return true;
 	}
-	if (!HnswRerankDistance(so->rerank, tid, so->query_value, &e.dist, &e.null))
+	if (!HnswRowRead(so->rows, tid, values, isnull))
 		return false;
+	if (isnull[0])
+	{
+		e.dist = 0;
+		e.tier = 2;
+	}
+	else
+	{
+		MemoryContext old = MemoryContextSwitchTo(HnswRowContext(so->rows));
+
+		e.dist = DatumGetFloat8(FunctionCall2Coll(&order->sk_func, order->sk_collation,
+												  values[0], so->query_value));
+		MemoryContextSwitchTo(old);
+		e.tier = isnan(e.dist) ? 1 : 0;
+	}
 	e.tid = *tid;
 	e.seq = so->exq_seq++;
-	e.tier = e.null ? 2 : isnan(e.dist) ? 1 : 0;
 	if (e.tier == 0 && isfinite(e.dist) && isfinite(est))
 		so->over = Max(so->over, VecSqlDistance(so->st.metric, est) - e.dist);
 	if (so->nexq == so->exq_cap)
@@ -662,7 +695,7 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 			scan->xs_recheck = so->filter != NULL && so->filter->lossy;
 			scan->xs_recheckorderby = false;
 			scan->xs_orderbyvals[0] = Float8GetDatum(e.dist);
-			scan->xs_orderbynulls[0] = e.null;
+			scan->xs_orderbynulls[0] = e.tier == 2;
 			found = true;
 		}
 		else if (so->chain != HNSW_NO_NODE)
@@ -702,7 +735,7 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 			HnswCand   *c = &so->batch[so->ibatch++];
 			ItemPointerData tid;
 
-			if (so->rerank == NULL)
+			if (so->rows == NULL)
 			{
 				if (so->mode == HNSW_ITERATIVE_STRICT && candKey(so, c) < so->last_dist)
 					continue;
@@ -737,7 +770,7 @@ hnswendscan(IndexScanDesc scan)
 	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
 
 	endChain(so);
-	HnswRerankEnd(so->rerank);
+	HnswRowEnd(so->rows);
 	MemoryContextDelete(so->cxt);
 	pfree(so);
 	scan->opaque = NULL;
