@@ -392,6 +392,42 @@ rbqDotBatchScalar(const uint8_t *query_layout, const uint8_t *const *codes,
 		out[i] = rbqDotScalar(query_layout, codes[i], padded, bits);
 }
 
+static void
+u32EqMaskScalar(const uint32_t *vals, int nwords, uint32_t v, uint64_t *out)
+{
+	int			w,
+				j;
+
+	for (w = 0; w < nwords; w++)
+	{
+		const uint32_t *p = vals + 64 * w;
+		uint64_t	m = 0;
+
+		for (j = 0; j < 64; j++)
+			m |= (uint64_t) (p[j] == v) << j;
+		out[w] = m;
+	}
+}
+
+static void
+u32PairHasMaskScalar(const uint32_t *lo, const uint32_t *hi, int nwords,
+					 uint32_t mlo, uint32_t mhi, uint64_t *out)
+{
+	int			w,
+				j;
+
+	for (w = 0; w < nwords; w++)
+	{
+		const uint32_t *l = lo + 64 * w;
+		const uint32_t *h = hi + 64 * w;
+		uint64_t	m = 0;
+
+		for (j = 0; j < 64; j++)
+			m |= (uint64_t) (((l[j] & mlo) == mlo) & ((h[j] & mhi) == mhi)) << j;
+		out[w] = m;
+	}
+}
+
 const VectorKernels vk_scalar_kernels = {
 	"scalar",
 	VK_LEVEL_SCALAR,
@@ -414,7 +450,9 @@ const VectorKernels vk_scalar_kernels = {
 	f16L2SqBatchScalar,
 	f16DotBatchScalar,
 	rbqDotScalar,
-	rbqDotBatchScalar
+	rbqDotBatchScalar,
+	u32EqMaskScalar,
+	u32PairHasMaskScalar
 };
 
 

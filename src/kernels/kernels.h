@@ -104,6 +104,18 @@ typedef struct VectorKernels
 	void		(*rbq_dot_batch) (const uint8_t *query_layout,
 								  const uint8_t *const *codes, int count,
 								  int padded, int bits, int32_t *out);
+
+	/*
+	 * Filter tags (src/hnsw/hnswfilter.c): values in words of 64.  For each
+	 * w < nwords, bit j of out[w] says whether vals[64 w + j] == v
+	 * (u32_eq_mask), or whether (lo[i] & mlo) == mlo and (hi[i] & mhi) ==
+	 * mhi at i = 64 w + j (u32_pair_has_mask: every bit of a 64-bit
+	 * signature).  Exactly 64 * nwords values are read.
+	 */
+	void		(*u32_eq_mask) (const uint32_t *vals, int nwords, uint32_t v,
+								uint64_t *out);
+	void		(*u32_pair_has_mask) (const uint32_t *lo, const uint32_t *hi, int nwords,
+									  uint32_t mlo, uint32_t mhi, uint64_t *out);
 } VectorKernels;
 
 /*

@@ -852,6 +852,57 @@ rbqDotBatchAvx2(const uint8_t *query_layout, const uint8_t *const *codes,
 	}
 }
 
+/* eight compares of eight lanes, each lane's sign bit gathered by movemask */
+static void
+u32EqMaskAvx2(const uint32_t *vals, int nwords, uint32_t v, uint64_t *out)
+{
+	__m256i		key = _mm256_set1_epi32((int) v);
+	int			w,
+				k;
+
+	for (w = 0; w < nwords; w++)
+	{
+		const uint32_t *p = vals + 64 * w;
+		uint64_t	m = 0;
+
+		for (k = 0; k < 8; k++)
+		{
+			__m256i		x = _mm256_loadu_si256((const __m256i *) (p + 8 * k));
+			__m256i		eq = _mm256_cmpeq_epi32(x, key);
+
+			m |= (uint64_t) (uint32_t) _mm256_movemask_ps(_mm256_castsi256_ps(eq)) << (8 * k);
+		}
+		out[w] = m;
+	}
+}
+
+static void
+u32PairHasMaskAvx2(const uint32_t *lo, const uint32_t *hi, int nwords,
+				   uint32_t mlo, uint32_t mhi, uint64_t *out)
+{
+	__m256i		kl = _mm256_set1_epi32((int) mlo);
+	__m256i		kh = _mm256_set1_epi32((int) mhi);
+	int			w,
+				k;
+
+	for (w = 0; w < nwords; w++)
+	{
+		uint64_t	m = 0;
+
+		for (k = 0; k < 8; k++)
+		{
+			size_t		i = 64 * (size_t) w + 8 * k;
+			__m256i		l = _mm256_loadu_si256((const __m256i *) (lo + i));
+			__m256i		h = _mm256_loadu_si256((const __m256i *) (hi + i));
+			__m256i		ok = _mm256_and_si256(_mm256_cmpeq_epi32(_mm256_and_si256(l, kl), kl),
+											  _mm256_cmpeq_epi32(_mm256_and_si256(h, kh), kh));
+
+			m |= (uint64_t) (uint32_t) _mm256_movemask_ps(_mm256_castsi256_ps(ok)) << (8 * k);
+		}
+		out[w] = m;
+	}
+}
+
 const VectorKernels vk_avx2_kernels = {
 	"avx2",
 	VK_LEVEL_AVX2,
@@ -874,7 +925,9 @@ const VectorKernels vk_avx2_kernels = {
 	f16L2SqBatchAvx2,
 	f16DotBatchAvx2,
 	rbqDotAvx2,
-	rbqDotBatchAvx2
+	rbqDotBatchAvx2,
+	u32EqMaskAvx2,
+	u32PairHasMaskAvx2
 };
 
 #endif							/* x86-64 */

@@ -850,6 +850,50 @@ rbqDotBatchAvx512(const uint8_t *query_layout, const uint8_t *const *codes,
 	}
 }
 
+/* four compares of sixteen lanes, each giving its mask register directly */
+static void
+u32EqMaskAvx512(const uint32_t *vals, int nwords, uint32_t v, uint64_t *out)
+{
+	__m512i		key = _mm512_set1_epi32((int) v);
+	int			w,
+				k;
+
+	for (w = 0; w < nwords; w++)
+	{
+		const uint32_t *p = vals + 64 * w;
+		uint64_t	m = 0;
+
+		for (k = 0; k < 4; k++)
+			m |= (uint64_t) _mm512_cmpeq_epi32_mask(_mm512_loadu_si512(p + 16 * k), key) << (16 * k);
+		out[w] = m;
+	}
+}
+
+static void
+u32PairHasMaskAvx512(const uint32_t *lo, const uint32_t *hi, int nwords,
+					 uint32_t mlo, uint32_t mhi, uint64_t *out)
+{
+	__m512i		kl = _mm512_set1_epi32((int) mlo);
+	__m512i		kh = _mm512_set1_epi32((int) mhi);
+	int			w,
+				k;
+
+	for (w = 0; w < nwords; w++)
+	{
+		uint64_t	m = 0;
+
+		for (k = 0; k < 4; k++)
+		{
+			size_t		i = 64 * (size_t) w + 16 * k;
+			__mmask16	ok = _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_loadu_si512(lo + i), kl), kl);
+
+			ok = _mm512_mask_cmpeq_epi32_mask(ok, _mm512_and_si512(_mm512_loadu_si512(hi + i), kh), kh);
+			m |= (uint64_t) ok << (16 * k);
+		}
+		out[w] = m;
+	}
+}
+
 const VectorKernels vk_avx512_kernels = {
 	"avx512",
 	VK_LEVEL_AVX512,
@@ -872,7 +916,9 @@ const VectorKernels vk_avx512_kernels = {
 	f16L2SqBatchAvx512,
 	f16DotBatchAvx512,
 	rbqDotAvx512,
-	rbqDotBatchAvx512
+	rbqDotBatchAvx512,
+	u32EqMaskAvx512,
+	u32PairHasMaskAvx512
 };
 
 #endif							/* x86-64 */

@@ -989,6 +989,61 @@ rbqDotBatchNeon(const uint8_t *query_layout, const uint8_t *const *codes,
 	}
 }
 
+/*
+ * Four lanes at a time: each lane's all-ones compare result keeps its own
+ * bit of {1, 2, 4, 8}, and the across-vector add gathers the four bits.
+ */
+static void
+u32EqMaskNeon(const uint32_t *vals, int nwords, uint32_t v, uint64_t *out)
+{
+	static const uint32_t bits[4] = {1, 2, 4, 8};
+	uint32x4_t	weights = vld1q_u32(bits);
+	uint32x4_t	key = vdupq_n_u32(v);
+	int			w,
+				k;
+
+	for (w = 0; w < nwords; w++)
+	{
+		const uint32_t *p = vals + 64 * w;
+		uint64_t	m = 0;
+
+		for (k = 0; k < 16; k++)
+		{
+			uint32x4_t	eq = vceqq_u32(vld1q_u32(p + 4 * k), key);
+
+			m |= (uint64_t) vaddvq_u32(vandq_u32(eq, weights)) << (4 * k);
+		}
+		out[w] = m;
+	}
+}
+
+static void
+u32PairHasMaskNeon(const uint32_t *lo, const uint32_t *hi, int nwords,
+				   uint32_t mlo, uint32_t mhi, uint64_t *out)
+{
+	static const uint32_t bits[4] = {1, 2, 4, 8};
+	uint32x4_t	weights = vld1q_u32(bits);
+	uint32x4_t	kl = vdupq_n_u32(mlo);
+	uint32x4_t	kh = vdupq_n_u32(mhi);
+	int			w,
+				k;
+
+	for (w = 0; w < nwords; w++)
+	{
+		uint64_t	m = 0;
+
+		for (k = 0; k < 16; k++)
+		{
+			size_t		i = 64 * (size_t) w + 4 * k;
+			uint32x4_t	ok = vandq_u32(vceqq_u32(vandq_u32(vld1q_u32(lo + i), kl), kl),
+									   vceqq_u32(vandq_u32(vld1q_u32(hi + i), kh), kh));
+
+			m |= (uint64_t) vaddvq_u32(vandq_u32(ok, weights)) << (4 * k);
+		}
+		out[w] = m;
+	}
+}
+
 const VectorKernels vk_neon_kernels = {
 	"neon",
 	VK_LEVEL_NEON,
@@ -1011,7 +1066,9 @@ const VectorKernels vk_neon_kernels = {
 	f16L2SqBatchNeon,
 	f16DotBatchNeon,
 	rbqDotNeon,
-	rbqDotBatchNeon
+	rbqDotBatchNeon,
+	u32EqMaskNeon,
+	u32PairHasMaskNeon
 };
 
 #endif							/* VK_HAVE_NEON */

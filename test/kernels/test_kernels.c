@@ -525,6 +525,77 @@ testBitEntries(const VectorKernels *t, const VectorKernels *ref)
 	}
 }
 
+/*
+ * The tag masks against a plain loop, over 1..16 words, with the inputs
+ * aligned, off by one element, or ending at a guard page (a read past
+ * 64 * nwords values faults).  Values come from a small range so that
+ * about one in four compares equal, and signature masks have one to three
+ * bits, so both answers are common.
+ */
+static void
+testTagMasks(const VectorKernels *t)
+{
+	uint64_t	got[16],
+				want[16];
+
+	for (int nwords = 1; nwords <= 16; nwords++)
+	{
+		for (int trial = 0; trial < NTRIALS; trial++)
+		{
+			uint64_t	state = caseSeed(7, (int) t->level, nwords, trial);
+			int			n = 64 * nwords;
+			uint32_t   *lo,
+					   *hi;
+			uint32_t	v,
+						mlo = 0,
+						mhi = 0;
+
+			if (trial == 2)
+			{
+				lo = (uint32_t *) (guardA - (size_t) n * sizeof(uint32_t));
+				hi = (uint32_t *) (guardB - (size_t) n * sizeof(uint32_t));
+			}
+			else
+			{
+				lo = (uint32_t *) fbufA + trial;
+				hi = (uint32_t *) fbufB + trial;
+			}
+			for (int i = 0; i < n; i++)
+			{
+				lo[i] = (uint32_t) (vk_splitmix64(&state) & 3) | (i & 1 ? 0x80000000u : 0);
+				hi[i] = (uint32_t) vk_splitmix64(&state) | (uint32_t) vk_splitmix64(&state);
+			}
+			v = (uint32_t) (vk_splitmix64(&state) & 3) | (trial & 1 ? 0x80000000u : 0);
+			for (int k = 0; k <= (int) (vk_splitmix64(&state) % 3); k++)
+			{
+				mlo |= 1u << (vk_splitmix64(&state) % 2);
+				mhi |= 1u << (vk_splitmix64(&state) % 32);
+			}
+
+			t->u32_eq_mask(lo, nwords, v, got);
+			for (int w = 0; w < nwords; w++)
+			{
+				want[w] = 0;
+				for (int j = 0; j < 64; j++)
+					want[w] |= (uint64_t) (lo[64 * w + j] == v) << j;
+				checkExact(t->name, "u32_eq_mask", nwords, trial, lo, NULL, got[w], want[w]);
+			}
+			t->u32_pair_has_mask(lo, hi, nwords, mlo, mhi, got);
+			for (int w = 0; w < nwords; w++)
+			{
+				want[w] = 0;
+				for (int j = 0; j < 64; j++)
+				{
+					int			i = 64 * w + j;
+
+					want[w] |= (uint64_t) ((lo[i] & mlo) == mlo && (hi[i] & mhi) == mhi) << j;
+				}
+				checkExact(t->name, "u32_pair_has_mask", nwords, trial, lo, hi, got[w], want[w]);
+			}
+		}
+	}
+}
+
 /* Length 0 gives 0 everywhere. */
 static void
 testEmpty(const VectorKernels *t)
@@ -1185,6 +1256,7 @@ main(int argc, char **argv)
 		testFloatEntries(t, lvl == VK_LEVEL_SCALAR ? NULL : &vk_scalar_kernels);
 		testBatchEntries(t);
 		testBitEntries(t, lvl == VK_LEVEL_SCALAR ? NULL : &vk_scalar_kernels);
+		testTagMasks(t);
 		testHalfConversion(t);
 		testHalfEntries(t, lvl == VK_LEVEL_SCALAR ? NULL : &vk_scalar_kernels);
 		testHalfBatchEntries(t);
@@ -1192,7 +1264,7 @@ main(int argc, char **argv)
 		testCosine(t);
 		vk_init();
 
-		printf("kernels %s: 17 entries x %d dims, bits 1..%d bytes, "
+		printf("kernels %s: 19 entries x %d dims, bits 1..%d bytes, "
 			   "vs %s: %s (max rel err %.2g)\n",
 			   t->name, MAX_DIM, MAX_BYTES,
 			   lvl == VK_LEVEL_SCALAR ? "double sums" : "scalar",
