@@ -770,6 +770,16 @@ extern Size HnswNodeSize(Size item_size, int m, Size filter_size);
 
 /* hnswbuf.c */
 extern Buffer HnswReadBuffer(Relation index, BlockNumber blk);
+extern char *HnswPrefetchPage(Relation index, BlockNumber blk);
+
+/* start loading the cache lines of len bytes at p */
+static inline void
+HnswPrefetchBytes(const char *p, Size len)
+{
+	for (Size o = 0; o < len; o += 64)
+		__builtin_prefetch(p + o);
+	__builtin_prefetch(p + len - 1);
+}
 
 /* hnswdisk.c: graph access through the buffer manager */
 extern void HnswDiskSourceInit(HnswSource *src, HnswState *st);

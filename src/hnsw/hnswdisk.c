@@ -110,6 +110,31 @@ orderByBlock(const BlockNumber *blks, int *order, int k)
  * instead of stalling one distance at a time; then each page is locked once and
  * its nodes scored straight from the page, without copying the items.
  */
+/*
+ * The next candidate's page and list, while this one's neighbours are
+ * scored (HnswSearchLayer): on layer 0 its list lies in its node.
+ */
+static void
+diskPrefetch(HnswSource *src, uint32 id, int level)
+{
+	HnswState  *st = src->state;
+	BlockNumber blk;
+	int			slot;
+
+	char	   *page;
+
+	if (!HnswFindNode(st, id, &blk, &slot) || (page = HnswPrefetchPage(st->index, blk)) == NULL)
+		return;
+	if (level == 0)
+	{
+		HnswNode	node = HnswPageNode(page, st, slot);
+
+		__builtin_prefetch(node);
+		HnswPrefetchBytes((char *) HnswNodeLinks(node, st->item_size),
+						  sizeof(uint32) * 2 * st->m);
+	}
+}
+
 static void
 diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 		  HnswCand *cands)
@@ -125,12 +150,24 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 	char	   *batch = st->bits ? HnswCodesBatch(st) : NULL;
 	const char *recs[2 * HNSW_MAX_M];
 	Size		recsize = MAXALIGN(st->item_size);
+	char	   *hinted = NULL;
 
 	Assert(n <= 2 * HNSW_MAX_M);
 	for (int k = 0; k < n; k++)
 	{
 		HnswLocateNode(st, ids[k], &blks[k], &slots[k]);
 		orderByBlock(blks, order, k);
+	}
+	/* the nodes' headers and items, before the pins wait on each page */
+	for (int j = 0; j < n; j++)
+	{
+		int			k = order[j];
+
+		if (j == 0 || blks[k] != blks[order[j - 1]])
+			hinted = HnswPrefetchPage(st->index, blks[k]);
+		if (hinted != NULL)
+			HnswPrefetchBytes((char *) HnswPageNode(hinted, st, slots[k]),
+							  sizeof(HnswNodeData) + st->item_size);
 	}
 
 	/*
@@ -320,7 +357,7 @@ HnswDiskSourceInit(HnswSource *src, HnswState *st)
 {
 	src->links = diskLinks;
 	src->score = st->item_refs ? diskScoreRefs : diskScore;
-	src->prefetch = NULL;
+	src->prefetch = diskPrefetch;
 	src->item = NULL;
 	src->wrote = NULL;
 	src->stale = NULL;

@@ -461,6 +461,8 @@ HnswVisitedMemory(const HnswVisited *v)
  * where few match), up to 2m.  A node that cannot match is never scored;
  * it is marked visited once its list was read.
  */
+#define HNSW_BRIDGE_AHEAD	8
+
 static int
 freshMay(HnswSource *src, const uint32 *links, int nlinks, HnswVisited *visited, uint32 *fresh)
 {
@@ -479,9 +481,17 @@ freshMay(HnswSource *src, const uint32 *links, int nlinks, HnswVisited *visited,
 		else
 			bridges[nbridges++] = links[i];
 	}
+	/* the bridges' lists are read one after another: load them ahead */
+	if (src->prefetch)
+		for (int b = 0; b < Min(nbridges, HNSW_BRIDGE_AHEAD); b++)
+			src->prefetch(src, bridges[b], 0);
 	for (int b = 0; b < nbridges && nfresh < cap; b++)
 	{
-		int			n2 = src->links(src, bridges[b], 0, links2);
+		int			n2;
+
+		if (src->prefetch && b + HNSW_BRIDGE_AHEAD < nbridges)
+			src->prefetch(src, bridges[b + HNSW_BRIDGE_AHEAD], 0);
+		n2 = src->links(src, bridges[b], 0, links2);
 
 		for (int i = 0; i < n2 && nfresh < cap; i++)
 			if (HnswMayMatch(src, links2[i]) && HnswVisitedAdd(visited, links2[i]))
