@@ -153,6 +153,45 @@ CREATE INDEX ON filt2 USING hnsw (v vector_cosine_ops, c10);
 INSERT INTO filt2 SELECT * FROM filt;
 SELECT count(*) FROM (SELECT id FROM filt2 WHERE c10 = 4 ORDER BY v <=> '[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]' LIMIT 50) s;
 
+-- a filtered walk marks visited nodes in a bitmap sized when the scan
+-- starts; nodes inserted while a cursor is open are walked too (its
+-- snapshot then skips their rows), so the bitmap must grow for them: this
+-- grows it three times.  The cursor returns the rows it would have
+-- returned, each once.
+CREATE TABLE filt3 (id int, v vector(4), c int);
+INSERT INTO filt3 SELECT i, ARRAY[sin(i), cos(i), sin(2 * i), cos(3 * i)], i % 2 FROM generate_series(1, 3000) i;
+CREATE INDEX ON filt3 USING hnsw (v vector_l2_ops, c) WITH (m = 4);
+BEGIN;
+SET LOCAL hnsw.iterative_scan = relaxed_order;
+SET LOCAL hnsw.ef_search = 10;
+SET LOCAL enable_seqscan = off;
+SET LOCAL enable_bitmapscan = off;
+CREATE TEMP TABLE filt3_got (id int) ON COMMIT DROP;
+DO $$
+DECLARE
+	cur refcursor;
+	r record;
+	n int := 0;
+BEGIN
+	OPEN cur FOR SELECT id FROM filt3 WHERE c = 1 ORDER BY v <-> '[0.5,0.5,0.5,0.5]' LIMIT 300;
+	LOOP
+		FETCH cur INTO r;
+		EXIT WHEN NOT FOUND;
+		INSERT INTO filt3_got VALUES (r.id);
+		n := n + 1;
+		IF n = 20 THEN
+			INSERT INTO filt3 SELECT i, ARRAY[sin(i), cos(i), sin(2 * i), cos(3 * i)], i % 2
+			FROM generate_series(3001, 23000) i;
+		END IF;
+	END LOOP;
+END $$;
+-- the LIMIT's 300 rows, none new, none twice
+SELECT count(*) AS n, count(*) = count(DISTINCT id) AS once, max(id) <= 3000 AS old_rows,
+	   bool_and(id % 2 = 1) AS matching
+FROM filt3_got;
+COMMIT;
+DROP TABLE filt3;
+
 -- what is not a filter column
 CREATE TABLE filt_bad (v vector(3), x float8, c int4, w vector(3));
 CREATE INDEX ON filt_bad USING hnsw (v vector_l2_ops, x);

@@ -545,7 +545,10 @@ typedef struct HnswVisited
 	/* hash mode: open addressing over ids + 1 (0 = empty) */
 	uint32	   *slots;
 	uint32		mask;
-	uint32		used;
+	uint32		used;			/* ids added (hash and bit modes) */
+	/* bit mode: one bit per id (a filtered scan's walk) */
+	uint64	   *bits;
+	uint32		nbits;
 } HnswVisited;
 
 /*
@@ -687,6 +690,7 @@ HnswHeapTop(const HnswHeap *h)
 }
 extern void HnswVisitedInitDense(HnswVisited *v, uint32 n);
 extern void HnswVisitedInitHash(HnswVisited *v, uint32 expected);
+extern void HnswVisitedInitBits(HnswVisited *v, uint32 n);
 extern void HnswVisitedReset(HnswVisited *v);
 extern bool HnswVisitedAdd(HnswVisited *v, uint32 id);
 extern Size HnswVisitedMemory(const HnswVisited *v);

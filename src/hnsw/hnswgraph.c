@@ -371,6 +371,23 @@ HnswVisitedInitHash(HnswVisited *v, uint32 expected)
 	v->mask = size - 1;
 }
 
+/*
+ * Bit mode: one bit per node, for a walk under a filter.  Its two-hop step
+ * marks every neighbour of the nodes it crosses, several thousand ids for
+ * a 10 % filter on 100,000 rows, and a hash table that large misses the
+ * cache on most of them (HnswVisitedAdd was 8 % of such a query).  The
+ * scan already pays for a bitmap of node_count bits (the ids that may
+ * match), so this one costs as much again.
+ */
+void
+HnswVisitedInitBits(HnswVisited *v, uint32 n)
+{
+	memset(v, 0, sizeof(*v));
+	v->nbits = Max(n, 64);
+	v->bits = palloc_extended(sizeof(uint64) * ((v->nbits + 63) / 64),
+							  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+}
+
 void
 HnswVisitedReset(HnswVisited *v)
 {
@@ -381,6 +398,11 @@ HnswVisitedReset(HnswVisited *v)
 			memset(v->stamps, 0, sizeof(uint32) * v->nstamps);
 			v->epoch = 1;
 		}
+	}
+	else if (v->bits)
+	{
+		memset(v->bits, 0, sizeof(uint64) * ((v->nbits + 63) / 64));
+		v->used = 0;
 	}
 	else
 	{
@@ -429,6 +451,28 @@ HnswVisitedAdd(HnswVisited *v, uint32 id)
 		return true;
 	}
 
+	if (v->bits)
+	{
+		uint64		bit = UINT64CONST(1) << (id & 63);
+
+		if (id >= v->nbits)
+		{
+			/* a node added since the scan began: grow */
+			uint32		words = (v->nbits + 63) / 64;
+			uint32		n = Max(id + 1, v->nbits * 2);
+			uint32		nwords = (n + 63) / 64;
+
+			v->bits = repalloc_huge(v->bits, sizeof(uint64) * nwords);
+			memset(v->bits + words, 0, sizeof(uint64) * (nwords - words));
+			v->nbits = nwords * 64;
+		}
+		if (v->bits[id >> 6] & bit)
+			return false;
+		v->bits[id >> 6] |= bit;
+		v->used++;
+		return true;
+	}
+
 	if (v->used * 2 >= v->mask)
 		visitedGrow(v);
 	key = id + 1;
@@ -448,6 +492,8 @@ HnswVisitedAdd(HnswVisited *v, uint32 id)
 Size
 HnswVisitedMemory(const HnswVisited *v)
 {
+	if (v->bits)
+		return sizeof(uint64) * ((v->nbits + 63) / 64);
 	return v->stamps ? sizeof(uint32) * v->nstamps : sizeof(uint32) * (v->mask + 1);
 }
 

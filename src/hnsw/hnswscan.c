@@ -394,7 +394,10 @@ startScan(IndexScanDesc scan)
 	so->src.filter = so->filter;
 	so->src.may = so->may;
 	so->src.nmay = st->node_count;
-	HnswVisitedInitHash(&so->visited, so->ef * 2 * st->m);
+	if (so->may)
+		HnswVisitedInitBits(&so->visited, st->node_count);
+	else
+		HnswVisitedInitHash(&so->visited, so->ef * 2 * st->m);
 	HnswHeapInit(&so->cands, so->ef * 4, false);
 	HnswHeapInit(&so->results, so->ef + 1, true);
 	if (iterative)
@@ -432,7 +435,13 @@ scanLimitReached(HnswScanOpaque so)
 
 	if (so->visited.used >= (uint32) hnsw_max_scan_tuples)
 		return true;
-	mem = HnswVisitedMemory(&so->visited) +
+	/*
+	 * A filtered walk's visited set is a bitmap of the index's size, fixed
+	 * when the scan starts like so->may beside it: it is not what grows
+	 * as the scan goes on, and counting it would stop every iterative scan
+	 * of an index of some tens of millions of rows at its first batch.
+	 */
+	mem = (so->visited.bits ? 0 : HnswVisitedMemory(&so->visited)) +
 		sizeof(HnswCand) * (so->cands.cap + so->pending.cap + so->results.cap);
 	return (double) mem > memlimit;
 }
