@@ -509,6 +509,27 @@ HnswVisitedMemory(const HnswVisited *v)
  */
 #define HNSW_BRIDGE_AHEAD	8
 
+/*
+ * HnswVisitedAdd with the bit mode's usual case inline: a filtered walk
+ * calls it for every neighbour of every node it crosses.
+ */
+static inline bool
+visitedAddMay(HnswVisited *v, uint32 id)
+{
+	if (v->bits != NULL && id < v->nbits)
+	{
+		uint64	   *word = &v->bits[id >> 6];
+		uint64		bit = UINT64CONST(1) << (id & 63);
+
+		if (*word & bit)
+			return false;
+		*word |= bit;
+		v->used++;
+		return true;
+	}
+	return HnswVisitedAdd(v, id);
+}
+
 static int
 freshMay(HnswSource *src, const uint32 *links, int nlinks, HnswVisited *visited, uint32 *fresh)
 {
@@ -520,7 +541,7 @@ freshMay(HnswSource *src, const uint32 *links, int nlinks, HnswVisited *visited,
 
 	for (int i = 0; i < nlinks; i++)
 	{
-		if (!HnswVisitedAdd(visited, links[i]))
+		if (!visitedAddMay(visited, links[i]))
 			continue;
 		if (HnswMayMatch(src, links[i]))
 			fresh[nfresh++] = links[i];
@@ -540,7 +561,7 @@ freshMay(HnswSource *src, const uint32 *links, int nlinks, HnswVisited *visited,
 		n2 = src->links(src, bridges[b], 0, links2);
 
 		for (int i = 0; i < n2 && nfresh < cap; i++)
-			if (HnswMayMatch(src, links2[i]) && HnswVisitedAdd(visited, links2[i]))
+			if (HnswMayMatch(src, links2[i]) && visitedAddMay(visited, links2[i]))
 				fresh[nfresh++] = links2[i];
 	}
 	return nfresh;
