@@ -165,16 +165,24 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 		HnswLocateNode(st, ids[k], &blks[k], &slots[k]);
 		orderByBlock(blks, order, k);
 	}
-	/* the nodes' headers and items, before the pins wait on each page */
+	/*
+	 * The nodes' headers and items, before the pins wait on each page, and
+	 * under a filter their filter values, which lie past the lists (a miss
+	 * on them was 70 % of diskScore's time in a 10 % filter's walk).
+	 */
 	for (int j = 0; j < n; j++)
 	{
 		int			k = order[j];
+		HnswNode	node;
 
 		if (j == 0 || blks[k] != blks[order[j - 1]])
 			hinted = HnswPrefetchPage(st->index, blks[k]);
-		if (hinted != NULL)
-			HnswPrefetchBytes((char *) HnswPageNode(hinted, st, slots[k]),
-							  sizeof(HnswNodeData) + st->item_size);
+		if (hinted == NULL)
+			continue;
+		node = HnswPageNode(hinted, st, slots[k]);
+		HnswPrefetchBytes((char *) node, sizeof(HnswNodeData) + st->item_size);
+		if (src->filter)
+			__builtin_prefetch(HnswNodeFilter(node, st));
 	}
 
 	/*
