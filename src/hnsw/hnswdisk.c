@@ -112,12 +112,6 @@ orderByBlock(const BlockNumber *blks, int *order, int k)
 }
 
 /*
- * Score a batch of nodes.  Their pages are pinned first (a group at a time)
- * and the items prefetched, so that the cache misses of the group overlap
- * instead of stalling one distance at a time; then each page is locked once and
- * its nodes scored straight from the page, without copying the items.
- */
-/*
  * The next candidate's page and list, while this one's neighbours are
  * scored (HnswSearchLayer): on layer 0 its list lies in its node.
  */
@@ -127,7 +121,6 @@ diskPrefetch(HnswSource *src, uint32 id, int level)
 	HnswState  *st = src->state;
 	BlockNumber blk;
 	int			slot;
-
 	char	   *page;
 
 	if (!HnswFindNode(st, id, &blk, &slot) || (page = HnswPrefetchPage(st->index, blk)) == NULL)
@@ -142,6 +135,12 @@ diskPrefetch(HnswSource *src, uint32 id, int level)
 	}
 }
 
+/*
+ * Score a batch of nodes.  Their pages are pinned first (a group at a time)
+ * and the items prefetched, so that the cache misses of the group overlap
+ * instead of stalling one distance at a time; then each page is locked once and
+ * its nodes scored straight from the page, without copying the items.
+ */
 static void
 diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 		  HnswCand *cands)

@@ -499,14 +499,6 @@ HnswVisitedMemory(const HnswVisited *v)
 
 /* ---------------------------------------------------------------- search */
 
-/*
- * The neighbours to score on layer 0 under a scan's filter (src->may): the
- * unvisited ones that may match, and, through those that cannot, their own
- * neighbours that may (ACORN-1, Patel et al., SIGMOD 2024: the walk stays
- * on the nodes of the filter, and the two-hop step keeps them connected
- * where few match), up to 2m.  A node that cannot match is never scored;
- * it is marked visited once its list was read.
- */
 #define HNSW_BRIDGE_AHEAD	8
 
 /*
@@ -530,6 +522,14 @@ visitedAddMay(HnswVisited *v, uint32 id)
 	return HnswVisitedAdd(v, id);
 }
 
+/*
+ * The neighbours to score on layer 0 under a scan's filter (src->may): the
+ * unvisited ones that may match, and, through those that cannot, their own
+ * neighbours that may (ACORN-1, Patel et al., SIGMOD 2024: the walk stays
+ * on the nodes of the filter, and the two-hop step keeps them connected
+ * where few match), up to 2m.  A node that cannot match is never scored;
+ * it is marked visited once its list was read.
+ */
 static int
 freshMay(HnswSource *src, const uint32 *links, int nlinks, HnswVisited *visited, uint32 *fresh)
 {

@@ -269,7 +269,6 @@ filterScan(HnswScanOpaque so)
 	return true;
 }
 
-/* Prepare the query and run the first search.  Sets done when empty. */
 /*
  * The reader of exact distances for a scan on codes, or NULL where they
  * cannot be had: no heap relation, or a snapshot that is not MVCC (a row
@@ -285,6 +284,7 @@ rerankBegin(IndexScanDesc scan)
 	return HnswRowBegin(scan->heapRelation, scan->indexRelation, scan->xs_snapshot);
 }
 
+/* Prepare the query and run the first search.  Sets done when empty. */
 static void
 startScan(IndexScanDesc scan)
 {
