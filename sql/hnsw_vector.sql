@@ -182,6 +182,36 @@ RESET enable_seqscan;
 SELECT * FROM vector_index_check('grown_idx');
 DROP TABLE grown;
 
+-- a build counts the table's TOAST pages in its size, as the work they
+-- hold: vectors of 1,000 dimensions live out of line, the table proper
+-- holds 2 pages of pointers to 150 of TOAST, and against 1 MB (128 pages)
+-- the planner's rule alone built it serially; against 8 MB it is still
+-- too small for a worker
+CREATE TABLE wide (id int, v vector(1000));
+INSERT INTO wide SELECT i, ARRAY(SELECT sin(i * 0.37 + j * 1.3) FROM generate_series(1, 1000) j)::real[]
+FROM generate_series(1, 300) i;
+SELECT pg_relation_size('wide') < 3 * 8192 AS small_table,
+       pg_relation_size(reltoastrelid) > 140 * 8192 AS large_toast
+FROM pg_class WHERE relname = 'wide';
+SET max_parallel_maintenance_workers = 1;
+SET min_parallel_table_scan_size = '1MB';
+SET client_min_messages = debug1;
+CREATE INDEX wide_idx ON wide USING hnsw (v vector_l2_ops);
+RESET client_min_messages;
+SHOW min_parallel_table_scan_size;
+DROP INDEX wide_idx;
+SET min_parallel_table_scan_size = '8MB';
+SET client_min_messages = debug1;
+CREATE INDEX wide_idx ON wide USING hnsw (v vector_l2_ops);
+RESET client_min_messages;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_maintenance_workers;
+SET enable_seqscan = off;
+SELECT count(*) AS self_found FROM wide s
+WHERE s.id % 10 = 0 AND (SELECT t.id FROM wide t ORDER BY t.v <-> s.v LIMIT 1) = s.id;
+RESET enable_seqscan;
+DROP TABLE wide;
+
 -- running out of node ids is a clean error, on insert and in a build
 -- (hnsw.test_max_nodes lowers the limit of 2^32 - 2 for the test)
 CREATE TABLE few (id int, v vector(2));

@@ -185,6 +185,25 @@ RESET enable_seqscan;
 DROP VIEW self_found;
 DROP TABLE built;
 
+-- a build counts the table's TOAST pages in its size (see hnsw_vector)
+CREATE TABLE wide (id int, v vector(1000));
+INSERT INTO wide SELECT i, ARRAY(SELECT sin(i * 0.37 + j * 1.3) FROM generate_series(1, 1000) j)::real[]
+FROM generate_series(1, 300) i;
+SET max_parallel_maintenance_workers = 1;
+SET min_parallel_table_scan_size = '1MB';
+SET client_min_messages = debug1;
+CREATE INDEX wide_idx ON wide USING ivfflat (v) WITH (lists = 5);
+RESET client_min_messages;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_maintenance_workers;
+SET enable_seqscan = off;
+SET ivfflat.probes = 5;
+SELECT count(*) AS self_found FROM wide s
+WHERE (SELECT t.id FROM wide t ORDER BY t.v <-> s.v LIMIT 1) = s.id;
+RESET ivfflat.probes;
+RESET enable_seqscan;
+DROP TABLE wide;
+
 -- the sample notice only when rows really were left out of the sample: not
 -- for an empty table (which has pgvector's little-data notice instead), nor
 -- for a table smaller than the limited sample

@@ -329,13 +329,7 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
 								 (int64) Max(heap->rd_rel->reltuples, 0));
 
-	/*
-	 * PostgreSQL 15 plans parallel workers for btree builds only, so ask the
-	 * planner's rule (max_parallel_maintenance_workers, table size,
-	 * parallel_workers) ourselves.
-	 */
-	nworkers = IsNormalProcessingMode() && RelationNeedsWAL(index) ?
-		plan_create_index_workers(RelationGetRelid(heap), RelationGetRelid(index)) : 0;
+	nworkers = VecBuildWorkers(heap, index);
 	graphCtx = AllocSetContextCreate(CurrentMemoryContext, "Hnsw build graph",
 									 ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(graphCtx);

@@ -113,6 +113,7 @@ typedef struct VecShmChunk
 } VecShmChunk;
 
 struct ParallelContext;
+extern int	VecBuildWorkers(Relation heap, Relation index);
 extern struct ParallelContext *VecBeginParallel(const char *entry, Relation heap,
 												struct IndexInfo *indexInfo, int nworkers,
 												uint64 scan_key, const VecShmChunk *chunks,

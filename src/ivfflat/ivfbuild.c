@@ -565,9 +565,7 @@ ivfbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, IVF_PHASE_ASSIGN);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
 								 (int64) Max(heap->rd_rel->reltuples, 0));
-	/* PostgreSQL 15 plans build workers for btree only: ask the planner's rule */
-	nworkers = IsNormalProcessingMode() && RelationNeedsWAL(index) ?
-		plan_create_index_workers(RelationGetRelid(heap), RelationGetRelid(index)) : 0;
+	nworkers = VecBuildWorkers(heap, index);
 	if (nworkers == 0 || !loadParallel(bs, heap, index, indexInfo, nworkers))
 	{
 		initLoader(bs);
