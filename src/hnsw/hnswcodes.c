@@ -653,8 +653,8 @@ execBound(const HnswState *st, const HnswCodes *c, const HnswCodeQuery *q,
 	}
 	if (b < -FLT_MAX)
 		return -get_float4_infinity();
-	return c->metric == RBQ_METRIC_IP ? nextafterf((float) b, -get_float4_infinity()) :
-		Max(nextafterf((float) b, -FLT_MAX), 0.0f);
+	return c->metric == RBQ_METRIC_IP ? rbq_float_below((float) b) :
+		Max(rbq_float_below((float) b), 0.0f);
 }
 
 /*

@@ -47,7 +47,7 @@ roundDownFloat(double d)
 	float		f = (float) d;
 
 	if ((double) f > d)
-		f = nextafterf(f, -INFINITY);
+		f = rbq_float_below(f);
 	return f;
 }
 

@@ -48,8 +48,32 @@
 #ifndef VECTOR_RABITQ_H
 #define VECTOR_RABITQ_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+/*
+ * nextafterf(f, -INFINITY), inline: the bounds of every scored candidate
+ * round down with it, and the library call was 1.5 % of a query at 1,536
+ * dimensions.  One step down in the float's bits: toward zero's
+ * encoding for a positive f, away from it for a negative one, and from
+ * either zero to the negative least subnormal; -Infinity and NaN stay.
+ */
+static inline float
+rbq_float_below(float f)
+{
+	uint32_t	u;
+
+	if (f != f || f == -INFINITY)
+		return f;
+	if (f == 0.0f)
+		return -1.4e-45f;		/* -2^-149 */
+	memcpy(&u, &f, sizeof(u));
+	u = f > 0.0f ? u - 1 : u + 1;
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
 
 /* rotation rounds, as in bench/rabitq_study.py */
 #define RBQ_ROUNDS			3

@@ -33,6 +33,7 @@
 #include "kernels.h"
 #include "rabitq.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1151,6 +1152,56 @@ testEstimator(void)
 }
 
 
+/*
+ * rbq_float_below against nextafterf(f, -INFINITY): the special values,
+ * every float around the powers of two and the subnormal edge, and random
+ * bit patterns.  A bound one step too high breaks the order of the rows.
+ */
+static void
+testFloatBelow(void)
+{
+	static const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, FLT_MAX, -FLT_MAX,
+	FLT_MIN, -FLT_MIN, 1.4e-45f, -1.4e-45f, 1.0f, -1.0f};
+	uint64_t	state = baseSeed ^ 0x466C6F6174ULL;
+	int			before = failures;
+	long		n = 0;
+
+	for (int i = 0; i < (int) (sizeof(special) / sizeof(special[0])); i++, n++)
+		if (memcmp(&(float) {rbq_float_below(special[i])},
+				   &(float) {nextafterf(special[i], -INFINITY)}, sizeof(float)) != 0)
+			fail("%g -> %g (case %d %d %d)", "rbq_float_below", special[i],
+				 rbq_float_below(special[i]), i, 0, 0);
+	if (!isnan(rbq_float_below(NAN)))
+		fail("%g %g %d %d %d", "rbq_float_below(NaN) is not NaN", 0, 0, 0, 0, 0);
+	for (int e = -149; e <= 127; e++)
+		for (int d = -2; d <= 2; d++)
+			for (int sign = -1; sign <= 1; sign += 2, n++)
+			{
+				float		f = sign * nextafterf(ldexpf(1.0f, e), d < 0 ? 0.0f : INFINITY);
+				float		want = nextafterf(f, -INFINITY);
+				float		got = rbq_float_below(f);
+
+				if (memcmp(&got, &want, sizeof(float)) != 0)
+					fail("%g -> %g (exponent %d step %d sign %d)", "rbq_float_below", f, got, e, d, sign);
+			}
+	for (int i = 0; i < 1000000; i++, n++)
+	{
+		uint32_t	bits = (uint32_t) vk_splitmix64(&state);
+		float		f,
+					want,
+					got;
+
+		memcpy(&f, &bits, sizeof(f));
+		if (isnan(f))
+			continue;
+		want = nextafterf(f, -INFINITY);
+		got = rbq_float_below(f);
+		if (memcmp(&got, &want, sizeof(float)) != 0)
+			fail("%g -> %g (bits %d %d %d)", "rbq_float_below", f, got, (int) bits, 0, 0);
+	}
+	printf("rbq_float_below: %ld floats, %s\n", n, failures == before ? "OK" : "FAILED");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1183,6 +1234,7 @@ main(int argc, char **argv)
 		}
 		testKernels(t);
 	}
+	testFloatBelow();
 	testRotation();
 	testCodeLevels();
 	testBoundTight();
