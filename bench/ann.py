@@ -650,13 +650,18 @@ def copy_stream_chunks(base, first_id=0):
     yield b"\xff\xff"
 
 
-def load_table(conn, table, base):
-    """(Re)create the table and COPY the base vectors in; returns seconds."""
+def load_table(conn, table, base, storage=None):
+    """(Re)create the table and COPY the base vectors in; returns seconds.
+    storage: the column's STORAGE (main keeps vectors in the table's own
+    pages where they fit, instead of out of line in TOAST)."""
     dim = base.shape[1]
     ident = sql.Identifier(table)
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident))
     conn.execute(sql.SQL("CREATE TABLE {} (id int PRIMARY KEY, embedding vector({}))")
                  .format(ident, sql.Literal(dim)))
+    if storage:
+        conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN embedding SET STORAGE {}")
+                     .format(ident, sql.SQL(storage.upper())))
     log(f"loading {len(base)} vectors of {dim} dimensions into {table}")
     start = time.perf_counter()
     with conn.cursor() as cur:
@@ -984,6 +989,8 @@ def print_report(report):
              if ix.get("quantize") else ""))
     if ix["type"] != "none" and mode != "vector":
         print(f"on         {ix['expression']} {ix['opclass']}")
+    if report.get("storage"):
+        print(f"table      embedding SET STORAGE {report['storage'].upper()}")
     if ix["type"] == "none":
         print(f"load       {report['load_s']:.2f} s     (no index: exact search)")
     else:
@@ -1127,6 +1134,10 @@ def parse_args(argv=None):
     index.add_argument("--type", choices=["vector", "halfvec"], default="vector",
                        help="what the index holds: the vector(D) column, or halfvec(D) via an "
                             "expression index on embedding::halfvec(D) (default: %(default)s)")
+    index.add_argument("--storage", choices=["main", "external", "extended", "plain"],
+                       help="SET STORAGE of the embedding column before loading (default: the "
+                            "type's, external: vectors over about 2 kB go out of line into "
+                            "TOAST; main keeps them in the table's pages where they fit)")
     index.add_argument("--quantize", choices=["none", "binary"], default="none",
                        help="binary: hnsw index on binary_quantize(embedding)::bit(D) "
                             "(bit_hamming_ops), queries re-rank --rerank candidates by the exact "
@@ -1258,7 +1269,7 @@ def benchmark(conn, args, ds, mode):
     create_extensions(conn, fresh=not args.dsn)
     check_index_support(conn, args.index, opclass)
     check_mode_support(conn, imode)
-    load_s = load_table(conn, args.table, ds.base)
+    load_s = load_table(conn, args.table, ds.base, args.storage)
 
     params = index_params(args, len(ds.base))
     index_name, build_s, size_mib = None, 0.0, 0.0
@@ -1298,6 +1309,7 @@ def benchmark(conn, args, ds, mode):
             "k": args.k, "ground_truth": ds.gt_source,
         },
         "load_s": load_s,
+        "storage": args.storage,
         "index": {
             "type": args.index, "name": index_name, "opclass": opclass, "operator": op,
             "column_type": imode.column_type, "quantize": imode.quantize,
