@@ -212,6 +212,24 @@ WHERE s.id % 10 = 0 AND (SELECT t.id FROM wide t ORDER BY t.v <-> s.v LIMIT 1) =
 RESET enable_seqscan;
 DROP TABLE wide;
 
+-- a parallel build on a table never analysed counts the rows of its first
+-- blocks instead of the planner's guess from a vector's width (32 bytes,
+-- where a value in TOAST leaves 18 in the row): sized for that guess
+-- (8,128 of 10,000 rows), the shared graph filled and the build spilled
+-- with a NOTICE
+CREATE TABLE wide (id int, v vector(520)) WITH (autovacuum_enabled = off);
+INSERT INTO wide SELECT i, array_fill(i * 0.001::real, ARRAY[520]) FROM generate_series(1, 10000) i;
+SELECT reltuples < 0 AS never_analysed FROM pg_class WHERE relname = 'wide';
+SET max_parallel_maintenance_workers = 1;
+SET min_parallel_table_scan_size = 0;
+SET client_min_messages = debug1;
+CREATE INDEX wide_idx ON wide USING hnsw (v vector_l2_ops) WITH (m = 4, ef_construction = 10, bits = 1);
+RESET client_min_messages;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_maintenance_workers;
+SELECT * FROM vector_index_check('wide_idx');
+DROP TABLE wide;
+
 -- running out of node ids is a clean error, on insert and in a build
 -- (hnsw.test_max_nodes lowers the limit of 2^32 - 2 for the test)
 CREATE TABLE few (id int, v vector(2));

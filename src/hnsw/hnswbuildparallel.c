@@ -271,7 +271,7 @@ beginParallel(Relation heap, Relation index, IndexInfo *indexInfo, int nworkers,
 	return pcxt;
 }
 
-/* what sampleItems saw */
+/* what sampleRows saw */
 typedef struct HnswItemSample
 {
 	const VecTypeOps *ops;
@@ -294,7 +294,7 @@ sampleCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	Size		len;
 
 	s->rows++;
-	if (isnull[0] || s->nvalues >= HNSW_SAMPLE_VALUES)
+	if (s->ops == NULL || isnull[0] || s->nvalues >= HNSW_SAMPLE_VALUES)
 		return;
 	old = MemoryContextSwitchTo(s->tmpCtx);
 	len = s->ops->datum_item_len(PointerGetDatum(PG_DETOAST_DATUM(values[0])));
@@ -306,27 +306,31 @@ sampleCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 }
 
 /*
- * Variable-length items: the bytes an item takes in the arena, on average,
- * from the first HNSW_SAMPLE_VALUES values in the heap's first
- * HNSW_SAMPLE_BLOCKS blocks, as the build's scan sees them (expressions
- * computed, dead rows left out); the most an item takes when they have
- * none.  The planner's widths cannot tell: a table never analysed is
- * guessed at 32 bytes a value, and ANALYZE counts a value moved to TOAST
- * as its 18-byte pointer.  The rows those blocks hold replace *est when
- * estimate_rel_size had to guess from that width (a table never analysed
- * or vacuumed): 100,000 sift-128 rows as sparsevec were guessed at 1.43
- * million, and in 1 GB of maintenance_work_mem the build went serial for
- * want of room for them.  Otherwise *est stands: were it off, nodes and
- * items would be off by the same factor, and the share of memory each
- * gets would hold.
+ * The heap's first HNSW_SAMPLE_BLOCKS blocks, as the build's scan sees
+ * them (expressions computed, dead rows left out).
+ *
+ * The rows they hold replace *est when estimate_rel_size had to guess
+ * from the planner's width of a row (a table never analysed or vacuumed),
+ * which guesses 32 bytes for a vector and cannot tell a value moved to
+ * TOAST (18 bytes in the row).  100,000 sift-128 rows as sparsevec were
+ * guessed at 1.43 million, and in 1 GB of maintenance_work_mem the build
+ * went serial for want of room for them; 10,000 rows of vector(1536), all
+ * in TOAST, at 8,128, and the shared graph, sized for that, spilled.
+ * Otherwise *est stands: were it off, nodes and items would be off by the
+ * same factor, and the share of memory each gets would hold.
+ *
+ * With variable-length items (items), returns the bytes an item takes in
+ * the arena, on average, from the first HNSW_SAMPLE_VALUES values; the
+ * most an item takes when they have none.  The planner's widths cannot
+ * tell that either.
  */
 static Size
-sampleItems(HnswBuildState *bs, Relation heap, IndexInfo *indexInfo, double *est)
+sampleRows(HnswBuildState *bs, Relation heap, IndexInfo *indexInfo, bool items, double *est)
 {
 	HnswItemSample s;
 	BlockNumber nblocks = RelationGetNumberOfBlocks(heap);
 
-	s.ops = bs->st.ops;
+	s.ops = items ? bs->st.ops : NULL;
 	s.item_max = bs->st.item_max;
 	s.tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "Hnsw item sample context",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -342,6 +346,8 @@ sampleItems(HnswBuildState *bs, Relation heap, IndexInfo *indexInfo, double *est
 	MemoryContextDelete(s.tmpCtx);
 	if (!(heap->rd_rel->reltuples >= 0 && heap->rd_rel->relpages > 0) && nblocks > 0)
 		*est = s.rows * nblocks / Min(nblocks, HNSW_SAMPLE_BLOCKS);
+	if (!items)
+		return 0;
 	if (s.nvalues == 0)
 		return MAXALIGN(bs->st.item_max);
 	return (Size) ceil(s.bytes / s.nvalues);
@@ -384,9 +390,12 @@ HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *
 	 * old size.
 	 */
 	estimate_rel_size(heap, NULL, &pages, &est, &allvisfrac);
-	/* variable-length items share the memory with the nodes, in their arena */
-	if (st->item_refs)
-		item_bytes = sampleItems(bs, heap, indexInfo, &est);
+	/*
+	 * Variable-length items share the memory with the nodes, in their
+	 * arena; and a guessed row count is counted instead.
+	 */
+	if (st->item_refs || !(heap->rd_rel->reltuples >= 0 && heap->rd_rel->relpages > 0))
+		item_bytes = sampleRows(bs, heap, indexInfo, st->item_refs, &est);
 	area = Min(bs->limit, (double) (bs->budget - Min(bs->budget, HNSW_PARALLEL_RESERVE)) /
 			   (bs->node_cost + item_bytes));
 	if (est * 1.1 + 1000 > area && area >= (est * 1.1 + 1000) / 2)
