@@ -589,6 +589,13 @@ struct HnswSource
 	 */
 	const uint8 *may;
 	uint32		nmay;
+	/*
+	 * With codes, a scored node whose estimate is at or beyond this gets
+	 * no lower bound of its own (HnswScoreRecords): HnswSearchLayer sets
+	 * it to the farthest result's when results are full and nothing is
+	 * kept for later.  Infinity: every node gets its bound.
+	 */
+	float		lower_cut;
 };
 
 
@@ -806,7 +813,7 @@ extern char *HnswCodesBatch(HnswState *st);
 extern const void *HnswItemQuery(HnswState *st, const void *gitem, void *qbuf);
 extern void HnswPrepareQuery(HnswState *st, const void *item, bool bounds, void *qbuf);
 extern void HnswScoreRecords(HnswState *st, const void *query, const char **records,
-							 int n, HnswCand *cands);
+							 int n, HnswCand *cands, float cut);
 extern BlockNumber HnswWriteCodesPages(HnswState *st, const float *centre, bool provisional);
 extern bool HnswCodesProvisional(HnswState *st);
 extern void HnswCodesSetCentre(HnswState *st, const void *item);

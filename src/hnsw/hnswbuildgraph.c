@@ -199,7 +199,7 @@ memScore(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCand 
 
 		for (int i = 0; i < n; i++)
 			recs[i] = HnswBundleRecord(FixedItem(bs, ids[i]));
-		HnswScoreRecords(&bs->disk, query, recs, n, cands);
+		HnswScoreRecords(&bs->disk, query, recs, n, cands, get_float4_infinity());
 	}
 	for (int i = 0; i < n; i++)
 	{
@@ -277,6 +277,7 @@ HnswBuildInitParticipant(HnswBuildState *bs, uint32 nodes)
 	bs->src.state = (HnswState *) bs;
 	bs->src.filter = NULL;
 	bs->src.may = NULL;
+	bs->src.lower_cut = get_float4_infinity();
 	memset(&bs->ins, 0, sizeof(bs->ins));
 	bs->ins.src = &bs->src;
 	bs->ins.st = st;

@@ -615,6 +615,17 @@ HnswPrepareQuery(HnswState *st, const void *item, bool bounds, void *qbuf)
  * same way, and this index normalised the vector in float.  The margins
  * below are twice those, and a last step rounds down.
  */
+/*
+ * The least the metric can be: the executor's own value may be -Infinity
+ * for an inner product, and a squared L2 or cosine distance is at least 0
+ * (its SQL value the square root of the bound, so never below 0).
+ */
+static inline float
+leastBound(const HnswCodes *c)
+{
+	return c->metric == RBQ_METRIC_IP ? -get_float4_infinity() : 0.0f;
+}
+
 static float
 execBound(const HnswState *st, const HnswCodes *c, const HnswCodeQuery *q,
 		  const RbqFactors *f, float lower)
@@ -623,14 +634,9 @@ execBound(const HnswState *st, const HnswCodes *c, const HnswCodeQuery *q,
 	double		n = st->dim;
 	double		b = lower;
 
-	/*
-	 * No bound (vectors whose terms overflow float): the least the metric
-	 * can be.  The executor's own value may be -Infinity for an inner
-	 * product, and a squared L2 or cosine distance is at least 0 (its SQL
-	 * value the square root of the bound, so never below 0).
-	 */
+	/* no bound (vectors whose terms overflow float) */
 	if (isnan(lower))
-		return c->metric == RBQ_METRIC_IP ? -get_float4_infinity() : 0.0f;
+		return leastBound(c);
 	switch (c->metric)
 	{
 		case RBQ_METRIC_L2:
@@ -662,10 +668,16 @@ execBound(const HnswState *st, const HnswCodes *c, const HnswCodeQuery *q,
  * the estimate the walk follows, lower (with a query that asked for
  * bounds) what the scan hands the executor.  One kernel call scores them
  * all.  Header fields are the caller's.
+ *
+ * A record whose estimate is at or beyond cut gets the least bound the
+ * metric allows instead of its own (HnswSource.lower_cut: it cannot
+ * become a result); computing the bound is more than half of scoring.
+ * That bound holds for any row, so a caller's wrong cut costs reads of
+ * rows, never their order.
  */
 void
 HnswScoreRecords(HnswState *st, const void *query, const char **records,
-				 int n, HnswCand *cands)
+				 int n, HnswCand *cands, float cut)
 {
 	HnswCodes  *c = HnswCodesGet(st);
 	const HnswCodeQuery *q = query;
@@ -682,9 +694,17 @@ HnswScoreRecords(HnswState *st, const void *query, const char **records,
 					low;
 
 		memcpy(&f, records[k], sizeof(RbqFactors));
-		rbq_score(&q->rq, &f, c->dots[k], &est, &low);
+		est = rbq_estimate(&q->rq, &f, c->dots[k]);
 		cands[k].dist = isnan(est) ? get_float4_infinity() : est;
-		cands[k].lower = q->bounds ? execBound(st, c, q, &f, low) : cands[k].dist;
+		if (!q->bounds)
+			cands[k].lower = cands[k].dist;
+		else if (est < cut)
+		{
+			rbq_score(&q->rq, &f, c->dots[k], &est, &low);
+			cands[k].lower = execBound(st, c, q, &f, low);
+		}
+		else
+			cands[k].lower = leastBound(c);
 	}
 }
 

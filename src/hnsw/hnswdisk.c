@@ -240,7 +240,7 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 		}
 	}
 	if (batch)
-		HnswScoreRecords(st, query, recs, n, cands);
+		HnswScoreRecords(st, query, recs, n, cands, src->lower_cut);
 }
 
 static void
@@ -379,6 +379,7 @@ HnswDiskSourceInit(HnswSource *src, HnswState *st)
 	src->filter = NULL;
 	src->may = NULL;
 	src->nmay = 0;
+	src->lower_cut = get_float4_infinity();
 }
 
 /*

@@ -624,6 +624,13 @@ HnswSearchLayer(HnswSource *src, const void *query, HnswHeap *cands,
 		if (nfresh == 0)
 			continue;
 
+		/*
+		 * A node scored at or beyond the farthest of ef results can never
+		 * be one (the farthest only comes nearer), so unless it is kept
+		 * for later it needs no lower bound.
+		 */
+		src->lower_cut = discarded == NULL && results->n >= ef ?
+			HnswHeapTop(results)->dist : get_float4_infinity();
 		src->score(src, query, fresh, nfresh, scored);
 		for (int i = 0; i < nfresh; i++)
 		{
@@ -653,6 +660,7 @@ HnswSearchLayer(HnswSource *src, const void *query, HnswHeap *cands,
 				HnswHeapPush(discarded, s);
 		}
 	}
+	src->lower_cut = get_float4_infinity();
 }
 
 /*

@@ -143,7 +143,7 @@ cacheScore(HnswSource *src, const void *query, const uint32 *ids, int n, HnswCan
 	}
 	if (nrecs > 0)
 	{
-		HnswScoreRecords(st, query, recs, nrecs, recc);
+		HnswScoreRecords(st, query, recs, nrecs, recc, get_float4_infinity());
 		for (int i = 0; i < nrecs; i++)
 		{
 			cands[at[i]].dist = recc[i].dist;
@@ -467,6 +467,7 @@ HnswVacCacheLoad(HnswVacuumState *vs)
 	vs->src.stale = cacheStale;
 	vs->src.filter = NULL;
 	vs->src.may = NULL;
+	vs->src.lower_cut = get_float4_infinity();
 	ereport(DEBUG2,
 			(errmsg("index \"%s\": VACUUM copied %u nodes (%zu kB) to memory for its repairs",
 					RelationGetRelationName(st->index), c->n, c->used / 1024)));

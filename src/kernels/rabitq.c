@@ -677,11 +677,48 @@ rbq_query_prepare(const RbqRotation *rot, RbqMetric metric, int bits,
  * rounded down to float.  A caller that compares with a distance computed
  * in float must allow for that computation's own error too.
  */
+/* <w, q^> from the integer dot: see rbq_score */
+static inline double
+codeQueryDot(const RbqQuery *q, const RbqFactors *f, int32_t dot)
+{
+	double		m = ((1 << q->bits) - 1) / 2.0;
+
+	return q->delta * ((double) dot - m * (double) q->sum_qu) +
+		q->lo * ((double) f->sum - m * (double) q->padded);
+}
+
+/* RaBitQ's estimate of the distance, from wq = <w, q^>: see rbq_score */
+static inline double
+estimateOf(const RbqQuery *q, const RbqFactors *f, double wq)
+{
+	double		norm = f->norm;
+	double		alpha = f->alpha;
+	double		wnorm = f->wnorm;
+	double		estIp = 0.0;
+
+	if (alpha != 0.0)
+		estIp = wq * (norm * norm) / (alpha * wnorm * wnorm);
+	switch ((RbqMetric) q->metric)
+	{
+		case RBQ_METRIC_L2:
+			return norm * norm + q->qnorm * q->qnorm - 2.0 * estIp;
+		case RBQ_METRIC_IP:
+			return -q->center_dot - estIp;
+		default:
+			return 1.0 - q->center_dot - estIp;
+	}
+}
+
+float
+rbq_estimate(const RbqQuery *q, const RbqFactors *f, int32_t dot)
+{
+	return (float) estimateOf(q, f, codeQueryDot(q, f, dot));
+}
+
 void
 rbq_score(const RbqQuery *q, const RbqFactors *f, int32_t dot,
 		  float *estimate, float *lower)
 {
-	double		m = ((1 << q->bits) - 1) / 2.0;
 	double		norm = f->norm;
 	double		alpha = f->alpha;
 	double		wnorm = f->wnorm;
@@ -691,16 +728,11 @@ rbq_score(const RbqQuery *q, const RbqFactors *f, int32_t dot,
 	double		wq,
 				b,
 				perp2,
-				estIp = 0.0,
 				upper,
 				rHi,
-				est,
 				low;
 
-	wq = q->delta * ((double) dot - m * (double) q->sum_qu) +
-		q->lo * ((double) f->sum - m * (double) q->padded);
-	if (alpha != 0.0)
-		estIp = wq * (norm * norm) / (alpha * wnorm * wnorm);
+	wq = codeQueryDot(q, f, dot);
 
 	/* |q_perp|, from a lower bound on |b| */
 	b = 0.0;
@@ -721,23 +753,20 @@ rbq_score(const RbqQuery *q, const RbqFactors *f, int32_t dot,
 	switch ((RbqMetric) q->metric)
 	{
 		case RBQ_METRIC_L2:
-			est = norm * norm + qnorm * qnorm - 2.0 * estIp;
 			low = norm * norm + qnorm * qnorm - 2.0 * upper -
 				RBQ_SLACK * (rHi * rHi + qnorm * qnorm);
 			if (low < 0.0)
 				low = 0.0;
 			break;
 		case RBQ_METRIC_IP:
-			est = -q->center_dot - estIp;
 			low = -q->center_dot - q->center_slack - upper -
 				RBQ_SLACK_ULP * (fabs(q->center_dot) + fabs(upper));
 			break;
 		default:
-			est = 1.0 - q->center_dot - estIp;
 			low = 1.0 - q->center_dot - q->center_slack - upper -
 				RBQ_SLACK_ULP * (1.0 + fabs(q->center_dot) + fabs(upper));
 			break;
 	}
-	*estimate = (float) est;
+	*estimate = (float) estimateOf(q, f, wq);
 	*lower = roundDownFloat(low);
 }

@@ -221,4 +221,7 @@ extern void rbq_query_layout_fill(const uint8_t *qu, int padded,
 extern void rbq_score(const RbqQuery *q, const RbqFactors *f, int32_t dot,
 					  float *estimate, float *lower);
 
+/* rbq_score's *estimate alone, the same float, for less than half the work */
+extern float rbq_estimate(const RbqQuery *q, const RbqFactors *f, int32_t dot);
+
 #endif							/* VECTOR_RABITQ_H */
