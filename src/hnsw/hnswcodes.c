@@ -604,6 +604,17 @@ HnswPrepareQuery(HnswState *st, const void *item, bool bounds, void *qbuf)
 }
 
 /*
+ * The least the metric can be: the executor's own value may be -Infinity
+ * for an inner product, and a squared L2 or cosine distance is at least 0
+ * (its SQL value the square root of the bound, so never below 0).
+ */
+static inline float
+leastBound(const HnswCodes *c)
+{
+	return c->metric == RBQ_METRIC_IP ? -get_float4_infinity() : 0.0f;
+}
+
+/*
  * The bound, less what the executor's own computation of the distance may
  * err by.  rbq_score's bound holds for the exact distance of the vectors;
  * the executor re-computes it in float, each of the dim terms rounded and
@@ -615,17 +626,6 @@ HnswPrepareQuery(HnswState *st, const void *item, bool bounds, void *qbuf)
  * same way, and this index normalised the vector in float.  The margins
  * below are twice those, and a last step rounds down.
  */
-/*
- * The least the metric can be: the executor's own value may be -Infinity
- * for an inner product, and a squared L2 or cosine distance is at least 0
- * (its SQL value the square root of the bound, so never below 0).
- */
-static inline float
-leastBound(const HnswCodes *c)
-{
-	return c->metric == RBQ_METRIC_IP ? -get_float4_infinity() : 0.0f;
-}
-
 static float
 execBound(const HnswState *st, const HnswCodes *c, const HnswCodeQuery *q,
 		  const RbqFactors *f, float lower)

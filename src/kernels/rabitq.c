@@ -637,6 +637,44 @@ rbq_query_prepare(const RbqRotation *rot, RbqMetric metric, int bits,
 	}
 }
 
+/* <w, q^> from the integer dot: see rbq_score */
+static inline double
+codeQueryDot(const RbqQuery *q, const RbqFactors *f, int32_t dot)
+{
+	double		m = ((1 << q->bits) - 1) / 2.0;
+
+	return q->delta * ((double) dot - m * (double) q->sum_qu) +
+		q->lo * ((double) f->sum - m * (double) q->padded);
+}
+
+/* RaBitQ's estimate of the distance, from wq = <w, q^>: see rbq_score */
+static inline double
+estimateOf(const RbqQuery *q, const RbqFactors *f, double wq)
+{
+	double		norm = f->norm;
+	double		alpha = f->alpha;
+	double		wnorm = f->wnorm;
+	double		estIp = 0.0;
+
+	if (alpha != 0.0)
+		estIp = wq * (norm * norm) / (alpha * wnorm * wnorm);
+	switch ((RbqMetric) q->metric)
+	{
+		case RBQ_METRIC_L2:
+			return norm * norm + q->qnorm * q->qnorm - 2.0 * estIp;
+		case RBQ_METRIC_IP:
+			return -q->center_dot - estIp;
+		default:
+			return 1.0 - q->center_dot - estIp;
+	}
+}
+
+float
+rbq_estimate(const RbqQuery *q, const RbqFactors *f, int32_t dot)
+{
+	return (float) estimateOf(q, f, codeQueryDot(q, f, dot));
+}
+
 /*
  * The estimate and the lower bound of one distance.
  *
@@ -677,44 +715,6 @@ rbq_query_prepare(const RbqRotation *rot, RbqMetric metric, int bits,
  * rounded down to float.  A caller that compares with a distance computed
  * in float must allow for that computation's own error too.
  */
-/* <w, q^> from the integer dot: see rbq_score */
-static inline double
-codeQueryDot(const RbqQuery *q, const RbqFactors *f, int32_t dot)
-{
-	double		m = ((1 << q->bits) - 1) / 2.0;
-
-	return q->delta * ((double) dot - m * (double) q->sum_qu) +
-		q->lo * ((double) f->sum - m * (double) q->padded);
-}
-
-/* RaBitQ's estimate of the distance, from wq = <w, q^>: see rbq_score */
-static inline double
-estimateOf(const RbqQuery *q, const RbqFactors *f, double wq)
-{
-	double		norm = f->norm;
-	double		alpha = f->alpha;
-	double		wnorm = f->wnorm;
-	double		estIp = 0.0;
-
-	if (alpha != 0.0)
-		estIp = wq * (norm * norm) / (alpha * wnorm * wnorm);
-	switch ((RbqMetric) q->metric)
-	{
-		case RBQ_METRIC_L2:
-			return norm * norm + q->qnorm * q->qnorm - 2.0 * estIp;
-		case RBQ_METRIC_IP:
-			return -q->center_dot - estIp;
-		default:
-			return 1.0 - q->center_dot - estIp;
-	}
-}
-
-float
-rbq_estimate(const RbqQuery *q, const RbqFactors *f, int32_t dot)
-{
-	return (float) estimateOf(q, f, codeQueryDot(q, f, dot));
-}
-
 void
 rbq_score(const RbqQuery *q, const RbqFactors *f, int32_t dot,
 		  float *estimate, float *lower)
