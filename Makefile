@@ -3,7 +3,7 @@
 #   make                      build
 #   make install              install into the PostgreSQL found by pg_config
 #   make installcheck         pg_regress + isolation + TAP against a running server
-#   make check-kernels        kernel test against the scalar reference (no server)
+#   make check-kernels        kernel and strtof tests against their references (no server)
 #   make check-asan           the whole suite against an ASan+UBSan build (test/asan.sh)
 #   make check-versions       build and test on PostgreSQL 17 and 18 in Debian roots, and the
 #                             switch from pgvector (test/versions.sh; as root)
@@ -24,6 +24,7 @@ OBJS = \
 	src/kernels/kernels_neon.o \
 	src/kernels/rabitq.o \
 	src/types/vecbase.o \
+	src/types/vecstrtof.o \
 	src/types/vector.o \
 	src/types/halfvec.o \
 	src/types/sparsevec.o \

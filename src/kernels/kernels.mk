@@ -8,7 +8,9 @@
 #
 # check-kernels runs two programs: test_kernels (every entry against the
 # scalar reference) and test_rabitq (the RaBitQ codec of rabitq.c: its
-# kernels, rotation, lower bound and estimator).
+# kernels, rotation, lower bound and estimator), and test_strtof (the text
+# input's float reader, src/types/vecstrtof.c, against the C library's
+# strtof).
 #
 # Only kernels_avx2.c and kernels_avx512.c get -m flags, so one build runs
 # on any x86-64 and vk_init() picks the widest unit at load time.  No
@@ -75,6 +77,9 @@ $(VK_BUILD)/test_rabitq: test/kernels/test_rabitq.c $(VK_OBJS) $(VK_HEADERS)
 $(VK_BUILD)/test_kernels: test/kernels/test_kernels.c $(VK_OBJS) $(VK_HEADERS)
 	$(VK_CC) $(VK_CFLAGS) $(VK_INCLUDES) -o $@ $< $(VK_OBJS) $(VK_LIBS)
 
+$(VK_BUILD)/test_strtof: test/kernels/test_strtof.c src/types/vecstrtof.c src/types/vecstrtof.h | $(VK_BUILD)
+	$(VK_CC) $(VK_CFLAGS) -Isrc/types -o $@ test/kernels/test_strtof.c src/types/vecstrtof.c $(VK_LIBS)
+
 $(VK_BUILD)/bench_kernels: bench/bench_kernels.c $(VK_OBJS) $(VK_HEADERS)
 	$(VK_CC) $(VK_CFLAGS) $(VK_INCLUDES) -o $@ $< $(VK_OBJS) $(VK_LIBS)
 
@@ -102,23 +107,28 @@ $(VK_ARM64_BUILD)/test_kernels: test/kernels/test_kernels.c $(VK_ARM64_OBJS) $(V
 $(VK_ARM64_BUILD)/test_rabitq: test/kernels/test_rabitq.c $(VK_ARM64_OBJS) $(VK_HEADERS)
 	$(VK_ARM64_CC) $(VK_CFLAGS) -Werror -static $(VK_INCLUDES) -o $@ $< $(VK_ARM64_OBJS) $(VK_LIBS)
 
+$(VK_ARM64_BUILD)/test_strtof: test/kernels/test_strtof.c src/types/vecstrtof.c src/types/vecstrtof.h | $(VK_ARM64_BUILD)
+	$(VK_ARM64_CC) $(VK_CFLAGS) -Werror -static -Isrc/types -o $@ test/kernels/test_strtof.c src/types/vecstrtof.c $(VK_LIBS)
+
 $(VK_ARM64_BUILD)/bench_kernels: bench/bench_kernels.c $(VK_ARM64_OBJS) $(VK_HEADERS)
 	$(VK_ARM64_CC) $(VK_CFLAGS) -Werror -static $(VK_INCLUDES) -o $@ $< $(VK_ARM64_OBJS) $(VK_LIBS)
 
 .PHONY: check-kernels bench-kernels clean-kernels check-kernels-arm64 bench-kernels-arm64
 
 # test_rabitq --quick: fewer random pairs, as qemu runs it about 20 times slower
-check-kernels-arm64: $(VK_ARM64_BUILD)/test_kernels $(VK_ARM64_BUILD)/test_rabitq
+check-kernels-arm64: $(VK_ARM64_BUILD)/test_kernels $(VK_ARM64_BUILD)/test_rabitq $(VK_ARM64_BUILD)/test_strtof
 	$(VK_ARM64_QEMU) $(VK_ARM64_BUILD)/test_kernels
 	$(VK_ARM64_QEMU) $(VK_ARM64_BUILD)/test_rabitq --quick
+	$(VK_ARM64_QEMU) $(VK_ARM64_BUILD)/test_strtof
 
 # a sanity check of the NEON code paths only: emulated timings
 bench-kernels-arm64: $(VK_ARM64_BUILD)/bench_kernels
 	$(VK_ARM64_QEMU) $(VK_ARM64_BUILD)/bench_kernels
 
-check-kernels: $(VK_BUILD)/test_kernels $(VK_BUILD)/test_rabitq
+check-kernels: $(VK_BUILD)/test_kernels $(VK_BUILD)/test_rabitq $(VK_BUILD)/test_strtof
 	$(VK_BUILD)/test_kernels
 	$(VK_BUILD)/test_rabitq
+	$(VK_BUILD)/test_strtof
 
 bench-kernels: $(VK_BUILD)/bench_kernels
 	$(VK_BUILD)/bench_kernels

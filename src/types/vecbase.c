@@ -18,6 +18,7 @@
 #include "utils/numeric.h"
 
 #include "vecbase.h"
+#include "vecstrtof.h"
 
 void
 VecCheckDim(int dim, const char *typname)
@@ -182,7 +183,7 @@ VecParseElement(const char **p, const char *str, const char *typname, VecFitsFn 
 	float		v;
 
 	errno = 0;
-	v = strtof(start, &end);
+	v = VecStrtof(start, &end);
 	if (end == start)
 		VecReportSyntax(typname, str);
 	if (errno == ERANGE && isinf(v))
