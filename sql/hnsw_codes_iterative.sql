@@ -133,3 +133,85 @@ SELECT * FROM vector_index_check('it_i');
 RESET hnsw.iterative_scan;
 DROP TABLE it_t, it_q;
 DROP FUNCTION it_check, it_read;
+
+-- -Infinity is a distance (an inner product beyond float's range), and the
+-- nearest: strict_order dropped such a row, below where its order started
+CREATE TABLE it_x (id int, v vector(4));
+INSERT INTO it_x VALUES (1, '[1e20,1e20,1e20,1e20]'), (2, '[1,2,3,4]');
+INSERT INTO it_x SELECT i, ARRAY[i % 7, i % 5, i % 3, 1] FROM generate_series(3, 100) i;
+CREATE INDEX it_xc ON it_x USING hnsw (v vector_ip_ops) WITH (bits = 2);
+SET hnsw.iterative_scan = strict_order;
+SELECT array_agg(id) AS codes FROM (SELECT id FROM it_x ORDER BY v <#> '[1e20,1e20,1e20,1e20]' LIMIT 2) s;
+DROP INDEX it_xc;
+CREATE INDEX it_xv ON it_x USING hnsw (v vector_ip_ops);
+SELECT array_agg(id) AS vectors FROM (SELECT id FROM it_x ORDER BY v <#> '[1e20,1e20,1e20,1e20]' LIMIT 2) s;
+RESET hnsw.iterative_scan;
+DROP TABLE it_x;
+
+-- Probable bounds (hnswscan.c, candKey): from 512 dimensions on, the scan
+-- reads a candidate's row when its estimate less 4 standard errors comes
+-- up, not its bound that always holds, some 20 standard errors lower at
+-- 1,024 dimensions.  A LIMIT 10 reads fewer heap rows (`fewer_reads`), all
+-- 40 rows of ef_search 40 still come (`rows_ok`: a standard error too
+-- small drops rows), in order and as near as with the bounds that always
+-- hold.  With a bound far too high (test_probable_sigmas 0.01), rows are
+-- read after farther ones went out: they are dropped (`rows_ok` false),
+-- never returned out of order (`ordered`).  The rows lie near an
+-- 8-dimensional subspace, as embeddings do, so that the candidates'
+-- distances spread beyond the estimates' error.
+CREATE TABLE it_z AS SELECT i, ARRAY(SELECT 2 * random() - 1 + 0 * i FROM generate_series(1, 8)) AS z
+FROM generate_series(1, 610) i;
+CREATE TABLE it_w (id int, v vector(1024));
+ALTER TABLE it_w ALTER COLUMN v SET STORAGE PLAIN;
+INSERT INTO it_w SELECT i, ARRAY(SELECT sum(z[k] * sin(j * k * 1.7 + k)) / 4
+	FROM generate_series(1, 1024) j, generate_series(1, 8) k GROUP BY j ORDER BY j)
+FROM it_z WHERE i <= 600;
+CREATE TABLE it_wq AS SELECT i AS id, ARRAY(SELECT sum(z[k] * sin(j * k * 1.7 + k)) / 4
+	FROM generate_series(1, 1024) j, generate_series(1, 8) k GROUP BY j ORDER BY j)::vector(1024) AS v
+FROM it_z WHERE i > 600;
+CREATE TABLE it_wt AS SELECT q.id, ARRAY(SELECT w.id FROM it_w w ORDER BY w.v <-> q.v, w.id LIMIT 40) AS ids
+FROM it_wq q;
+CREATE INDEX it_wi ON it_w USING hnsw (v vector_l2_ops) WITH (bits = 1);
+CREATE FUNCTION it_heap() RETURNS bigint AS $$
+	SELECT pg_stat_clear_snapshot();
+	SELECT heap_blks_hit + heap_blks_read FROM pg_statio_user_tables WHERE relname = 'it_w';
+$$ LANGUAGE sql;
+-- for each query, LIMIT k at ef_search 40: ordered, every row, recall@k
+CREATE FUNCTION it_wide(sigmas float8, k int, mode text DEFAULT 'off')
+RETURNS TABLE (ordered bool, rows_ok bool, recall float8) AS $$
+DECLARE
+	q record;
+	ids int[];
+	ds float8[];
+	hits int := 0;
+	ord bool := true;
+	full_rows bool := true;
+BEGIN
+	PERFORM set_config('hnsw.iterative_scan', mode, true);
+	PERFORM set_config('hnsw.test_probable_sigmas', sigmas::text, true);
+	FOR q IN SELECT it_wq.id, v, t.ids AS truth FROM it_wq JOIN it_wt t USING (id) ORDER BY id LOOP
+		SELECT array_agg(id), array_agg(d) INTO ids, ds
+		FROM (SELECT id, v <-> q.v AS d FROM it_w ORDER BY v <-> q.v LIMIT k) s;
+		ord := ord AND ds = (SELECT array_agg(x ORDER BY x) FROM unnest(ds) x);
+		full_rows := full_rows AND cardinality(ids) = k;
+		hits := hits + (SELECT count(*) FROM unnest(ids) x WHERE x = ANY (q.truth[1:k]));
+	END LOOP;
+	RETURN QUERY SELECT ord, full_rows, hits::float8 / (10 * k);
+END
+$$ LANGUAGE plpgsql;
+SET enable_seqscan = off;
+SET hnsw.ef_search = 40;
+SELECT pg_stat_force_next_flush();
+SELECT it_heap() AS h0 \gset
+SELECT * FROM it_wide(0, 10);
+SELECT pg_stat_force_next_flush();
+SELECT it_heap() AS h1 \gset
+SELECT * FROM it_wide(4, 10);
+SELECT pg_stat_force_next_flush();
+SELECT it_heap() - :h1 < 0.75 * (:h1 - :h0) AS fewer_reads;
+SELECT * FROM it_wide(4, 40);
+SELECT * FROM it_wide(0.01, 40);
+SELECT * FROM it_wide(0.01, 40, 'strict_order');
+RESET hnsw.ef_search;
+DROP TABLE it_w, it_wq, it_wt, it_z;
+DROP FUNCTION it_wide, it_heap;

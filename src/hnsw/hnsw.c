@@ -24,6 +24,7 @@ int			hnsw_test_max_runs = 0;
 int			hnsw_test_extend_delay = 0;
 int			hnsw_test_upper_ef = 0;
 int			hnsw_test_level_seed = 0;
+double		hnsw_probable_sigmas = 4;
 
 static relopt_kind hnsw_relopt_kind;
 
@@ -87,6 +88,11 @@ HnswInitGUCs(void)
 							"0 takes hnsw.ef_search; 1 walks a single greedy path.", &hnsw_test_upper_ef,
 							0, 0, HNSW_MAX_EF_SEARCH, PGC_USERSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							NULL, NULL, NULL);
+	DefineCustomRealVariable("hnsw.test_probable_sigmas",
+							 "For testing: how many standard errors below its estimate an hnsw scan on codes starts reading a candidate's row.",
+							 "0 reads in the order of bounds that always hold.", &hnsw_probable_sigmas,
+							 4, 0, 100, PGC_USERSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							 NULL, NULL, NULL);
 	DefineCustomIntVariable("hnsw.test_level_seed",
 							"Test only: inserts of this session draw node levels from a sequence with this seed.",
 							"0 draws them at random.", &hnsw_test_level_seed,

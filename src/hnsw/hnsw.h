@@ -812,6 +812,15 @@ extern void *HnswQueryAlloc(HnswState *st);
 extern char *HnswCodesBatch(HnswState *st);
 extern const void *HnswItemQuery(HnswState *st, const void *gitem, void *qbuf);
 extern void HnswPrepareQuery(HnswState *st, const void *item, bool bounds, void *qbuf);
+
+/* what scoring puts in HnswCand.lower */
+#define HNSW_BOUNDS_NONE		0	/* the estimate: a walk only */
+#define HNSW_BOUNDS_EXACT		1	/* a bound that always holds */
+#define HNSW_BOUNDS_PROBABLE	2	/* the estimate less some standard errors */
+extern void HnswQueryBounds(void *query, int bounds);
+/* below this, the estimate's error is too far from normal (hnswscan.c) */
+#define HNSW_PROBABLE_MIN_DIM	512
+extern double hnsw_probable_sigmas;
 extern void HnswScoreRecords(HnswState *st, const void *query, const char **records,
 							 int n, HnswCand *cands, float cut);
 extern BlockNumber HnswWriteCodesPages(HnswState *st, const float *centre, bool provisional);

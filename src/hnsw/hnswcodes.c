@@ -61,7 +61,7 @@ typedef struct HnswCodes
 /* A prepared query: the RbqQuery, and what the bound's float slack needs. */
 typedef struct HnswCodeQuery
 {
-	bool		bounds;			/* fill HnswCand.lower for the executor's recheck */
+	uint8		bounds;			/* what HnswCand.lower gets: HNSW_BOUNDS_* */
 	double		qnorm;			/* |q| */
 	RbqQuery	rq;				/* variable length: last */
 } HnswCodeQuery;
@@ -577,7 +577,7 @@ HnswItemQuery(HnswState *st, const void *gitem, void *qbuf)
 	rbq_query_prepare_rotated(c->rotated, c->padded, c->metric, c->bits, &q->rq);
 	if (c->metric != RBQ_METRIC_L2)
 		q->rq.center_dot = cdot;
-	q->bounds = false;
+	q->bounds = HNSW_BOUNDS_NONE;
 	q->qnorm = 0;
 	return q;
 }
@@ -600,6 +600,16 @@ HnswPrepareQuery(HnswState *st, const void *item, bool bounds, void *qbuf)
 	for (int i = 0; i < st->dim; i++)
 		nn += (double) qv[i] * qv[i];
 	q->qnorm = sqrt(nn);
+	q->bounds = bounds ? HNSW_BOUNDS_EXACT : HNSW_BOUNDS_NONE;
+}
+
+/* Switch a query prepared with bounds between HNSW_BOUNDS_EXACT and _PROBABLE. */
+void
+HnswQueryBounds(void *query, int bounds)
+{
+	HnswCodeQuery *q = query;
+
+	Assert(q->bounds != HNSW_BOUNDS_NONE && bounds != HNSW_BOUNDS_NONE);
 	q->bounds = bounds;
 }
 
@@ -664,6 +674,22 @@ execBound(const HnswState *st, const HnswCodes *c, const HnswCodeQuery *q,
 }
 
 /*
+ * est less HNSW_PROBABLE_SIGMAS of its standard error, for the scan that
+ * reads rows itself (hnswscan.c, "probable bounds")
+ */
+static inline float
+probableBound(const HnswCodes *c, float est, double sigma)
+{
+	double		b = (double) est - hnsw_probable_sigmas * sigma;
+
+	if (!(b > -FLT_MAX))
+		return leastBound(c);
+	if (c->metric != RBQ_METRIC_IP && b < 0)
+		return 0.0f;
+	return (float) b;
+}
+
+/*
  * Score records[0..n) against query (a prepared HnswCodeQuery): dist is
  * the estimate the walk follows, lower (with a query that asked for
  * bounds) what the scan hands the executor.  One kernel call scores them
@@ -696,8 +722,10 @@ HnswScoreRecords(HnswState *st, const void *query, const char **records,
 		memcpy(&f, records[k], sizeof(RbqFactors));
 		est = rbq_estimate(&q->rq, &f, c->dots[k]);
 		cands[k].dist = isnan(est) ? get_float4_infinity() : est;
-		if (!q->bounds)
+		if (q->bounds == HNSW_BOUNDS_NONE)
 			cands[k].lower = cands[k].dist;
+		else if (q->bounds == HNSW_BOUNDS_PROBABLE && est < cut && !isnan(est))
+			cands[k].lower = probableBound(c, est, rbq_estimate_sigma(&q->rq, &f));
 		else if (est < cut)
 		{
 			rbq_score(&q->rq, &f, c->dots[k], &est, &low);

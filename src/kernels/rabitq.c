@@ -676,6 +676,28 @@ rbq_estimate(const RbqQuery *q, const RbqFactors *f, int32_t dot)
 }
 
 /*
+ * By RaBitQ's analysis (Gao & Long, SIGMOD 2024, section 3.2), with the
+ * rotation random, the estimate of <r, q'> errs by about |r| |q'|
+ * sqrt(1 - c^2) / c / sqrt(padded), nearly normally, where c = <r, w^> /
+ * |r|, about proj / |r|: that is resid |q'| (|r| / proj) / sqrt(padded).
+ * The query's rounding eps adds <w^, eps> |r|^2 / proj, about
+ * |eps| |r| (|r| / proj) / sqrt(padded).
+ */
+double
+rbq_estimate_sigma(const RbqQuery *q, const RbqFactors *f)
+{
+	double		proj = fabs((double) f->alpha) * f->wnorm;
+	double		ip;
+
+	if (!(proj > 0.0))
+		return INFINITY;
+	ip = ((double) f->resid * q->qnorm + q->eps_norm * f->norm) *
+		((double) f->norm / proj) / sqrt((double) q->padded);
+	/* |x - q|^2 counts <r, q'> twice */
+	return q->metric == RBQ_METRIC_L2 ? 2.0 * ip : ip;
+}
+
+/*
  * The estimate and the lower bound of one distance.
  *
  * Notation: r = P(x - c) and q' = P(q - c) (L2; P q for IP and COSINE) are

@@ -224,4 +224,12 @@ extern void rbq_score(const RbqQuery *q, const RbqFactors *f, int32_t dot,
 /* rbq_score's *estimate alone, the same float, for less than half the work */
 extern float rbq_estimate(const RbqQuery *q, const RbqFactors *f, int32_t dot);
 
+/*
+ * The standard error of rbq_estimate's distance, from RaBitQ's analysis of
+ * its estimator (not a bound: the error exceeds it about a third of the
+ * time, and k of it with the normal tail's odds).  +Infinity for a code
+ * with no direction.
+ */
+extern double rbq_estimate_sigma(const RbqQuery *q, const RbqFactors *f);
+
 #endif							/* VECTOR_RABITQ_H */
