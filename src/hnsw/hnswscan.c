@@ -152,14 +152,15 @@ hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int no
  * uses probable bounds instead: the estimate less hnsw_probable_sigmas (4)
  * of its standard error (rbq_estimate_sigma).  Bounds that always hold
  * lie about 30 standard errors below the estimate at 1,536 dimensions, so
- * a LIMIT 10 query read some 44 rows of an ef_search 80 batch, against 16
- * this way.  The estimate's error is close to normal there (measured on
- * glove-1536, fashion-mnist-784 and sift-128, at 1 to 8 bits: a standard
- * deviation of 0.89 to 0.98 of rbq_estimate_sigma, and 2 in 100,000 beyond
- * 4 of it).  A row whose bound was wrong is read after a farther one went
- * out; it is then dropped (hnswgettuple), as a row the walk missed would
- * be, so the rows always come in order.  The exact paths of a filter
- * (exactScan), which promise every row, keep the bounds that always hold.
+ * that even a LIMIT 1 read about 40 rows of an ef_search 80 batch
+ * (glove-1536, 1 bit); this way it reads a few.  The estimate's error is
+ * close to normal there: on glove-1536, fashion-mnist-784 and sift-128 at
+ * 1 to 4 bits its standard deviation is 0.89 to 0.98 of
+ * rbq_estimate_sigma (0.7 at 8 bits), and 2 in 100,000 errors exceed 4 of
+ * it.  A row whose bound was wrong is read after a farther one went out;
+ * it is then dropped (hnswgettuple), as a row the walk missed would be, so
+ * the rows always come in order.  The exact paths of a filter (exactScan),
+ * which promise every row, keep the bounds that always hold.
  */
 static inline float
 candKey(const HnswScanOpaque so, const HnswCand *c)
