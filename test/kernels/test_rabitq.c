@@ -970,6 +970,81 @@ compareScored(const void *a, const void *b)
 #define RECALL_MIN_1BIT		0.90
 #define RECALL_MIN_4BIT		0.99
 
+/*
+ * A clustered set of vectors and queries, with what coding them needs:
+ * the vectors' mean, a rotation, scratch, a query and room for the codes
+ * (of up to 8 bits) and their factors.
+ */
+typedef struct CodedSet
+{
+	float	   *xs;				/* n vectors */
+	float	   *qs;				/* nq queries */
+	float	   *mean;
+	RbqRotation *rot;
+	void	   *work;
+	RbqQuery   *query;
+	uint8_t    *codes;
+	RbqFactors *factors;
+} CodedSet;
+
+/*
+ * The vectors and queries are drawn around nclusters gaussian centres.
+ * The spread within a cluster falls off per dimension as in real
+ * embeddings (a few directions carry most of the variance): from 1 to 0.22
+ * of the spread of the cluster centres.
+ */
+static CodedSet
+clusteredSet(int dim, int n, int nq, int nclusters, uint64_t state, uint64_t rotSeed)
+{
+	int			padded = rbq_padded(dim);
+	float	   *centres = allocOrDie(sizeof(float) * (size_t) dim * nclusters);
+	CodedSet	set;
+
+	set.xs = allocOrDie(sizeof(float) * (size_t) dim * n);
+	set.qs = allocOrDie(sizeof(float) * (size_t) dim * nq);
+	set.mean = allocOrDie(sizeof(float) * (size_t) dim);
+	set.rot = allocOrDie(rbq_rotation_size(dim));
+	set.work = allocOrDie(rbq_work_size(padded));
+	set.query = allocOrDie(rbq_query_size(padded));
+	set.codes = allocOrDie(rbq_code_bytes(padded, 8) * (size_t) n);
+	set.factors = allocOrDie(sizeof(RbqFactors) * (size_t) n);
+	for (int c = 0; c < nclusters * dim; c++)
+		centres[c] = (float) gaussian(&state);
+	for (int i = 0; i < n + nq; i++)
+	{
+		float	   *x = i < n ? set.xs + (size_t) i * dim : set.qs + (size_t) (i - n) * dim;
+		int			c = (int) (vk_splitmix64(&state) % nclusters);
+
+		for (int j = 0; j < dim; j++)
+			x[j] = centres[c * dim + j] +
+				(float) (SPREAD0 * exp(-SPREADK * j / dim) * gaussian(&state));
+	}
+	for (int j = 0; j < dim; j++)
+	{
+		double		sum = 0.0;
+
+		for (int i = 0; i < n; i++)
+			sum += set.xs[(size_t) i * dim + j];
+		set.mean[j] = (float) (sum / n);
+	}
+	rbq_rotation_init(set.rot, dim, rotSeed);
+	free(centres);
+	return set;
+}
+
+static void
+setFree(CodedSet *set)
+{
+	free(set->xs);
+	free(set->qs);
+	free(set->mean);
+	free(set->rot);
+	free(set->work);
+	free(set->query);
+	free(set->codes);
+	free(set->factors);
+}
+
 static void
 testEstimator(void)
 {
@@ -980,24 +1055,22 @@ testEstimator(void)
 	const int	k = 10;
 	const int	rerank = 50;
 	int			padded = rbq_padded(dim);
-	uint64_t	state = baseSeed ^ UINT64_C(0x457374);
-	float	   *xs = allocOrDie(sizeof(float) * (size_t) dim * n);
-	float	   *qs = allocOrDie(sizeof(float) * (size_t) dim * nq);
-	float	   *centres = allocOrDie(sizeof(float) * (size_t) dim * nclusters);
-	float	   *mean = allocOrDie(sizeof(float) * (size_t) dim);
-	RbqRotation *rot = allocOrDie(rbq_rotation_size(dim));
-	void	   *work = allocOrDie(rbq_work_size(padded));
-	RbqQuery   *query = allocOrDie(rbq_query_size(padded));
-	uint8_t    *codes = allocOrDie(rbq_code_bytes(padded, 8) * (size_t) n);
+	CodedSet	set = clusteredSet(dim, n, nq, nclusters, baseSeed ^ UINT64_C(0x457374), 18);
+	float	   *xs = set.xs;
+	float	   *qs = set.qs;
+	float	   *mean = set.mean;
+	RbqRotation *rot = set.rot;
+	void	   *work = set.work;
+	RbqQuery   *query = set.query;
+	uint8_t    *codes = set.codes;
 	const uint8_t **ptrs = allocOrDie(sizeof(uint8_t *) * (size_t) n);
-	RbqFactors *factors = allocOrDie(sizeof(RbqFactors) * (size_t) n);
+	RbqFactors *factors = set.factors;
 	int32_t    *dots = allocOrDie(sizeof(int32_t) * (size_t) n);
 	Scored	   *byEst = allocOrDie(sizeof(Scored) * (size_t) n);
 	Scored	   *byExact = allocOrDie(sizeof(Scored) * (size_t) n);
 	float	   *lows = allocOrDie(sizeof(float) * (size_t) n);
 	double	   *exact = allocOrDie(sizeof(double) * (size_t) n * nq);
 	double		prevErr[3] = {INFINITY, INFINITY, INFINITY};
-	double		spread[128];
 
 	/*
 	 * Mean cosine of code and vector, measured 0.80419, 0.94240, 0.98317,
@@ -1011,35 +1084,8 @@ testEstimator(void)
 	int			metric,
 				bits,
 				i,
-				j,
-				c;
+				j;
 
-	/*
-	 * Per-dimension spread within a cluster falls off as in real embeddings
-	 * (a few directions carry most of the variance): from 1 to 0.22 of the
-	 * spread of the cluster centres.
-	 */
-	for (j = 0; j < dim; j++)
-		spread[j] = SPREAD0 * exp(-SPREADK * j / dim);
-	for (c = 0; c < nclusters * dim; c++)
-		centres[c] = (float) gaussian(&state);
-	for (i = 0; i < n + nq; i++)
-	{
-		float	   *x = i < n ? xs + (size_t) i * dim : qs + (size_t) (i - n) * dim;
-
-		c = (int) (vk_splitmix64(&state) % nclusters);
-		for (j = 0; j < dim; j++)
-			x[j] = centres[c * dim + j] + (float) (spread[j] * gaussian(&state));
-	}
-	for (j = 0; j < dim; j++)
-	{
-		double		s = 0.0;
-
-		for (i = 0; i < n; i++)
-			s += xs[(size_t) i * dim + j];
-		mean[j] = (float) (s / n);
-	}
-	rbq_rotation_init(rot, dim, 18);
 
 	printf("estimator: %d clustered vectors, %d dims, %d queries; recall@%d "
 		   "of the top %d by estimate re-ranked exactly, mean |est - exact|\n",
@@ -1136,16 +1182,8 @@ testEstimator(void)
 		}
 	}
 	printf("estimator: %s\n", failures == before ? "OK" : "FAILED");
-	free(xs);
-	free(qs);
-	free(centres);
-	free(mean);
-	free(rot);
-	free(work);
-	free(query);
-	free(codes);
+	setFree(&set);
 	free(ptrs);
-	free(factors);
 	free(dots);
 	free(byEst);
 	free(byExact);
@@ -1178,45 +1216,16 @@ testSigma(void)
 	{
 		int			dim = dims[di];
 		int			padded = rbq_padded(dim);
-		uint64_t	state = baseSeed ^ UINT64_C(0x5167);
-		float	   *xs = allocOrDie(sizeof(float) * (size_t) dim * n);
-		float	   *qs = allocOrDie(sizeof(float) * (size_t) dim * nq);
-		float	   *centres = allocOrDie(sizeof(float) * (size_t) dim * nclusters);
-		float	   *mean = allocOrDie(sizeof(float) * (size_t) dim);
-		RbqRotation *rot = allocOrDie(rbq_rotation_size(dim));
-		void	   *work = allocOrDie(rbq_work_size(padded));
-		RbqQuery   *query = allocOrDie(rbq_query_size(padded));
-		uint8_t    *codes = allocOrDie(rbq_code_bytes(padded, 8) * (size_t) n);
-		RbqFactors *factors = allocOrDie(sizeof(RbqFactors) * (size_t) n);
+		CodedSet	set = clusteredSet(dim, n, nq, nclusters, baseSeed ^ UINT64_C(0x5167), 29);
 
-		for (int c = 0; c < nclusters * dim; c++)
-			centres[c] = (float) gaussian(&state);
-		for (int i = 0; i < n + nq; i++)
-		{
-			float	   *x = i < n ? xs + (size_t) i * dim : qs + (size_t) (i - n) * dim;
-			int			c = (int) (vk_splitmix64(&state) % nclusters);
-
-			for (int j = 0; j < dim; j++)
-				x[j] = centres[c * dim + j] +
-					(float) (SPREAD0 * exp(-SPREADK * j / dim) * gaussian(&state));
-		}
-		for (int j = 0; j < dim; j++)
-		{
-			double		s = 0.0;
-
-			for (int i = 0; i < n; i++)
-				s += xs[(size_t) i * dim + j];
-			mean[j] = (float) (s / n);
-		}
-		rbq_rotation_init(rot, dim, 29);
 		for (int bi = 0; bi < 4; bi++)
 		{
 			int			bits = bitsList[bi];
 			size_t		cb = rbq_code_bytes(padded, bits);
 
 			for (int i = 0; i < n; i++)
-				rbq_encode(rot, xs + (size_t) i * dim, mean, bits, work,
-						   codes + cb * i, &factors[i]);
+				rbq_encode(set.rot, set.xs + (size_t) i * dim, set.mean, bits, set.work,
+						   set.codes + cb * i, &set.factors[i]);
 			for (int metric = RBQ_METRIC_L2; metric <= RBQ_METRIC_IP; metric++)
 			{
 				double		sum = 0.0,
@@ -1227,17 +1236,18 @@ testSigma(void)
 
 				for (int qi = 0; qi < nq; qi++)
 				{
-					const float *q = qs + (size_t) qi * dim;
+					const float *q = set.qs + (size_t) qi * dim;
 
-					rbq_query_prepare(rot, (RbqMetric) metric, bits, mean, q, work, query);
+					rbq_query_prepare(set.rot, (RbqMetric) metric, bits, set.mean, q, set.work,
+									  set.query);
 					for (int i = 0; i < n; i++)
 					{
-						int32_t		dot = vk_active->rbq_dot(query->layout, codes + cb * i,
+						int32_t		dot = vk_active->rbq_dot(set.query->layout, set.codes + cb * i,
 															 padded, bits);
-						double		est = rbq_estimate(query, &factors[i], dot);
+						double		est = rbq_estimate(set.query, &set.factors[i], dot);
 						double		ex = (double) exactDistance((RbqMetric) metric,
-																xs + (size_t) i * dim, q, dim);
-						double		z = (est - ex) / rbq_estimate_sigma(query, &factors[i]);
+																set.xs + (size_t) i * dim, q, dim);
+						double		z = (est - ex) / rbq_estimate_sigma(set.query, &set.factors[i]);
 
 						sum += z;
 						sum2 += z * z;
@@ -1259,15 +1269,7 @@ testSigma(void)
 						 (double) beyond, (double) count, dim, bits, metric);
 			}
 		}
-		free(xs);
-		free(qs);
-		free(centres);
-		free(mean);
-		free(rot);
-		free(work);
-		free(query);
-		free(codes);
-		free(factors);
+		setFree(&set);
 	}
 	printf("sigma: %s\n", failures == before ? "OK" : "FAILED");
 }
