@@ -285,6 +285,16 @@ typedef struct HnswItemSample
 #define HNSW_SAMPLE_BLOCKS	32
 #define HNSW_SAMPLE_VALUES	1000
 
+/*
+ * Did estimate_rel_size guess heap's rows from the planner's width of a
+ * row?  It does for a table never analysed or vacuumed.
+ */
+static inline bool
+rowsGuessed(Relation heap)
+{
+	return !(heap->rd_rel->reltuples >= 0 && heap->rd_rel->relpages > 0);
+}
+
 static void
 sampleCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 			   bool tupleIsAlive, void *state)
@@ -332,8 +342,9 @@ sampleRows(HnswBuildState *bs, Relation heap, IndexInfo *indexInfo, bool items, 
 
 	s.ops = items ? bs->st.ops : NULL;
 	s.item_max = bs->st.item_max;
-	s.tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "Hnsw item sample context",
-									 ALLOCSET_DEFAULT_SIZES);
+	/* only measuring values needs one (sampleCallback) */
+	s.tmpCtx = items ? AllocSetContextCreate(CurrentMemoryContext, "Hnsw item sample context",
+											 ALLOCSET_DEFAULT_SIZES) : NULL;
 	s.rows = s.bytes = 0;
 	s.nvalues = 0;
 	/*
@@ -343,8 +354,9 @@ sampleRows(HnswBuildState *bs, Relation heap, IndexInfo *indexInfo, bool items, 
 	if (nblocks > 0)
 		table_index_build_range_scan(heap, bs->st.index, indexInfo, false, true, false,
 									 0, Min(nblocks, HNSW_SAMPLE_BLOCKS), sampleCallback, &s, NULL);
-	MemoryContextDelete(s.tmpCtx);
-	if (!(heap->rd_rel->reltuples >= 0 && heap->rd_rel->relpages > 0) && nblocks > 0)
+	if (s.tmpCtx)
+		MemoryContextDelete(s.tmpCtx);
+	if (rowsGuessed(heap) && nblocks > 0)
 		*est = s.rows * nblocks / Min(nblocks, HNSW_SAMPLE_BLOCKS);
 	if (!items)
 		return 0;
@@ -394,7 +406,7 @@ HnswBuildParallel(HnswBuildState *bs, Relation heap, Relation index, IndexInfo *
 	 * Variable-length items share the memory with the nodes, in their
 	 * arena; and a guessed row count is counted instead.
 	 */
-	if (st->item_refs || !(heap->rd_rel->reltuples >= 0 && heap->rd_rel->relpages > 0))
+	if (st->item_refs || rowsGuessed(heap))
 		item_bytes = sampleRows(bs, heap, indexInfo, st->item_refs, &est);
 	area = Min(bs->limit, (double) (bs->budget - Min(bs->budget, HNSW_PARALLEL_RESERVE)) /
 			   (bs->node_cost + item_bytes));
