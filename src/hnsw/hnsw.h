@@ -820,7 +820,6 @@ extern void HnswPrepareQuery(HnswState *st, const void *item, bool bounds, void 
 extern void HnswQueryBounds(void *query, int bounds);
 /* below this, the estimate's error is too far from normal (hnswscan.c) */
 #define HNSW_PROBABLE_MIN_DIM	512
-extern double hnsw_probable_sigmas;
 extern void HnswScoreRecords(HnswState *st, const void *query, const char **records,
 							 int n, HnswCand *cands, float cut);
 extern BlockNumber HnswWriteCodesPages(HnswState *st, const float *centre, bool provisional);
@@ -944,6 +943,7 @@ extern void hnswcostestimate(struct PlannerInfo *root, struct IndexPath *path, d
 /* hnsw.c */
 extern int	hnsw_ef_search;
 extern int	hnsw_test_upper_ef;
+extern double hnsw_probable_sigmas;
 extern int	hnsw_test_level_seed;
 extern int	hnsw_iterative_scan;
 extern int	hnsw_max_scan_tuples;

@@ -674,8 +674,8 @@ execBound(const HnswState *st, const HnswCodes *c, const HnswCodeQuery *q,
 }
 
 /*
- * est less HNSW_PROBABLE_SIGMAS of its standard error, for the scan that
- * reads rows itself (hnswscan.c, "probable bounds")
+ * est less hnsw_probable_sigmas of its standard error, for the scan that
+ * reads rows itself (hnswscan.c, candKey)
  */
 static inline float
 probableBound(const HnswCodes *c, float est, double sigma)
@@ -724,7 +724,7 @@ HnswScoreRecords(HnswState *st, const void *query, const char **records,
 		cands[k].dist = isnan(est) ? get_float4_infinity() : est;
 		if (q->bounds == HNSW_BOUNDS_NONE)
 			cands[k].lower = cands[k].dist;
-		else if (q->bounds == HNSW_BOUNDS_PROBABLE && est < cut && !isnan(est))
+		else if (q->bounds == HNSW_BOUNDS_PROBABLE && est < cut)
 			cands[k].lower = probableBound(c, est, rbq_estimate_sigma(&q->rq, &f));
 		else if (est < cut)
 		{

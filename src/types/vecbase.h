@@ -51,8 +51,9 @@ extern float *VecParseText(const char *str, const char *typname, VecFitsFn fits,
 /*
  * Pieces of the parse loop, for a type with another text form (sparsevec):
  * skip C whitespace; report the whole input as malformed; and read one
- * element at *p (strtof syntax, read by VecStrtof, checked finite and, with fits, in range),
- * leaving *p after it.  str is the whole input, for the message.
+ * element at *p (strtof syntax, read by VecStrtof, checked finite and,
+ * with fits, in range), leaving *p after it.  str is the whole input, for
+ * the message.
  */
 extern const char *VecSkipSpace(const char *p);
 extern void VecReportSyntax(const char *typname, const char *str) pg_attribute_noreturn();

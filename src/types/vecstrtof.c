@@ -16,9 +16,9 @@
  * rounding is monotonic, so if x lies below a midpoint, d lies at or below
  * it too, and above it if x does.  Only when d is a midpoint can d and x
  * be on different sides of one.  So a midpoint d goes to strtof, and every
- * other d is converted directly.  The results of the fast path lie between 10^-22 and
- * 9 * 10^37, so they are normal floats: no underflow or overflow, and
- * errno stays as it was, as strtof leaves it on success.
+ * other d is converted directly.  The results of the fast path lie between
+ * 10^-22 and 9 * 10^37, so they are normal floats: no underflow or
+ * overflow, and errno stays as it was, as strtof leaves it on success.
  *
  * This needs arithmetic in double precision itself (FLT_EVAL_METHOD 0:
  * SSE2 on x86-64, AArch64); elsewhere everything goes to strtof.

@@ -998,6 +998,7 @@ clusteredSet(int dim, int n, int nq, int nclusters, uint64_t state, uint64_t rot
 {
 	int			padded = rbq_padded(dim);
 	float	   *centres = allocOrDie(sizeof(float) * (size_t) dim * nclusters);
+	double	   *spread = allocOrDie(sizeof(double) * (size_t) dim);
 	CodedSet	set;
 
 	set.xs = allocOrDie(sizeof(float) * (size_t) dim * n);
@@ -1008,6 +1009,8 @@ clusteredSet(int dim, int n, int nq, int nclusters, uint64_t state, uint64_t rot
 	set.query = allocOrDie(rbq_query_size(padded));
 	set.codes = allocOrDie(rbq_code_bytes(padded, 8) * (size_t) n);
 	set.factors = allocOrDie(sizeof(RbqFactors) * (size_t) n);
+	for (int j = 0; j < dim; j++)
+		spread[j] = SPREAD0 * exp(-SPREADK * j / dim);
 	for (int c = 0; c < nclusters * dim; c++)
 		centres[c] = (float) gaussian(&state);
 	for (int i = 0; i < n + nq; i++)
@@ -1016,8 +1019,7 @@ clusteredSet(int dim, int n, int nq, int nclusters, uint64_t state, uint64_t rot
 		int			c = (int) (vk_splitmix64(&state) % nclusters);
 
 		for (int j = 0; j < dim; j++)
-			x[j] = centres[c * dim + j] +
-				(float) (SPREAD0 * exp(-SPREADK * j / dim) * gaussian(&state));
+			x[j] = centres[c * dim + j] + (float) (spread[j] * gaussian(&state));
 	}
 	for (int j = 0; j < dim; j++)
 	{
@@ -1029,6 +1031,7 @@ clusteredSet(int dim, int n, int nq, int nclusters, uint64_t state, uint64_t rot
 	}
 	rbq_rotation_init(set.rot, dim, rotSeed);
 	free(centres);
+	free(spread);
 	return set;
 }
 
