@@ -225,6 +225,29 @@ DROP TABLE empty, unl;
 SELECT opcname, amvalidate(oid) FROM pg_opclass
 WHERE opcmethod = (SELECT oid FROM pg_am WHERE amname = 'hnsw') AND opcname LIKE 'sparsevec%' ORDER BY opcname;
 
+-- The index orders rows by float distances, so the operator's values must
+-- not tell apart rows the index ties: a squared distance of 1e-60 (0 in
+-- float) and L1 distances of 100000001 .. 100000020 (a float apart by 8).
+-- Every row must come in the order of the values returned beside it.
+CREATE TABLE ties (id int, v sparsevec(2));
+INSERT INTO ties SELECT i, CASE WHEN i % 2 = 0 THEN '{1:1e-30}/2' ELSE '{}/2' END::sparsevec
+FROM generate_series(1, 20) i;
+INSERT INTO ties SELECT 20 + i, format('{1:100000000,2:%s}/2', i)::sparsevec
+FROM generate_series(1, 20) i;
+CREATE INDEX ties_l2 ON ties USING hnsw (v sparsevec_l2_ops);
+CREATE INDEX ties_l1 ON ties USING hnsw (v sparsevec_l1_ops);
+SET enable_seqscan = off;
+SELECT count(*) AS rows, bool_and(d >= prev) AS in_order, count(DISTINCT d) AS distances
+FROM (SELECT d, lag(d, 1, '-Infinity') OVER (ORDER BY n) AS prev
+      FROM (SELECT v <-> '{}/2' AS d, row_number() OVER () AS n
+            FROM (SELECT v FROM ties ORDER BY v <-> '{}/2' LIMIT 20) s) s) s;
+SELECT count(*) AS rows, bool_and(d >= prev) AS in_order, count(DISTINCT d) AS distances
+FROM (SELECT d, lag(d, 1, '-Infinity') OVER (ORDER BY n) AS prev
+      FROM (SELECT v <+> '{}/2' AS d, row_number() OVER () AS n
+            FROM (SELECT v FROM ties WHERE id > 20 ORDER BY v <+> '{}/2' LIMIT 20) s) s) s;
+RESET enable_seqscan;
+DROP TABLE ties;
+
 DROP TABLE hs;
 DROP FUNCTION same_topk(text, text, text, int);
 DROP FUNCTION sv_row(int);

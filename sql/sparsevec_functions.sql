@@ -48,7 +48,7 @@ SELECT '{1:1}/2'::sparsevec <+> '{1:1}/1';
 SELECT sparsevec_l2_squared_distance('{1:1}/2', '{1:1}/1');
 SELECT sparsevec_negative_inner_product('{1:1}/2', '{1:1}/1');
 SELECT sparsevec_spherical_distance('{1:1}/2', '{1:1}/1');
--- sums are formed in double: no overflow at the float range
+-- the result is a float, as for vector (and pgvector): beyond the float range, Infinity
 SELECT l2_distance('{1:3e38}/1'::sparsevec, '{1:-3e38}/1'), inner_product('{1:3e38,2:3e38}/2'::sparsevec, '{1:3e38,2:3e38}/2');
 -- far apart in a huge dimension
 SELECT '{1:1,1000000000:2}/1000000000'::sparsevec <-> '{999999999:2}/1000000000';

@@ -8,7 +8,12 @@
  * equal exactly when their stored arrays are, and every function below can
  * walk the index lists as sorted sets.  Distances merge the two index lists
  * and accumulate in double: the loop is scalar anyway, and in double a sum
- * of squares of finite floats cannot overflow.
+ * of squares of finite floats cannot overflow.  L2, inner product and L1
+ * then round the sum to float, as pgvector's float sums are: an hnsw index
+ * orders its rows by that float (typeops.c), so the operator must not tell
+ * apart two rows the index ties (a squared distance of 1e-60 is 0 in
+ * float; 100000001 and 100000002 are one float), or the index hands them
+ * out in an order the operator's values contradict.
  */
 #include "compat.h"
 
@@ -575,7 +580,7 @@ sparsevec_l2_distance(PG_FUNCTION_ARGS)
 			   *b;
 
 	getPair(fcinfo, &a, &b);
-	PG_RETURN_FLOAT8(sqrt(sparseDiff(a, b, false)));
+	PG_RETURN_FLOAT8(sqrt((double) (float) sparseDiff(a, b, false)));
 }
 
 PG_FUNCTION_INFO_V1(sparsevec_l2_squared_distance);
@@ -586,7 +591,7 @@ sparsevec_l2_squared_distance(PG_FUNCTION_ARGS)
 			   *b;
 
 	getPair(fcinfo, &a, &b);
-	PG_RETURN_FLOAT8(sparseDiff(a, b, false));
+	PG_RETURN_FLOAT8((float) sparseDiff(a, b, false));
 }
 
 PG_FUNCTION_INFO_V1(sparsevec_inner_product);
@@ -597,7 +602,7 @@ sparsevec_inner_product(PG_FUNCTION_ARGS)
 			   *b;
 
 	getPair(fcinfo, &a, &b);
-	PG_RETURN_FLOAT8(sparseDot(a, b));
+	PG_RETURN_FLOAT8((float) sparseDot(a, b));
 }
 
 PG_FUNCTION_INFO_V1(sparsevec_negative_inner_product);
@@ -608,7 +613,7 @@ sparsevec_negative_inner_product(PG_FUNCTION_ARGS)
 			   *b;
 
 	getPair(fcinfo, &a, &b);
-	PG_RETURN_FLOAT8(-sparseDot(a, b));
+	PG_RETURN_FLOAT8(-(float) sparseDot(a, b));
 }
 
 /* 1 - cos, as for vector: NaN when either is zero, else in [0, 2]. */
@@ -650,7 +655,7 @@ sparsevec_l1_distance(PG_FUNCTION_ARGS)
 			   *b;
 
 	getPair(fcinfo, &a, &b);
-	PG_RETURN_FLOAT8(sparseDiff(a, b, true));
+	PG_RETURN_FLOAT8((float) sparseDiff(a, b, true));
 }
 
 /* ---------- functions ---------- */

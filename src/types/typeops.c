@@ -615,8 +615,9 @@ extern Datum sparsevec_l1_distance(PG_FUNCTION_ARGS);
 /*
  * Items are variable-length (SPARSE_ITEM_SIZE in sparsevec.h): the index
  * stores them out of line, and they need no dimension.  The kernels merge
- * the two sorted index lists, scalar and in double like the SQL functions;
- * the kernel table has no sparse entries, since a merge does not vectorise.
+ * the two sorted index lists, scalar and in double like the SQL functions,
+ * and round to the same float as they do (sparsevec.c); the kernel table
+ * has no sparse entries, since a merge does not vectorise.
  */
 static float
 sparseL2(const void *a, const void *b, int dim)
