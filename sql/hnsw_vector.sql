@@ -290,3 +290,42 @@ SELECT * FROM vector_index_check('dupdead_v');
 RESET enable_seqscan;
 RESET hnsw.ef_search;
 DROP TABLE dupdead;
+
+-- crowds of duplicates: 2,000 rows of 5 vectors.  About one row in 16
+-- draws an upper level; such a row too joins the chain of its equal node
+-- instead of becoming one more node at distance 0 from it, so the graph
+-- has 5 nodes and an exhaustive scan returns every row, built (serial and
+-- parallel) or inserted.  As nodes of their own, an exhaustive scan from
+-- one end returned 811 rows.
+CREATE TABLE crowd (id int, v vector(2)) WITH (autovacuum_enabled = false);
+INSERT INTO crowd SELECT i, format('[0,%s]', i % 5)::vector FROM generate_series(1, 2000) i;
+CREATE INDEX crowd_v ON crowd USING hnsw (v vector_l2_ops);
+SET enable_seqscan = off;
+SET hnsw.iterative_scan = relaxed_order;
+SELECT v, count(*) FROM (SELECT v FROM crowd ORDER BY v <-> '[5,5]' LIMIT 5000) s GROUP BY v ORDER BY v;
+SELECT * FROM vector_index_check('crowd_v', 100);
+DROP INDEX crowd_v;
+SET max_parallel_maintenance_workers = 1;
+SET min_parallel_table_scan_size = 0;
+CREATE INDEX crowd_v ON crowd USING hnsw (v vector_l2_ops);
+RESET max_parallel_maintenance_workers;
+RESET min_parallel_table_scan_size;
+SELECT count(*) FROM (SELECT v FROM crowd ORDER BY v <-> '[5,5]' LIMIT 5000) s;
+TRUNCATE crowd;
+INSERT INTO crowd SELECT i, format('[0,%s]', i % 5)::vector FROM generate_series(1, 2000) i;
+SELECT count(*) FROM (SELECT v FROM crowd ORDER BY v <-> '[5,5]' LIMIT 5000) s;
+SELECT count(*) FROM (SELECT v FROM crowd ORDER BY v <-> '[-5,-5]' LIMIT 5000) s;
+SELECT * FROM vector_index_check('crowd_v', 100);
+-- m = 2: half the rows draw an upper level
+DROP TABLE crowd;
+CREATE TABLE crowd (id int, v vector(2));
+INSERT INTO crowd SELECT i, CASE WHEN i % 2 = 0 THEN format('[%s,%s]', i % 5 - 2, i % 7 - 3)::vector
+                                 ELSE '[0,0]' END
+FROM generate_series(1, 15) i;
+CREATE INDEX crowd_v ON crowd USING hnsw (v vector_l2_ops) WITH (m = 2);
+SELECT count(*) FROM (SELECT v FROM crowd ORDER BY v <-> '[0,0]' LIMIT 100) s;
+SELECT count(*) FROM (SELECT v FROM crowd ORDER BY v <-> '[1,1]' LIMIT 100) s;
+SELECT * FROM vector_index_check('crowd_v', 100);
+RESET enable_seqscan;
+RESET hnsw.iterative_scan;
+DROP TABLE crowd;

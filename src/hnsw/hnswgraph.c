@@ -47,12 +47,13 @@ sameFilter(HnswInserter *ins, uint32 id)
  * levels, and only then the back-links, so that whoever reaches the node
  * through a back-link on some level finds its lists on every level below.
  *
- * An exact duplicate of a live level-0 node joins that node's chain
- * instead (README.md, section 1, item 9): a crowd of equal vectors would
- * otherwise fill each other's lists and push one another out until some
- * lost every incoming link.  Returns true then.  With codes, "exact" is
- * the same stored record (ins->same), since the scan returns a chain's
- * members with the head's bound.
+ * An exact duplicate of a live node joins that node's chain instead
+ * (README.md, section 1, item 9), whatever level it drew: a crowd of equal
+ * vectors would otherwise fill each other's lists and push one another out
+ * until some lost every incoming link.  Returns true then; the node's
+ * lists were not written yet, on any level.  With codes, "exact" is the
+ * same stored record (ins->same), since the scan returns a chain's members
+ * with the head's bound.
  */
 bool
 HnswInsertNode(HnswInserter *ins, uint32 id, const void *item, int level,
@@ -121,9 +122,12 @@ HnswInsertNode(HnswInserter *ins, uint32 id, const void *item, int level,
 		 * the nearest, the first with the same record and filter values:
 		 * rows of one vector under many values would otherwise each
 		 * become a node of their own, at distance 0 from each other,
-		 * which the graph cannot keep reachable.
+		 * which the graph cannot keep reachable.  A duplicate that drew
+		 * an upper level joins too: as a node of its own it was one more
+		 * of a crowd at distance 0 on every level it reached (2,000 rows
+		 * of 5 vectors: 811 rows came back from an exhaustive scan).
 		 */
-		for (int i = 0; level == 0 && i < (ins->filter ? nw : Min(nw, 1)) &&
+		for (int i = 0; lc == 0 && i < (ins->filter ? nw : Min(nw, 1)) &&
 			 w[i].dist == w[0].dist; i++)
 		{
 			if (!w[i].self_dead &&
@@ -132,6 +136,8 @@ HnswInsertNode(HnswInserter *ins, uint32 id, const void *item, int level,
 				(ins->filter == NULL || sameFilter(ins, w[i].id)))
 			{
 				ins->chain(ins, w[i].id, id);
+				for (int l = 1; l <= top; l++)
+					pfree(sel[l]);
 				return true;
 			}
 		}
