@@ -210,5 +210,26 @@ SELECT count(*) FROM (SELECT v FROM filt_wide WHERE c30 = 2 ORDER BY v <-> '[0,0
 SELECT * FROM vector_index_check('filt_wide_idx');
 DROP TABLE filt_wide;
 
+-- a crowd of equal vectors under distinct filter values cannot chain: one
+-- node per row, at distance 0 from each other.  Their lists must still lead
+-- out of the crowd (the neighbour heuristic keeps one equal item), and every
+-- node must have a layer-0 link (the build's reachability walk), or an
+-- exhaustive iterative scan misses rows: 132, then 149, of 150 before.
+CREATE TABLE crowd (id int, v vector(3), c int);
+INSERT INTO crowd SELECT i, (ARRAY['[1,0,0]', '[0,1,0]', '[0,0,1]'])[i % 3 + 1]::vector, i
+FROM generate_series(1, 150) i;
+CREATE INDEX crowd_v ON crowd USING hnsw (v vector_l2_ops, c) WITH (m = 4);
+SET enable_seqscan = off;
+SET hnsw.iterative_scan = relaxed_order;
+SET hnsw.ef_search = 10;
+SELECT count(*) FROM (SELECT id FROM crowd ORDER BY v <-> '[1,0,0]' LIMIT 150) s;
+SELECT count(*) FROM (SELECT id FROM crowd ORDER BY v <-> '[0,0.1,1]' LIMIT 150) s;
+SELECT count(*) FROM (SELECT id FROM crowd WHERE c > 0 ORDER BY v <-> '[1,0,0]' LIMIT 150) s;
+SELECT * FROM vector_index_check('crowd_v', 40);
+RESET enable_seqscan;
+RESET hnsw.iterative_scan;
+RESET hnsw.ef_search;
+DROP TABLE crowd;
+
 DROP TABLE filt, filt_q, filt2, filt_bad;
 DROP FUNCTION filt_check;

@@ -619,6 +619,7 @@ typedef struct HnswWalk
 	/* optional: called every 1,024 nodes (VACUUM's delay point); else interrupts */
 	void		(*pause) (void);
 	void	   *arg;
+	bool		layer0;			/* follow layer-0 links only */
 	uint8	   *reached;		/* n flags */
 	uint32	   *queue;			/* n ids of scratch */
 	uint32		links[2 * HNSW_MAX_M];

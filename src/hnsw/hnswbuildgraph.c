@@ -599,7 +599,10 @@ HnswBuildInsert(HnswBuildState *bs, const char *item, const uint32 *filter, Item
  * entry point does not reach, search for it from the entry point and link
  * it from the nearest reached node found; everything reachable from it is
  * then reached too.  A forced link can push another out of a full list, so
- * the walk is redone, ten rounds at most.
+ * the walk is redone, ten rounds at most.  The walk follows layer-0 links
+ * only: an iterative scan goes on along those alone, and a node only an
+ * upper level links to is missed by every scan whose level-1 beam does not
+ * hold it (README.md, "Reachability repair").
  */
 void
 HnswBuildRepairReach(HnswBuildState *bs)
@@ -612,6 +615,7 @@ HnswBuildRepairReach(HnswBuildState *bs)
 	if (bs->n < 2 || bs->entry == HNSW_NO_NODE)
 		return;
 	HnswWalkInit(&walk, &bs->src, bs->n, bs->levels, bs->dup_next, bs);
+	walk.layer0 = true;
 	reached = walk.reached;
 	HnswWalkFrom(&walk, bs->entry);
 

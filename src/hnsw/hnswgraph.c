@@ -226,7 +226,7 @@ HnswWalkFrom(HnswWalk *w, uint32 start)
 		/* a duplicate chain hangs off its graph node */
 		for (uint32 d = w->dup_next[id]; d < w->n && !w->reached[d]; d = w->dup_next[d])
 			w->reached[d] = 1;
-		top = w->levels[id] == HNSW_WALK_DUP ? -1 : w->levels[id];
+		top = w->levels[id] == HNSW_WALK_DUP ? -1 : w->layer0 ? 0 : w->levels[id];
 		for (int level = Min(top, HNSW_MAX_LEVEL); level >= 0; level--)
 		{
 			int			nl = w->src->links(w->src, id, level, w->links);
@@ -766,6 +766,15 @@ HnswSeedSearch(HnswSource *src, const void *query, uint32 entry, int entry_level
 	}
 }
 
+/* Are two graph items equal?  With codes they are gdim decoded floats. */
+static bool
+sameGraphItem(const HnswState *st, const void *a, const void *b)
+{
+	if (st->bits != 0)
+		return memcmp(a, b, sizeof(float) * st->gdim) == 0;
+	return HnswSameItem(st, a, b);
+}
+
 /*
  * The paper's neighbour-selection heuristic (SELECT-NEIGHBORS-HEURISTIC,
  * without extending candidates; keeping pruned ones, nearest first, until
@@ -773,6 +782,13 @@ HnswSeedSearch(HnswSource *src, const void *query, uint32 entry, int entry_level
  * nearest to farthest and keep one unless it is closer to an already kept
  * neighbour than to the base.  That keeps links pointing in diverse
  * directions, which is what lets the greedy search cross between clusters.
+ * Nor does it keep a candidate equal to one kept (same item): equal items
+ * are reached together from anywhere, so the second adds no way out.  Equal
+ * items that cannot share a duplicate chain (other filter values, or -0
+ * against +0) are nodes at distance 0 from each other; without this a
+ * crowd of them kept only each other and no link left it (146 rows of 3
+ * vectors under an array filter column: a relaxed_order scan for 100 rows
+ * at ef_search 5 returned 63).
  *
  * cands must be sorted by distance to the base; items[i] is the stored item
  * of cands[i].  Writes at most maxlinks ids to out and returns the count.
@@ -796,7 +812,9 @@ HnswSelectNeighbours(HnswState *st, HnswCand *cands, int n,
 		CHECK_FOR_INTERRUPTS();
 		for (int j = 0; j < nkept; j++)
 		{
-			if (HnswDist(st, items[i], items[kept[j]]) < cands[i].dist)
+			if (HnswDist(st, items[i], items[kept[j]]) < cands[i].dist ||
+				(cands[i].dist == cands[kept[j]].dist &&
+				 sameGraphItem(st, items[i], items[kept[j]])))
 			{
 				good = false;
 				break;
