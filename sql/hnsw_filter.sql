@@ -230,6 +230,25 @@ RESET enable_seqscan;
 RESET hnsw.iterative_scan;
 RESET hnsw.ef_search;
 DROP TABLE crowd;
+-- 1,200 zero vectors under distinct filter values, their zeros signed in
+-- 256 ways (different bytes, so not even equal items): every node is at
+-- distance 0 from every other and the build's lists are arbitrary.  The
+-- build's reachability repair must still reach them all; replacing links
+-- through the heuristic it cut off as many as it linked (145 left).
+CREATE TABLE zc (id int, v vector(8), c int);
+INSERT INTO zc SELECT i, ARRAY(SELECT CASE WHEN (i >> j) & 1 = 1 THEN '-0'::real ELSE 0 END
+                              FROM generate_series(0, 7) j)::vector, i
+FROM generate_series(1, 1200) i;
+SET max_parallel_maintenance_workers = 0;
+CREATE INDEX zc_v ON zc USING hnsw (v vector_l2_ops, c) WITH (m = 8, ef_construction = 32);
+RESET max_parallel_maintenance_workers;
+SELECT * FROM vector_index_check('zc_v');
+SET enable_seqscan = off;
+SET hnsw.iterative_scan = relaxed_order;
+SELECT count(*) FROM (SELECT id FROM zc ORDER BY v <-> '[0,0,0,0,0,0,0,0]' LIMIT 2000) s;
+RESET enable_seqscan;
+RESET hnsw.iterative_scan;
+DROP TABLE zc;
 
 DROP TABLE filt, filt_q, filt2, filt_bad;
 DROP FUNCTION filt_check;
