@@ -329,3 +329,21 @@ SELECT * FROM vector_index_check('crowd_v', 100);
 RESET enable_seqscan;
 RESET hnsw.iterative_scan;
 DROP TABLE crowd;
+
+-- VACUUM of a chain whose members are alternately dead and live: 40 equal
+-- rows inserted one by one, every second deleted.  VACUUM counted the live
+-- member that ends each dead run twice, took the chain's 60 steps for a
+-- loop through more than the index's 40 nodes, and failed with "has a
+-- duplicate chain that loops" every time after.
+CREATE TABLE vch (id int, v vector(3)) WITH (autovacuum_enabled = false);
+SET hnsw.test_level_seed = 2;
+CREATE INDEX vch_v ON vch USING hnsw (v vector_l2_ops);
+INSERT INTO vch SELECT i, '[1,2,3]' FROM generate_series(1, 40) i;
+RESET hnsw.test_level_seed;
+DELETE FROM vch WHERE id % 2 = 0;
+VACUUM vch;
+SELECT * FROM vector_index_check('vch_v');
+SET enable_seqscan = off;
+SELECT count(*) FROM (SELECT id FROM vch ORDER BY v <-> '[1,2,3]' LIMIT 100) s;
+RESET enable_seqscan;
+DROP TABLE vch;

@@ -203,17 +203,24 @@ HnswUnlinkDeadMembers(HnswVacuumState *vs)
 				cur = mem.dup_next;
 				continue;
 			}
-			/* skip the whole run of dead members at once */
+			/*
+			 * Skip the whole run of dead members at once.  Each member
+			 * counts one step, the live one that ends the run too, but
+			 * only once: the outer loop counts it when it gets there.
+			 * (Counted here as well, a chain of alternately live and dead
+			 * members took half again as many steps as it has members, and
+			 * VACUUM stopped with "loops" on a sound chain of 10 rows.)
+			 */
 			markOrphan(st, cur, head);
 			next = mem.dup_next;
 			while (next != HNSW_NO_NODE)
 			{
 				HnswNodeData after;
 
-				if (++steps > st->node_count)
-					break;
 				HnswReadHeader(st, next, &after);
 				if (!(after.flags & HNSW_NODE_DELETED))
+					break;
+				if (++steps > st->node_count)
 					break;
 				markOrphan(st, next, head);
 				next = after.dup_next;
