@@ -347,3 +347,20 @@ SET enable_seqscan = off;
 SELECT count(*) FROM (SELECT id FROM vch ORDER BY v <-> '[1,2,3]' LIMIT 100) s;
 RESET enable_seqscan;
 DROP TABLE vch;
+
+-- the entry point seeds layer 0 too: here no layer-0 list leads to it (m 2,
+-- inner product on rows close to one another), and an exhaustive iterative
+-- scan returned every row but the entry point's (65 of 66)
+CREATE TABLE ent (id int, v vector(63));
+INSERT INTO ent SELECT i, ARRAY(SELECT 1000 + ((i * 37 + j * 101 + i * j) % 41 - 20) * 0.0001
+                               FROM generate_series(1, 63) j)::real[]::vector
+FROM generate_series(1, 66) i;
+SET max_parallel_maintenance_workers = 0;
+CREATE INDEX ent_v ON ent USING hnsw (v vector_ip_ops) WITH (m = 2, ef_construction = 8);
+RESET max_parallel_maintenance_workers;
+SET enable_seqscan = off;
+SET hnsw.iterative_scan = relaxed_order;
+SELECT count(*) FROM (SELECT id FROM ent ORDER BY v <#> (SELECT v FROM ent WHERE id = 5) LIMIT 100) s;
+RESET enable_seqscan;
+RESET hnsw.iterative_scan;
+DROP TABLE ent;

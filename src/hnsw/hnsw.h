@@ -711,7 +711,7 @@ extern int	HnswSelectNeighbours(HnswState *st, HnswCand *cands, int n,
 								 const char *const *items, int maxlinks, int fill, uint32 *out);
 extern void HnswSeedSearch(HnswSource *src, const void *query, uint32 entry, int entry_level,
 						   int upper_ef, HnswHeap *cands, HnswHeap *results, int ef,
-						   HnswVisited *visited);
+						   HnswVisited *visited, HnswHeap *discarded);
 extern bool HnswHasLink(const uint32 *links, int n, uint32 id);
 extern int	HnswKeepLink(uint32 *links, int n, int maxlinks, uint32 id, bool force);
 extern int	HnswRandomLevel(int m, double r);

@@ -271,7 +271,7 @@ checkSelfLookups(HnswState *st, HnswSource *src, VecCheck *c, const uint8 *flags
 		results.n = 0;
 		HnswSeedSearch(src, query, st->entry_id, st->entry_level,
 					   hnsw_test_upper_ef > 0 ? hnsw_test_upper_ef : ef,
-					   &cands, &results, ef, &visited);
+					   &cands, &results, ef, &visited, NULL);
 		HnswSearchLayer(src, query, &cands, &results, ef, 0, &visited, NULL);
 		for (int i = 0; i < results.n && !found; i++)
 			found = results.items[i].id == id;

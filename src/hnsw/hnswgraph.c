@@ -711,8 +711,48 @@ HnswGreedyDescend(HnswSource *src, const void *query, uint32 entry,
 }
 
 /*
+ * Keep the ef nearest results; the others go to discarded, where an
+ * iterative scan takes its later rows from (they are visited, so no walk
+ * scores them again).
+ */
+static void
+trimResults(HnswHeap *results, int ef, HnswHeap *discarded)
+{
+	while (results->n > ef)
+	{
+		HnswCand	far = HnswHeapPop(results);
+
+		if (discarded)
+			HnswHeapPush(discarded, &far);
+	}
+}
+
+/*
+ * The entry point as a layer-0 candidate too, unless already seeded.  The
+ * descent can leave it at once, and no layer-0 list need lead back to it;
+ * the build links every node it cannot reach from the entry point on layer
+ * 0 (HnswBuildRepairReach), so from the entry a scan that runs to the end
+ * reaches every node.  Without it, an exhaustive iterative scan missed the
+ * entry point's own row when nothing linked to it on layer 0 (63 rows, m 2,
+ * inner product on rows near one another: 62 came back).
+ */
+static void
+seedEntry(HnswSource *src, const void *query, uint32 entry, HnswHeap *cands,
+		  HnswHeap *results, HnswVisited *visited)
+{
+	HnswCand	c;
+
+	if (!HnswVisitedAdd(visited, entry))
+		return;
+	src->score(src, query, &entry, 1, &c);
+	HnswHeapPush(cands, &c);
+	if (!c.deleted && !(src->filter && c.nomatch))
+		HnswHeapPush(results, &c);
+}
+
+/*
  * Seed the layer-0 search for query (cands, results, visited; results keeps
- * at most ef): walk greedily from the entry point down to level 1, search
+ * at most ef, the others going to discarded when given): walk greedily from the entry point down to level 1, search
  * level 1 keeping the upper_ef nearest nodes, and start layer 0 from all of
  * them.  A single greedy path (upper_ef 1, the paper's) can end in a dense
  * cluster that lies nearer to the query than the upper-level nodes of the
@@ -724,7 +764,7 @@ HnswGreedyDescend(HnswSource *src, const void *query, uint32 entry,
 void
 HnswSeedSearch(HnswSource *src, const void *query, uint32 entry, int entry_level,
 			   int upper_ef, HnswHeap *cands, HnswHeap *results, int ef,
-			   HnswVisited *visited)
+			   HnswVisited *visited, HnswHeap *discarded)
 {
 	HnswCand	ep;
 
@@ -735,6 +775,8 @@ HnswSeedSearch(HnswSource *src, const void *query, uint32 entry, int entry_level
 		HnswHeapPush(cands, &ep);
 		if (!ep.deleted && !(src->filter && ep.nomatch))
 			HnswHeapPush(results, &ep);
+		seedEntry(src, query, entry, cands, results, visited);
+		trimResults(results, ef, discarded);
 		return;
 	}
 
@@ -759,8 +801,8 @@ HnswSeedSearch(HnswSource *src, const void *query, uint32 entry, int entry_level
 			if (!ures.items[i].deleted && !(src->filter && ures.items[i].nomatch))
 				HnswHeapPush(results, &ures.items[i]);
 		}
-		while (results->n > ef)
-			(void) HnswHeapPop(results);
+		seedEntry(src, query, entry, cands, results, visited);
+		trimResults(results, ef, discarded);
 		pfree(ucands.items);
 		pfree(ures.items);
 	}

@@ -427,7 +427,8 @@ startScan(IndexScanDesc scan)
 
 	HnswSeedSearch(&so->src, so->query, st->entry_id, st->entry_level,
 				   hnsw_test_upper_ef > 0 ? hnsw_test_upper_ef : so->ef,
-				   &so->cands, &so->results, so->ef, &so->visited);
+				   &so->cands, &so->results, so->ef, &so->visited,
+				   iterative ? &so->pending : NULL);
 	HnswSearchLayer(&so->src, so->query, &so->cands, &so->results, so->ef, 0,
 					&so->visited, iterative ? &so->pending : NULL);
 
