@@ -626,12 +626,13 @@ sharedLink(HnswBuildState *bs, uint32 base, const uint32 *indeg)
  * Link id from base on layer 0 for the reachability repair: into a free
  * slot, or in place of base's farthest neighbour that other reached nodes
  * link to as well (indeg: each node's layer-0 in-links from reached nodes,
- * kept up to date here), so that the one it replaces keeps a way in.  Not through the heuristic, as
- * an insert's back-link goes: that refills a full list only half way, and
- * each repair then cut up to m links, which could leave more nodes
- * unreachable than it linked (1,118 equal vectors under distinct filter
- * values: 82 forced links, 8 nodes still unreachable after ten rounds;
- * replacing just the farthest, each repair cut the one before it off).
+ * kept up to date here), so that the one it replaces keeps a way in.  Not
+ * through the heuristic, as an insert's back-link goes: that refills a full
+ * list only half way, and each repair then cut up to m links, which could
+ * leave more nodes unreachable than it linked (1,118 equal vectors under
+ * distinct filter values: 82 forced links, 8 nodes still unreachable after
+ * ten rounds; replacing just the farthest, each repair cut the one before
+ * it off).
  */
 static void
 repairLink(HnswBuildState *bs, uint32 base, uint32 id, uint32 *indeg)
@@ -723,7 +724,9 @@ HnswBuildRepairReach(HnswBuildState *bs)
 			CHECK_FOR_INTERRUPTS();
 			/*
 			 * The nearest reached node with room in its list, so that the
-			 * new link pushes no other out; else the nearest one.  Found by
+			 * new link pushes no other out; else the nearest one with a
+			 * neighbour that another reached node links to as well
+			 * (repairLink replaces that one); else the nearest.  Found by
 			 * a search that descends the upper levels; when that ends among
 			 * nodes layer 0 does not reach (an upper-level link leads
 			 * there), by one on layer 0 from the entry point, where
