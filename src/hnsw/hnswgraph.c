@@ -733,8 +733,8 @@ trimResults(HnswHeap *results, int ef, HnswHeap *discarded)
  * the build links every node it cannot reach from the entry point on layer
  * 0 (HnswBuildRepairReach), so from the entry a scan that runs to the end
  * reaches every node.  Without it, an exhaustive iterative scan missed the
- * entry point's own row when nothing linked to it on layer 0 (63 rows, m 2,
- * inner product on rows near one another: 62 came back).
+ * entry point's own row when nothing linked to it on layer 0 (66 rows, m 2,
+ * inner product on rows near one another: 65 came back).
  */
 static void
 seedEntry(HnswSource *src, const void *query, uint32 entry, HnswHeap *cands,
@@ -752,9 +752,10 @@ seedEntry(HnswSource *src, const void *query, uint32 entry, HnswHeap *cands,
 
 /*
  * Seed the layer-0 search for query (cands, results, visited; results keeps
- * at most ef, the others going to discarded when given): walk greedily from the entry point down to level 1, search
- * level 1 keeping the upper_ef nearest nodes, and start layer 0 from all of
- * them.  A single greedy path (upper_ef 1, the paper's) can end in a dense
+ * at most ef, the others going to discarded when given): walk greedily from
+ * the entry point down to level 1, search level 1 keeping the upper_ef
+ * nearest nodes, and start layer 0 from all of them and from the entry
+ * point (seedEntry).  A single greedy path (upper_ef 1, the paper's) can end in a dense
  * cluster that lies nearer to the query than the upper-level nodes of the
  * query's own region, and whose layer-0 lists lead only into itself; a
  * layer-0 search started there never leaves it (see README.md, "Known
