@@ -364,3 +364,42 @@ SELECT count(*) FROM (SELECT id FROM ent ORDER BY v <#> (SELECT v FROM ent WHERE
 RESET enable_seqscan;
 RESET hnsw.iterative_scan;
 DROP TABLE ent;
+
+-- the build's reachability repair takes a free slot or a link outside its
+-- walk's tree, so it never cuts off a node it reached: on these rows under
+-- cosine (near-parallel, so the codes barely tell them apart) it took the
+-- place of links other reached nodes shared, and those were reached only
+-- through the link it took; 16 nodes stayed unreachable after ten rounds
+CREATE TABLE ent2 (id int, v vector(63));
+INSERT INTO ent2 SELECT i, ARRAY(SELECT 1000 + ((i * 37 + j * 101 + i * j) % 41 - 20) * 0.0001
+                                FROM generate_series(1, 63) j)::real[]::vector
+FROM generate_series(1, 66) i;
+SET max_parallel_maintenance_workers = 0;
+CREATE INDEX ent2_v ON ent2 USING hnsw (v vector_cosine_ops) WITH (m = 2, ef_construction = 8, bits = 8);
+CREATE INDEX ent2_w ON ent2 USING hnsw (v vector_cosine_ops) WITH (m = 2, ef_construction = 8, bits = 4);
+RESET max_parallel_maintenance_workers;
+SELECT * FROM vector_index_check('ent2_v');
+SELECT * FROM vector_index_check('ent2_w');
+DROP TABLE ent2;
+
+-- so does VACUUM's, and it walks layer 0 as the scan does: inserted one by
+-- one, every third row deleted.  It walked every level, so nodes reached
+-- only through upper-level links were left, and an exhaustive scan after
+-- VACUUM returned 105 to 123 of these 200 rows; and its links went through
+-- the insert's back-link path, whose heuristic pushed out neighbours only
+-- that link led to: after its three rounds 10 or more nodes could not be
+-- reached on any level.  The check now walks layer 0 too.
+CREATE TABLE vrep (id int, v vector(63));
+CREATE INDEX vrep_v ON vrep USING hnsw (v vector_cosine_ops) WITH (m = 2, ef_construction = 8, bits = 4);
+INSERT INTO vrep SELECT i, ARRAY(SELECT 1000 + ((i * 37 + j * 101 + i * j) % 41 - 20) * 0.0001
+                                 FROM generate_series(1, 63) j)::real[]::vector
+FROM generate_series(1, 300) i;
+DELETE FROM vrep WHERE id % 3 = 0;
+VACUUM vrep;
+SELECT * FROM vector_index_check('vrep_v');
+SET enable_seqscan = off;
+SET hnsw.iterative_scan = relaxed_order;
+SELECT count(*) FROM (SELECT id FROM vrep ORDER BY v <=> (SELECT v FROM vrep WHERE id = 5) LIMIT 300) s;
+RESET enable_seqscan;
+RESET hnsw.iterative_scan;
+DROP TABLE vrep;

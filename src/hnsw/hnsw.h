@@ -621,6 +621,8 @@ typedef struct HnswWalk
 	void	   *arg;
 	bool		layer0;			/* follow layer-0 links only */
 	uint8	   *reached;		/* n flags */
+	/* optional: n ids, each node's tree parent (the node whose link first reached it) */
+	uint32	   *parent;
 	uint32	   *queue;			/* n ids of scratch */
 	uint32		links[2 * HNSW_MAX_M];
 } HnswWalk;

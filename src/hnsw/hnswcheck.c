@@ -510,6 +510,29 @@ HnswCheckIndex(Relation index, VecCheck *c)
 	if (unreachable > 0)
 		VecCheckProblem(c, "%u of %u live nodes cannot be reached from the entry point",
 						unreachable, live);
+	else
+	{
+		/*
+		 * Layer 0 alone, as an iterative scan goes on: a node whose only
+		 * ways in are upper-level links is found by the scans whose level-1
+		 * beam holds it and by no other.
+		 */
+		HnswWalkReset(&walk);
+		walk.layer0 = true;
+		walk.on_link = NULL;
+		HnswWalkFrom(&walk, st->entry_id);
+		for (uint32 id = 0; id < st->node_count; id++)
+			if (!(flags[id] & HNSW_NODE_DELETED) && !reached[id] && rowVisible(c, &tids[id]))
+			{
+				unreachable++;
+				if (unreachable <= 10)
+					VecCheckProblem(c, "node %u cannot be reached from the entry point on layer 0",
+									id);
+			}
+		if (unreachable > 0)
+			VecCheckProblem(c, "%u of %u live nodes cannot be reached from the entry point on layer 0",
+							unreachable, live);
+	}
 	if (c->search_ef > 0)
 		checkSelfLookups(st, &src, c, flags, tids);
 }

@@ -242,6 +242,8 @@ HnswWalkFrom(HnswWalk *w, uint32 start)
 				if (!w->reached[nb])
 				{
 					w->reached[nb] = 1;
+					if (w->parent)
+						w->parent[nb] = id;
 					w->queue[tail++] = nb;
 				}
 			}

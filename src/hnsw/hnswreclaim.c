@@ -7,6 +7,8 @@
  */
 #include "compat.h"
 
+#include <float.h>
+
 #include "access/generic_xlog.h"
 #include "commands/vacuum.h"
 #include "miscadmin.h"
@@ -523,6 +525,71 @@ freeSlots(HnswState *st, const ReachFacts *f, uint32 n, BufferAccessStrategy str
 						freed)));
 }
 
+/*
+ * Link u from base on layer 0 for the reachability repair: into a free
+ * slot, else in place of base's farthest link that is not a tree edge of
+ * the walk (parent: the node whose link first reached each node), deleted
+ * neighbours first.  Taking such a place leaves the walk's tree whole, so
+ * no node the walk reached loses its way in; the insert's back-link path
+ * re-runs the heuristic, which may push out a neighbour whose only way in
+ * that was, and the next round then had to link that one.  Returns false
+ * when every link of a full list is a tree edge, or when the list kept
+ * changing under concurrent inserts.
+ */
+static bool
+repairLinkFrom(HnswState *st, HnswSource *src, uint32 base, uint32 u, const uint32 *parent,
+			   uint32 n, char *item)
+{
+	int			maxlinks = HnswMaxLinks(st->m, 0);
+
+	for (int attempt = 0; attempt < 100; attempt++)
+	{
+		uint32		seen[2 * HNSW_MAX_M];
+		uint32		next[2 * HNSW_MAX_M];
+		int			nseen = src->links(src, base, 0, seen);
+		int			slot = -1;
+		int			nnext = nseen;
+
+		if (HnswHasLink(seen, nseen, u))
+			return true;
+		if (nseen < maxlinks)
+			slot = nnext++;
+		else
+		{
+			HnswCand	scored[2 * HNSW_MAX_M];
+			const void *query = HnswItemQuery(st, HnswSourceItem(src, base, item),
+											  HnswQueryAlloc(st));
+			float		fard = -FLT_MAX;
+
+			src->score(src, query, seen, nseen, scored);
+			for (int i = 0; i < nseen; i++)
+			{
+				float		d = scored[i].deleted || isnan(scored[i].dist) ? FLT_MAX : scored[i].dist;
+
+				if (seen[i] < n && parent[seen[i]] == base)
+					continue;
+				if (slot < 0 || d >= fard)
+				{
+					slot = i;
+					fard = d;
+				}
+			}
+			if (slot < 0)
+				return false;
+		}
+		memcpy(next, seen, sizeof(uint32) * nseen);
+		next[slot] = u;
+		if (HnswReplaceList(st, base, 0, seen, nseen, next, nnext))
+		{
+			HnswSourceWrote(src, base, 0, next, nnext);
+			return true;
+		}
+		HnswSourceStale(src, base, 0);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return false;
+}
+
 static void
 walkPause(void)
 {
@@ -538,6 +605,7 @@ HnswRepairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 	uint8	   *flags;
 	uint32	   *dup_next;
 	uint8	   *reached;
+	uint32	   *parent;
 	ReachFacts	facts;
 	HnswWalk	walk;
 	char	   *item = palloc(st->item_max);
@@ -570,6 +638,8 @@ HnswRepairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 	HnswWalkInit(&walk, src, n, levels, dup_next, &facts);
 	walk.pause = walkPause;
 	reached = walk.reached;
+	parent = palloc_extended(sizeof(uint32) * Max(n, 1), MCXT_ALLOC_HUGE);
+	walk.parent = parent;
 
 	while (HnswNextNodePage(st, &it, &blk, &first, &nslots))
 	{
@@ -603,14 +673,14 @@ HnswRepairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 	for (uint32 u = 0; u < n && !anyfree; u++)
 		anyfree = (flags[u] & HNSW_NODE_FREE) || freeable(flags[u], dup_next[u]) ||
 			isOrphan(flags[u]);
-	if (anyfree)
-		walk.on_link = walkOnLink;
+	walk.layer0 = true;
 
 	for (int round = 0; round < 3 && n >= 2 && st->entry_id != HNSW_NO_NODE; round++)
 	{
 		uint32		missing = 0;
 
 		HnswWalkReset(&walk);
+		memset(parent, 0xFF, sizeof(uint32) * n);
 		HnswWalkFrom(&walk, st->entry_id);
 		for (uint32 u = 0;; u++)
 		{
@@ -647,32 +717,42 @@ HnswRepairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 				HnswSearchLayer(src, query, &cands, &results, st->ef_construction, 0,
 								&visited, NULL);
 				/*
-				 * The nearest reached node with room in its list, so that
-				 * the forced link pushes nobody out (a member pushed out
-				 * here may lose its last way in, and the last round leaves
-				 * it so) among the 2m nearest; else the nearest reached
-				 * node.
+				 * The nearest reached node with room in its list among the
+				 * 2m nearest, so that the link pushes nobody out; else the
+				 * nearest of those with a link outside the walk's tree
+				 * (repairLinkFrom); else any reached node with one, which
+				 * exists (n reached nodes hold at most n - 1 tree edges,
+				 * each at least two slots) unless inserts are changing
+				 * the lists.
 				 */
 				HnswSortCands(results.items, results.n, u);
-				for (int i = 0, tried = 0; i < results.n && tried < 2 * st->m; i++)
-				{
-					HnswCand   *c = &results.items[i];
-					uint32		nb[2 * HNSW_MAX_M];
-
-					if (c->id >= n || !reached[c->id] || (flags[c->id] & HNSW_NODE_DUP))
-						continue;
-					tried++;
-					if (best.id == HNSW_NO_NODE)
-						best = *c;
-					if (src->links(src, c->id, 0, nb) < HnswMaxLinks(st->m, 0))
+				for (int pass = 0; pass < 2 && best.id == HNSW_NO_NODE; pass++)
+					for (int i = 0, tried = 0; i < results.n && tried < 2 * st->m; i++)
 					{
-						best = *c;
-						break;
+						HnswCand   *c = &results.items[i];
+						uint32		nb[2 * HNSW_MAX_M];
+
+						if (c->id >= n || !reached[c->id] ||
+							(flags[c->id] & (HNSW_NODE_DUP | HNSW_NODE_DELETED)))
+							continue;
+						tried++;
+						if (pass == 0 ? src->links(src, c->id, 0, nb) < HnswMaxLinks(st->m, 0) &&
+							repairLinkFrom(st, src, c->id, u, parent, n, item) :
+							repairLinkFrom(st, src, c->id, u, parent, n, item))
+						{
+							best = *c;
+							break;
+						}
 					}
-				}
+				for (uint32 c = 0; c < n && best.id == HNSW_NO_NODE; c++)
+					if (c != u && reached[c] &&
+						!(flags[c] & (HNSW_NODE_DUP | HNSW_NODE_DELETED | HNSW_NODE_FREE)) &&
+						levels[c] != HNSW_WALK_DUP &&
+						repairLinkFrom(st, src, c, u, parent, n, item))
+						best.id = c;
 				if (best.id != HNSW_NO_NODE)
 				{
-					HnswAddBackLink(st, src, best.id, u, 0, item, true, NULL);
+					parent[u] = best.id;
 					linked++;
 				}
 				MemoryContextSwitchTo(old);
@@ -690,12 +770,27 @@ HnswRepairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 						RelationGetRelationName(st->index), linked)));
 	if (anyfree)
 	{
+		/*
+		 * Which flagged nodes live lists still link to, on any level: walk
+		 * every level from the entry point and from each node still
+		 * unreached, whose lists a scan may yet follow.
+		 */
+		HnswWalkReset(&walk);
+		walk.layer0 = false;
+		walk.parent = NULL;
+		walk.on_link = walkOnLink;
+		HnswWalkFrom(&walk, st->entry_id);
+		for (uint32 u = 0; u < n; u++)
+			if (!reached[u] && !(flags[u] & HNSW_NODE_DUP) &&
+				(!(flags[u] & HNSW_NODE_DELETED) || dup_next[u] != HNSW_NO_NODE))
+				HnswWalkFrom(&walk, u);
 		facts.approved = approveOrphans(st, flags, n, strategy);
 		freeSlots(st, &facts, n, strategy);
 	}
 	pfree(levels);
 	pfree(flags);
 	pfree(dup_next);
+	pfree(parent);
 	HnswWalkFree(&walk);
 	return live;
 }
