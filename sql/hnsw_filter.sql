@@ -252,3 +252,26 @@ DROP TABLE zc;
 
 DROP TABLE filt, filt_q, filt2, filt_bad;
 DROP FUNCTION filt_check;
+
+-- a filtered walk follows nodes that do not match only two hops deep, so the
+-- matching nodes need not be connected through what it walks; when it has
+-- run out, an iterative scan scores the ones it never reached.  1,000 points
+-- on a line, every fourth matching, m 2 (layer 0 is about a path): relaxed
+-- order at ef_search 1 returned 3 of the 250 rows
+CREATE TABLE fline (id int, c int, v vector(2));
+INSERT INTO fline SELECT i, i % 4, ARRAY[i, 0]::real[]::vector FROM generate_series(1, 1000) i;
+SET max_parallel_maintenance_workers = 0;
+CREATE INDEX ON fline USING hnsw (v vector_l2_ops, c) WITH (m = 2, ef_construction = 8);
+RESET max_parallel_maintenance_workers;
+SET enable_seqscan = off;
+SET hnsw.ef_search = 1;
+SET hnsw.iterative_scan = relaxed_order;
+SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM fline WHERE c = 0 ORDER BY v <-> '[0,0]' LIMIT 1000) s;
+-- strict order drops the rows that come nearer than one returned, but
+-- returns each row once
+SET hnsw.iterative_scan = strict_order;
+SELECT count(*) = count(DISTINCT id) AS once FROM (SELECT id FROM fline WHERE c = 0 ORDER BY v <-> '[0,0]' LIMIT 1000) s;
+RESET enable_seqscan;
+RESET hnsw.ef_search;
+RESET hnsw.iterative_scan;
+DROP TABLE fline;

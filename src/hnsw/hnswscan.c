@@ -448,6 +448,41 @@ startScan(IndexScanDesc scan)
 	so->done = false;
 }
 
+/*
+ * A filtered walk follows the nodes that cannot match only two hops deep
+ * (freshMay), so the nodes that may match need not all be connected through
+ * what it walks.  When it has run out, score those it never reached, so
+ * that an iterative scan that runs to its end returns every matching row
+ * (7 rows matching among 60 at almost one distance, m 2, ef_search 1: 6
+ * came back, under either order).  Within hnsw.max_scan_tuples.  Returns
+ * whether a batch is ready.
+ */
+static bool
+sweepUnvisited(HnswScanOpaque so)
+{
+	uint32		used = so->visited.used;
+	uint32		budget = (uint32) hnsw_max_scan_tuples > used ?
+		(uint32) hnsw_max_scan_tuples - used : 0;
+	uint32	   *ids;
+	uint32		n = 0;
+
+	if (so->may == NULL || so->visited.bits == NULL || budget == 0)
+		return false;
+	ids = palloc_extended(sizeof(uint32) * Max(Min(so->nmaycount, budget), 1), MCXT_ALLOC_HUGE);
+	for (uint32 id = 0; id < so->st.node_count && n < Min(so->nmaycount, budget); id++)
+		if ((so->may[id >> 3] & (1 << (id & 7))) &&
+			!(id < so->visited.nbits &&
+			  (so->visited.bits[id >> 6] & (UINT64CONST(1) << (id & 63)))))
+			ids[n++] = id;
+	if (n > 0)
+	{
+		so->exact = true;
+		exactScan(so, ids, n);
+	}
+	pfree(ids);
+	return n > 0 && so->nbatch > 0;
+}
+
 /* Has the scan scored or allocated as much as it may? */
 static bool
 scanLimitReached(HnswScanOpaque so)
@@ -499,7 +534,7 @@ nextBatch(HnswScanOpaque so)
 	}
 
 	if (so->pending.n == 0 && so->cands.n == 0)
-		return false;
+		return sweepUnvisited(so);
 
 	while (so->pending.n > 0 && so->results.n < so->ef)
 	{
@@ -511,7 +546,10 @@ nextBatch(HnswScanOpaque so)
 	HnswSearchLayer(&so->src, so->query, &so->cands, &so->results, so->ef, 0,
 					&so->visited, &so->pending);
 	takeBatch(so);
-	return so->nbatch > 0;
+	/* no result means the walk ran out (it stops only with results) */
+	if (so->nbatch == 0)
+		return sweepUnvisited(so);
+	return true;
 }
 
 /* Hand tid to the executor, with its distance. */
