@@ -62,7 +62,8 @@ BUG_CATEGORIES = frozenset({
     'index-check', 'crash', 'error', 'error-index', 'error-exact', 'error-check',
 })
 INFO_CATEGORIES = frozenset({
-    'disorder-relaxed', 'disorder-ulp', 'nan-in-index', 'short-iterative-strict_order',
+    'disorder-relaxed', 'disorder-ulp', 'disorder-cosine-float', 'disorder-cosine-range',
+    'nan-in-index', 'short-iterative-strict_order',
     'short-probable-bound', 'low-recall', 'check-search', 'expected-error', 'timeout',
 })
 
@@ -73,6 +74,21 @@ UNLIMITED_SCAN_TUPLES = 1000000
 # Rows added after a DELETE get ids from here, clear of the first load's.
 CHURN_ID_BASE = 100000
 ULP_NOISE = 1e-5
+
+
+def cosine_noise(dims):
+    """How far an index's 1 - dot of unit vectors may lie from <=> (README, Queries the index
+    serves): each dot product or squared norm of dims terms errs by at most dims * 2^-24, twice
+    all of it."""
+    return 2.0 * (5.0 * dims + 20.0) / 16777216.0
+
+
+def ranks_unit_cosine(p):
+    """Does the index rank cosine by its own 1 - dot of unit vectors, not by <=> itself?
+    vector and sparsevec without codes, under hnsw or ivfflat (halfvec computes <=>'s own
+    value; hnsw codes re-rank by <=>)."""
+    return (p['metric'] == 'cosine' and p['typ'] in ('vector', 'sparsevec')
+            and not (p['am'] == 'hnsw' and p['opts'].get('bits', 0)))
 CRASH_RESTART_WAIT = 3
 
 FLOAT_OPS = {'l2': '<->', 'ip': '<#>', 'cosine': '<=>', 'l1': '<+>'}
@@ -401,7 +417,7 @@ def recall_threshold(p, gucs, k, conds, idxcond):
     return None
 
 
-def order_findings(res, exact, relaxed):
+def order_findings(res, exact, relaxed, p):
     ds = [d for _, d in res]
     out = []
     nanpos = [i for i, d in enumerate(ds) if no_distance(d)]
@@ -417,8 +433,17 @@ def order_findings(res, exact, relaxed):
         maxrel = max((a - b) / max(abs(a), abs(b), 1e-300) for _, a, b in disorder)
         if relaxed:
             cat = 'disorder-relaxed'
+        elif maxrel < ULP_NOISE:
+            cat = 'disorder-ulp'
+        elif ranks_unit_cosine(p) and all(a - b <= cosine_noise(p['dims']) for _, a, b in disorder):
+            cat = 'disorder-cosine-float'
+        elif (ranks_unit_cosine(p) and p['dist'] in ('extreme', 'tiny')
+              and all(b in (0.0, 2.0) or a in (0.0, 2.0) for _, a, b in disorder)):
+            # <=> computes in float: a vector whose squared norm underflows or overflows
+            # gets 0 or 2 (pgvector's arithmetic), the index its true angle
+            cat = 'disorder-cosine-range'
         else:
-            cat = 'disorder-ulp' if maxrel < ULP_NOISE else 'wrong-order'
+            cat = 'wrong-order'
         out.append((cat, dict(disorder=disorder[:10], maxrel=maxrel)))
     return out
 
@@ -671,7 +696,7 @@ class Fuzzer:
         res, k = info['index_result'], info['k']
         relaxed = 'relaxed_order' in (gucs.get('hnsw.iterative_scan'),
                                       gucs.get('ivfflat.iterative_scan'))
-        found = order_findings(res, info['exact_result'], relaxed) + row_findings(res, exact_all)
+        found = order_findings(res, info['exact_result'], relaxed, p) + row_findings(res, exact_all)
         valid = sorted(d for d in exact_all.values() if not no_distance(d))
         nums = [d for _, d in res if not no_distance(d)]
         info['nvalid'] = len(valid)
