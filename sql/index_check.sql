@@ -35,3 +35,21 @@ CREATE INDEX ck_alias ON ck USING hnsw_alias (v alias_l2_ops);
 SELECT * FROM vector_index_check('ck_alias', 40);
 DROP ACCESS METHOD hnsw_alias CASCADE;
 DROP TABLE ck, ck_empty;
+-- every row deleted and vacuumed: VACUUM leaves no entry point, which is
+-- sound while no live node is there (the check reported 'entry point
+-- 4294967295 is not a node of the index'); a new row makes it a node again
+CREATE TABLE ck_gone (id int, v vector(3));
+CREATE INDEX ck_gone_v ON ck_gone USING hnsw (v vector_l2_ops);
+INSERT INTO ck_gone SELECT i, ARRAY[i, 1, 2] FROM generate_series(1, 20) i;
+DELETE FROM ck_gone;
+VACUUM ck_gone;
+SELECT * FROM vector_index_check('ck_gone_v');
+INSERT INTO ck_gone VALUES (21, NULL);
+VACUUM ck_gone;
+SELECT * FROM vector_index_check('ck_gone_v');
+INSERT INTO ck_gone VALUES (22, '[1,2,3]');
+SELECT * FROM vector_index_check('ck_gone_v');
+SET enable_seqscan = off;
+SELECT id FROM ck_gone ORDER BY v <-> '[1,2,3]' LIMIT 1;
+RESET enable_seqscan;
+DROP TABLE ck_gone;

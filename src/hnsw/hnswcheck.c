@@ -482,7 +482,23 @@ HnswCheckIndex(Relation index, VecCheck *c)
 		HnswCheckTags(st, c, flags, filters);
 
 	/* the entry point */
-	if (st->entry_id == HNSW_NO_NODE || st->entry_id >= st->node_count)
+	if (st->entry_id == HNSW_NO_NODE)
+	{
+		/*
+		 * VACUUM leaves none when it found no live node (every row deleted,
+		 * or only rows that are not indexed added since): sound while no
+		 * live node is there.
+		 */
+		uint32		nlive = 0;
+
+		for (uint32 id = 0; id < st->node_count; id++)
+			if (!(flags[id] & (HNSW_NODE_DELETED | HNSW_NODE_FREE)) && rowVisible(c, &tids[id]))
+				nlive++;
+		if (nlive > 0)
+			VecCheckProblem(c, "the index has no entry point but %u live nodes", nlive);
+		return;
+	}
+	if (st->entry_id >= st->node_count)
 	{
 		VecCheckProblem(c, "entry point %u is not a node of the index", st->entry_id);
 		return;
