@@ -465,22 +465,33 @@ sweepUnvisited(HnswScanOpaque so)
 		(uint32) hnsw_max_scan_tuples - used : 0;
 	uint32	   *ids;
 	uint32		n = 0;
+	uint32		cap;
 
 	if (so->may == NULL || so->visited.bits == NULL || budget == 0)
 		return false;
-	ids = palloc_extended(sizeof(uint32) * Max(Min(so->nmaycount, budget), 1), MCXT_ALLOC_HUGE);
-	for (uint32 id = 0; id < so->st.node_count && n < Min(so->nmaycount, budget); id++)
-		if ((so->may[id >> 3] & (1 << (id & 7))) &&
-			!(id < so->visited.nbits &&
-			  (so->visited.bits[id >> 6] & (UINT64CONST(1) << (id & 63)))))
-			ids[n++] = id;
-	if (n > 0)
+	/* counted first: the walk has usually reached all but a few */
+	for (uint32 pass = 0; pass < 2; pass++)
 	{
-		so->exact = true;
-		exactScan(so, ids, n);
+		cap = n;
+		n = 0;
+		if (pass == 1)
+			ids = palloc_extended(sizeof(uint32) * Max(cap, 1), MCXT_ALLOC_HUGE);
+		for (uint32 id = 0; id < so->st.node_count && n < budget; id++)
+			if ((so->may[id >> 3] & (1 << (id & 7))) &&
+				!(id < so->visited.nbits &&
+				  (so->visited.bits[id >> 6] & (UINT64CONST(1) << (id & 63)))))
+			{
+				if (pass == 1)
+					ids[n] = id;
+				n++;
+			}
+		if (n == 0)
+			return false;
 	}
+	so->exact = true;
+	exactScan(so, ids, n);
 	pfree(ids);
-	return n > 0 && so->nbatch > 0;
+	return so->nbatch > 0;
 }
 
 /* Has the scan scored or allocated as much as it may? */
