@@ -63,7 +63,7 @@ BUG_CATEGORIES = frozenset({
 })
 INFO_CATEGORIES = frozenset({
     'disorder-relaxed', 'disorder-ulp', 'disorder-cosine-float', 'disorder-cosine-range',
-    'short-cosine-range',
+    'short-cosine-range', 'nan-cosine-range',
     'nan-in-index', 'short-iterative-strict_order',
     'short-probable-bound', 'low-recall', 'check-search', 'expected-error', 'timeout',
 })
@@ -425,7 +425,9 @@ def order_findings(res, exact, relaxed, p):
     if nanpos and not all(no_distance(d) for _, d in exact):
         # A sequential scan sorts NaN and NULL after every number.
         if any(i < len(ds) - len(nanpos) for i in nanpos):
-            out.append(('nan-out-of-place', dict(nanpos=nanpos)))
+            # <=> on a vector whose norm overflows float is NaN; the index ranks it by angle
+            out.append(('nan-cosine-range' if ranks_unit_cosine(p) else 'nan-out-of-place',
+                        dict(nanpos=nanpos)))
         else:
             out.append(('nan-in-index', dict(nanpos=nanpos)))
     nums = [d for d in ds if not no_distance(d)]
