@@ -386,7 +386,8 @@ def short_category(p, gucs, conds, idxcond, got, expect):
         labels_idx = 'labels' in p['filt'] and any(c.startswith('labels') for c in conds)
         if it_on and unlimited:
             cat = 'short-iterative-' + gucs['hnsw.iterative_scan']
-        elif conds and idxcond:
+        elif conds and idxcond and not (p.get('dead') and not it_on):
+            # (dead tuples use up ef_search slots here too when the scan does not go on)
             cat = 'short-filter-index'
             # Array conditions walk on up to max_scan_tuples (README, Array columns).
             if not (labels_idx and unlimited):
