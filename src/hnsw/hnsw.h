@@ -690,6 +690,8 @@ extern void HnswWalkInit(HnswWalk *w, HnswSource *src, uint32 n, const uint8 *le
 extern void HnswWalkFrom(HnswWalk *w, uint32 start);
 extern void HnswWalkReset(HnswWalk *w);
 extern void HnswWalkFree(HnswWalk *w);
+extern int	HnswRepairVictim(uint32 base, const uint32 *links, const float *dist, int n,
+							 const uint32 *parent, uint32 nnodes);
 extern void HnswHeapInit(HnswHeap *h, int cap, bool max);
 extern void HnswHeapPush(HnswHeap *h, const HnswCand *c);
 extern HnswCand HnswHeapPop(HnswHeap *h);

@@ -592,10 +592,7 @@ HnswBuildInsert(HnswBuildState *bs, const char *item, const uint32 *filter, Item
 
 /*
  * The slot of base's layer-0 list that the repair may give to a new link,
- * or -1: a free one, else the farthest link that is not a tree edge of the
- * walk (base is not the node whose link first reached that neighbour).
- * Taking a non-tree link's place leaves the walk's tree whole, so every node
- * reached stays reached.  A node whose links are all tree edges has none.
+ * or -1: a free one, else HnswRepairVictim's.
  */
 static int
 repairSlot(HnswBuildState *bs, uint32 base, const uint32 *parent)
@@ -604,34 +601,15 @@ repairSlot(HnswBuildState *bs, uint32 base, const uint32 *parent)
 	uint32		count;
 	const uint32 *links = HnswBuildLinks(bs, base, 0, &count);
 	const char *baseitem;
-	int			far = -1;
-	float		fard = -FLT_MAX;
+	float		dist[2 * HNSW_MAX_M];
 
 	if (count < (uint32) HnswMaxLinks(st->m, 0))
 		return count;
 	baseitem = BuildItem(bs, base);
 	for (uint32 i = 0; i < count; i++)
-	{
-		float		d;
-
-		if (links[i] < bs->n && parent[links[i]] == base)
-			continue;
 		/* a link past the last node (none is expected) goes first */
-		if (links[i] >= bs->n)
-			d = FLT_MAX;
-		else
-		{
-			d = HnswDist(st, baseitem, BuildItem(bs, links[i]));
-			if (isnan(d))
-				d = FLT_MAX;
-		}
-		if (far < 0 || d >= fard)
-		{
-			far = i;
-			fard = d;
-		}
-	}
-	return far;
+		dist[i] = links[i] >= bs->n ? FLT_MAX : HnswDist(st, baseitem, BuildItem(bs, links[i]));
+	return HnswRepairVictim(base, links, dist, count, parent, bs->n);
 }
 
 /* Link id from base on layer 0, into slot (repairSlot's choice). */

@@ -7,6 +7,7 @@
  */
 #include "compat.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "miscadmin.h"
@@ -249,6 +250,36 @@ HnswWalkFrom(HnswWalk *w, uint32 start)
 			}
 		}
 	}
+}
+
+/*
+ * For the reachability repairs (the build's and VACUUM's): the link of
+ * base's full list links[0..n) whose place a forced link may take, or -1:
+ * the farthest (dist, NaN counting as farthest) that is not a tree edge of
+ * the walk (parent: the node whose link first reached each of nnodes
+ * nodes).  Taking such a place leaves the walk's tree whole, so no node it
+ * reached loses its way in.
+ */
+int
+HnswRepairVictim(uint32 base, const uint32 *links, const float *dist, int n,
+				 const uint32 *parent, uint32 nnodes)
+{
+	int			far = -1;
+	float		fard = -FLT_MAX;
+
+	for (int i = 0; i < n; i++)
+	{
+		float		d = isnan(dist[i]) ? FLT_MAX : dist[i];
+
+		if (links[i] < nnodes && parent[links[i]] == base)
+			continue;
+		if (far < 0 || d >= fard)
+		{
+			far = i;
+			fard = d;
+		}
+	}
+	return far;
 }
 
 /* ---------------------------------------------------------------- heaps */

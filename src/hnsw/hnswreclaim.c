@@ -527,10 +527,10 @@ freeSlots(HnswState *st, const ReachFacts *f, uint32 n, BufferAccessStrategy str
 
 /*
  * Link u from base on layer 0 for the reachability repair: into a free
- * slot, else in place of base's farthest link that is not a tree edge of
- * the walk (parent: the node whose link first reached each node), deleted
- * neighbours first.  Taking such a place leaves the walk's tree whole, so
- * no node the walk reached loses its way in; the insert's back-link path
+ * slot, else in place of the link HnswRepairVictim picks (parent: the node
+ * whose link first reached each node), deleted neighbours first.  Taking
+ * such a place leaves the walk's tree whole, so no node the walk reached
+ * loses its way in; the insert's back-link path
  * re-runs the heuristic, which may push out a neighbour whose only way in
  * that was, and the next round then had to link that one.  Returns false
  * when every link of a full list is a tree edge, or when the list kept
@@ -557,23 +557,15 @@ repairLinkFrom(HnswState *st, HnswSource *src, uint32 base, uint32 u, const uint
 		else
 		{
 			HnswCand	scored[2 * HNSW_MAX_M];
+			float		dist[2 * HNSW_MAX_M];
 			const void *query = HnswItemQuery(st, HnswSourceItem(src, base, item),
 											  HnswQueryAlloc(st));
-			float		fard = -FLT_MAX;
 
 			src->score(src, query, seen, nseen, scored);
+			/* deleted neighbours go first: they are dead weight */
 			for (int i = 0; i < nseen; i++)
-			{
-				float		d = scored[i].deleted || isnan(scored[i].dist) ? FLT_MAX : scored[i].dist;
-
-				if (seen[i] < n && parent[seen[i]] == base)
-					continue;
-				if (slot < 0 || d >= fard)
-				{
-					slot = i;
-					fard = d;
-				}
-			}
+				dist[i] = scored[i].deleted ? FLT_MAX : scored[i].dist;
+			slot = HnswRepairVictim(base, seen, dist, nseen, parent, n);
 			if (slot < 0)
 				return false;
 		}
@@ -736,8 +728,7 @@ HnswRepairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 							(flags[c->id] & (HNSW_NODE_DUP | HNSW_NODE_DELETED)))
 							continue;
 						tried++;
-						if (pass == 0 ? src->links(src, c->id, 0, nb) < HnswMaxLinks(st->m, 0) &&
-							repairLinkFrom(st, src, c->id, u, parent, n, item) :
+						if ((pass == 1 || src->links(src, c->id, 0, nb) < HnswMaxLinks(st->m, 0)) &&
 							repairLinkFrom(st, src, c->id, u, parent, n, item))
 						{
 							best = *c;
@@ -747,7 +738,6 @@ HnswRepairReachability(HnswState *st, HnswSource *src, MemoryContext tmp,
 				for (uint32 c = 0; c < n && best.id == HNSW_NO_NODE; c++)
 					if (c != u && reached[c] &&
 						!(flags[c] & (HNSW_NODE_DUP | HNSW_NODE_DELETED | HNSW_NODE_FREE)) &&
-						levels[c] != HNSW_WALK_DUP &&
 						repairLinkFrom(st, src, c, u, parent, n, item))
 						best.id = c;
 				if (best.id != HNSW_NO_NODE)

@@ -448,6 +448,14 @@ startScan(IndexScanDesc scan)
 	so->done = false;
 }
 
+/* A node the filter may match that the walk never visited: sweepUnvisited's. */
+static inline bool
+sweepWants(HnswScanOpaque so, uint32 id)
+{
+	return (so->may[id >> 3] & (1 << (id & 7))) &&
+		!(id < so->visited.nbits && (so->visited.bits[id >> 6] & (UINT64CONST(1) << (id & 63))));
+}
+
 /*
  * A filtered walk follows the nodes that cannot match only two hops deep
  * (freshMay), so the nodes that may match need not all be connected through
@@ -465,29 +473,18 @@ sweepUnvisited(HnswScanOpaque so)
 		(uint32) hnsw_max_scan_tuples - used : 0;
 	uint32	   *ids;
 	uint32		n = 0;
-	uint32		cap;
 
 	if (so->may == NULL || so->visited.bits == NULL || budget == 0)
 		return false;
 	/* counted first: the walk has usually reached all but a few */
-	for (uint32 pass = 0; pass < 2; pass++)
-	{
-		cap = n;
-		n = 0;
-		if (pass == 1)
-			ids = palloc_extended(sizeof(uint32) * Max(cap, 1), MCXT_ALLOC_HUGE);
-		for (uint32 id = 0; id < so->st.node_count && n < budget; id++)
-			if ((so->may[id >> 3] & (1 << (id & 7))) &&
-				!(id < so->visited.nbits &&
-				  (so->visited.bits[id >> 6] & (UINT64CONST(1) << (id & 63)))))
-			{
-				if (pass == 1)
-					ids[n] = id;
-				n++;
-			}
-		if (n == 0)
-			return false;
-	}
+	for (uint32 id = 0; id < so->st.node_count && n < budget; id++)
+		n += sweepWants(so, id);
+	if (n == 0)
+		return false;
+	ids = palloc_extended(sizeof(uint32) * n, MCXT_ALLOC_HUGE);
+	for (uint32 id = 0, k = 0; k < n; id++)
+		if (sweepWants(so, id))
+			ids[k++] = id;
 	so->exact = true;
 	exactScan(so, ids, n);
 	pfree(ids);
