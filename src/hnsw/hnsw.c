@@ -48,6 +48,9 @@ HnswInitGUCs(void)
 	add_int_reloption(hnsw_relopt_kind, "bits",
 					  "Bits per dimension of the codes the graph is walked on (0: store the vectors)",
 					  0, 0, HNSW_MAX_BITS, AccessExclusiveLock);
+	add_int_reloption(hnsw_relopt_kind, "rerank_bits",
+					  "Bits per dimension of a finer code that orders the rows to re-rank (0: none)",
+					  0, 0, HNSW_MAX_BITS, AccessExclusiveLock);
 
 	DefineCustomIntVariable("hnsw.ef_search", "Sets the size of the dynamic candidate list for search",
 							"Valid range is 1..1000.", &hnsw_ef_search,
@@ -114,6 +117,7 @@ hnswoptions(Datum reloptions, bool validate)
 		{"m", RELOPT_TYPE_INT, offsetof(HnswOptions, m)},
 		{"ef_construction", RELOPT_TYPE_INT, offsetof(HnswOptions, ef_construction)},
 		{"bits", RELOPT_TYPE_INT, offsetof(HnswOptions, bits)},
+		{"rerank_bits", RELOPT_TYPE_INT, offsetof(HnswOptions, rerank_bits)},
 	};
 
 	return (bytea *) build_reloptions(reloptions, validate, hnsw_relopt_kind,

@@ -211,7 +211,7 @@ typedef struct HnswMetaCodesData
 {
 	BlockNumber codes_blk;		/* first codes page, or InvalidBlockNumber */
 	uint16		bits;			/* bits per coordinate, 1..8 */
-	uint16		unused;
+	uint16		rerank_bits;	/* of the re-ranking code, bits+1..8; 0: none */
 } HnswMetaCodesData;
 
 #define HNSW_META_CODES_OFFSET \
@@ -407,6 +407,7 @@ typedef struct HnswOptions
 	int			m;
 	int			ef_construction;
 	int			bits;			/* 0: floats (codes when they do not fit) */
+	int			rerank_bits;	/* 0: none; else a finer code beside the walk's */
 } HnswOptions;
 
 #define HNSW_MAX_BITS				8
@@ -429,11 +430,13 @@ typedef struct HnswState
 	int			dim;
 	int			gdim;			/* elements of a graph item: dim, or padded with codes */
 	int			bits;			/* 0: format 1; else codes of this many bits */
+	int			rerank_bits;	/* with codes: of the re-ranking code (0: none) */
 	BlockNumber codes_blk;		/* with codes: the metapage's (HnswMetaCodesData) */
 	struct HnswCodes *codes;	/* with codes: the codec, loaded on first use (hnswcodes.c) */
 	int			m;
 	int			ef_construction;
 	Size		item_size;		/* bytes of the item field of a node record */
+	Size		walk_size;		/* its first bytes, what a walk scores (all but a re-ranking code) */
 	Size		item_max;		/* most bytes one item takes (buffer size) */
 	bool		item_refs;		/* items out of line: item_size is an HnswItemRef */
 	Size		node_size;
@@ -803,11 +806,13 @@ extern int	HnswReadUpperLinks(HnswState *st, uint32 id, BlockNumber blk, OffsetN
 							   int level, uint32 *out);
 extern void HnswReadItem(HnswState *st, uint32 id, void *dst);
 extern void HnswReadItemRef(HnswState *st, uint32 id, const HnswItemRef *ref, void *dst);
+extern void HnswDiskRerank(HnswState *st, void *query, HnswCand *cands, int n);
 
 /* hnswcodes.c */
-extern Size HnswCodesRecordSize(int dim, int bits);
+extern Size HnswCodesRecordSize(int dim, int bits, int rerank_bits);
 extern int	HnswChooseBits(const VecTypeOps *ops, VecMetric metric, int dim, int m, int bits);
-extern void HnswSetCodesGeometry(HnswState *st, int bits);
+extern int	HnswChooseRerankBits(int bits, int rerank_bits);
+extern void HnswSetCodesGeometry(HnswState *st, int bits, int rerank_bits);
 extern void HnswSetFloatGeometry(HnswState *st);
 extern struct HnswCodes *HnswCodesGet(HnswState *st);
 extern void HnswEncode(HnswState *st, const void *item, char *record);
@@ -827,6 +832,8 @@ extern void HnswQueryBounds(void *query, int bounds);
 #define HNSW_PROBABLE_MIN_DIM	512
 extern void HnswScoreRecords(HnswState *st, const void *query, const char **records,
 							 int n, HnswCand *cands, float cut);
+extern void HnswRerankRecords(HnswState *st, void *query, const char **records,
+							  int n, HnswCand *cands);
 extern BlockNumber HnswWriteCodesPages(HnswState *st, const float *centre, bool provisional);
 extern bool HnswCodesProvisional(HnswState *st);
 extern void HnswCodesSetCentre(HnswState *st, const void *item);

@@ -83,6 +83,7 @@ HnswBuildInitStates(HnswBuildState *bs, Relation index)
 		bs->disk = bs->st;
 		HnswSetFloatGeometry(&bs->st);
 		bs->st.item_size = bs->st.item_max = HnswBundleSize(&bs->disk);
+		bs->st.walk_size = bs->st.item_size;
 		bs->st.dist = HnswBundleDist;
 		bs->st.gdim = bs->disk.gdim;
 	}
@@ -286,6 +287,17 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("hnsw option bits is not supported for this operator class"),
 				 errdetail("Codes serve vector and halfvec columns under L2, inner product and cosine distance.")));
+	if (opts && opts->rerank_bits > 0 && !bs->codes)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("hnsw option rerank_bits requires codes"),
+				 errdetail("A re-ranking code sits beside the code the graph is walked on."),
+				 errhint("Set bits as well, on a vector or halfvec column under L2, inner product or cosine distance.")));
+	if (opts && opts->rerank_bits > 0 && dst->rerank_bits == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hnsw option rerank_bits must be greater than bits"),
+				 errdetail("The index walks on %d-bit codes.", dst->bits)));
 	if (st->ef_construction < 2 * st->m)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -294,8 +306,12 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("hnsw node of %zu bytes does not fit in a page", dst->node_size),
+				 dst->rerank_bits > 0 ?
+				 errdetail("A node holds %d-bit and %d-bit codes of %d dimensions and %d neighbour links.",
+						   dst->bits, dst->rerank_bits, st->dim, 2 * st->m) :
 				 errdetail("A node holds a %d-bit code of %d dimensions and %d neighbour links.",
 						   dst->bits, st->dim, 2 * st->m),
+				 dst->rerank_bits > 0 ? errhint("Reduce m, bits or rerank_bits.") :
 				 errhint("Reduce m or bits.")));
 	if (dst->nodes_per_page < 1)
 		ereport(ERROR,

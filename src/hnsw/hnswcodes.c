@@ -39,6 +39,7 @@
 typedef struct HnswCodes
 {
 	int			bits;
+	int			rerank_bits;	/* 0: no re-ranking code */
 	int			padded;
 	RbqMetric	metric;
 	uint64		seed;
@@ -76,10 +77,18 @@ codesCapable(const VecTypeOps *ops, VecMetric metric)
 		(metric == VEC_METRIC_L2 || metric == VEC_METRIC_IP || metric == VEC_METRIC_COSINE);
 }
 
+/*
+ * A record: the walk's factors and code, then with rerank_bits the
+ * re-ranking code's (README.md, "Re-ranking codes").
+ */
 Size
-HnswCodesRecordSize(int dim, int bits)
+HnswCodesRecordSize(int dim, int bits, int rerank_bits)
 {
-	return sizeof(RbqFactors) + rbq_code_bytes(rbq_padded(dim), bits);
+	Size		size = sizeof(RbqFactors) + rbq_code_bytes(rbq_padded(dim), bits);
+
+	if (rerank_bits > 0)
+		size += sizeof(RbqFactors) + rbq_code_bytes(rbq_padded(dim), rerank_bits);
+	return size;
 }
 
 /*
@@ -116,21 +125,36 @@ HnswChooseBits(const VecTypeOps *ops, VecMetric metric, int dim, int m, int bits
 	if (dim >= 1024)
 		return 1;
 	for (int i = 0; i < lengthof(autobits); i++)
-		if (HnswNodesPerPage(HnswNodeSize(HnswCodesRecordSize(dim, autobits[i]), m, 0)) >= 1)
+		if (HnswNodesPerPage(HnswNodeSize(HnswCodesRecordSize(dim, autobits[i], 0), m, 0)) >= 1)
 			return autobits[i];
 	return 1;
 }
 
-/* Record geometry for codes of bits bits. */
+/*
+ * The bits of the re-ranking code beside a walk's code of bits bits, from
+ * the option: none when it asks for no more bits than the walk has (the
+ * build says so), or for no codes at all.
+ */
+int
+HnswChooseRerankBits(int bits, int rerank_bits)
+{
+	if (bits <= 0 || rerank_bits <= bits || rerank_bits > HNSW_MAX_BITS)
+		return 0;
+	return rerank_bits;
+}
+
+/* Record geometry for codes of bits bits (and a re-ranking code, or 0). */
 void
-HnswSetCodesGeometry(HnswState *st, int bits)
+HnswSetCodesGeometry(HnswState *st, int bits, int rerank_bits)
 {
 	int			padded = rbq_padded(st->dim);
 
 	st->bits = bits;
+	st->rerank_bits = rerank_bits;
 	st->gdim = padded;
 	st->item_refs = false;
-	st->item_size = HnswCodesRecordSize(st->dim, bits);
+	st->item_size = HnswCodesRecordSize(st->dim, bits, rerank_bits);
+	st->walk_size = HnswCodesRecordSize(st->dim, bits, 0);
 	st->item_max = Max(MAXALIGN(st->item_size), sizeof(float) * padded);
 	st->item_max = Max(st->item_max, MAXALIGN(st->ops->item_size(st->dim)));
 	st->node_size = HnswNodeSize(st->item_size, st->m, st->filter_size);
@@ -145,10 +169,12 @@ void
 HnswSetFloatGeometry(HnswState *st)
 {
 	st->bits = 0;
+	st->rerank_bits = 0;
 	st->gdim = st->dim;
 	st->item_refs = st->ops->item_len != NULL;
 	st->item_max = MAXALIGN(st->ops->item_size(st->dim));
 	st->item_size = st->item_refs ? sizeof(HnswItemRef) : st->item_max;
+	st->walk_size = st->item_size;
 	st->node_size = HnswNodeSize(st->item_size, st->m, st->filter_size);
 	st->nodes_per_page = HnswNodesPerPage(st->node_size);
 	st->dist = st->ops->distance(st->metric);
@@ -320,6 +346,7 @@ codecAlloc(HnswState *st)
 
 	Assert(st->bits > 0);
 	c->bits = st->bits;
+	c->rerank_bits = st->rerank_bits;
 	c->padded = padded;
 	c->metric = rbqMetric(st->metric);
 	c->centre = palloc(sizeof(float) * st->dim);
@@ -495,11 +522,22 @@ HnswEncode(HnswState *st, const void *item, char *record)
 {
 	HnswCodes  *c = HnswCodesGet(st);
 	RbqFactors	f;
+	double	   *r = (double *) c->work;
 
 	itemFloats(st, item, c->floats);
-	rbq_encode(c->rot, c->floats, c->centre, c->bits, c->work,
-			   (uint8 *) record + sizeof(RbqFactors), &f);
+	rbq_rotate_double(c->rot, c->floats, c->centre, r);
+	rbq_encode_rotated(r, c->padded, c->bits, r + c->padded,
+					   (uint8 *) record + sizeof(RbqFactors), &f);
 	memcpy(record, &f, sizeof(RbqFactors));
+	/* the re-ranking code: the same rotated vector, on more bits */
+	if (c->rerank_bits > 0)
+	{
+		char	   *fine = record + st->walk_size;
+
+		rbq_encode_rotated(r, c->padded, c->rerank_bits, r + c->padded,
+						   (uint8 *) fine + sizeof(RbqFactors), &f);
+		memcpy(fine, &f, sizeof(RbqFactors));
+	}
 }
 
 /* The graph item of a stored record: alpha (u - m) + P c, padded floats. */
@@ -734,6 +772,62 @@ HnswScoreRecords(HnswState *st, const void *query, const char **records,
 		else
 			cands[k].lower = leastBound(c);
 	}
+}
+
+/*
+ * Tighten the lower bounds of cands[0..n) by their re-ranking codes:
+ * records[k] points at node k's (the part of its record past walk_size),
+ * or is NULL to leave its bound.  The bound is of the same kind the query
+ * asks for (always holding, or probable), and the tighter of the two
+ * codes' bounds is kept: each holds on its own.  The query's levels serve
+ * codes of any bits, so it is scored with its bits set to the re-ranking
+ * code's for the call.
+ */
+void
+HnswRerankRecords(HnswState *st, void *query, const char **records, int n,
+				  HnswCand *cands)
+{
+	HnswCodes  *c = HnswCodesGet(st);
+	HnswCodeQuery *q = query;
+	int			saved = q->rq.bits;
+	int			m = 0;
+	int			at[2 * HNSW_MAX_M];
+
+	Assert(n <= 2 * HNSW_MAX_M && c->rerank_bits > 0);
+	if (q->bounds == HNSW_BOUNDS_NONE)
+		return;
+	for (int k = 0; k < n; k++)
+		if (records[k] != NULL)
+		{
+			at[m] = k;
+			c->codes[m++] = (const uint8 *) records[k] + sizeof(RbqFactors);
+		}
+	if (m == 0)
+		return;
+	q->rq.bits = c->rerank_bits;
+	vk_active->rbq_dot_batch(q->rq.layout, c->codes, m, c->padded, c->rerank_bits, c->dots);
+	for (int j = 0; j < m; j++)
+	{
+		HnswCand   *cand = &cands[at[j]];
+		RbqFactors	f;
+		float		est,
+					low;
+
+		memcpy(&f, records[at[j]], sizeof(RbqFactors));
+		if (q->bounds == HNSW_BOUNDS_PROBABLE)
+		{
+			est = rbq_estimate(&q->rq, &f, c->dots[j]);
+			low = probableBound(c, est, rbq_estimate_sigma(&q->rq, &f));
+		}
+		else
+		{
+			rbq_score(&q->rq, &f, c->dots[j], &est, &low);
+			low = execBound(st, c, q, &f, low);
+		}
+		if (low > cand->lower)
+			cand->lower = low;
+	}
+	q->rq.bits = saved;
 }
 
 /* ---------------------------------------------------------------- build */

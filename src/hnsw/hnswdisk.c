@@ -7,6 +7,7 @@
  */
 #include "compat.h"
 
+#include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/rel.h"
 
@@ -158,6 +159,8 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 	Size		recsize = MAXALIGN(st->item_size);
 	char	   *hinted = NULL;
 
+	/* a re-ranking code past walk_size is read only for a batch (HnswDiskRerank) */
+
 	Assert(n <= 2 * HNSW_MAX_M);
 	for (int k = 0; k < n; k++)
 	{
@@ -179,7 +182,7 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 		if (hinted == NULL)
 			continue;
 		node = HnswPageNode(hinted, st, slots[k]);
-		HnswPrefetchBytes((char *) node, sizeof(HnswNodeData) + st->item_size);
+		HnswPrefetchBytes((char *) node, sizeof(HnswNodeData) + st->walk_size);
 		if (src->filter)
 			__builtin_prefetch(HnswNodeFilter(node, st));
 	}
@@ -208,7 +211,7 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 			}
 			/* no lock needed to prefetch: the address is stable while pinned */
 			item = HnswNodeItem(HnswPageNode(BufferGetPage(bufs[nbufs - 1]), st, slots[k]));
-			for (Size off = 0; off < st->item_size; off += 64)
+			for (Size off = 0; off < st->walk_size; off += 64)
 				__builtin_prefetch(item + off);
 		}
 
@@ -230,7 +233,7 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 					c->nomatch = !HnswFilterMatch(src->filter, HnswNodeFilter(node, st));
 				if (batch)
 				{
-					memcpy(batch + recsize * k, HnswNodeItem(node), st->item_size);
+					memcpy(batch + recsize * k, HnswNodeItem(node), st->walk_size);
 					recs[k] = batch + recsize * k;
 				}
 				else
@@ -241,6 +244,66 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 	}
 	if (batch)
 		HnswScoreRecords(st, query, recs, n, cands, src->lower_cut);
+}
+
+/*
+ * Tighten the bounds of a scan's batch, cands[0..n), by the nodes'
+ * re-ranking codes (HnswRerankRecords), so that the scan reads the heap
+ * rows of fewer of them.  The pages were read moments ago by the walk.  A
+ * node whose slot no longer holds the row it was scored for (VACUUM moved
+ * a member's row into a dead chain head, or freed the slot and another row
+ * took it) keeps the bound it has: both bounds hold for the same vector
+ * only.
+ */
+void
+HnswDiskRerank(HnswState *st, void *query, HnswCand *cands, int n)
+{
+	char	   *batch = HnswCodesBatch(st);
+	Size		recsize = MAXALIGN(st->item_size);
+	Size		len = st->item_size - st->walk_size;
+	const char *recs[2 * HNSW_MAX_M];
+	BlockNumber blks[2 * HNSW_MAX_M];
+	int			slots[2 * HNSW_MAX_M];
+	int			order[2 * HNSW_MAX_M];
+
+	Assert(st->rerank_bits > 0);
+	for (int base = 0; base < n; base += 2 * HNSW_MAX_M)
+	{
+		int			cnt = Min(n - base, 2 * HNSW_MAX_M);
+		HnswCand   *c = cands + base;
+		Buffer		buf = InvalidBuffer;
+
+		for (int k = 0; k < cnt; k++)
+		{
+			HnswLocateNode(st, c[k].id, &blks[k], &slots[k]);
+			orderByBlock(blks, order, k);
+		}
+		for (int j = 0; j < cnt; j++)
+		{
+			int			k = order[j];
+			HnswNode	node;
+
+			if (j == 0 || blks[k] != blks[order[j - 1]])
+			{
+				if (BufferIsValid(buf))
+					UnlockReleaseBuffer(buf);
+				buf = HnswReadBuffer(st->index, blks[k]);
+				LockBuffer(buf, BUFFER_LOCK_SHARE);
+				HnswCheckPage(st->index, BufferGetPage(buf), blks[k], HNSW_PAGE_NODE);
+			}
+			node = HnswPageNode(BufferGetPage(buf), st, slots[k]);
+			recs[k] = NULL;
+			if (!(node->flags & HNSW_NODE_FREE) && ItemPointerEquals(&node->heaptid, &c[k].tid))
+			{
+				memcpy(batch + recsize * k, HnswNodeItem(node) + st->walk_size, len);
+				recs[k] = batch + recsize * k;
+			}
+		}
+		if (BufferIsValid(buf))
+			UnlockReleaseBuffer(buf);
+		HnswRerankRecords(st, query, recs, cnt, c);
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 static void

@@ -121,7 +121,7 @@ HnswInitState(HnswState *st, Relation index)
 
 		/* a variable-length item is out of line: the record holds a ref */
 		if (bits > 0)
-			HnswSetCodesGeometry(st, bits);
+			HnswSetCodesGeometry(st, bits, HnswChooseRerankBits(bits, opts ? opts->rerank_bits : 0));
 		else
 			HnswSetFloatGeometry(st);
 	}
@@ -148,9 +148,12 @@ checkMeta(HnswState *st, Page page)
 								meta->version, HNSW_FORMAT_VERSION, HNSW_FORMAT_CODES));
 	if (meta->version == HNSW_FORMAT_CODES &&
 		(HnswMetaCodes(meta)->bits < 1 || HnswMetaCodes(meta)->bits > HNSW_MAX_BITS ||
+		 HnswChooseRerankBits(HnswMetaCodes(meta)->bits, HnswMetaCodes(meta)->rerank_bits) !=
+		 HnswMetaCodes(meta)->rerank_bits ||
 		 st->item_refs || meta->dim != (uint32) st->dim ||
 		 HnswChooseBits(st->ops, st->metric, st->dim, HNSW_DEFAULT_M, HnswMetaCodes(meta)->bits) == 0 ||
-		 meta->item_size != HnswCodesRecordSize(st->dim, HnswMetaCodes(meta)->bits)))
+		 meta->item_size != HnswCodesRecordSize(st->dim, HnswMetaCodes(meta)->bits,
+												HnswMetaCodes(meta)->rerank_bits)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
 				 errmsg("index \"%s\" metapage does not match its definition",
@@ -215,13 +218,16 @@ HnswLoadMeta(HnswState *st)
 	/* and whether it holds codes, whatever ALTER INDEX SET (bits = ...) did */
 	if (meta->version == HNSW_FORMAT_CODES)
 	{
-		if (st->bits != HnswMetaCodes(meta)->bits)
-			HnswSetCodesGeometry(st, HnswMetaCodes(meta)->bits);
+		if (st->bits != HnswMetaCodes(meta)->bits ||
+			st->rerank_bits != HnswMetaCodes(meta)->rerank_bits)
+			HnswSetCodesGeometry(st, HnswMetaCodes(meta)->bits, HnswMetaCodes(meta)->rerank_bits);
 		st->codes_blk = HnswMetaCodes(meta)->codes_blk;
 	}
 	else if (st->bits != 0)
 		HnswSetFloatGeometry(st);
 	st->item_size = meta->item_size;
+	if (st->bits == 0)
+		st->walk_size = meta->item_size;
 	if (!st->item_refs && st->bits == 0)
 		st->item_max = meta->item_size;
 	st->node_size = meta->node_size;
@@ -345,6 +351,7 @@ HnswFillMeta(HnswState *st, Page page)
 	{
 		meta->version = HNSW_FORMAT_CODES;
 		HnswMetaCodes(meta)->bits = st->bits;
+		HnswMetaCodes(meta)->rerank_bits = st->rerank_bits;
 		HnswMetaCodes(meta)->codes_blk = st->codes_blk;
 	}
 	meta->dim = st->dim;

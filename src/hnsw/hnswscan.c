@@ -179,9 +179,16 @@ lowerCompare(const void *a, const void *b)
 	return HnswCandCompare(a, b);
 }
 
+/*
+ * Sort a batch for handing out: on codes by lower bound, which a
+ * re-ranking code first tightens (README.md, "Re-ranking codes"), so that
+ * the rows read before a batch's first row can go out are few.
+ */
 static void
 sortBatch(HnswScanOpaque so)
 {
+	if (so->st.rerank_bits > 0 && !so->query_null)
+		HnswDiskRerank(&so->st, so->query, so->batch, so->nbatch);
 	qsort(so->batch, so->nbatch, sizeof(HnswCand),
 		  so->st.bits != 0 ? lowerCompare : HnswCandCompare);
 }

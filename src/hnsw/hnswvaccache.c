@@ -44,8 +44,10 @@ struct HnswVacCache
 	HnswSource	disk;			/* for what the copy does not hold */
 	uint32		n;				/* ids 0 .. n - 1 copied */
 	HnswNodeData *hdr;			/* per node; a free slot keeps HNSW_NODE_FREE */
-	char	   *items;			/* item_size per node: the item, or with
-								 * out-of-line items its reference */
+	char	   *items;			/* walk_size per node: the item (without a
+								 * re-ranking code, which VACUUM never
+								 * reads), or with out-of-line items its
+								 * reference */
 	uint64	   *varoff;			/* out-of-line items: each one's offset in
 								 * vitems */
 	char	   *vitems;
@@ -74,7 +76,7 @@ itemOf(const HnswVacCache *c, const HnswState *st, uint32 id)
 {
 	if (c->varoff)
 		return c->vitems + c->varoff[id];
-	return c->items + (Size) id * st->item_size;
+	return c->items + (Size) id * st->walk_size;
 }
 
 static inline uint32 *
@@ -384,12 +386,12 @@ HnswVacCacheLoad(HnswVacuumState *vs)
 	c = palloc0(sizeof(HnswVacCache));
 	c->budget = (Size) mem_kb * 1024;
 	c->n = vs->nbits;
-	per_node = sizeof(HnswNodeData) + st->item_size + sizeof(uint32) * 2 * st->m +
+	per_node = sizeof(HnswNodeData) + st->walk_size + sizeof(uint32) * 2 * st->m +
 		sizeof(uint64);
 	if ((double) per_node * c->n > (double) c->budget || !take(c, per_node * c->n))
 		return doesNotFit(st, c, mem_kb);
 	c->hdr = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(HnswNodeData) * (Size) c->n);
-	c->items = MemoryContextAllocHuge(CurrentMemoryContext, st->item_size * (Size) c->n);
+	c->items = MemoryContextAllocHuge(CurrentMemoryContext, st->walk_size * (Size) c->n);
 	c->links0 = MemoryContextAllocHuge(CurrentMemoryContext,
 									   sizeof(uint32) * 2 * st->m * (Size) c->n);
 	c->upper = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * (Size) c->n);
@@ -426,7 +428,7 @@ HnswVacCacheLoad(HnswVacuumState *vs)
 						 errmsg("index \"%s\" node %u has an invalid neighbour list",
 								RelationGetRelationName(st->index), id),
 						 errhint("REINDEX the index.")));
-			memcpy(c->items + (Size) id * st->item_size, HnswNodeItem(node), st->item_size);
+			memcpy(c->items + (Size) id * st->walk_size, HnswNodeItem(node), st->walk_size);
 			memcpy(c->links0 + (Size) id * 2 * st->m, HnswNodeLinks(node, st->item_size),
 				   sizeof(uint32) * node->nlinks);
 		}
