@@ -189,7 +189,21 @@ CREATE INDEX ON codes_wide USING hnsw (v vector_l2_ops);
 SELECT array_agg(id) FROM (SELECT id FROM codes_wide ORDER BY v <-> array_fill(7.2::real, ARRAY[9000])::vector LIMIT 3) s;
 CREATE INDEX ON codes_wide USING hnsw (v vector_l2_ops) WITH (bits = 8);
 CREATE INDEX ON codes_wide USING hnsw (v vector_l2_ops) WITH (bits = 1, rerank_bits = 8);
-DROP TABLE codes_wide;
+-- codes chosen for a column too wide get a 4-bit re-ranking code too (a node of
+-- about 5.9 kB, one to a page), unless bits are given; at 16,000 dimensions
+-- (a 2,000-byte walk code) only a 2-bit one fits a page, and that is taken
+CREATE INDEX codes_wide_1 ON codes_wide USING hnsw (v vector_l2_ops) WITH (bits = 1);
+SELECT pg_relation_size('codes_wide_v_idx') > 3 * pg_relation_size('codes_wide_1') AS reranked;
+SELECT count(*) FROM vector_index_check('codes_wide_v_idx');
+CREATE TABLE codes_widest (id int, v vector(16000));
+INSERT INTO codes_widest SELECT i, array_fill(i::real, ARRAY[16000])::vector FROM generate_series(1, 5) i;
+CREATE INDEX codes_widest_auto ON codes_widest USING hnsw (v vector_l2_ops);
+CREATE INDEX codes_widest_1 ON codes_widest USING hnsw (v vector_l2_ops) WITH (bits = 1);
+CREATE INDEX codes_widest_2 ON codes_widest USING hnsw (v vector_l2_ops) WITH (bits = 1, rerank_bits = 2);
+SELECT pg_relation_size('codes_widest_auto') = pg_relation_size('codes_widest_2') AND
+	pg_relation_size('codes_widest_2') > pg_relation_size('codes_widest_1') AS two_bits;
+SELECT array_agg(id) FROM (SELECT id FROM codes_widest ORDER BY v <-> array_fill(3.2::real, ARRAY[16000])::vector LIMIT 3) s;
+DROP TABLE codes_wide, codes_widest;
 
 -- a re-ranking code at 768 dimensions, where the scan reads rows in the
 -- order of probable bounds (each estimate less 4 standard errors): rows

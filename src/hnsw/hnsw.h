@@ -811,7 +811,8 @@ extern void HnswDiskRerank(HnswState *st, void *query, HnswCand *cands, int n);
 /* hnswcodes.c */
 extern Size HnswCodesRecordSize(int dim, int bits, int rerank_bits);
 extern int	HnswChooseBits(const VecTypeOps *ops, VecMetric metric, int dim, int m, int bits);
-extern int	HnswChooseRerankBits(int bits, int rerank_bits);
+extern int	HnswChooseRerankBits(int dim, int m, Size filter_size, int bits,
+								 int rerank_bits, bool chosen);
 extern void HnswSetCodesGeometry(HnswState *st, int bits, int rerank_bits);
 extern void HnswSetFloatGeometry(HnswState *st);
 extern struct HnswCodes *HnswCodesGet(HnswState *st);

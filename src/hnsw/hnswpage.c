@@ -121,7 +121,10 @@ HnswInitState(HnswState *st, Relation index)
 
 		/* a variable-length item is out of line: the record holds a ref */
 		if (bits > 0)
-			HnswSetCodesGeometry(st, bits, HnswChooseRerankBits(bits, opts ? opts->rerank_bits : 0));
+			HnswSetCodesGeometry(st, bits,
+								 HnswChooseRerankBits(st->dim, st->m, st->filter_size, bits,
+													  opts ? opts->rerank_bits : 0,
+													  opts == NULL || opts->bits == 0));
 		else
 			HnswSetFloatGeometry(st);
 	}
@@ -148,8 +151,9 @@ checkMeta(HnswState *st, Page page)
 								meta->version, HNSW_FORMAT_VERSION, HNSW_FORMAT_CODES));
 	if (meta->version == HNSW_FORMAT_CODES &&
 		(HnswMetaCodes(meta)->bits < 1 || HnswMetaCodes(meta)->bits > HNSW_MAX_BITS ||
-		 HnswChooseRerankBits(HnswMetaCodes(meta)->bits, HnswMetaCodes(meta)->rerank_bits) !=
-		 HnswMetaCodes(meta)->rerank_bits ||
+		 (HnswMetaCodes(meta)->rerank_bits != 0 &&
+		  (HnswMetaCodes(meta)->rerank_bits <= HnswMetaCodes(meta)->bits ||
+		   HnswMetaCodes(meta)->rerank_bits > HNSW_MAX_BITS)) ||
 		 st->item_refs || meta->dim != (uint32) st->dim ||
 		 HnswChooseBits(st->ops, st->metric, st->dim, HNSW_DEFAULT_M, HnswMetaCodes(meta)->bits) == 0 ||
 		 meta->item_size != HnswCodesRecordSize(st->dim, HnswMetaCodes(meta)->bits,
