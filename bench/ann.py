@@ -680,6 +680,8 @@ def index_params(args, n_base):
         params = {"m": args.m, "ef_construction": args.ef_construction}
         if args.bits is not None:
             params["bits"] = args.bits
+        if args.rerank_bits is not None:
+            params["rerank_bits"] = args.rerank_bits
         return params
     if args.index == "ivfflat":
         return {"lists": args.lists or max(1, round(n_base ** 0.5))}
@@ -1123,6 +1125,9 @@ def parse_args(argv=None):
                        help="hnsw bits: walk the graph on codes of this many bits per dimension "
                             "(0 stores the vectors; default: the extension's default, and no "
                             "option is passed, so that other extensions take the same command)")
+    index.add_argument("--rerank-bits", type=int, default=None,
+                       help="hnsw rerank_bits: a second, finer code that orders the rows read "
+                            "for exact ranking (0: none; default: not passed)")
     index.add_argument("--ef-construction", type=positive_int, default=64,
                        help="hnsw ef_construction (default: %(default)s)")
     index.add_argument("--lists", type=positive_int,

@@ -159,8 +159,6 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 	Size		recsize = MAXALIGN(st->item_size);
 	char	   *hinted = NULL;
 
-	/* a re-ranking code past walk_size is read only for a batch (HnswDiskRerank) */
-
 	Assert(n <= 2 * HNSW_MAX_M);
 	for (int k = 0; k < n; k++)
 	{
@@ -233,6 +231,7 @@ diskScore(HnswSource *src, const void *query, const uint32 *ids, int n,
 					c->nomatch = !HnswFilterMatch(src->filter, HnswNodeFilter(node, st));
 				if (batch)
 				{
+					/* not a re-ranking code: only a batch needs it (HnswDiskRerank) */
 					memcpy(batch + recsize * k, HnswNodeItem(node), st->walk_size);
 					recs[k] = batch + recsize * k;
 				}

@@ -388,8 +388,11 @@ $node->safe_psql('postgres',
 my $truth_w = exact_top10($node, table => 'wide', op => '<->', qtable => 'wqueries');
 $node->safe_psql('postgres', 'CREATE INDEX wide_auto ON wide USING hnsw (embedding vector_l2_ops)');
 my $fw = assert_codes($node, 'wide_auto', 3072, 'vector(3072) without options');
-# 1 bit from 1,024 dimensions on: 20 bytes of header, 20 of factors, 3072 / 8 of code, 32 links
-is($fw->{node_size}, 20 + 20 + 3072 * 1 / 8 + 8 * 16, 'vector(3072) without options: a node holds a 1-bit code');
+# 1 bit from 1,024 dimensions on, and a 4-bit re-ranking code: 20 bytes of
+# header, 20 of factors, 3072 / 8 of code, 20 and 3072 / 2 of the
+# re-ranking code, 32 links, rounded up to a multiple of 8
+is($fw->{node_size}, 8 * int((20 + 20 + 3072 * 1 / 8 + 20 + 3072 * 4 / 8 + 8 * 16 + 7) / 8),
+	'vector(3072) without options: a node holds a 1-bit code and a 4-bit re-ranking code');
 check_clean($node, 'wide_auto', 'vector(3072)');
 $r = check_scan($node, table => 'wide', op => '<->', index => 'wide_auto', ef => 100, truth => $truth_w,
 	qtable => 'wqueries', what => 'vector(3072)');
@@ -478,13 +481,17 @@ my $wsettings = 'SET enable_seqscan = off; SET hnsw.ef_search = 100';
 sub same_answers
 {
 	my ($when) = @_;
-	standby_same_answers($primary, $standby, 'walt', [ [ 'l2', '<->' ] ], \@wq, $wsettings, $when);
+	standby_same_answers($primary, $standby, 'walt', [ [ 'l2', '<->' ], [ 'ip', '<#>' ] ], \@wq,
+		$wsettings, $when);
 	return;
 }
 
 # the build after the standby started: its pages, the codes pages among
 # them, reach the standby by WAL only
+# (and one with a re-ranking code, which the same records carry)
 $primary->safe_psql('postgres', 'CREATE INDEX walt_l2 ON walt USING hnsw (embedding vector_l2_ops) WITH (bits = 2)');
+$primary->safe_psql('postgres',
+	'CREATE INDEX walt_ip ON walt USING hnsw (embedding vector_ip_ops) WITH (bits = 1, rerank_bits = 4)');
 assert_codes($primary, 'walt_l2', 128, 'WAL: the primary');
 same_answers('WAL: after CREATE INDEX');
 assert_codes($standby, 'walt_l2', 128, 'WAL: the standby');
@@ -503,6 +510,7 @@ same_answers('WAL: after DELETE, VACUUM and more inserts');
 for my $n ([ 'primary', $primary ], [ 'standby', $standby ])
 {
 	check_clean($n->[1], 'walt_l2', "WAL: $n->[0]");
+	check_clean($n->[1], 'walt_ip', "WAL: $n->[0], re-ranking code");
 }
 is_deeply([ server_log_problems($primary) ], [], 'WAL: no crash in the primary log');
 is_deeply([ server_log_problems($standby) ], [], 'WAL: no redo failure in the standby log');
