@@ -136,10 +136,10 @@ HnswChooseBits(const VecTypeOps *ops, VecMetric metric, int dim, int m, int bits
  * (the build says otherwise).  Left at 0: none, except where the codes
  * were chosen for a column too wide for its vectors (chosen), as the
  * walk's 1 bit is from 1,024 dimensions on: then 4 bits, or 2 where a
- * node would not fit a page with 4.  On glove-3072 (50,000 rows, cosine,
- * ef_search 80) 4 bits took queries/s from 649 to 803 at the same recall,
- * and the index from 28 to 131 MiB (pgvector's, on a halfvec expression:
- * 391 MiB).
+ * node would not fit a page with 4.  On glove-3072 (50,000 rows, cosine)
+ * 4 bits took queries/s at recall 0.95 from 608-703 to 869-877, the index
+ * from 28 to 131 MiB (pgvector's, on a halfvec expression: 391 MiB) and
+ * the build from 14 to 23 s (bench/ann.py, README.md's tuning table).
  */
 int
 HnswChooseRerankBits(int dim, int m, Size filter_size, int bits, int rerank_bits, bool chosen)
