@@ -308,3 +308,22 @@ SELECT count(*) FROM (SELECT id FROM ivf_reuse ORDER BY v <-> (SELECT v FROM ivf
 RESET enable_seqscan;
 RESET ivfflat.probes;
 DROP TABLE ivf_reuse;
+
+-- rows whose inner product with the query is NaN (terms that overflow
+-- float: Infinity less Infinity) come out last, and the others in order
+-- (the scan's heap compared with <, and 30 NaN rows among 300 in one list
+-- broke its order: rows after farther ones, NaN rows among the first)
+CREATE TABLE ivf_nan (id int, v vector(2));
+INSERT INTO ivf_nan SELECT i, CASE WHEN i % 10 = 0 THEN '[3e38,-3e38]'::vector
+	ELSE ARRAY[random() * 100, random() * 100]::vector END FROM generate_series(1, 300) i;
+CREATE INDEX ivf_nan_idx ON ivf_nan USING ivfflat (v vector_ip_ops) WITH (lists = 1);
+SET enable_seqscan = off;
+SELECT count(*) AS rows, count(*) FILTER (WHERE d = 'NaN') AS nan_rows, bool_and(ok) AS ordered FROM (
+	SELECT d, CASE WHEN lag(d) OVER w IS NULL THEN true
+		WHEN 'NaN'::float8 = lag(d) OVER w THEN 'NaN'::float8 = d
+		ELSE d >= lag(d) OVER w OR 'NaN'::float8 = d END AS ok
+	FROM (SELECT v <#> '[1e10,1e10]' AS d, row_number() OVER () AS n FROM
+		(SELECT v FROM ivf_nan ORDER BY v <#> '[1e10,1e10]' LIMIT 300) s) t
+	WINDOW w AS (ORDER BY n)) x;
+RESET enable_seqscan;
+DROP TABLE ivf_nan;

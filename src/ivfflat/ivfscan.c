@@ -14,6 +14,7 @@
 #include "compat.h"
 
 #include <float.h>
+#include <math.h>
 
 #include "access/relscan.h"
 #include "miscadmin.h"
@@ -60,14 +61,24 @@ typedef IvfScanOpaqueData *IvfScanOpaque;
 
 /* ---------------------------------------------------------------- heaps */
 
-#define CAND_ABOVE(x, y) ((x)->dist < (y)->dist)
+/*
+ * Distance a before b: NaN (an inner product whose terms overflow float,
+ * Infinity less Infinity) after every number, as ORDER BY sorts it.  With
+ * a plain < every comparison with a NaN is false, the heap's order breaks
+ * around it, and rows came out of order (a list holding 30 such rows among
+ * 300: some rows came after farther ones, and NaN rows among the first).
+ */
+#define DIST_BEFORE(a, b) ((a) < (b) || (isnan(b) && !isnan(a)))
+
+#define CAND_ABOVE(x, y) DIST_BEFORE((x)->dist, (y)->dist)
 
 /*
  * Lists of equal score come out lowest number first, the one a row of that
  * score went to (IvfNearestList): with duplicate or equidistant centroids,
  * the first list probed is the one holding the rows equal to the query.
  */
-#define LIST_ABOVE(x, y) ((x)->dist < (y)->dist || ((x)->dist == (y)->dist && (x)->list < (y)->list))
+#define LIST_ABOVE(x, y) (DIST_BEFORE((x)->dist, (y)->dist) || \
+						  (!DIST_BEFORE((y)->dist, (x)->dist) && (x)->list < (y)->list))
 
 static void
 heapifyCands(IvfCand *a, int n)

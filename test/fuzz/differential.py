@@ -167,6 +167,9 @@ class CaseGenerator:
     def __init__(self, seed):
         self.rng = random.Random(seed)
         self.nrng = np.random.default_rng(seed)
+        # draws added later come from a stream of their own, so that the
+        # main stream's draws, and what a seed meant before, stay the same
+        self.rerank_rng = random.Random(seed ^ 0x5EED)
 
     def case(self):
         rng = self.rng
@@ -222,6 +225,9 @@ class CaseGenerator:
         opts = {'m': m, 'ef_construction': efc}
         if bits:
             opts['bits'] = bits
+            # README, Compact codes: a finer re-ranking code beside the walk's
+            if bits < 8 and self.rerank_rng.random() < 0.5:
+                opts['rerank_bits'] = self.rerank_rng.choice([b for b in (2, 4, 8) if b > bits])
         return opts, (rng.sample(['c', 'tag', 'labels'], rng.randint(1, 3))
                       if rng.random() < 0.5 else [])
 
