@@ -730,10 +730,17 @@ execBound(const HnswState *st, const HnswCodes *c, const HnswCodeQuery *q,
 
 /*
  * est less hnsw_probable_sigmas of its standard error, for the scan that
- * reads rows itself (hnswscan.c, candKey)
+ * reads rows itself (hnswscan.c, candKey), less what the executor's float
+ * computation of the distance may err by (execBound).  The standard error
+ * is the code's alone: where it is smaller than that rounding, the bound
+ * lay above distances that ORDER BY had rounded down, and equal or nearly
+ * equal rows went missing (a query far from 235 rows of low variance,
+ * 2,057 dimensions, an 8-bit re-ranking code: 8 of 10 rows came back, the
+ * other two tied with the first to float precision).
  */
 static inline float
-probableBound(const HnswCodes *c, float est, double sigma)
+probableBound(const HnswState *st, const HnswCodes *c, const HnswCodeQuery *q,
+			  const RbqFactors *f, float est, double sigma)
 {
 	double		b = (double) est - hnsw_probable_sigmas * sigma;
 
@@ -741,7 +748,7 @@ probableBound(const HnswCodes *c, float est, double sigma)
 		return leastBound(c);
 	if (c->metric != RBQ_METRIC_IP && b < 0)
 		return 0.0f;
-	return (float) b;
+	return execBound(st, c, q, f, (float) b);
 }
 
 /*
@@ -780,7 +787,7 @@ HnswScoreRecords(HnswState *st, const void *query, const char **records,
 		if (q->bounds == HNSW_BOUNDS_NONE)
 			cands[k].lower = cands[k].dist;
 		else if (q->bounds == HNSW_BOUNDS_PROBABLE && est < cut)
-			cands[k].lower = probableBound(c, est, rbq_estimate_sigma(&q->rq, &f));
+			cands[k].lower = probableBound(st, c, q, &f, est, rbq_estimate_sigma(&q->rq, &f));
 		else if (est < cut)
 		{
 			rbq_score(&q->rq, &f, c->dots[k], &est, &low);
@@ -834,7 +841,7 @@ HnswRerankRecords(HnswState *st, void *query, const char **records, int n,
 		if (q->bounds == HNSW_BOUNDS_PROBABLE)
 		{
 			est = rbq_estimate(&q->rq, &f, c->dots[j]);
-			low = probableBound(c, est, rbq_estimate_sigma(&q->rq, &f));
+			low = probableBound(st, c, q, &f, est, rbq_estimate_sigma(&q->rq, &f));
 		}
 		else
 		{
