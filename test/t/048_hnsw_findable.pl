@@ -16,7 +16,8 @@
 # search that enters the cluster cannot leave it towards them; at ef 300
 # both were found, and a fresh build of the same table missed none).  Catches: a scan that starts layer 0 from a single greedy
 # path, which the cluster traps (31 of 1,000 sampled rows and 2.7 % of all
-# missed; hnsw.test_upper_ef = 1 brings that back); VACUUM repairs that
+# missed when written; it no longer does, and the last case below
+# catches it); VACUUM repairs that
 # refill lists only from the old neighbourhood, so that sift rows next to
 # the cluster get no links from it (9 to 17 of about 10,200 rows missed by
 # the deep check in 11 runs of 11); and rows made unfindable by lost links.
@@ -89,5 +90,28 @@ my ($deep, $live) = ($c->{missed}, $c->{live} // $rows);
 note("deep check: $deep of $live live nodes not found at ef 200");
 cmp_ok($deep, '<=', int($live * 2 / 10000),
 	"the deep check at ef 200 misses at most 2 in 10,000 live rows ($deep of $live)");
+
+# Issue 20's trap without the churn: 20,000 sift rows indexed, then 6,000
+# vectors of random integers 0-60 inserted one by one, which gather into a
+# dense cluster nearer to most sift rows than their own upper-level
+# neighbours.  A scan must start layer 0 from the ef_search nearest level-1
+# nodes (HnswSeedSearch), not from the end of one greedy path, which ends
+# in the cluster.  Self-lookups of 500 sift rows at ef_search 200.
+# Catches: a single greedy path (hnsw.test_upper_ef = 1: 96 of the 500
+# missed when written) or a narrow level-1 beam (16 nodes: 22; the full
+# beam: 1).  The workload above no longer tells those apart (0 missed with
+# a single path).
+load_vectors($node, 'trap', read_vecs("$dir/sift-128/base.fvecs", 20000));
+$node->safe_psql('postgres',
+	    'CREATE INDEX trap_v ON trap USING hnsw (embedding vector_l2_ops);'
+	  . 'SELECT setseed(0.2);'
+	  . 'INSERT INTO trap SELECT 100000 + i, (SELECT array_agg(floor(random() * 61)) '
+	  . 'FROM generate_series(1, 128) WHERE i > 0)::vector FROM generate_series(1, 6000) i');
+my $trapped = $node->safe_psql('postgres',
+	    'SET enable_seqscan = off; SET hnsw.ef_search = 200; '
+	  . 'SELECT count(*) FROM trap s WHERE s.id < 20000 AND s.id % 40 = 3 AND s.id NOT IN '
+	  . '(SELECT t.id FROM trap t ORDER BY t.embedding <-> s.embedding LIMIT 10)');
+$trapped =~ s/.*\n//s;
+cmp_ok($trapped, '<=', 5, "the cluster traps at most 5 of 500 self-lookups at ef_search 200 ($trapped)");
 
 done_testing();
