@@ -746,9 +746,27 @@ probableBound(const HnswState *st, const HnswCodes *c, const HnswCodeQuery *q,
 
 	if (!(b > -FLT_MAX))
 		return leastBound(c);
+	/* what execBound would make of it, without its work */
 	if (c->metric != RBQ_METRIC_IP && b < 0)
 		return 0.0f;
 	return execBound(st, c, q, f, (float) b);
+}
+
+/*
+ * A code's lower bound, of the kind the query asks for (probable, or one
+ * that always holds): est is rbq_estimate's for dot, the kernel's result.
+ */
+static inline float
+codeBound(const HnswState *st, const HnswCodes *c, const HnswCodeQuery *q,
+		  const RbqFactors *f, int32 dot, float est)
+{
+	float		low;
+
+	Assert(q->bounds != HNSW_BOUNDS_NONE);
+	if (q->bounds == HNSW_BOUNDS_PROBABLE)
+		return probableBound(st, c, q, f, est, rbq_estimate_sigma(&q->rq, f));
+	rbq_score(&q->rq, f, dot, &est, &low);
+	return execBound(st, c, q, f, low);
 }
 
 /*
@@ -778,21 +796,15 @@ HnswScoreRecords(HnswState *st, const void *query, const char **records,
 	for (int k = 0; k < n; k++)
 	{
 		RbqFactors	f;
-		float		est,
-					low;
+		float		est;
 
 		memcpy(&f, records[k], sizeof(RbqFactors));
 		est = rbq_estimate(&q->rq, &f, c->dots[k]);
 		cands[k].dist = isnan(est) ? get_float4_infinity() : est;
 		if (q->bounds == HNSW_BOUNDS_NONE)
 			cands[k].lower = cands[k].dist;
-		else if (q->bounds == HNSW_BOUNDS_PROBABLE && est < cut)
-			cands[k].lower = probableBound(st, c, q, &f, est, rbq_estimate_sigma(&q->rq, &f));
 		else if (est < cut)
-		{
-			rbq_score(&q->rq, &f, c->dots[k], &est, &low);
-			cands[k].lower = execBound(st, c, q, &f, low);
-		}
+			cands[k].lower = codeBound(st, c, q, &f, c->dots[k], est);
 		else
 			cands[k].lower = leastBound(c);
 	}
@@ -834,20 +846,10 @@ HnswRerankRecords(HnswState *st, void *query, const char **records, int n,
 	{
 		HnswCand   *cand = &cands[at[j]];
 		RbqFactors	f;
-		float		est,
-					low;
+		float		low;
 
 		memcpy(&f, records[at[j]], sizeof(RbqFactors));
-		if (q->bounds == HNSW_BOUNDS_PROBABLE)
-		{
-			est = rbq_estimate(&q->rq, &f, c->dots[j]);
-			low = probableBound(st, c, q, &f, est, rbq_estimate_sigma(&q->rq, &f));
-		}
-		else
-		{
-			rbq_score(&q->rq, &f, c->dots[j], &est, &low);
-			low = execBound(st, c, q, &f, low);
-		}
+		low = codeBound(st, c, q, &f, c->dots[j], rbq_estimate(&q->rq, &f, c->dots[j]));
 		if (low > cand->lower)
 			cand->lower = low;
 	}
